@@ -1,0 +1,12 @@
+//! qipo: energy-weighted flow matching (QIPO) for offline reinforcement learning, with every
+//! numeric step of training and sampling in hand-written WGSL compute kernels run through wgpu.
+//!
+//! Module map (one concern each):
+//! - [`gpu`]: adapter choice, buffers, the pipeline cache, command recording, readback, timers.
+//! - [`kernels`]: one small Rust wrapper per WGSL file in `shaders/`.
+//! - [`reference`]: the plain CPU twin of every kernel, used by the tests.
+//! - [`nn`]: the MLP (flat parameters, forward/backward recording) and Adam.
+//! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
+
+pub mod data;
+pub mod gpu;
