@@ -10,3 +10,6 @@
 
 pub mod data;
 pub mod gpu;
+pub mod kernels;
+pub mod nn;
+pub mod reference;

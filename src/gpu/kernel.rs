@@ -42,7 +42,11 @@ impl Kernel {
 
     /// The assembled source the GPU compiles.
     pub fn source(&self) -> String {
-        self.sources.iter().map(|s| s.1).collect::<Vec<_>>().join("\n")
+        self.sources
+            .iter()
+            .map(|s| s.1)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Maps a line of the assembled source to (piece name, line within that piece).
@@ -76,7 +80,10 @@ impl Kernel {
 
     fn describe_error(&self, at: Option<(&str, u32)>, message: &str) -> String {
         match at {
-            Some((file, line)) => format!("shader {file} line {line} (entry {}): {message}", self.entry),
+            Some((file, line)) => format!(
+                "shader {file} line {line} (entry {}): {message}",
+                self.entry
+            ),
             None => format!("shader {} (entry {}): {message}", self.file(), self.entry),
         }
     }
@@ -108,7 +115,9 @@ impl Pipeline {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
+                    ty: wgpu::BufferBindingType::Storage {
+                        read_only: *access == Access::Read,
+                    },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -134,9 +143,17 @@ impl Pipeline {
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
-            return Err(anyhow!("shader {} (entry {}): the device rejected it: {first}", kernel.file(), kernel.entry));
+            return Err(anyhow!(
+                "shader {} (entry {}): the device rejected it: {first}",
+                kernel.file(),
+                kernel.entry
+            ));
         }
-        Ok(Self { kernel: *kernel, pipeline, layout })
+        Ok(Self {
+            kernel: *kernel,
+            pipeline,
+            layout,
+        })
     }
 
     /// A bind group with `buffers[i]` at binding `i`; their count must match the kernel's.
@@ -151,12 +168,59 @@ impl Pipeline {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
             .collect();
         gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(self.kernel.entry),
             layout: &self.layout,
             entries: &entries,
         })
+    }
+}
+
+/// A compiled kernel with its buffers bound: ready to record any number of times.
+pub struct Bound {
+    pub pipeline: std::sync::Arc<Pipeline>,
+    pub bind_group: wgpu::BindGroup,
+}
+
+impl Bound {
+    /// Compiles (or fetches from the cache) `kernel` and binds `buffers` to it in order.
+    pub fn new(gpu: &Gpu, kernel: &Kernel, buffers: &[&super::GpuBuffer]) -> Result<Self> {
+        let pipeline = gpu.pipeline(kernel)?;
+        let raw: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.buffer).collect();
+        let bind_group = pipeline.bind(gpu, &raw);
+        Ok(Self {
+            pipeline,
+            bind_group,
+        })
+    }
+
+    /// Records one dispatch over an explicit grid of workgroups.
+    pub fn record<P: bytemuck::Pod>(
+        &self,
+        rec: &mut super::Recorder,
+        params: &P,
+        groups: [u32; 3],
+    ) {
+        rec.dispatch(
+            &self.pipeline,
+            &self.bind_group,
+            bytemuck::bytes_of(params),
+            groups,
+        );
+    }
+
+    /// Records one dispatch of `n` invocations of a one-dimensional kernel.
+    pub fn record_1d<P: bytemuck::Pod>(&self, rec: &mut super::Recorder, params: &P, n: usize) {
+        rec.dispatch_1d(
+            &self.pipeline,
+            &self.bind_group,
+            bytemuck::bytes_of(params),
+            n,
+        );
     }
 }

@@ -14,7 +14,7 @@ pub mod timer;
 
 pub use buffer::GpuBuffer;
 pub use context::{AdapterChoice, Gpu};
-pub use kernel::{Access, Kernel, Pipeline};
+pub use kernel::{Access, Bound, Kernel, Pipeline};
 pub use recorder::Recorder;
 pub use timer::GpuTimer;
 

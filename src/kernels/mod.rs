@@ -1,0 +1,28 @@
+//! One small Rust wrapper per WGSL file in `shaders/`: the kernel descriptions (entry point,
+//! bindings), the layout of their immediate parameters, and dispatch sizes.
+//!
+//! Each kernel has a CPU twin in [`crate::reference`] and a test in `tests/` comparing them.
+
+use crate::gpu::kernel::Source;
+
+pub mod linear;
+
+/// Shared WGSL snippets, prepended to the kernels that use them.
+pub mod snippets {
+    use super::Source;
+    pub const ACTIVATIONS: Source = (
+        "common/activations.wgsl",
+        include_str!("../../shaders/common/activations.wgsl"),
+    );
+    pub const MATMUL: Source = (
+        "common/matmul.wgsl",
+        include_str!("../../shaders/common/matmul.wgsl"),
+    );
+}
+
+/// Every kernel of the project, for validation tests and `qipo info`.
+pub fn all() -> Vec<crate::gpu::Kernel> {
+    let mut kernels = Vec::new();
+    kernels.extend_from_slice(&linear::KERNELS);
+    kernels
+}

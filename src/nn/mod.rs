@@ -1,0 +1,6 @@
+//! Neural networks on the GPU: the MLP (one flat parameter buffer, forward and backward
+//! recorded into an encoder) and its optimiser.
+
+pub mod activation;
+
+pub use activation::Activation;

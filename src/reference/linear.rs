@@ -1,0 +1,79 @@
+//! CPU twin of shaders/linear_forward.wgsl and shaders/linear_backward.wgsl.
+//!
+//! X is rows×in, W is out×in (PyTorch's layout), b is out; all row-major.
+
+use super::activation::{activate, activate_grad};
+use crate::nn::Activation;
+
+/// Returns (Z, Y) with Z = X·Wᵀ + b and Y = act(Z), both rows×out.
+pub fn forward(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    rows: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+) -> (Vec<f32>, Vec<f32>) {
+    assert_eq!(x.len(), rows * in_dim);
+    assert_eq!(w.len(), out_dim * in_dim);
+    assert_eq!(b.len(), out_dim);
+    let mut z = vec![0.0f32; rows * out_dim];
+    for r in 0..rows {
+        for o in 0..out_dim {
+            let mut sum = 0.0f32;
+            for i in 0..in_dim {
+                sum += x[r * in_dim + i] * w[o * in_dim + i];
+            }
+            z[r * out_dim + o] = sum + b[o];
+        }
+    }
+    let y = z.iter().map(|&v| activate(v, act)).collect();
+    (z, y)
+}
+
+/// The gradients of a linear layer.
+pub struct LinearGrads {
+    /// rows×in
+    pub dx: Vec<f32>,
+    /// out×in
+    pub dw: Vec<f32>,
+    /// out
+    pub db: Vec<f32>,
+}
+
+/// Backward pass given the layer's input X, its weight W, its pre-activation Z and the
+/// gradient dY of the loss with respect to its output.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &[f32],
+    w: &[f32],
+    z: &[f32],
+    dy: &[f32],
+    rows: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+) -> LinearGrads {
+    assert_eq!(z.len(), rows * out_dim);
+    assert_eq!(dy.len(), rows * out_dim);
+    let dz: Vec<f32> = dy
+        .iter()
+        .zip(z)
+        .map(|(&g, &v)| g * activate_grad(v, act))
+        .collect();
+    let mut dx = vec![0.0f32; rows * in_dim];
+    let mut dw = vec![0.0f32; out_dim * in_dim];
+    let mut db = vec![0.0f32; out_dim];
+    for r in 0..rows {
+        for o in 0..out_dim {
+            let g = dz[r * out_dim + o];
+            db[o] += g;
+            for i in 0..in_dim {
+                dx[r * in_dim + i] += g * w[o * in_dim + i];
+                dw[o * in_dim + i] += g * x[r * in_dim + i];
+            }
+        }
+    }
+    LinearGrads { dx, dw, db }
+}

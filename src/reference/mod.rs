@@ -1,0 +1,8 @@
+//! The CPU twin of every kernel, written for clarity rather than speed.
+//!
+//! Each function computes exactly what its WGSL kernel computes, in plain loops over
+//! row-major slices, so the tests can compare the two on random inputs. Training a whole
+//! network on the CPU with these gives the reference path for end-to-end comparisons.
+
+pub mod activation;
+pub mod linear;

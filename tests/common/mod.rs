@@ -1,0 +1,57 @@
+//! Helpers shared by the kernel tests: one GPU per test binary, random inputs, comparisons.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use qipo::gpu::{AdapterChoice, Gpu};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The test binary's GPU (lavapipe where no GPU is present), opened once.
+pub fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| {
+        if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+            // Silences the Vulkan loader's warning on machines without a session.
+            std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+        }
+        Gpu::new(&AdapterChoice::Auto).unwrap_or_else(|e| panic!("no GPU for the tests: {e:#}"))
+    })
+}
+
+/// `n` numbers uniform in [-scale, scale) from a fixed seed.
+pub fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+/// Asserts |got - want| <= tol·(1 + |want|) element by element, naming the first failure.
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    let mut worst = (0usize, 0.0f32);
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g - w).abs() / (1.0 + w.abs());
+        assert!(
+            g.is_finite() || !w.is_finite(),
+            "{what}[{i}]: got {g}, want {w}"
+        );
+        if err > worst.1 {
+            worst = (i, err);
+        }
+    }
+    let (i, err) = worst;
+    assert!(
+        err <= tol,
+        "{what}[{i}]: got {}, want {} (relative error {err:.2e} > {tol:.1e})",
+        got[i],
+        want[i]
+    );
+}
+
+/// The largest relative error, for reporting.
+pub fn max_error(got: &[f32], want: &[f32]) -> f32 {
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
+        .fold(0.0, f32::max)
+}
