@@ -13,3 +13,4 @@ pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod reference;
+pub mod toy;

@@ -5,7 +5,11 @@
 
 use crate::gpu::kernel::Source;
 
+pub mod adam;
 pub mod linear;
+pub mod reduce;
+pub mod rng;
+pub mod time_embedding;
 
 /// Shared WGSL snippets, prepended to the kernels that use them.
 pub mod snippets {

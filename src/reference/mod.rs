@@ -5,4 +5,8 @@
 //! network on the CPU with these gives the reference path for end-to-end comparisons.
 
 pub mod activation;
+pub mod adam;
 pub mod linear;
+pub mod reduce;
+pub mod rng;
+pub mod time_embedding;
