@@ -13,16 +13,12 @@ pub struct GpuBuffer {
 }
 
 const ELEMENT: u64 = 4;
-const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const USAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 fn check_size(gpu: &Gpu, label: &str, len: usize) -> Result<u64> {
     let bytes = (len.max(1) as u64) * ELEMENT;
-    let limit = gpu
-        .limits
-        .max_storage_buffer_binding_size
-        .min(gpu.limits.max_buffer_size);
+    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     if bytes > limit {
         bail!("buffer '{label}' needs {bytes} bytes, but the adapter binds at most {limit}");
     }
@@ -39,50 +35,28 @@ impl GpuBuffer {
             usage: USAGE,
             mapped_at_creation: false,
         });
-        Ok(Self {
-            buffer,
-            len,
-            label: label.to_string(),
-        })
+        Ok(Self { buffer, len, label: label.to_string() })
     }
 
     /// A buffer initialised from host data (f32, u32 or any 4-byte plain type).
     pub fn from_slice<T: bytemuck::Pod>(gpu: &Gpu, label: &str, data: &[T]) -> Result<Self> {
-        assert_eq!(
-            std::mem::size_of::<T>() as u64,
-            ELEMENT,
-            "GpuBuffer holds 4-byte elements"
-        );
+        assert_eq!(std::mem::size_of::<T>() as u64, ELEMENT, "GpuBuffer holds 4-byte elements");
         if data.is_empty() {
             return Self::zeros(gpu, label, 0);
         }
         check_size(gpu, label, data.len())?;
-        let buffer = gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::cast_slice(data),
-                usage: USAGE,
-            });
-        Ok(Self {
-            buffer,
-            len: data.len(),
-            label: label.to_string(),
-        })
+        let buffer = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytemuck::cast_slice(data),
+            usage: USAGE,
+        });
+        Ok(Self { buffer, len: data.len(), label: label.to_string() })
     }
 
     /// Overwrites elements starting at `offset` (queued; takes effect at the next submit).
     pub fn write<T: bytemuck::Pod>(&self, gpu: &Gpu, offset: usize, data: &[T]) {
-        assert!(
-            offset + data.len() <= self.len,
-            "write past the end of '{}'",
-            self.label
-        );
-        gpu.queue.write_buffer(
-            &self.buffer,
-            offset as u64 * ELEMENT,
-            bytemuck::cast_slice(data),
-        );
+        assert!(offset + data.len() <= self.len, "write past the end of '{}'", self.label);
+        gpu.queue.write_buffer(&self.buffer, offset as u64 * ELEMENT, bytemuck::cast_slice(data));
     }
 
     /// Copies the whole buffer back to the host, waiting for all submitted work first.
@@ -91,17 +65,8 @@ impl GpuBuffer {
     }
 
     /// Copies `len` elements starting at `start` back to the host.
-    pub fn read_range<T: bytemuck::Pod>(
-        &self,
-        gpu: &Gpu,
-        start: usize,
-        len: usize,
-    ) -> Result<Vec<T>> {
-        assert!(
-            start + len <= self.len,
-            "read past the end of '{}'",
-            self.label
-        );
+    pub fn read_range<T: bytemuck::Pod>(&self, gpu: &Gpu, start: usize, len: usize) -> Result<Vec<T>> {
+        assert!(start + len <= self.len, "read past the end of '{}'", self.label);
         if len == 0 {
             return Ok(Vec::new());
         }
@@ -125,9 +90,7 @@ impl GpuBuffer {
             .context("the GPU dropped a readback")?
             .with_context(|| format!("could not map '{}' for reading", self.label))?;
         let data = {
-            let view = slice
-                .get_mapped_range()
-                .with_context(|| format!("could not read '{}'", self.label))?;
+            let view = slice.get_mapped_range().with_context(|| format!("could not read '{}'", self.label))?;
             bytemuck::cast_slice::<u8, T>(&view).to_vec()
         };
         staging.unmap();

@@ -40,21 +40,11 @@ pub const IMMEDIATE_BYTES: u32 = 128;
 /// The smallest limits qipo runs with; anything less gets a clear error naming the limit.
 fn required_limits() -> [(&'static str, u64, fn(&wgpu::Limits) -> u64); 5] {
     [
-        ("max_immediate_size", IMMEDIATE_BYTES as u64, |l| {
-            l.max_immediate_size as u64
-        }),
-        ("max_storage_buffers_per_shader_stage", 5, |l| {
-            l.max_storage_buffers_per_shader_stage as u64
-        }),
-        ("max_compute_invocations_per_workgroup", 256, |l| {
-            l.max_compute_invocations_per_workgroup as u64
-        }),
-        ("max_compute_workgroup_size_x", 256, |l| {
-            l.max_compute_workgroup_size_x as u64
-        }),
-        ("max_storage_buffer_binding_size", 64 << 20, |l| {
-            l.max_storage_buffer_binding_size as u64
-        }),
+        ("max_immediate_size", IMMEDIATE_BYTES as u64, |l| l.max_immediate_size as u64),
+        ("max_storage_buffers_per_shader_stage", 5, |l| l.max_storage_buffers_per_shader_stage as u64),
+        ("max_compute_invocations_per_workgroup", 256, |l| l.max_compute_invocations_per_workgroup as u64),
+        ("max_compute_workgroup_size_x", 256, |l| l.max_compute_workgroup_size_x as u64),
+        ("max_storage_buffer_binding_size", 64 << 20, |l| l.max_storage_buffer_binding_size as u64),
     ]
 }
 
@@ -85,15 +75,11 @@ fn preference(device_type: wgpu::DeviceType) -> u8 {
 
 /// Every adapter this machine offers, in order of preference (the order `--adapter INDEX` uses).
 pub fn list_adapters() -> Vec<wgpu::Adapter> {
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters.sort_by_key(|a| {
         let info = a.get_info();
-        (
-            preference(info.device_type),
-            info.backend != wgpu::Backend::Vulkan,
-        )
+        (preference(info.device_type), info.backend != wgpu::Backend::Vulkan)
     });
     adapters
 }
@@ -125,10 +111,7 @@ impl Gpu {
             },
             AdapterChoice::Name(name) => {
                 let wanted = name.to_lowercase();
-                match adapters
-                    .iter()
-                    .find(|a| a.get_info().name.to_lowercase().contains(&wanted))
-                {
+                match adapters.iter().find(|a| a.get_info().name.to_lowercase().contains(&wanted)) {
                     Some(a) => a.clone(),
                     None => bail!("no adapter named like '{name}'; adapters are {}", names()),
                 }
@@ -151,10 +134,7 @@ impl Gpu {
         for (name, needed, get) in required_limits() {
             let have = get(&limits);
             if have < needed {
-                bail!(
-                    "adapter '{}' has {name} = {have}, qipo needs at least {needed}",
-                    info.name
-                );
+                bail!("adapter '{}' has {name} = {have}, qipo needs at least {needed}", info.name);
             }
         }
         let mut wanted = wgpu::Features::IMMEDIATES;
@@ -176,9 +156,7 @@ impl Gpu {
         let sink = device_error.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert_with(|| {
-                e.to_string().lines().next().unwrap_or_default().to_string()
-            });
+            slot.get_or_insert_with(|| e.to_string().lines().next().unwrap_or_default().to_string());
         }));
 
         Ok(Self {
@@ -196,38 +174,23 @@ impl Gpu {
     /// The compiled pipeline of a kernel: built on first use, then shared.
     pub fn pipeline(&self, kernel: &Kernel) -> Result<Arc<Pipeline>> {
         let key = kernel.key();
-        if let Some(p) = self
-            .pipelines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
+        if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(p.clone());
         }
         let pipeline = Arc::new(Pipeline::build(self, kernel)?);
-        self.pipelines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, pipeline.clone());
+        self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pipeline.clone());
         Ok(pipeline)
     }
 
     /// Blocks until all submitted work is done; reports any device error seen since the last wait.
     pub fn wait(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .context("waiting for the GPU failed")?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).context("waiting for the GPU failed")?;
         self.check_errors()
     }
 
     /// The first device error reported since the last check, as an `Err`.
     pub fn check_errors(&self) -> Result<()> {
-        if let Some(e) = self
-            .device_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        if let Some(e) = self.device_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
             bail!("GPU validation error: {e}");
         }
         Ok(())
@@ -236,9 +199,6 @@ impl Gpu {
     /// A one-line description: name, backend, type and driver.
     pub fn describe(&self) -> String {
         let i = &self.info;
-        format!(
-            "{} ({:?}, {:?}, driver {} {})",
-            i.name, i.backend, i.device_type, i.driver, i.driver_info
-        )
+        format!("{} ({:?}, {:?}, driver {} {})", i.name, i.backend, i.device_type, i.driver, i.driver_info)
     }
 }

@@ -42,11 +42,7 @@ impl Kernel {
 
     /// The assembled source the GPU compiles.
     pub fn source(&self) -> String {
-        self.sources
-            .iter()
-            .map(|s| s.1)
-            .collect::<Vec<_>>()
-            .join("\n")
+        self.sources.iter().map(|s| s.1).collect::<Vec<_>>().join("\n")
     }
 
     /// Maps a line of the assembled source to (piece name, line within that piece).
@@ -69,21 +65,16 @@ impl Kernel {
             anyhow!("{}", self.describe_error(at, e.message()))
         })?;
         let caps = naga::valid::Capabilities::IMMEDIATES;
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
-            .validate(&module)
-            .map_err(|e| {
-                let at = e.location(&source).map(|l| self.locate(l.line_number));
-                anyhow!("{}", self.describe_error(at, &e.as_inner().to_string()))
-            })?;
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps).validate(&module).map_err(|e| {
+            let at = e.location(&source).map(|l| self.locate(l.line_number));
+            anyhow!("{}", self.describe_error(at, &e.as_inner().to_string()))
+        })?;
         Ok(module)
     }
 
     fn describe_error(&self, at: Option<(&str, u32)>, message: &str) -> String {
         match at {
-            Some((file, line)) => format!(
-                "shader {file} line {line} (entry {}): {message}",
-                self.entry
-            ),
+            Some((file, line)) => format!("shader {file} line {line} (entry {}): {message}", self.entry),
             None => format!("shader {} (entry {}): {message}", self.file(), self.entry),
         }
     }
@@ -115,9 +106,7 @@ impl Pipeline {
                 binding: i as u32,
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Storage {
-                        read_only: *access == Access::Read,
-                    },
+                    ty: wgpu::BufferBindingType::Storage { read_only: *access == Access::Read },
                     has_dynamic_offset: false,
                     min_binding_size: None,
                 },
@@ -143,17 +132,9 @@ impl Pipeline {
         });
         if let Some(e) = pollster::block_on(scope.pop()) {
             let first = e.to_string().lines().next().unwrap_or_default().to_string();
-            return Err(anyhow!(
-                "shader {} (entry {}): the device rejected it: {first}",
-                kernel.file(),
-                kernel.entry
-            ));
+            return Err(anyhow!("shader {} (entry {}): the device rejected it: {first}", kernel.file(), kernel.entry));
         }
-        Ok(Self {
-            kernel: *kernel,
-            pipeline,
-            layout,
-        })
+        Ok(Self { kernel: *kernel, pipeline, layout })
     }
 
     /// A bind group with `buffers[i]` at binding `i`; their count must match the kernel's.
@@ -168,10 +149,7 @@ impl Pipeline {
         let entries: Vec<wgpu::BindGroupEntry> = buffers
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
             .collect();
         gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(self.kernel.entry),
@@ -193,34 +171,16 @@ impl Bound {
         let pipeline = gpu.pipeline(kernel)?;
         let raw: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.buffer).collect();
         let bind_group = pipeline.bind(gpu, &raw);
-        Ok(Self {
-            pipeline,
-            bind_group,
-        })
+        Ok(Self { pipeline, bind_group })
     }
 
     /// Records one dispatch over an explicit grid of workgroups.
-    pub fn record<P: bytemuck::Pod>(
-        &self,
-        rec: &mut super::Recorder,
-        params: &P,
-        groups: [u32; 3],
-    ) {
-        rec.dispatch(
-            &self.pipeline,
-            &self.bind_group,
-            bytemuck::bytes_of(params),
-            groups,
-        );
+    pub fn record<P: bytemuck::Pod>(&self, rec: &mut super::Recorder, params: &P, groups: [u32; 3]) {
+        rec.dispatch(&self.pipeline, &self.bind_group, bytemuck::bytes_of(params), groups);
     }
 
     /// Records one dispatch of `n` invocations of a one-dimensional kernel.
     pub fn record_1d<P: bytemuck::Pod>(&self, rec: &mut super::Recorder, params: &P, n: usize) {
-        rec.dispatch_1d(
-            &self.pipeline,
-            &self.bind_group,
-            bytemuck::bytes_of(params),
-            n,
-        );
+        rec.dispatch_1d(&self.pipeline, &self.bind_group, bytemuck::bytes_of(params), n);
     }
 }

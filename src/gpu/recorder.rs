@@ -34,17 +34,8 @@ pub struct Recorder<'g> {
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
-        let encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("qipo"),
-            });
-        Self {
-            gpu,
-            encoder: Some(encoder),
-            pass: None,
-            dispatches: 0,
-        }
+        let encoder = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("qipo") });
+        Self { gpu, encoder: Some(encoder), pass: None, dispatches: 0 }
     }
 
     pub fn gpu(&self) -> &'g Gpu {
@@ -59,24 +50,14 @@ impl<'g> Recorder<'g> {
     fn pass(&mut self) -> &mut wgpu::ComputePass<'static> {
         if self.pass.is_none() {
             let encoder = self.encoder.as_mut().expect("recorder already submitted");
-            self.pass = Some(
-                encoder
-                    .begin_compute_pass(&Default::default())
-                    .forget_lifetime(),
-            );
+            self.pass = Some(encoder.begin_compute_pass(&Default::default()).forget_lifetime());
         }
         self.pass.as_mut().expect("pass was just begun")
     }
 
     /// Records one dispatch. `immediates` are the kernel's sizes and offsets (a `#[repr(C)]`
     /// struct of 4-byte fields matching the kernel's `var<immediate>`).
-    pub fn dispatch(
-        &mut self,
-        pipeline: &Pipeline,
-        bind_group: &wgpu::BindGroup,
-        immediates: &[u8],
-        groups: [u32; 3],
-    ) {
+    pub fn dispatch(&mut self, pipeline: &Pipeline, bind_group: &wgpu::BindGroup, immediates: &[u8], groups: [u32; 3]) {
         let pass = self.pass();
         pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, bind_group, &[]);
@@ -88,36 +69,17 @@ impl<'g> Recorder<'g> {
     }
 
     /// Records a dispatch of `n` invocations of a one-dimensional kernel.
-    pub fn dispatch_1d(
-        &mut self,
-        pipeline: &Pipeline,
-        bind_group: &wgpu::BindGroup,
-        immediates: &[u8],
-        n: usize,
-    ) {
+    pub fn dispatch_1d(&mut self, pipeline: &Pipeline, bind_group: &wgpu::BindGroup, immediates: &[u8], n: usize) {
         let groups = grid_1d(self.gpu, n, WORKGROUP_1D);
         self.dispatch(pipeline, bind_group, immediates, groups);
     }
 
     /// Copies `len` 4-byte elements between buffers, in order with the dispatches around it.
-    pub fn copy(
-        &mut self,
-        src: &wgpu::Buffer,
-        src_start: usize,
-        dst: &wgpu::Buffer,
-        dst_start: usize,
-        len: usize,
-    ) {
+    pub fn copy(&mut self, src: &wgpu::Buffer, src_start: usize, dst: &wgpu::Buffer, dst_start: usize, len: usize) {
         if len == 0 {
             return;
         }
-        self.encoder().copy_buffer_to_buffer(
-            src,
-            src_start as u64 * 4,
-            dst,
-            dst_start as u64 * 4,
-            len as u64 * 4,
-        );
+        self.encoder().copy_buffer_to_buffer(src, src_start as u64 * 4, dst, dst_start as u64 * 4, len as u64 * 4);
     }
 
     /// Runs `body` in a compute pass of its own whose start and end are timestamped into
@@ -126,10 +88,7 @@ impl<'g> Recorder<'g> {
         self.pass = None;
         if let Some(writes) = timer.pass_writes(slot) {
             let encoder = self.encoder.as_mut().expect("recorder already submitted");
-            let desc = wgpu::ComputePassDescriptor {
-                label: Some("timed"),
-                timestamp_writes: Some(writes),
-            };
+            let desc = wgpu::ComputePassDescriptor { label: Some("timed"), timestamp_writes: Some(writes) };
             self.pass = Some(encoder.begin_compute_pass(&desc).forget_lifetime());
         }
         body(self);

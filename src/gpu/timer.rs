@@ -18,13 +18,7 @@ impl GpuTimer {
     /// A timer with `slots` slots; a no-op timer where the device has no timestamp queries.
     pub fn new(gpu: &Gpu, slots: usize) -> Result<Self> {
         if !gpu.has_timestamps || slots == 0 {
-            return Ok(Self {
-                queries: None,
-                resolved: None,
-                readback: None,
-                slots,
-                period_ns: 0.0,
-            });
+            return Ok(Self { queries: None, resolved: None, readback: None, slots, period_ns: 0.0 });
         }
         let count = (2 * slots) as u32;
         let queries = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
@@ -56,19 +50,15 @@ impl GpuTimer {
 
     pub(super) fn pass_writes(&self, slot: usize) -> Option<wgpu::ComputePassTimestampWrites<'_>> {
         assert!(slot < self.slots, "timer slot {slot} out of {}", self.slots);
-        self.queries
-            .as_ref()
-            .map(|q| wgpu::ComputePassTimestampWrites {
-                query_set: q,
-                beginning_of_pass_write_index: Some(2 * slot as u32),
-                end_of_pass_write_index: Some(2 * slot as u32 + 1),
-            })
+        self.queries.as_ref().map(|q| wgpu::ComputePassTimestampWrites {
+            query_set: q,
+            beginning_of_pass_write_index: Some(2 * slot as u32),
+            end_of_pass_write_index: Some(2 * slot as u32 + 1),
+        })
     }
 
     pub(super) fn resolve(&self, encoder: &mut wgpu::CommandEncoder) {
-        if let (Some(q), Some(resolved), Some(readback)) =
-            (&self.queries, &self.resolved, &self.readback)
-        {
+        if let (Some(q), Some(resolved), Some(readback)) = (&self.queries, &self.resolved, &self.readback) {
             let count = 2 * self.slots as u32;
             encoder.resolve_query_set(q, 0..count, resolved, 0);
             encoder.copy_buffer_to_buffer(resolved, 0, &readback.buffer, 0, count as u64 * 8);

@@ -10,14 +10,8 @@ use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
 use crate::nn::Activation;
 
-const FORWARD_SRC: Source = (
-    "linear_forward.wgsl",
-    include_str!("../../shaders/linear_forward.wgsl"),
-);
-const BACKWARD_SRC: Source = (
-    "linear_backward.wgsl",
-    include_str!("../../shaders/linear_backward.wgsl"),
-);
+const FORWARD_SRC: Source = ("linear_forward.wgsl", include_str!("../../shaders/linear_forward.wgsl"));
+const BACKWARD_SRC: Source = ("linear_backward.wgsl", include_str!("../../shaders/linear_backward.wgsl"));
 
 use Access::{Read, ReadWrite};
 
@@ -34,28 +28,13 @@ pub const BACKWARD_INPUT: Kernel = Kernel {
     bindings: &[Read, Read, ReadWrite],
 };
 /// dW = dZᵀ·X. Bindings: dZ, X, gradients.
-pub const BACKWARD_WEIGHT: Kernel = Kernel {
-    entry: "backward_weight",
-    ..BACKWARD_INPUT
-};
+pub const BACKWARD_WEIGHT: Kernel = Kernel { entry: "backward_weight", ..BACKWARD_INPUT };
 /// db = column sums of dZ. Bindings: dZ, (unused), gradients.
-pub const BACKWARD_BIAS: Kernel = Kernel {
-    entry: "backward_bias",
-    ..BACKWARD_INPUT
-};
+pub const BACKWARD_BIAS: Kernel = Kernel { entry: "backward_bias", ..BACKWARD_INPUT };
 /// dZ = dY ⊙ act'(Z) in place. Bindings: Z, (unused), dY.
-pub const ACTIVATION_BACKWARD: Kernel = Kernel {
-    entry: "activation_backward",
-    ..BACKWARD_INPUT
-};
+pub const ACTIVATION_BACKWARD: Kernel = Kernel { entry: "activation_backward", ..BACKWARD_INPUT };
 
-pub const KERNELS: [Kernel; 5] = [
-    FORWARD,
-    BACKWARD_INPUT,
-    BACKWARD_WEIGHT,
-    BACKWARD_BIAS,
-    ACTIVATION_BACKWARD,
-];
+pub const KERNELS: [Kernel; 5] = [FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT, BACKWARD_BIAS, ACTIVATION_BACKWARD];
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_STORE_Z: u32 = 2;
@@ -92,11 +71,7 @@ pub struct LayerShape {
 
 /// Workgroups covering an m×n output in 64×64 tiles (16×16 invocations of 4×4 outputs).
 fn tile_grid(m: usize, n: usize) -> [u32; 3] {
-    [
-        n.div_ceil(64).max(1) as u32,
-        m.div_ceil(64).max(1) as u32,
-        1,
-    ]
+    [n.div_ceil(64).max(1) as u32, m.div_ceil(64).max(1) as u32, 1]
 }
 
 fn u(x: usize) -> u32 {
@@ -109,13 +84,7 @@ pub struct LinearForward(Bound);
 impl LinearForward {
     /// `z` receives the pre-activation when `record` is asked to store it; pass any buffer
     /// (distinct from `y`) otherwise.
-    pub fn new(
-        gpu: &Gpu,
-        x: &GpuBuffer,
-        params: &GpuBuffer,
-        y: &GpuBuffer,
-        z: &GpuBuffer,
-    ) -> Result<Self> {
+    pub fn new(gpu: &Gpu, x: &GpuBuffer, params: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) -> Result<Self> {
         Ok(Self(Bound::new(gpu, &FORWARD, &[x, params, y, z])?))
     }
 
@@ -180,9 +149,7 @@ impl LinearBackward {
             activation: Bound::new(gpu, &ACTIVATION_BACKWARD, &[z, z, dy])?,
             weight: Bound::new(gpu, &BACKWARD_WEIGHT, &[dy, x, grads])?,
             bias: Bound::new(gpu, &BACKWARD_BIAS, &[dy, dy, grads])?,
-            input: dx
-                .map(|dx| Bound::new(gpu, &BACKWARD_INPUT, &[dy, params, dx]))
-                .transpose()?,
+            input: dx.map(|dx| Bound::new(gpu, &BACKWARD_INPUT, &[dy, params, dx])).transpose()?,
         })
     }
 
@@ -203,18 +170,9 @@ impl LinearBackward {
         }
         let (m, n, k) = (u(rows), u(layer.out_dim), u(layer.in_dim));
         let acc = if accumulate { FLAG_ACCUMULATE } else { 0 };
-        let base = MatmulParams {
-            act: act.code(),
-            ..Default::default()
-        };
+        let base = MatmulParams { act: act.code(), ..Default::default() };
         if act != Activation::Identity {
-            let p = MatmulParams {
-                m,
-                n,
-                a_off: u(offsets.z),
-                c_off: u(offsets.dy),
-                ..base
-            };
+            let p = MatmulParams { m, n, a_off: u(offsets.z), c_off: u(offsets.dy), ..base };
             self.activation.record_1d(rec, &p, rows * layer.out_dim);
         }
         // dW (out×in) = dZᵀ·X: A(i, r) = dZ[r, i], B(r, j) = X[r, j].
@@ -232,16 +190,8 @@ impl LinearBackward {
             flags: acc,
             ..base
         };
-        self.weight
-            .record(rec, &p, tile_grid(layer.out_dim, layer.in_dim));
-        let p = MatmulParams {
-            m,
-            n,
-            a_off: u(offsets.dy),
-            bias_off: u(layer.bias_off),
-            flags: acc,
-            ..base
-        };
+        self.weight.record(rec, &p, tile_grid(layer.out_dim, layer.in_dim));
+        let p = MatmulParams { m, n, a_off: u(offsets.dy), bias_off: u(layer.bias_off), flags: acc, ..base };
         self.bias.record_1d(rec, &p, layer.out_dim);
         if let Some(input) = &self.input {
             // dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j].

@@ -14,14 +14,8 @@ pub mod time_embedding;
 /// Shared WGSL snippets, prepended to the kernels that use them.
 pub mod snippets {
     use super::Source;
-    pub const ACTIVATIONS: Source = (
-        "common/activations.wgsl",
-        include_str!("../../shaders/common/activations.wgsl"),
-    );
-    pub const MATMUL: Source = (
-        "common/matmul.wgsl",
-        include_str!("../../shaders/common/matmul.wgsl"),
-    );
+    pub const ACTIVATIONS: Source = ("common/activations.wgsl", include_str!("../../shaders/common/activations.wgsl"));
+    pub const MATMUL: Source = ("common/matmul.wgsl", include_str!("../../shaders/common/matmul.wgsl"));
 }
 
 /// Every kernel of the project, for validation tests and `qipo info`.

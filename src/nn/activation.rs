@@ -25,10 +25,5 @@ impl Activation {
         }
     }
 
-    pub const ALL: [Activation; 4] = [
-        Activation::Identity,
-        Activation::Relu,
-        Activation::Silu,
-        Activation::Mish,
-    ];
+    pub const ALL: [Activation; 4] = [Activation::Identity, Activation::Relu, Activation::Silu, Activation::Mish];
 }

@@ -57,11 +57,7 @@ pub fn backward(
 ) -> LinearGrads {
     assert_eq!(z.len(), rows * out_dim);
     assert_eq!(dy.len(), rows * out_dim);
-    let dz: Vec<f32> = dy
-        .iter()
-        .zip(z)
-        .map(|(&g, &v)| g * activate_grad(v, act))
-        .collect();
+    let dz: Vec<f32> = dy.iter().zip(z).map(|(&g, &v)| g * activate_grad(v, act)).collect();
     let mut dx = vec![0.0f32; rows * in_dim];
     let mut dw = vec![0.0f32; out_dim * in_dim];
     let mut db = vec![0.0f32; out_dim];

@@ -31,27 +31,16 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     let mut worst = (0usize, 0.0f32);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs() / (1.0 + w.abs());
-        assert!(
-            g.is_finite() || !w.is_finite(),
-            "{what}[{i}]: got {g}, want {w}"
-        );
+        assert!(g.is_finite() || !w.is_finite(), "{what}[{i}]: got {g}, want {w}");
         if err > worst.1 {
             worst = (i, err);
         }
     }
     let (i, err) = worst;
-    assert!(
-        err <= tol,
-        "{what}[{i}]: got {}, want {} (relative error {err:.2e} > {tol:.1e})",
-        got[i],
-        want[i]
-    );
+    assert!(err <= tol, "{what}[{i}]: got {}, want {} (relative error {err:.2e} > {tol:.1e})", got[i], want[i]);
 }
 
 /// The largest relative error, for reporting.
 pub fn max_error(got: &[f32], want: &[f32]) -> f32 {
-    got.iter()
-        .zip(want)
-        .map(|(g, w)| (g - w).abs() / (1.0 + w.abs()))
-        .fold(0.0, f32::max)
+    got.iter().zip(want).map(|(g, w)| (g - w).abs() / (1.0 + w.abs())).fold(0.0, f32::max)
 }
