@@ -7,6 +7,7 @@ use crate::gpu::kernel::Source;
 
 pub mod adam;
 pub mod linear;
+pub mod loss;
 pub mod reduce;
 pub mod rng;
 pub mod time_embedding;
@@ -22,5 +23,6 @@ pub mod snippets {
 pub fn all() -> Vec<crate::gpu::Kernel> {
     let mut kernels = Vec::new();
     kernels.extend_from_slice(&linear::KERNELS);
+    kernels.extend_from_slice(&loss::KERNELS);
     kernels
 }

@@ -2,5 +2,7 @@
 //! recorded into an encoder) and its optimiser.
 
 pub mod activation;
+pub mod mlp;
 
 pub use activation::Activation;
+pub use mlp::{Mlp, MlpPass, MlpSpec};

@@ -7,6 +7,8 @@
 pub mod activation;
 pub mod adam;
 pub mod linear;
+pub mod loss;
+pub mod mlp;
 pub mod reduce;
 pub mod rng;
 pub mod time_embedding;

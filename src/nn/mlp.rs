@@ -1,0 +1,198 @@
+//! A multilayer perceptron on the GPU.
+//!
+//! All parameters live in one flat buffer (layer by layer: W as out×in, then b), and so do
+//! their gradients, so that one Adam dispatch updates the whole network and one file saves
+//! it. A network is described by an [`MlpSpec`]; running it on a batch needs an [`MlpPass`]:
+//! the activations workspace and the kernels bound to it, built once and recorded each step.
+
+use anyhow::{ensure, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Activation;
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::linear::{BackwardOffsets, LayerShape, LinearBackward, LinearForward};
+
+/// The shape of an MLP: `input → hidden[0] → … → output`, with `activation` after every
+/// hidden layer and none after the output layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MlpSpec {
+    pub input: usize,
+    pub hidden: Vec<usize>,
+    pub output: usize,
+    pub activation: Activation,
+}
+
+impl MlpSpec {
+    pub fn new(input: usize, hidden: &[usize], output: usize, activation: Activation) -> Self {
+        Self { input, hidden: hidden.to_vec(), output, activation }
+    }
+
+    /// Where each layer's weight and bias live in the flat parameter buffer.
+    pub fn layers(&self) -> Vec<LayerShape> {
+        let widths: Vec<usize> =
+            std::iter::once(self.input).chain(self.hidden.iter().copied()).chain([self.output]).collect();
+        let mut offset = 0;
+        widths
+            .windows(2)
+            .map(|w| {
+                let layer =
+                    LayerShape { in_dim: w[0], out_dim: w[1], weight_off: offset, bias_off: offset + w[0] * w[1] };
+                offset = layer.bias_off + w[1];
+                layer
+            })
+            .collect()
+    }
+
+    /// The activation after layer `index`.
+    pub fn activation_of(&self, index: usize) -> Activation {
+        if index == self.hidden.len() {
+            Activation::Identity
+        } else {
+            self.activation
+        }
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.layers().last().map(|l| l.bias_off + l.out_dim).unwrap_or(0)
+    }
+
+    /// Multiply-adds of one forward pass per row.
+    pub fn flops_per_row(&self) -> usize {
+        self.layers().iter().map(|l| 2 * l.in_dim * l.out_dim).sum()
+    }
+
+    /// PyTorch's default initialisation of `nn.Linear`: W and b uniform in ±1/√fan_in.
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut params = vec![0.0f32; self.param_count()];
+        for layer in self.layers() {
+            let bound = 1.0 / (layer.in_dim as f32).sqrt();
+            for p in &mut params[layer.weight_off..layer.bias_off + layer.out_dim] {
+                *p = rng.random_range(-bound..bound);
+            }
+        }
+        params
+    }
+}
+
+/// An MLP's parameters and gradients on the GPU.
+pub struct Mlp {
+    pub spec: MlpSpec,
+    pub layers: Vec<LayerShape>,
+    pub params: GpuBuffer,
+    pub grads: GpuBuffer,
+}
+
+impl Mlp {
+    /// A network initialised like PyTorch's from `seed`.
+    pub fn new(gpu: &Gpu, spec: &MlpSpec, seed: u64) -> Result<Self> {
+        Self::from_params(gpu, spec, &spec.init_params(seed))
+    }
+
+    /// A network with the given parameters (e.g. from a checkpoint).
+    pub fn from_params(gpu: &Gpu, spec: &MlpSpec, params: &[f32]) -> Result<Self> {
+        ensure!(spec.input > 0 && spec.output > 0, "an MLP needs non-empty input and output");
+        ensure!(spec.hidden.iter().all(|&h| h > 0), "hidden layers cannot be empty");
+        ensure!(
+            params.len() == spec.param_count(),
+            "{} parameters given for a network of {}",
+            params.len(),
+            spec.param_count()
+        );
+        Ok(Self {
+            spec: spec.clone(),
+            layers: spec.layers(),
+            params: GpuBuffer::from_slice(gpu, "mlp params", params)?,
+            grads: GpuBuffer::zeros(gpu, "mlp grads", params.len())?,
+        })
+    }
+}
+
+/// The workspace and bound kernels for running one network on up to `capacity` rows read
+/// from a fixed input buffer (rows×input, starting at element 0).
+pub struct MlpPass {
+    pub capacity: usize,
+    forward: Vec<LinearForward>,
+    backward: Vec<LinearBackward>,
+    /// Pre-activations and outputs per layer, capacity×width each.
+    z: Vec<GpuBuffer>,
+    y: Vec<GpuBuffer>,
+    /// Gradients of each layer's output; the last one is where a loss writes dL/d(output).
+    dy: Vec<GpuBuffer>,
+}
+
+impl MlpPass {
+    /// Binds `mlp` to `input`. With `train`, the pass keeps what the backward pass needs.
+    pub fn new(gpu: &Gpu, mlp: &Mlp, input: &GpuBuffer, capacity: usize, train: bool) -> Result<Self> {
+        ensure!(
+            input.len >= capacity * mlp.spec.input,
+            "input buffer '{}' holds {} values, {} rows of {} need {}",
+            input.label,
+            input.len,
+            capacity,
+            mlp.spec.input,
+            capacity * mlp.spec.input
+        );
+        let (mut z, mut y, mut dy) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, layer) in mlp.layers.iter().enumerate() {
+            let n = capacity * layer.out_dim;
+            y.push(GpuBuffer::zeros(gpu, &format!("layer {i} output"), n)?);
+            z.push(GpuBuffer::zeros(gpu, &format!("layer {i} pre-activation"), if train { n } else { 1 })?);
+            if train {
+                dy.push(GpuBuffer::zeros(gpu, &format!("layer {i} output gradient"), n)?);
+            }
+        }
+        let mut forward = Vec::new();
+        let mut backward = Vec::new();
+        for i in 0..mlp.layers.len() {
+            let x = if i == 0 { input } else { &y[i - 1] };
+            forward.push(LinearForward::new(gpu, x, &mlp.params, &y[i], &z[i])?);
+            if train {
+                let dx = if i == 0 { None } else { Some(&dy[i - 1]) };
+                backward.push(LinearBackward::new(gpu, x, &z[i], &mlp.params, &dy[i], &mlp.grads, dx)?);
+            }
+        }
+        Ok(Self { capacity, forward, backward, z, y, dy })
+    }
+
+    /// The network's output, rows×output.
+    pub fn output(&self) -> &GpuBuffer {
+        self.y.last().expect("an MLP has at least one layer")
+    }
+
+    /// Where a loss writes the gradient of the loss with respect to the output (rows×output).
+    /// Only passes built with `train` have one.
+    pub fn output_grad(&self) -> Option<&GpuBuffer> {
+        self.dy.last()
+    }
+
+    fn check_rows(&self, rows: usize) {
+        assert!(rows <= self.capacity, "{rows} rows in a pass built for {}", self.capacity);
+    }
+
+    /// Records the forward pass over the first `rows` rows of the input.
+    pub fn record_forward(&self, rec: &mut Recorder, mlp: &Mlp, rows: usize) {
+        self.check_rows(rows);
+        let keep_z = !self.backward.is_empty();
+        for (i, (op, layer)) in self.forward.iter().zip(&mlp.layers).enumerate() {
+            op.record(rec, layer, mlp.spec.activation_of(i), rows, 0, 0, keep_z.then_some(0));
+        }
+    }
+
+    /// Records the backward pass, after the forward pass and after a loss has written
+    /// [`Self::output_grad`]. Writes (or, with `accumulate`, adds) the parameter gradients.
+    pub fn record_backward(&self, rec: &mut Recorder, mlp: &Mlp, rows: usize, accumulate: bool) {
+        self.check_rows(rows);
+        assert!(!self.backward.is_empty(), "this pass was built without training buffers");
+        for (i, (op, layer)) in self.backward.iter().zip(&mlp.layers).enumerate().rev() {
+            op.record(rec, layer, mlp.spec.activation_of(i), rows, BackwardOffsets::default(), accumulate);
+        }
+    }
+
+    /// The pre-activation of layer `i` (for tests).
+    pub fn pre_activation(&self, i: usize) -> &GpuBuffer {
+        &self.z[i]
+    }
+}

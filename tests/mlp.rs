@@ -1,0 +1,108 @@
+//! The MLP on the GPU against its CPU twin, and its gradient against finite differences.
+
+mod common;
+
+use common::{assert_close, gpu, random};
+use qipo::gpu::{GpuBuffer, Recorder};
+use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
+use qipo::nn::{Activation, Mlp, MlpPass, MlpSpec};
+use qipo::reference;
+
+/// Forward, loss and backward of `spec` on `rows` random rows: GPU result and CPU result.
+fn gradients(spec: &MlpSpec, rows: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    let gpu = gpu();
+    let x = random(seed, rows * spec.input, 1.5);
+    let target = random(seed + 1, rows * spec.output, 1.0);
+    let params = spec.init_params(seed + 2);
+    let scale = 1.0 / rows as f32;
+
+    let acts = reference::mlp::forward(spec, &params, &x, rows);
+    let out_ref = &acts.last().unwrap().1;
+    let (_, d_out) = reference::loss::weighted_squared_error(out_ref, &target, None, rows, spec.output, scale);
+    let grads_ref = reference::mlp::backward(spec, &params, &x, &acts, &d_out, rows);
+
+    let mlp = Mlp::from_params(gpu, spec, &params).unwrap();
+    // A pass built for more rows than are run: only the first `rows` rows count.
+    let padded = [x.clone(), vec![7.0; 3 * spec.input]].concat();
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &padded).unwrap();
+    let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+    let pass = MlpPass::new(gpu, &mlp, &x_buf, rows + 3, true).unwrap();
+    let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    pass.record_forward(&mut rec, &mlp, rows);
+    loss.record(&mut rec, rows, spec.output, SquaredErrorParams { scale, ..Default::default() });
+    pass.record_backward(&mut rec, &mlp, rows, false);
+    rec.submit_and_wait().unwrap();
+    let out = pass.output().read_range::<f32>(gpu, 0, rows * spec.output).unwrap();
+    (out, out_ref.clone(), mlp.grads.read(gpu).unwrap(), grads_ref)
+}
+
+#[test]
+fn forward_and_backward_match_reference() {
+    for (spec, rows) in [
+        (MlpSpec::new(3, &[7], 2, Activation::Relu), 1),
+        (MlpSpec::new(5, &[33, 17], 3, Activation::Mish), 33),
+        (MlpSpec::new(17, &[64, 64, 64], 6, Activation::Silu), 257),
+        (MlpSpec::new(1, &[], 1, Activation::Mish), 7),
+    ] {
+        let (out, out_ref, grads, grads_ref) = gradients(&spec, rows, rows as u64);
+        assert_close(&format!("{spec:?} output"), &out, &out_ref, 1e-5);
+        assert_close(&format!("{spec:?} gradients"), &grads, &grads_ref, 1e-4);
+    }
+}
+
+#[test]
+fn gpu_gradient_matches_finite_differences() {
+    // Central differences of the loss (CPU forward in f32 with a step large enough that
+    // rounding stays far below the tolerance) against the GPU backward pass.
+    let spec = MlpSpec::new(3, &[8, 6], 2, Activation::Mish);
+    let rows = 9;
+    let x = random(7, rows * spec.input, 1.0);
+    let target = random(8, rows * spec.output, 1.0);
+    let params = spec.init_params(9);
+    let loss = |p: &[f32]| -> f64 {
+        let acts = reference::mlp::forward(&spec, p, &x, rows);
+        let out = &acts.last().unwrap().1;
+        out.iter().zip(&target).map(|(&o, &t)| ((o - t) as f64).powi(2)).sum::<f64>() / rows as f64
+    };
+
+    let gpu = gpu();
+    let mlp = Mlp::from_params(gpu, &spec, &params).unwrap();
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
+    let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+    let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true).unwrap();
+    let sq = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    pass.record_forward(&mut rec, &mlp, rows);
+    sq.record(&mut rec, rows, spec.output, SquaredErrorParams { scale: 1.0 / rows as f32, ..Default::default() });
+    pass.record_backward(&mut rec, &mlp, rows, false);
+    rec.submit_and_wait().unwrap();
+    let grads: Vec<f32> = mlp.grads.read(gpu).unwrap();
+
+    let h = 2e-3f32;
+    for i in 0..params.len() {
+        let (mut up, mut down) = (params.clone(), params.clone());
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (loss(&up) - loss(&down)) / (2.0 * h as f64);
+        let err = (numeric - grads[i] as f64).abs();
+        assert!(err < 2e-3 * (1.0 + numeric.abs()), "parameter {i}: GPU {} vs finite difference {numeric}", grads[i]);
+    }
+}
+
+#[test]
+fn layout_and_initialisation_follow_pytorch() {
+    let spec = MlpSpec::new(4, &[3], 2, Activation::Relu);
+    let layers = spec.layers();
+    assert_eq!(layers.len(), 2);
+    assert_eq!((layers[0].weight_off, layers[0].bias_off), (0, 12));
+    assert_eq!((layers[1].weight_off, layers[1].bias_off), (15, 21));
+    assert_eq!(spec.param_count(), 23);
+    let p = spec.init_params(1);
+    assert!(p[..15].iter().all(|v| v.abs() <= 0.5), "fan_in 4: bound 1/2");
+    assert!(p[15..].iter().all(|v| v.abs() <= 1.0 / 3f32.sqrt()), "fan_in 3");
+    assert_eq!(p, spec.init_params(1), "same seed, same parameters");
+    assert_ne!(p, spec.init_params(2));
+}
