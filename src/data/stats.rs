@@ -1,0 +1,76 @@
+//! Summary statistics of a dataset: sizes, episode returns and the D4RL-normalised score of the
+//! behaviour data.
+//!
+//! Episodes follow the D4RL convention: an episode ends at a terminal or a timeout, and a
+//! trailing run with neither flag counts as one more (unfinished) episode. Returns are summed in
+//! f64 over every step the file records, including a final timeout step that the transitions
+//! may drop. Unfinished and cut-short episodes are included in the mean, min and max: the
+//! statistics describe the file as it is, without guessing which episodes are "complete".
+
+use serde::Serialize;
+
+use super::dataset::{Dataset, EpisodeEnd, Format};
+use super::env::Env;
+
+/// What `qipo dataset inspect` reports (its `--json` output is this struct).
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub file: String,
+    pub format: Format,
+    pub env: Option<Env>,
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    /// Rows of the transition arrays.
+    pub transitions: usize,
+    /// Environment steps in the file (more than `transitions` when transitions were rebuilt).
+    pub steps: usize,
+    pub episodes: usize,
+    pub terminal_episodes: usize,
+    pub timeout_episodes: usize,
+    pub unfinished_episodes: usize,
+    /// Transitions whose `done` is 1.
+    pub terminals: usize,
+    pub return_mean: f64,
+    pub return_std: f64,
+    pub return_min: f64,
+    pub return_max: f64,
+    /// D4RL-normalised score of the mean return, when the environment is known.
+    pub normalized_score: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+impl Summary {
+    pub fn of(dataset: &Dataset) -> Summary {
+        let returns = dataset.episode_returns();
+        let count_ending = |ending| dataset.episodes.iter().filter(|episode| episode.ending == ending).count();
+        let (return_mean, return_std) = mean_and_std(&returns);
+        Summary {
+            file: dataset.source.display().to_string(),
+            format: dataset.format,
+            env: dataset.env,
+            obs_dim: dataset.obs_dim,
+            act_dim: dataset.act_dim,
+            transitions: dataset.len(),
+            steps: dataset.episodes.iter().map(|episode| episode.steps).sum(),
+            episodes: dataset.episodes.len(),
+            terminal_episodes: count_ending(EpisodeEnd::Terminal),
+            timeout_episodes: count_ending(EpisodeEnd::Timeout),
+            unfinished_episodes: count_ending(EpisodeEnd::Unfinished),
+            terminals: dataset.terminals.iter().filter(|&&done| done != 0.0).count(),
+            return_mean,
+            return_std,
+            return_min: returns.iter().copied().fold(f64::INFINITY, f64::min),
+            return_max: returns.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            normalized_score: dataset.env.map(|env| env.normalized_score(return_mean)),
+            warnings: dataset.warnings.clone(),
+        }
+    }
+}
+
+/// Mean and population standard deviation (NaN for no values).
+fn mean_and_std(values: &[f64]) -> (f64, f64) {
+    let count = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / count;
+    let variance = values.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / count;
+    (mean, variance.sqrt())
+}
