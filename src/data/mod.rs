@@ -1,16 +1,19 @@
 //! Offline-RL datasets: D4RL (v2 layout) and Minari HDF5 files, read into flat `f32` arrays of
-//! transitions, validated and summarised.
+//! transitions, validated, summarised, and normalised for training.
 //!
 //! ```no_run
-//! let dataset = qipo::data::Dataset::load("data/hopper-medium-replay-v2.hdf5")?;
-//! println!("{} transitions", dataset.len());
+//! use qipo::data::{Dataset, Normalization, RewardMode};
+//!
+//! let mut dataset = Dataset::load("data/hopper-medium-replay-v2.hdf5")?;
+//! let normalization = Normalization::fit(&dataset, RewardMode::Auto, true)?;
+//! normalization.apply(&mut dataset)?;
 //! # anyhow::Ok(())
 //! ```
 //!
 //! Module map: [`dataset`] (the in-memory struct), `load` (opening a file, layout and
 //! environment detection), `d4rl` and `minari` (the two layouts), `arrays` (typed HDF5 reads),
 //! `checks` (value checks), [`env`] (environments and D4RL reference returns), [`stats`]
-//! (the summary `qipo dataset inspect` prints), [`cli`].
+//! (the summary `qipo dataset inspect` prints), [`normalize`], [`cli`].
 
 mod arrays;
 mod checks;
@@ -20,9 +23,11 @@ pub mod dataset;
 pub mod env;
 mod load;
 mod minari;
+pub mod normalize;
 pub mod stats;
 
 pub use checks::ACTION_BOUND_TOLERANCE;
 pub use dataset::{Dataset, Episode, EpisodeEnd, Format};
 pub use env::{Env, ReferenceReturns};
+pub use normalize::{Normalization, ObservationNormalization, RewardMode, RewardNormalization, OBSERVATION_STD_FLOOR};
 pub use stats::Summary;
