@@ -1,1 +1,9 @@
-fn main() {}
+//! `cargo bench`: the kernel table of `qipo bench kernels --large`.
+
+fn main() -> anyhow::Result<()> {
+    let gpu = qipo::gpu::Gpu::new(&Default::default())?;
+    let large = std::env::var_os("QIPO_BENCH_QUICK").is_none();
+    let results = qipo::bench::kernels::run(&gpu, large, |what| eprintln!("bench: {what}"))?;
+    print!("{}", qipo::bench::kernels::format_table(&gpu, &results));
+    Ok(())
+}

@@ -6,11 +6,16 @@
 //! - [`kernels`]: one small Rust wrapper per WGSL file in `shaders/`.
 //! - [`reference`]: the plain CPU twin of every kernel, used by the tests.
 //! - [`nn`]: the MLP (flat parameters, forward/backward recording) and Adam.
+//! - [`selftest`]: every kernel against its twin on the user's adapter (`qipo info`).
+//! - [`bench`]: kernel benchmarks (`qipo bench`, `cargo bench`).
 //! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
 
+pub mod bench;
+pub mod commands;
 pub mod data;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod reference;
+pub mod selftest;
 pub mod toy;

@@ -1,15 +1,32 @@
 //! The `qipo` command line.
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use qipo::gpu::{AdapterChoice, Gpu};
 
 #[derive(Parser)]
 #[command(name = "qipo", version, about = "Energy-weighted flow matching (QIPO) for offline RL on any GPU")]
 struct Cli {
+    /// GPU adapter: a name (substring) or an index from `qipo info`; default: the best one.
+    /// WGPU_BACKEND=vulkan|metal|dx12|gl restricts the backends searched.
+    #[arg(long, global = true, default_value = "auto")]
+    adapter: AdapterChoice,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Show the GPU adapters, the chosen one's limits and features, and self-test every kernel.
+    Info {
+        /// One JSON object instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
     /// Inspect and check offline-RL datasets (D4RL or Minari HDF5).
     Dataset {
         #[command(subcommand)]
@@ -17,12 +34,42 @@ enum Command {
     },
 }
 
-fn main() {
-    let cli = Cli::parse();
-    let result = match cli.command {
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// GFLOP/s of the linear layer kernels and µs per Adam step, beside the CPU reference.
+    Kernels {
+        /// Include the largest shapes (4352×1024×1024 and 4096³), slow on CPU drivers.
+        #[arg(long)]
+        large: bool,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { json } => qipo::commands::info::run(&Gpu::new(&cli.adapter)?, json),
+        Command::Bench { what: BenchCommand::Kernels { large, json } } => {
+            let gpu = Gpu::new(&cli.adapter)?;
+            let results = qipo::bench::kernels::run(&gpu, large, |what| eprintln!("bench: {what}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", qipo::bench::kernels::format_table(&gpu, &results));
+            }
+            Ok(())
+        }
         Command::Dataset { command } => qipo::data::cli::run(command),
-    };
-    if let Err(err) = result {
+    }
+}
+
+fn main() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // The Vulkan loader complains on machines without a login session; give it a directory.
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    if let Err(err) = run(Cli::parse()) {
         // One line, naming what failed and why (anyhow's alternate form joins the context chain).
         eprintln!("error: {err:#}");
         std::process::exit(1);

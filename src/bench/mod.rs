@@ -1,0 +1,4 @@
+//! Benchmarks, shared by `qipo bench` and `cargo bench`. Speed is measured here, never
+//! asserted in tests.
+
+pub mod kernels;

@@ -1,0 +1,68 @@
+//! `qipo info`: the adapter, what it offers, and a self-test of every kernel.
+
+use anyhow::{bail, Result};
+
+use crate::gpu::context::list_adapters;
+use crate::gpu::Gpu;
+
+/// Prints the adapters, the chosen one's limits and features, and the self-test table.
+/// Fails (non-zero exit) when a kernel's result is wrong.
+pub fn run(gpu: &Gpu, json: bool) -> Result<()> {
+    let checks = crate::selftest::run(gpu)?;
+    let l = &gpu.limits;
+    let f = gpu.adapter.features();
+    let limits = [
+        ("max_buffer_size", l.max_buffer_size),
+        ("max_storage_buffer_binding_size", l.max_storage_buffer_binding_size),
+        ("max_storage_buffers_per_shader_stage", l.max_storage_buffers_per_shader_stage as u64),
+        ("max_compute_workgroup_storage_size", l.max_compute_workgroup_storage_size as u64),
+        ("max_compute_invocations_per_workgroup", l.max_compute_invocations_per_workgroup as u64),
+        ("max_compute_workgroups_per_dimension", l.max_compute_workgroups_per_dimension as u64),
+        ("max_immediate_size", l.max_immediate_size as u64),
+    ];
+    let features = [
+        ("timestamp_query", f.contains(wgpu::Features::TIMESTAMP_QUERY)),
+        ("shader_f16", f.contains(wgpu::Features::SHADER_F16)),
+        ("subgroup", f.contains(wgpu::Features::SUBGROUP)),
+        ("immediates", f.contains(wgpu::Features::IMMEDIATES)),
+    ];
+    if json {
+        let object = serde_json::json!({
+            "adapter": gpu.info.name,
+            "backend": format!("{:?}", gpu.info.backend),
+            "device_type": format!("{:?}", gpu.info.device_type),
+            "driver": gpu.info.driver,
+            "driver_info": gpu.info.driver_info,
+            "limits": limits.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+            "features": features.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+            "selftest": checks,
+        });
+        println!("{}", serde_json::to_string_pretty(&object)?);
+    } else {
+        println!("adapters (best first; pick one with --adapter NAME|INDEX):");
+        for (i, a) in list_adapters().iter().enumerate() {
+            let info = a.get_info();
+            println!("  {i}: {} ({:?}, {:?})", info.name, info.backend, info.device_type);
+        }
+        println!("\nusing: {}", gpu.describe());
+        println!("\nlimits:");
+        for (k, v) in limits {
+            println!("  {k:<40} {v}");
+        }
+        println!("\nfeatures:");
+        for (k, v) in features {
+            println!("  {k:<40} {}", if v { "yes" } else { "no" });
+        }
+        println!("\nself-test (GPU kernel vs CPU reference):");
+        println!("  {:<28} {:>10} {:>10}  result", "kernel", "max error", "tolerance");
+        for c in &checks {
+            let verdict = if c.passed { "pass" } else { "FAIL" };
+            println!("  {:<28} {:>10.2e} {:>10.1e}  {verdict}", c.kernel, c.max_error, c.tolerance);
+        }
+    }
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.kernel.as_str()).collect();
+    if !failed.is_empty() {
+        bail!("self-test failed on {}: this adapter computes wrong results", failed.join(", "));
+    }
+    Ok(())
+}

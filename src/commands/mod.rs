@@ -1,0 +1,3 @@
+//! The subcommands of the `qipo` program that are not tied to one module.
+
+pub mod info;
