@@ -7,14 +7,22 @@
 # Safe to run repeatedly: each step is skipped when already satisfied.
 set -euo pipefail
 
+# The Rust toolchain itself comes from rustup (wgpu 30 needs Rust 1.87 or newer).
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo not found: install Rust 1.87 or newer with rustup first" >&2
+  exit 1
+fi
+
 need_apt=()
 dpkg -s libhdf5-dev >/dev/null 2>&1 || need_apt+=(libhdf5-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
 # Any installed Vulkan ICD (a vendor driver) is enough; otherwise fall back to lavapipe.
-if ! ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; then
-  need_apt+=(mesa-vulkan-drivers)
-fi
+have_icd=no
+for icd in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do
+  [ -e "$icd" ] && have_icd=yes
+done
+[ "$have_icd" = yes ] || need_apt+=(mesa-vulkan-drivers)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
