@@ -6,6 +6,8 @@
 use crate::gpu::kernel::Source;
 
 pub mod adam;
+pub mod energy_weights;
+pub mod euler;
 pub mod linear;
 pub mod loss;
 pub mod reduce;
@@ -24,5 +26,7 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     let mut kernels = Vec::new();
     kernels.extend_from_slice(&linear::KERNELS);
     kernels.extend_from_slice(&loss::KERNELS);
+    kernels.extend_from_slice(&energy_weights::KERNELS);
+    kernels.extend_from_slice(&euler::KERNELS);
     kernels
 }

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod flow;
 pub mod linear;
 pub mod loss;
 pub mod mlp;
