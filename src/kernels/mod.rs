@@ -19,12 +19,14 @@ pub mod snippets {
     use super::Source;
     pub const ACTIVATIONS: Source = ("common/activations.wgsl", include_str!("../../shaders/common/activations.wgsl"));
     pub const MATMUL: Source = ("common/matmul.wgsl", include_str!("../../shaders/common/matmul.wgsl"));
+    pub const RNG: Source = ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl"));
 }
 
 /// Every kernel of the project, for validation tests and `qipo info`.
 pub fn all() -> Vec<crate::gpu::Kernel> {
     let mut kernels = Vec::new();
     kernels.extend_from_slice(&linear::KERNELS);
+    kernels.extend_from_slice(&rng::KERNELS);
     kernels.extend_from_slice(&loss::KERNELS);
     kernels.extend_from_slice(&energy_weights::KERNELS);
     kernels.extend_from_slice(&euler::KERNELS);
