@@ -42,14 +42,22 @@ pub fn energy_distance_unbiased(x: &[f32], y: &[f32], dim: usize) -> Result<f64>
     Ok(2.0 * sums.cross / (n * m) - sums.within_x / (n * (n - 1.0)) - sums.within_y / (m * (m - 1.0)))
 }
 
-/// The V-statistic energy distance between two independent exact-target samples of `n`
-/// points each, drawn from `data` at strength `beta`: the value a perfect model would reach
-/// on average with `n` samples.
-pub fn noise_floor(data: &ToyData, beta: f32, n: usize, seed: u64) -> Result<f64> {
+/// The mean V-statistic energy distance between two independent exact-target samples of `n`
+/// points each, over `repeats` pairs drawn from `data` at strength `beta`: the value a
+/// perfect model reaches on average with `n` samples, about 2 E|X - X'| / n.
+///
+/// One pair alone is a noisy reference (its spread is about as large as its mean), so use a
+/// few repeats when a test compares a model against it.
+pub fn noise_floor(data: &ToyData, beta: f32, n: usize, repeats: usize, seed: u64) -> Result<f64> {
+    ensure!(repeats > 0, "the noise floor needs at least one pair of samples");
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let first = sample_exact_target_with(data, beta, n, &mut rng)?;
-    let second = sample_exact_target_with(data, beta, n, &mut rng)?;
-    energy_distance(&first.points, &second.points, data.dim)
+    let mut total = 0.0;
+    for _ in 0..repeats {
+        let first = sample_exact_target_with(data, beta, n, &mut rng)?;
+        let second = sample_exact_target_with(data, beta, n, &mut rng)?;
+        total += energy_distance(&first.points, &second.points, data.dim)?;
+    }
+    Ok(total / repeats as f64)
 }
 
 /// Sums of Euclidean distances over ordered pairs: across the sets and within each set.
@@ -193,11 +201,12 @@ mod tests {
     fn guided_target_stands_out_from_the_noise_floor() {
         let pool = ToyDataset::EightGaussians.sample(200_000, 6);
         let n = 1000;
-        let floor = noise_floor(&pool, 2.0, n, 7).unwrap();
+        let floor = noise_floor(&pool, 2.0, n, 3, 7).unwrap();
         let target = sample_exact_target_with(&pool, 2.0, n, &mut ChaCha8Rng::seed_from_u64(8)).unwrap();
         let unguided = sample_exact_target_with(&pool, 0.0, n, &mut ChaCha8Rng::seed_from_u64(9)).unwrap();
         let gap = energy_distance(&target.points, &unguided.points, 2).unwrap();
         assert!(floor > 0.0 && gap > 5.0 * floor, "noise floor {floor}, guided vs unguided {gap}");
-        assert_eq!(noise_floor(&pool, 2.0, n, 7).unwrap(), floor);
+        assert_eq!(noise_floor(&pool, 2.0, n, 3, 7).unwrap(), floor);
+        assert!(noise_floor(&pool, 2.0, n, 0, 7).is_err());
     }
 }
