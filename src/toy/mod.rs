@@ -7,15 +7,21 @@
 //! that exact target, compared with the distance between two independent exact samples.
 //!
 //! - [`datasets`]: the six built-in datasets of the QGPO toy suite and their energies.
+//! - [`csv`]: user data from a CSV file (coordinates then an `energy` column), and writers.
 //! - [`target`]: the exact energy-guided target by weighted resampling.
 //! - [`metrics`]: the energy distance and its noise floor.
+//! - [`plot`]: a PNG with data, exact target and model samples side by side.
 
+pub mod csv;
 pub mod datasets;
 pub mod metrics;
+pub mod plot;
 pub mod target;
 
+pub use self::csv::{load_csv, parse_csv, write_data_csv, write_samples_csv, ToyCsvError};
 pub use datasets::ToyDataset;
 pub use metrics::{energy_distance, energy_distance_unbiased, noise_floor};
+pub use plot::{plot_comparison, plot_panels, Panel};
 pub use target::{guidance_weights, sample_exact_target, sample_exact_target_with};
 
 use anyhow::{ensure, Result};
