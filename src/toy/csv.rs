@@ -83,11 +83,16 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<ToyData, ToyCsvError> {
             return Err(ToyCsvError::RaggedRow { path: path_buf(), line, found: fields.len(), expected: names.len() });
         }
         for (c, field) in fields.iter().enumerate() {
-            let (column, name, value) = (c + 1, names[c].clone(), field.trim().to_string());
-            let number = match value.parse::<f32>() {
+            let field = field.trim();
+            let number = match field.parse::<f32>() {
                 Ok(number) if number.is_finite() => number,
-                Ok(_) => return Err(ToyCsvError::NotFinite { path: path_buf(), line, column, name, value }),
-                Err(_) => return Err(ToyCsvError::NotANumber { path: path_buf(), line, column, name, value }),
+                parsed => {
+                    let (path, column, name, value) = (path_buf(), c + 1, names[c].clone(), field.to_string());
+                    return Err(match parsed {
+                        Ok(_) => ToyCsvError::NotFinite { path, line, column, name, value },
+                        Err(_) => ToyCsvError::NotANumber { path, line, column, name, value },
+                    });
+                }
             };
             if c < dim {
                 points.push(number);
