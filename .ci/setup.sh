@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build, test and run qipo:
-#   - libhdf5-dev (+ pkg-config) for the HDF5 dataset loader,
+#   - libhdf5-dev (+ pkg-config) for the HDF5 dataset loader, and a font for plots,
 #   - a Vulkan loader, and Mesa's lavapipe CPU driver where no GPU driver is present,
 #   - Python's h5py/numpy (tests cross-check the loader) and the mujoco==3.17.0 wheel with
 #     gymnasium (evaluation environments, dataset generation).
@@ -17,6 +17,8 @@ need_apt=()
 dpkg -s libhdf5-dev >/dev/null 2>&1 || need_apt+=(libhdf5-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
+# A font for the titles and labels of the plots qipo writes.
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 # Any installed Vulkan ICD (a vendor driver) is enough; otherwise fall back to lavapipe.
 have_icd=no
 for icd in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do
