@@ -1,0 +1,72 @@
+// Gaussian Fourier time embedding, concatenated with the other inputs of the velocity network:
+//
+//     out[row, :] = [ x[row, 0..x_dim],
+//                     sin(2π·t[row]·w[j]) for j < F/2,
+//                     cos(2π·t[row]·w[j]) for j < F/2,
+//                     cond[row / repeat, 0..cond_dim] ]
+//
+// w holds the F/2 fixed random frequencies (QGPO: drawn once from N(0, 30²), F = 32), kept in a
+// buffer so a checkpoint carries them. `repeat` lets one conditioning row (a state) feed that
+// many consecutive rows (the M + 1 actions of its support set). Any of x_dim, F/2 and cond_dim
+// may be zero. All matrices are row-major and dense; every buffer has its own offset.
+//
+// One invocation per output element: the work is a gather, with nothing to share between
+// invocations, so there is no workgroup memory and no barrier.
+
+struct Embedding {
+    rows: u32,
+    x_dim: u32,
+    frequencies: u32,  // F/2: the embedding has a sine and a cosine per frequency
+    cond_dim: u32,
+    repeat: u32,       // output rows per conditioning row (0 is read as 1)
+    x_off: u32,
+    t_off: u32,
+    w_off: u32,
+    cond_off: u32,
+    out_off: u32,
+}
+
+var<immediate> p: Embedding;
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> t: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> cond: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const WG: u32 = 256u;
+const TAU: f32 = 6.28318530717959;
+
+// sin and cos of 2π·t·w, the first when `use_sin`. t·w reaches about ±100 with QGPO's scale of
+// 30; reducing it to a fraction of a turn in [-1/2, 1/2] first keeps the angle in [-π, π],
+// where GPUs evaluate sin and cos accurately, and changes no value (sin and cos have period 1
+// in turns).
+fn fourier_feature(time: f32, frequency: f32, use_sin: bool) -> f32 {
+    let turns = time * frequency;
+    let angle = TAU * (turns - round(turns));
+    return select(cos(angle), sin(angle), use_sin);
+}
+
+@compute @workgroup_size(WG)
+fn embed_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let width = p.x_dim + 2u * p.frequencies + p.cond_dim;
+    let i = gid.x + gid.y * groups.x * WG;
+    if i >= p.rows * width {
+        return;
+    }
+    let row = i / width;
+    let col = i % width;
+    var value: f32;
+    if col < p.x_dim {
+        value = x[p.x_off + row * p.x_dim + col];
+    } else if col < p.x_dim + 2u * p.frequencies {
+        let j = col - p.x_dim;
+        let use_sin = j < p.frequencies;
+        let frequency = w[p.w_off + select(j - p.frequencies, j, use_sin)];
+        value = fourier_feature(t[p.t_off + row], frequency, use_sin);
+    } else {
+        let cond_row = row / max(p.repeat, 1u);
+        value = cond[p.cond_off + cond_row * p.cond_dim + (col - p.x_dim - 2u * p.frequencies)];
+    }
+    out[p.out_off + i] = value;
+}
