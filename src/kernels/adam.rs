@@ -1,1 +1,202 @@
-//! (being written)
+//! Adam and AdamW over one flat parameter buffer, with global-norm gradient clipping:
+//! `shaders/adam.wgsl`, plus the sum-of-squares reduction of `shaders/reduce.wgsl` for the
+//! gradient norm.
+//!
+//! One training step records at most two dispatches: the squared gradient norm into a small
+//! stats buffer (only when clipping), then the update of every parameter. The step counter and
+//! the bias corrections live on the host, so nothing is read back.
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+use super::reduce::{Reduce, ReduceOp};
+use crate::gpu::kernel::Source;
+use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+
+const SRC: Source = ("adam.wgsl", include_str!("../../shaders/adam.wgsl"));
+
+use Access::{Read, ReadWrite};
+
+/// Bindings: parameters, gradients, first moments m, second moments v, stats.
+pub const ADAM_STEP: Kernel =
+    Kernel { sources: &[SRC], entry: "adam_step", bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read] };
+
+pub const KERNELS: [Kernel; 1] = [ADAM_STEP];
+
+/// Optimiser settings. Hyperparameters are f64 so that host-side quantities such as 1 - β1
+/// are exactly what PyTorch computes from the same numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Decoupled weight decay λ (AdamW); 0 is plain Adam.
+    pub weight_decay: f64,
+    /// Largest global gradient norm before gradients are scaled down; <= 0 disables clipping.
+    pub max_grad_norm: f64,
+}
+
+impl Default for AdamConfig {
+    fn default() -> Self {
+        Self { lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 0.0 }
+    }
+}
+
+impl AdamConfig {
+    /// Checks every setting, naming the first bad one.
+    pub fn validate(&self) -> Result<()> {
+        let Self { lr, beta1, beta2, eps, weight_decay, max_grad_norm } = *self;
+        if !(lr.is_finite() && lr >= 0.0) {
+            bail!("Adam learning rate must be a finite number >= 0, got {lr}");
+        }
+        for (name, beta) in [("beta1", beta1), ("beta2", beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                bail!("Adam {name} must be in [0, 1), got {beta}");
+            }
+        }
+        if !(eps.is_finite() && eps > 0.0) {
+            bail!("Adam eps must be a finite number > 0, got {eps}");
+        }
+        if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+            bail!("Adam weight decay must be a finite number >= 0, got {weight_decay}");
+        }
+        if max_grad_norm.is_nan() {
+            bail!("max gradient norm must be a number (<= 0 disables clipping), got NaN");
+        }
+        Ok(())
+    }
+
+    pub fn clips(&self) -> bool {
+        self.max_grad_norm > 0.0
+    }
+
+    /// The immediates of step `step` (counting from 1), computed in f64 and rounded once.
+    pub fn step_params(&self, step: u64, offset: usize, count: usize, stats_off: usize) -> AdamParams {
+        let t = step.max(1) as f64;
+        AdamParams {
+            offset: u(offset),
+            count: u(count),
+            stats_off: u(stats_off),
+            beta1: self.beta1 as f32,
+            one_minus_beta1: (1.0 - self.beta1) as f32,
+            beta2: self.beta2 as f32,
+            one_minus_beta2: (1.0 - self.beta2) as f32,
+            eps: self.eps as f32,
+            step_size: (self.lr / (1.0 - self.beta1.powf(t))) as f32,
+            inv_sqrt_correction2: (1.0 / (1.0 - self.beta2.powf(t)).sqrt()) as f32,
+            decay: (1.0 - self.lr * self.weight_decay) as f32,
+            max_norm: if self.clips() { self.max_grad_norm as f32 } else { 0.0 },
+        }
+    }
+}
+
+/// The immediates of the update kernel (`struct AdamStep` in shaders/adam.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct AdamParams {
+    pub offset: u32,
+    pub count: u32,
+    pub stats_off: u32,
+    pub beta1: f32,
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    pub eps: f32,
+    pub step_size: f32,
+    pub inv_sqrt_correction2: f32,
+    pub decay: f32,
+    pub max_norm: f32,
+}
+
+fn u(x: usize) -> u32 {
+    u32::try_from(x).expect("sizes and offsets fit in u32")
+}
+
+/// Where the squared gradient norm goes in the stats buffer.
+pub const STATS_GRAD_NORM_SQ: usize = 0;
+const STATS_LEN: usize = 1;
+
+/// An Adam(W) optimiser bound to one network's flat parameter and gradient buffers, with its
+/// moment buffers and step counter.
+pub struct Adam {
+    config: AdamConfig,
+    step: u64,
+    len: usize,
+    m: GpuBuffer,
+    v: GpuBuffer,
+    stats: GpuBuffer,
+    update: Bound,
+    grad_norm: Reduce,
+}
+
+impl Adam {
+    /// Zero moments and step 0. `params` and `grads` must have the same length.
+    pub fn new(gpu: &Gpu, params: &GpuBuffer, grads: &GpuBuffer, config: AdamConfig) -> Result<Self> {
+        config.validate()?;
+        if params.len != grads.len {
+            bail!(
+                "Adam: parameters '{}' have {} elements but gradients '{}' have {}",
+                params.label,
+                params.len,
+                grads.label,
+                grads.len
+            );
+        }
+        let len = params.len;
+        let m = GpuBuffer::zeros(gpu, &format!("{} adam m", params.label), len)?;
+        let v = GpuBuffer::zeros(gpu, &format!("{} adam v", params.label), len)?;
+        let stats = GpuBuffer::zeros(gpu, &format!("{} adam stats", params.label), STATS_LEN)?;
+        let update = Bound::new(gpu, &ADAM_STEP, &[params, grads, &m, &v, &stats])?;
+        let grad_norm = Reduce::new(gpu, grads, &stats)?;
+        Ok(Self { config, step: 0, len, m, v, stats, update, grad_norm })
+    }
+
+    /// Records one optimiser step over every parameter (the gradient norm first, when
+    /// clipping) and advances the step counter.
+    pub fn record_step(&mut self, rec: &mut Recorder) {
+        self.step += 1;
+        if self.len == 0 {
+            return;
+        }
+        if self.config.clips() {
+            self.grad_norm.record(rec, ReduceOp::SumOfSquares, 0, self.len, STATS_GRAD_NORM_SQ);
+        }
+        let params = self.config.step_params(self.step, 0, self.len, STATS_GRAD_NORM_SQ);
+        self.update.record_1d(rec, &params, self.len);
+    }
+
+    /// Steps taken so far (the bias corrections of the next step use `step() + 1`).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// Sets the step counter, e.g. when resuming from a checkpoint along with the moments.
+    pub fn set_step(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    pub fn config(&self) -> &AdamConfig {
+        &self.config
+    }
+
+    /// Changes the learning rate from the next step on (for schedules).
+    pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        let config = AdamConfig { lr, ..self.config };
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// The first and second moment buffers (to checkpoint or restore them).
+    pub fn moments(&self) -> (&GpuBuffer, &GpuBuffer) {
+        (&self.m, &self.v)
+    }
+
+    /// Element [`STATS_GRAD_NORM_SQ`] holds the squared global gradient norm of the last step,
+    /// written only when clipping is enabled.
+    pub fn stats(&self) -> &GpuBuffer {
+        &self.stats
+    }
+}

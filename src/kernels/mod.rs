@@ -27,6 +27,7 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     let mut kernels = Vec::new();
     kernels.extend_from_slice(&linear::KERNELS);
     kernels.extend_from_slice(&rng::KERNELS);
+    kernels.extend_from_slice(&adam::KERNELS);
     kernels.extend_from_slice(&reduce::KERNELS);
     kernels.extend_from_slice(&time_embedding::KERNELS);
     kernels.extend_from_slice(&loss::KERNELS);

@@ -1,1 +1,55 @@
-//! (being written)
+//! CPU twin of shaders/adam.wgsl: one Adam(W) step with optional global-norm clipping.
+
+use crate::kernels::adam::AdamConfig;
+
+/// The optimiser's state: moments and the number of steps taken.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamState {
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub step: u64,
+}
+
+impl AdamState {
+    pub fn new(len: usize) -> Self {
+        Self { m: vec![0.0; len], v: vec![0.0; len], step: 0 }
+    }
+}
+
+/// The factor gradients are scaled by: min(1, max_norm / (‖g‖ + 1e-6)), or 1 without clipping.
+/// The squared norm is summed in f64, then rounded to f32 as the GPU stores it.
+pub fn clip_scale(grads: &[f32], max_norm: f64) -> f32 {
+    if max_norm <= 0.0 {
+        return 1.0;
+    }
+    let norm_sq = grads.iter().map(|&g| g as f64 * g as f64).sum::<f64>() as f32;
+    (max_norm as f32 / (norm_sq.sqrt() + 1e-6)).min(1.0)
+}
+
+/// One step: the moments and parameters are updated in place and the step count advances.
+pub fn step(params: &mut [f32], grads: &[f32], state: &mut AdamState, config: &AdamConfig) {
+    assert_eq!(params.len(), grads.len());
+    assert_eq!(params.len(), state.m.len());
+    state.step += 1;
+    // Per-step constants in f64, rounded once to f32 like the kernel's immediates.
+    let t = state.step as f64;
+    let beta1 = config.beta1 as f32;
+    let beta2 = config.beta2 as f32;
+    let one_minus_beta1 = (1.0 - config.beta1) as f32;
+    let one_minus_beta2 = (1.0 - config.beta2) as f32;
+    let step_size = (config.lr / (1.0 - config.beta1.powf(t))) as f32;
+    let inv_sqrt_correction2 = (1.0 / (1.0 - config.beta2.powf(t)).sqrt()) as f32;
+    let decay = (1.0 - config.lr * config.weight_decay) as f32;
+    let eps = config.eps as f32;
+
+    let clip = clip_scale(grads, config.max_grad_norm);
+    for i in 0..params.len() {
+        let g = grads[i] * clip;
+        let m = beta1 * state.m[i] + one_minus_beta1 * g;
+        let v = beta2 * state.v[i] + one_minus_beta2 * (g * g);
+        state.m[i] = m;
+        state.v[i] = v;
+        let denom = v.sqrt() * inv_sqrt_correction2 + eps;
+        params[i] = params[i] * decay - step_size * (m / denom);
+    }
+}

@@ -1,0 +1,65 @@
+// Adam and AdamW over one flat parameter buffer: one dispatch updates every parameter of a
+// network, one invocation per parameter. With g the (clipped) gradient and t the step:
+//
+//     m = β1·m + (1 - β1)·g
+//     v = β2·v + (1 - β2)·g²
+//     θ = θ·(1 - lr·λ) - step_size · m / (sqrt(v) / sqrt(1 - β2^t) + ε),
+//     step_size = lr / (1 - β1^t)
+//
+// as in PyTorch's AdamW; weight decay λ = 0 is plain Adam. Everything that depends only on
+// the step (the bias corrections and the decay factor) is computed once per step on the host
+// in f64 and arrives as immediates, so the kernel needs no powers.
+//
+// Global-norm gradient clipping: g = clip·grad with clip = min(1, max_norm / (‖grad‖ + 1e-6)),
+// where ‖grad‖² was written to stats[stats_off] by the reduction dispatched just before
+// (reduce.wgsl). max_norm <= 0 disables clipping and stats is not read.
+
+struct AdamStep {
+    offset: u32,           // first parameter updated
+    count: u32,            // parameters updated
+    stats_off: u32,        // where the squared gradient norm is
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    eps: f32,
+    step_size: f32,        // lr / (1 - β1^t)
+    inv_sqrt_correction2: f32,  // 1 / sqrt(1 - β2^t)
+    decay: f32,            // 1 - lr·λ
+    max_norm: f32,         // <= 0: no clipping
+}
+
+var<immediate> p: AdamStep;
+
+@group(0) @binding(0) var<storage, read_write> params: array<f32>;
+@group(0) @binding(1) var<storage, read> grads: array<f32>;
+@group(0) @binding(2) var<storage, read_write> m: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(4) var<storage, read> stats: array<f32>;
+
+const WG: u32 = 256u;
+
+// The factor every gradient is multiplied by: 1, or less when the global norm is too large.
+fn clip_scale() -> f32 {
+    if p.max_norm <= 0.0 {
+        return 1.0;
+    }
+    let norm = sqrt(stats[p.stats_off]);
+    return min(1.0, p.max_norm / (norm + 1e-6));
+}
+
+@compute @workgroup_size(WG)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if i >= p.count {
+        return;
+    }
+    let j = p.offset + i;
+    let g = grads[j] * clip_scale();
+    let m_new = p.beta1 * m[j] + p.one_minus_beta1 * g;
+    let v_new = p.beta2 * v[j] + p.one_minus_beta2 * (g * g);
+    m[j] = m_new;
+    v[j] = v_new;
+    let denom = sqrt(v_new) * p.inv_sqrt_correction2 + p.eps;
+    params[j] = params[j] * p.decay - p.step_size * (m_new / denom);
+}

@@ -1,0 +1,175 @@
+//! Adam and AdamW against their CPU twin, with and without gradient clipping, and on a small
+//! convex problem.
+
+mod common;
+
+use common::{assert_close, gpu, random};
+use qipo::gpu::{GpuBuffer, Recorder};
+use qipo::kernels::adam::{Adam, AdamConfig, STATS_GRAD_NORM_SQ};
+use qipo::reference::adam::{self as cpu, AdamState};
+
+const SIZES: [usize; 5] = [1, 7, 33, 257, 4099];
+const STEPS: u64 = 4;
+
+/// Adam, AdamW, and each with clipping that is active (a norm far below the gradients') and
+/// inactive (far above).
+fn configs() -> [(&'static str, AdamConfig); 5] {
+    let adam = AdamConfig { lr: 1e-2, ..Default::default() };
+    let adamw = AdamConfig { weight_decay: 0.1, ..adam };
+    [
+        ("Adam", adam),
+        ("AdamW", adamw),
+        ("Adam clipped", AdamConfig { max_grad_norm: 0.5, ..adam }),
+        ("AdamW clipped", AdamConfig { max_grad_norm: 0.5, ..adamw }),
+        ("AdamW clip inactive", AdamConfig { max_grad_norm: 1e6, ..adamw }),
+    ]
+}
+
+#[test]
+fn steps_match_reference() {
+    let gpu = gpu();
+    for (case, &len) in SIZES.iter().enumerate() {
+        for (c, (name, config)) in configs().into_iter().enumerate() {
+            let seed = 1000 * case as u64 + 10 * c as u64;
+            let mut params_cpu = random(seed, len, 1.0);
+            let mut state = AdamState::new(len);
+            let params = GpuBuffer::from_slice(gpu, "params", &params_cpu).unwrap();
+            let grads = GpuBuffer::zeros(gpu, "grads", len).unwrap();
+            let mut adam = Adam::new(gpu, &params, &grads, config).unwrap();
+            for step in 0..STEPS {
+                // Fresh gradients each step, of varying size, so the moments mix steps.
+                let g = random(seed + 1 + step, len, 0.5 + step as f32);
+                grads.write(gpu, 0, &g);
+                let mut rec = Recorder::new(gpu);
+                adam.record_step(&mut rec);
+                rec.submit_and_wait().unwrap();
+                cpu::step(&mut params_cpu, &g, &mut state, &config);
+                if config.clips() {
+                    let norm_sq: Vec<f32> = adam.stats().read(gpu).unwrap();
+                    let want = g.iter().map(|&x| x as f64 * x as f64).sum::<f64>() as f32;
+                    assert_close(
+                        &format!("{name}, {len} params: squared norm"),
+                        &norm_sq[STATS_GRAD_NORM_SQ..],
+                        &[want],
+                        1e-5,
+                    );
+                }
+            }
+            assert_eq!(adam.step(), STEPS);
+            let what = format!("{name}, {len} params after {STEPS} steps");
+            let (m, v) = adam.moments();
+            assert_close(&format!("{what}: m"), &m.read::<f32>(gpu).unwrap(), &state.m, 1e-5);
+            assert_close(&format!("{what}: v"), &v.read::<f32>(gpu).unwrap(), &state.v, 1e-5);
+            assert_close(&format!("{what}: params"), &params.read::<f32>(gpu).unwrap(), &params_cpu, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn clipping_scales_the_gradient() {
+    // The first moment after one step is (1 - β1)·clip·g, which shows the clip factor exactly.
+    let g = vec![3.0f32, 4.0]; // norm 5
+    let config = AdamConfig { max_grad_norm: 1.0, ..Default::default() };
+    let mut state = AdamState::new(2);
+    cpu::step(&mut [0.0, 0.0], &g, &mut state, &config);
+    let clip = 1.0 / (5.0 + 1e-6);
+    for (m, g) in state.m.iter().zip(&g) {
+        assert!((m - 0.1 * clip * g).abs() < 1e-7, "m = {m}");
+    }
+    assert_eq!(cpu::clip_scale(&g, 10.0), 1.0, "a norm below the limit is left alone");
+    assert_eq!(cpu::clip_scale(&g, 0.0), 1.0, "max norm 0 disables clipping");
+}
+
+/// f(θ) = ½ Σ a_i (θ_i - c_i)² and its gradient.
+fn quadratic(theta: &[f32], a: &[f32], c: &[f32]) -> (f64, Vec<f32>) {
+    let value = theta.iter().zip(a).zip(c).map(|((&t, &a), &c)| 0.5 * a as f64 * ((t - c) as f64).powi(2)).sum();
+    let grad = theta.iter().zip(a).zip(c).map(|((&t, &a), &c)| a * (t - c)).collect();
+    (value, grad)
+}
+
+#[test]
+fn minimises_a_quadratic() {
+    let gpu = gpu();
+    let n = 33;
+    let a: Vec<f32> = random(1, n, 0.75).iter().map(|v| v + 1.25).collect(); // curvatures in [0.5, 2]
+    let c = random(2, n, 1.0);
+    for config in [
+        AdamConfig { lr: 0.05, ..Default::default() },
+        AdamConfig { lr: 0.05, max_grad_norm: 0.1, ..Default::default() },
+    ] {
+        let params = GpuBuffer::zeros(gpu, "theta", n).unwrap();
+        let grads = GpuBuffer::zeros(gpu, "grads", n).unwrap();
+        let mut adam = Adam::new(gpu, &params, &grads, config).unwrap();
+        let (start, _) = quadratic(&vec![0.0; n], &a, &c);
+        let mut value = start;
+        for _ in 0..400 {
+            let theta: Vec<f32> = params.read(gpu).unwrap();
+            let (f, g) = quadratic(&theta, &a, &c);
+            value = f;
+            grads.write(gpu, 0, &g);
+            let mut rec = Recorder::new(gpu);
+            adam.record_step(&mut rec);
+            rec.submit_and_wait().unwrap();
+        }
+        let theta: Vec<f32> = params.read(gpu).unwrap();
+        let worst = theta.iter().zip(&c).map(|(t, c)| (t - c).abs()).fold(0.0, f32::max);
+        assert!(value < 1e-4 * start, "{config:?}: f went from {start} to {value}");
+        assert!(worst < 1e-2, "{config:?}: θ is {worst} away from the minimum");
+    }
+}
+
+#[test]
+fn weight_decay_shrinks_parameters_without_gradient() {
+    // With zero gradients AdamW only decays: θ ← θ·(1 - lr·λ) per step.
+    let gpu = gpu();
+    let theta = random(3, 7, 1.0);
+    let params = GpuBuffer::from_slice(gpu, "theta", &theta).unwrap();
+    let grads = GpuBuffer::zeros(gpu, "grads", 7).unwrap();
+    let config = AdamConfig { lr: 0.1, weight_decay: 0.5, ..Default::default() };
+    let mut adam = Adam::new(gpu, &params, &grads, config).unwrap();
+    let mut rec = Recorder::new(gpu);
+    for _ in 0..3 {
+        adam.record_step(&mut rec);
+    }
+    rec.submit_and_wait().unwrap();
+    let want: Vec<f32> = theta.iter().map(|t| t * 0.95f32.powi(3)).collect();
+    assert_close("decayed parameters", &params.read::<f32>(gpu).unwrap(), &want, 1e-6);
+}
+
+#[test]
+fn bad_settings_are_errors() {
+    let gpu = gpu();
+    let params = GpuBuffer::zeros(gpu, "params", 4).unwrap();
+    let grads = GpuBuffer::zeros(gpu, "grads", 5).unwrap();
+    assert!(Adam::new(gpu, &params, &grads, AdamConfig::default()).is_err(), "length mismatch");
+    let base = AdamConfig::default();
+    for bad in [
+        AdamConfig { lr: -1.0, ..base },
+        AdamConfig { lr: f64::NAN, ..base },
+        AdamConfig { beta1: 1.0, ..base },
+        AdamConfig { beta2: -0.1, ..base },
+        AdamConfig { eps: 0.0, ..base },
+        AdamConfig { weight_decay: -0.01, ..base },
+        AdamConfig { max_grad_norm: f64::NAN, ..base },
+    ] {
+        assert!(bad.validate().is_err(), "{bad:?} accepted");
+    }
+    let grads = GpuBuffer::zeros(gpu, "grads", 4).unwrap();
+    let mut adam = Adam::new(gpu, &params, &grads, base).unwrap();
+    assert!(adam.set_lr(f64::INFINITY).is_err());
+    adam.set_lr(1e-3).unwrap();
+    assert_eq!(adam.config().lr, 1e-3);
+}
+
+#[test]
+fn bias_corrections_are_computed_in_f64() {
+    let config = AdamConfig { lr: 1e-3, ..Default::default() };
+    let first = config.step_params(1, 0, 1, 0);
+    // At step 1 the corrections undo the (1 - β) factors: step_size = lr / 0.1.
+    assert_eq!(first.step_size, (1e-3f64 / (1.0 - 0.9)) as f32);
+    assert_eq!(first.inv_sqrt_correction2, (1.0 / 0.001f64.sqrt()) as f32);
+    assert_eq!(first.one_minus_beta1, 0.1f32);
+    // Late in training both corrections tend to 1.
+    let late = config.step_params(1_000_000, 0, 1, 0);
+    assert_eq!((late.step_size, late.inv_sqrt_correction2), (1e-3, 1.0));
+}
