@@ -8,6 +8,7 @@ use crate::gpu::kernel::Source;
 pub mod adam;
 pub mod energy_weights;
 pub mod euler;
+pub mod gather;
 pub mod linear;
 pub mod loss;
 pub mod reduce;
@@ -33,5 +34,6 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     kernels.extend_from_slice(&loss::KERNELS);
     kernels.extend_from_slice(&energy_weights::KERNELS);
     kernels.extend_from_slice(&euler::KERNELS);
+    kernels.extend_from_slice(&gather::KERNELS);
     kernels
 }

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod flow;
+pub mod gather;
 pub mod linear;
 pub mod loss;
 pub mod mlp;

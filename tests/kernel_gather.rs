@@ -1,0 +1,109 @@
+//! The row gather against its CPU twin: odd sizes, offsets, repeated indices, the last row,
+//! and an index past the table.
+
+mod common;
+
+use common::{gpu, random};
+use qipo::gpu::{GpuBuffer, Recorder};
+use qipo::kernels::gather::{Gather, GatherParams};
+use qipo::reference::gather::{gather_rows, BAD_INDEX_VALUE};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Compares bit patterns, so NaN rows compare equal and no rounding can hide.
+fn assert_bits_equal(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g.to_bits(), w.to_bits(), "{what}[{i}]: got {g}, want {w}");
+    }
+}
+
+/// `rows` indices into a table of `src_rows` rows: random ones, with the first and last row
+/// and a repeated index always among them.
+fn indices_covering_the_ends(seed: u64, rows: usize, src_rows: usize) -> Vec<u32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut indices: Vec<u32> = (0..rows).map(|_| rng.random_range(0..src_rows as u32)).collect();
+    let last = src_rows as u32 - 1;
+    let fixed = [last, 0, last];
+    for (slot, value) in indices.iter_mut().rev().zip(fixed) {
+        *slot = value;
+    }
+    indices
+}
+
+#[test]
+fn gather_matches_reference() {
+    let gpu = gpu();
+    // Offsets in every buffer, so a kernel ignoring one reads or writes the wrong place.
+    let (index_off, src_off, out_off) = (3usize, 5usize, 2usize);
+    for rows in [1usize, 7, 33, 257] {
+        for width in [1usize, 3, 17] {
+            let src_rows = rows + 4;
+            let table = random((rows * 100 + width) as u64, src_rows * width, 10.0);
+            let indices = indices_covering_the_ends(rows as u64, rows, src_rows);
+            let want = gather_rows(&table, width, &indices);
+
+            let index_buf = GpuBuffer::from_slice(gpu, "indices", &[vec![7u32; index_off], indices].concat()).unwrap();
+            // A guard value after the table: a gather reading past it would copy -1.
+            let padded = [vec![0.0; src_off], table, vec![-1.0; width]].concat();
+            let src_buf = GpuBuffer::from_slice(gpu, "src", &padded).unwrap();
+            let out_buf = GpuBuffer::zeros(gpu, "out", out_off + rows * width + 1).unwrap();
+            let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+            let params = GatherParams {
+                rows: rows as u32,
+                width: width as u32,
+                src_rows: src_rows as u32,
+                index_off: index_off as u32,
+                src_off: src_off as u32,
+                out_off: out_off as u32,
+            };
+            let mut rec = Recorder::new(gpu);
+            op.record_with(&mut rec, params);
+            rec.submit_and_wait().unwrap();
+
+            let out: Vec<f32> = out_buf.read(gpu).unwrap();
+            let what = format!("gather {rows}x{width}");
+            assert_bits_equal(&what, &out[out_off..out_off + rows * width], &want);
+            let untouched = [&out[..out_off], &out[out_off + rows * width..]].concat();
+            assert!(untouched.iter().all(|&v| v == 0.0), "{what}: wrote outside its output rows");
+        }
+    }
+}
+
+#[test]
+fn gather_without_offsets_uses_whole_buffers() {
+    let gpu = gpu();
+    let (src_rows, width) = (5usize, 3usize);
+    let table = random(9, src_rows * width, 1.0);
+    let indices = [4u32, 4, 0, 2];
+    let index_buf = GpuBuffer::from_slice(gpu, "indices", &indices).unwrap();
+    let src_buf = GpuBuffer::from_slice(gpu, "src", &table).unwrap();
+    let out_buf = GpuBuffer::zeros(gpu, "out", indices.len() * width).unwrap();
+    let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, indices.len(), width);
+    rec.submit_and_wait().unwrap();
+    assert_bits_equal("gather", &out_buf.read::<f32>(gpu).unwrap(), &gather_rows(&table, width, &indices));
+}
+
+#[test]
+fn index_past_the_table_gives_nan_rows() {
+    let gpu = gpu();
+    let (src_rows, width) = (4usize, 3usize);
+    let table = random(11, src_rows * width, 1.0);
+    let indices = [1u32, 4, u32::MAX, 3];
+    let want = gather_rows(&table, width, &indices);
+    assert!(want[width..3 * width].iter().all(|v| v.to_bits() == BAD_INDEX_VALUE && v.is_nan()));
+    assert_eq!(&want[3 * width..], &table[3 * width..], "the last row is still valid");
+
+    let index_buf = GpuBuffer::from_slice(gpu, "indices", &indices).unwrap();
+    // The buffer holds a row more than the table given to the kernel: index 4 must not reach it.
+    let src_buf = GpuBuffer::from_slice(gpu, "src", &[table, vec![5.0; width]].concat()).unwrap();
+    let out_buf = GpuBuffer::zeros(gpu, "out", indices.len() * width).unwrap();
+    let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+    let params = GatherParams { rows: 4, width: width as u32, src_rows: src_rows as u32, ..Default::default() };
+    let mut rec = Recorder::new(gpu);
+    op.record_with(&mut rec, params);
+    rec.submit_and_wait().unwrap();
+    assert_bits_equal("bad indices", &out_buf.read::<f32>(gpu).unwrap(), &want);
+}
