@@ -8,6 +8,7 @@ use crate::gpu::kernel::Source;
 pub mod adam;
 pub mod energy_weights;
 pub mod euler;
+pub mod flow_pairs;
 pub mod gather;
 pub mod linear;
 pub mod loss;
@@ -34,6 +35,7 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     kernels.extend_from_slice(&loss::KERNELS);
     kernels.extend_from_slice(&energy_weights::KERNELS);
     kernels.extend_from_slice(&euler::KERNELS);
+    kernels.extend_from_slice(&flow_pairs::KERNELS);
     kernels.extend_from_slice(&gather::KERNELS);
     kernels
 }

@@ -25,3 +25,26 @@ pub fn euler_step(x: &mut [f32], v: &[f32], dt: f32, clip: Option<(f32, f32)>) {
         };
     }
 }
+
+/// Flow-matching pairs, as shaders/flow_pairs.wgsl draws them: returns (x_t, t, target).
+pub fn flow_pairs(
+    x1: &[f32],
+    rows: usize,
+    dim: usize,
+    noise: crate::kernels::rng::RngDraw,
+    time: crate::kernels::rng::RngDraw,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let mut x_t = vec![0.0f32; rows * dim];
+    let mut target = vec![0.0f32; rows * dim];
+    let mut t = vec![0.0f32; rows];
+    for row in 0..rows {
+        t[row] = super::rng::uniform(time, row as u32);
+        for j in 0..dim {
+            let i = row * dim + j;
+            let x0 = super::rng::normal(noise, i as u32);
+            x_t[i] = (1.0 - t[row]) * x0 + t[row] * x1[i];
+            target[i] = x1[i] - x0;
+        }
+    }
+    (x_t, t, target)
+}

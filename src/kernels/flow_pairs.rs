@@ -1,0 +1,59 @@
+//! Flow-matching training pairs: `shaders/flow_pairs.wgsl`.
+
+use anyhow::Result;
+
+use super::rng::{RngDraw, RngStream};
+use super::snippets::RNG;
+use crate::gpu::kernel::Source;
+use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+
+const SOURCE: Source = ("flow_pairs.wgsl", include_str!("../../shaders/flow_pairs.wgsl"));
+
+/// Bindings: x1 (data), x_t (out), t (out), target velocity (out).
+pub const FLOW_PAIRS: Kernel = Kernel {
+    sources: &[RNG, SOURCE],
+    entry: "flow_pairs",
+    bindings: &[Access::Read, Access::ReadWrite, Access::ReadWrite, Access::ReadWrite],
+};
+
+pub const KERNELS: [Kernel; 1] = [FLOW_PAIRS];
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct FlowPairsParams {
+    pub noise: RngDraw,
+    pub time: RngDraw,
+    pub rows: u32,
+    pub dim: u32,
+    pub x1_off: u32,
+    pub xt_off: u32,
+    pub t_off: u32,
+    pub target_off: u32,
+}
+
+/// Draws x0 and t and writes x_t and the target velocity x1 - x0 for a batch of data rows.
+pub struct FlowPairs(Bound);
+
+impl FlowPairs {
+    pub fn new(gpu: &Gpu, x1: &GpuBuffer, x_t: &GpuBuffer, t: &GpuBuffer, target: &GpuBuffer) -> Result<Self> {
+        Ok(Self(Bound::new(gpu, &FLOW_PAIRS, &[x1, x_t, t, target])?))
+    }
+
+    /// Records pairs for `rows` rows of `dim` values (all offsets 0), taking one draw from
+    /// each stream.
+    pub fn record(&self, rec: &mut Recorder, rows: usize, dim: usize, noise: &mut RngStream, time: &mut RngStream) {
+        let p = FlowPairsParams {
+            noise: noise.next_draw(),
+            time: time.next_draw(),
+            rows: rows as u32,
+            dim: dim as u32,
+            ..Default::default()
+        };
+        self.record_with(rec, p);
+    }
+
+    /// Records with explicit draws and offsets.
+    pub fn record_with(&self, rec: &mut Recorder, params: FlowPairsParams) {
+        self.0.record_1d(rec, &params, params.rows as usize);
+    }
+}
