@@ -2,43 +2,89 @@
 //! `qipo info`: small random inputs, the largest relative error, pass or fail.
 //!
 //! The test suite checks far more cases; this tells a user in a second whether their
-//! driver computes what qipo expects.
+//! driver computes what qipo expects. Each check names the kernels it ran, so a test can
+//! tell that none of [`crate::kernels::all`] is left out.
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::linear::{BackwardOffsets, LayerShape, LinearBackward, LinearForward};
-use crate::kernels::loss::{SquaredError, SquaredErrorParams};
+use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
+use crate::kernels::adam::{Adam, AdamConfig, ADAM_STEP};
+use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
+use crate::kernels::euler::{EulerStep, EULER_STEP};
+use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
+use crate::kernels::gather::{Gather, GATHER_ROWS};
+use crate::kernels::linear::{self, BackwardOffsets, LayerShape, LinearBackward, LinearForward};
+use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
+use crate::kernels::reduce::{Reduce, ReduceOp, REDUCE_RANGE, REDUCE_ROWS};
+use crate::kernels::rng::{self, streams, Distribution, RngDraw, RngFill, RngStream};
+use crate::kernels::time_embedding::{self as embedding, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, EMBED_TIME};
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
 use crate::reference;
 
-/// The outcome of one kernel's check.
+/// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
-    pub kernel: String,
-    /// Largest |gpu - cpu| / (1 + |cpu|).
+    /// What was computed, e.g. "reduce sum (2 passes)".
+    pub name: String,
+    /// The kernels the check ran, as [`Kernel::key`].
+    pub kernels: Vec<String>,
+    /// Largest |gpu - cpu| / (1 + |cpu|); for integers, the largest |gpu - cpu|.
     pub max_error: f32,
     pub tolerance: f32,
     pub passed: bool,
 }
 
 impl Check {
-    fn new(kernel: &str, got: &[f32], want: &[f32], tolerance: f32) -> Self {
+    fn new(name: &str, kernels: &[Kernel], max_error: f32, tolerance: f32) -> Self {
+        Self {
+            name: name.to_string(),
+            kernels: kernels.iter().map(Kernel::key).collect(),
+            max_error,
+            tolerance,
+            // NaN compares false, so a NaN error fails.
+            passed: max_error <= tolerance,
+        }
+    }
+
+    /// Floats that must agree to `tolerance` relative to (1 + |cpu|). NaN must meet NaN.
+    fn close(name: &str, kernels: &[Kernel], got: &[f32], want: &[f32], tolerance: f32) -> Self {
+        Self::new(name, kernels, max_relative_error(got, want), tolerance)
+    }
+
+    /// Words (integers, or floats compared bit for bit) that must be identical.
+    fn exact(name: &str, kernels: &[Kernel], got: &[u32], want: &[u32]) -> Self {
         let max_error = if got.len() == want.len() {
-            got.iter().zip(want).map(|(g, w)| (g - w).abs() / (1.0 + w.abs())).fold(0.0f32, |a, e| a.max(e))
+            got.iter().zip(want).map(|(&g, &w)| g.abs_diff(w) as f32).fold(0.0, f32::max)
         } else {
             f32::INFINITY
         };
-        // NaN compares false, so a NaN result fails too.
-        let passed = max_error <= tolerance;
-        Self { kernel: kernel.to_string(), max_error, tolerance, passed }
+        Self::new(name, kernels, max_error, 0.0)
     }
+}
+
+/// The largest |g - w| / (1 + |w|), infinite on a length mismatch or where only one side is
+/// NaN (`f32::max` would skip a NaN).
+fn max_relative_error(got: &[f32], want: &[f32]) -> f32 {
+    if got.len() != want.len() {
+        return f32::INFINITY;
+    }
+    let error = |(&g, &w): (&f32, &f32)| match (g.is_nan(), w.is_nan()) {
+        (true, true) => 0.0,
+        (false, false) if g == w => 0.0, // equal infinities too
+        (false, false) => (g - w).abs() / (1.0 + w.abs()),
+        _ => f32::INFINITY,
+    };
+    got.iter().zip(want).map(error).fold(0.0, f32::max)
 }
 
 pub(crate) fn random(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+}
+
+fn bits(x: &[f32]) -> Vec<u32> {
+    x.iter().map(|v| v.to_bits()).collect()
 }
 
 /// Runs every check; an `Err` means the GPU itself failed (not a wrong result).
@@ -48,6 +94,14 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.extend(linear(gpu, &mut rng)?);
     checks.push(squared_error(gpu, &mut rng)?);
     checks.push(mlp_gradient(gpu, &mut rng)?);
+    checks.extend(rng_fills(gpu, &mut rng)?);
+    checks.push(time_embedding(gpu, &mut rng)?);
+    checks.extend(reductions(gpu, &mut rng)?);
+    checks.push(adam(gpu, &mut rng)?);
+    checks.push(energy_weights(gpu, &mut rng)?);
+    checks.push(euler(gpu, &mut rng)?);
+    checks.push(flow_pairs(gpu, &mut rng)?);
+    checks.push(gather(gpu, &mut rng)?);
     Ok(checks)
 }
 
@@ -75,11 +129,24 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
     backward.record(&mut rec, &layer, act, rows, BackwardOffsets::default(), false);
     rec.submit_and_wait()?;
     let grads: Vec<f32> = g_buf.read(gpu)?;
-    let db_dw: Vec<f32> = [want.dw.clone(), want.db.clone()].concat();
+    let dw_db: Vec<f32> = [want.dw, want.db].concat();
+    use linear::{ACTIVATION_BACKWARD, BACKWARD_BIAS, BACKWARD_INPUT, BACKWARD_WEIGHT, FORWARD};
     Ok(vec![
-        Check::new("linear_forward", &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
-        Check::new("linear_backward (dW, db)", &grads, &db_dw, 1e-4),
-        Check::new("linear_backward (dX)", &dx_buf.read::<f32>(gpu)?, &want.dx, 1e-5),
+        Check::close("linear forward", &[FORWARD], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
+        Check::close(
+            "linear backward dW, db",
+            &[ACTIVATION_BACKWARD, BACKWARD_WEIGHT, BACKWARD_BIAS],
+            &grads,
+            &dw_db,
+            1e-4,
+        ),
+        Check::close(
+            "linear backward dX",
+            &[ACTIVATION_BACKWARD, BACKWARD_INPUT],
+            &dx_buf.read::<f32>(gpu)?,
+            &want.dx,
+            1e-5,
+        ),
     ])
 }
 
@@ -99,7 +166,8 @@ fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     op.record(&mut rec, rows, cols, SquaredErrorParams { has_weights: 1, scale: 0.1, ..Default::default() });
     rec.submit_and_wait()?;
     let got = [l.read::<f32>(gpu)?, g.read::<f32>(gpu)?].concat();
-    Ok(Check::new("squared_error", &got, &[loss_ref, grad_ref].concat(), 1e-5))
+    let want = [loss_ref, grad_ref].concat();
+    Ok(Check::close("weighted squared error", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
 }
 
 fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
@@ -109,7 +177,7 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let goal = random(rng, rows * spec.output, 1.0);
     let params = spec.init_params(rng.random());
     let acts = reference::mlp::forward(&spec, &params, &x, rows);
-    let out = &acts.last().expect("layers").1;
+    let out = &acts.last().expect("an MLP has at least one layer").1;
     let scale = 1.0 / rows as f32;
     let (_, d_out) = reference::loss::weighted_squared_error(out, &goal, None, rows, spec.output, scale);
     let want = reference::mlp::backward(&spec, &params, &x, &acts, &d_out, rows);
@@ -119,12 +187,235 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let t_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
     let l_buf = GpuBuffer::zeros(gpu, "loss", rows)?;
     let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true)?;
-    let grad_out = pass.output_grad().expect("training pass");
+    let grad_out = pass.output_grad().expect("a training pass has an output gradient");
     let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, grad_out, &l_buf)?;
     let mut rec = Recorder::new(gpu);
     pass.record_forward(&mut rec, &mlp, rows);
     loss.record(&mut rec, rows, spec.output, SquaredErrorParams { scale, ..Default::default() });
     pass.record_backward(&mut rec, &mlp, rows, false);
     rec.submit_and_wait()?;
-    Ok(Check::new("mlp forward+backward", &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
+    let mut kernels = linear::KERNELS.to_vec();
+    kernels.push(WEIGHTED_SQUARED_ERROR);
+    Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
+}
+
+/// Each fill kernel at an offset; indices below a small bound and below one near 2^32,
+/// where rejection matters.
+fn rng_fills(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
+    let (offset, count) = (3, 1001);
+    let draw = RngDraw::new(rng.random(), streams::GENERAL, 7);
+    let fill = |distribution: Distribution| -> Result<Vec<u32>> {
+        let out = GpuBuffer::zeros(gpu, "random", offset + count)?;
+        let op = RngFill::new(gpu, &out, distribution)?;
+        let mut rec = Recorder::new(gpu);
+        op.record_draw(&mut rec, draw, offset, count);
+        rec.submit_and_wait()?;
+        out.read_range(gpu, offset, count)
+    };
+    let got_bits = fill(Distribution::Bits)?;
+    let got_uniform = fill(Distribution::UNIT_UNIFORM)?;
+    let got_normal = fill(Distribution::Normal { mean: 0.5, std: 2.0 })?;
+    let (mut got_indices, mut want_indices) = (Vec::new(), Vec::new());
+    for n in [17, 4_000_000_007] {
+        got_indices.extend(fill(Distribution::Index { n })?);
+        want_indices.extend(reference::rng::fill_indices(draw, count, n));
+    }
+    let floats = |words: &[u32]| words.iter().map(|&w| f32::from_bits(w)).collect::<Vec<_>>();
+    let want_normal = reference::rng::fill_normal(draw, count, 2.0, 0.5);
+    Ok(vec![
+        Check::exact("random bits", &[rng::FILL_BITS], &got_bits, &reference::rng::fill_bits(draw, count)),
+        // Uniforms in (0, 1) are exact functions of the bits, so they match bit for bit.
+        Check::exact(
+            "random uniform (0, 1)",
+            &[rng::FILL_UNIFORM],
+            &got_uniform,
+            &bits(&reference::rng::fill_uniform(draw, count, 1.0, 0.0)),
+        ),
+        // Normals differ by the device's log, sin and cos.
+        Check::close("random normal (0.5, 2²)", &[rng::FILL_NORMAL], &floats(&got_normal), &want_normal, 1e-5),
+        Check::exact("random indices", &[rng::FILL_INDICES], &got_indices, &want_indices),
+    ])
+}
+
+/// QIPO's layout: noisy actions, QGPO's 32 Fourier features, states shared by support sets.
+fn time_embedding(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let (rows, x_dim, cond_dim, repeat) = (20, 6, 17, 3);
+    let shape = EmbeddingShape::new(x_dim, embedding::DEFAULT_FEATURES, cond_dim, repeat)?;
+    let x = random(rng, rows * x_dim, 1.0);
+    let t: Vec<f32> = random(rng, rows, 1.0).iter().map(|v| v.abs()).collect();
+    let w = embedding::fourier_frequencies(rng.random(), shape.frequencies, embedding::DEFAULT_SCALE)?;
+    let cond = random(rng, shape.cond_rows(rows) * cond_dim, 3.0);
+    let want = reference::time_embedding::embed(&x, &t, &w, &cond, x_dim, cond_dim, repeat);
+
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
+    let t_buf = GpuBuffer::from_slice(gpu, "t", &t)?;
+    let w_buf = GpuBuffer::from_slice(gpu, "frequencies", &w)?;
+    let cond_buf = GpuBuffer::from_slice(gpu, "cond", &cond)?;
+    let out = GpuBuffer::zeros(gpu, "embedded", rows * shape.width())?;
+    let op = TimeEmbedding::new(gpu, &x_buf, &t_buf, &w_buf, &cond_buf, &out)?;
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, &shape, rows, EmbeddingOffsets::default());
+    rec.submit_and_wait()?;
+    // t·w reaches about 100 turns: where the device keeps t·w exact (a fused multiply-subtract)
+    // and the host rounds it, the angles differ by up to half an ulp of 100 turns, about 2e-5.
+    Ok(Check::close("time embedding", &[EMBED_TIME], &out.read::<f32>(gpu)?, &want, 1e-4))
+}
+
+/// Each op over a range long enough for two passes, and each op over the rows of a matrix.
+fn reductions(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
+    let (offset, len) = (5, 3001);
+    let (rows, cols) = (9, 301);
+    // A nonzero mean, so sums grow with the length.
+    let x: Vec<f32> = random(rng, offset + len, 1.0).iter().map(|v| v + 0.25).collect();
+    let m = random(rng, rows * cols, 2.0);
+    let ops = ReduceOp::ALL;
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
+    let m_buf = GpuBuffer::from_slice(gpu, "matrix", &m)?;
+    let range_out = GpuBuffer::zeros(gpu, "range results", ops.len())?;
+    let rows_out = GpuBuffer::zeros(gpu, "row results", ops.len() * rows)?;
+    let range = Reduce::new(gpu, &x_buf, &range_out)?;
+    let by_row = Reduce::new(gpu, &m_buf, &rows_out)?;
+    let mut rec = Recorder::new(gpu);
+    for (k, op) in ops.into_iter().enumerate() {
+        range.record(&mut rec, op, offset, len, k);
+        by_row.record_rows(&mut rec, op, 0, rows, cols, k * rows);
+    }
+    rec.submit_and_wait()?;
+    let got_range: Vec<f32> = range_out.read(gpu)?;
+    let got_rows: Vec<f32> = rows_out.read(gpu)?;
+
+    let mut checks = Vec::new();
+    let mut want_rows = Vec::new();
+    for (k, op) in ops.into_iter().enumerate() {
+        let want = reference::reduce::reduce(&x[offset..], op) as f32;
+        let name = format!("reduce {} (2 passes)", op_name(op));
+        checks.push(Check::close(&name, &[REDUCE_RANGE], &got_range[k..k + 1], &[want], 1e-5));
+        want_rows.extend(reference::reduce::reduce_rows(&m, rows, cols, op).iter().map(|&v| v as f32));
+    }
+    checks.push(Check::close("reduce rows (every op)", &[REDUCE_ROWS], &got_rows, &want_rows, 1e-5));
+    Ok(checks)
+}
+
+fn op_name(op: ReduceOp) -> &'static str {
+    match op {
+        ReduceOp::Sum => "sum",
+        ReduceOp::Mean => "mean",
+        ReduceOp::Max => "max",
+        ReduceOp::SumOfSquares => "sum of squares",
+    }
+}
+
+/// A few AdamW steps with active clipping (which runs the gradient-norm reduction), fresh
+/// gradients each step so the moments mix steps.
+fn adam(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let (len, steps) = (1500, 3);
+    let config = AdamConfig { lr: 1e-2, weight_decay: 0.1, max_grad_norm: 0.5, ..Default::default() };
+    let mut params_ref = random(rng, len, 1.0);
+    let mut state = reference::adam::AdamState::new(len);
+    let params = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
+    let grads = GpuBuffer::zeros(gpu, "grads", len)?;
+    let mut adam = Adam::new(gpu, &params, &grads, config)?;
+    for step in 0..steps {
+        let g = random(rng, len, 0.5 + step as f32);
+        grads.write(gpu, 0, &g);
+        let mut rec = Recorder::new(gpu);
+        adam.record_step(&mut rec);
+        rec.submit_and_wait()?;
+        reference::adam::step(&mut params_ref, &g, &mut state, &config);
+    }
+    let (m, v) = adam.moments();
+    let got = [params.read::<f32>(gpu)?, m.read(gpu)?, v.read(gpu)?].concat();
+    let want = [params_ref, state.m, state.v].concat();
+    Ok(Check::close("AdamW, 3 steps, clipped", &[ADAM_STEP, REDUCE_RANGE], &got, &want, 1e-5))
+}
+
+/// QIPO's support sets: groups of 17 values, energies scaled by -β.
+fn energy_weights(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let (groups, size, coef, scale) = (7, 17, -3.0, 1.7);
+    let values = random(rng, groups * size, 4.0);
+    let want = reference::flow::energy_weights(&values, size, coef, scale);
+    let v = GpuBuffer::from_slice(gpu, "values", &values)?;
+    let w = GpuBuffer::zeros(gpu, "weights", groups * size)?;
+    let op = EnergyWeights::new(gpu, &v, &w)?;
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, groups, size, coef, scale);
+    rec.submit_and_wait()?;
+    Ok(Check::close("energy weights", &[GROUP_SOFTMAX], &w.read::<f32>(gpu)?, &want, 1e-5))
+}
+
+/// Two steps, the second clipped.
+fn euler(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let (n, dt, clip) = (257, 0.1, Some((-1.0, 1.0)));
+    let x = random(rng, n, 2.0);
+    let v = random(rng, n, 5.0);
+    let mut want = x.clone();
+    reference::flow::euler_step(&mut want, &v, dt, None);
+    reference::flow::euler_step(&mut want, &v, dt, clip);
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
+    let v_buf = GpuBuffer::from_slice(gpu, "v", &v)?;
+    let op = EulerStep::new(gpu, &v_buf, &x_buf)?;
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, n, dt, None);
+    op.record(&mut rec, n, dt, clip);
+    rec.submit_and_wait()?;
+    Ok(Check::close("Euler step (then clipped)", &[EULER_STEP], &x_buf.read::<f32>(gpu)?, &want, 1e-6))
+}
+
+/// A batch of 6-D actions: x_t, t and the target velocity.
+fn flow_pairs(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let (rows, dim) = (33, 6);
+    let seed = rng.random();
+    let x1 = random(rng, rows * dim, 3.0);
+    let mut noise = RngStream::new(seed, streams::FLOW_NOISE);
+    let mut time = RngStream::new(seed, streams::FLOW_TIME);
+    let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise.peek(), time.peek());
+    let x1_buf = GpuBuffer::from_slice(gpu, "x1", &x1)?;
+    let xt = GpuBuffer::zeros(gpu, "x_t", rows * dim)?;
+    let t = GpuBuffer::zeros(gpu, "t", rows)?;
+    let target = GpuBuffer::zeros(gpu, "target", rows * dim)?;
+    let op = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target)?;
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, rows, dim, &mut noise, &mut time);
+    rec.submit_and_wait()?;
+    let got = [xt.read::<f32>(gpu)?, t.read(gpu)?, target.read(gpu)?].concat();
+    let want = [xt_ref, t_ref, target_ref].concat();
+    // x0 is a normal draw: the device's log, sin and cos show through.
+    Ok(Check::close("flow-matching pairs", &[FLOW_PAIRS], &got, &want, 1e-5))
+}
+
+/// Minibatch rows picked from a table, with one index past its end (a row of NaN).
+fn gather(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let (src_rows, width, rows) = (50, 7, 40);
+    let table = random(rng, src_rows * width, 10.0);
+    let mut indices: Vec<u32> = (0..rows).map(|_| rng.random_range(0..src_rows as u32)).collect();
+    indices[rows / 2] = src_rows as u32;
+    let want = reference::gather::gather_rows(&table, width, &indices);
+    let i_buf = GpuBuffer::from_slice(gpu, "indices", &indices)?;
+    let src = GpuBuffer::from_slice(gpu, "table", &table)?;
+    let out = GpuBuffer::zeros(gpu, "rows", rows * width)?;
+    let op = Gather::new(gpu, &i_buf, &src, &out)?;
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, rows, width);
+    rec.submit_and_wait()?;
+    // Rows are moved as words, so they must match bit for bit.
+    Ok(Check::exact("gather rows", &[GATHER_ROWS], &out.read::<u32>(gpu)?, &bits(&want)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_catch_nan_and_length() {
+        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert_eq!(max_relative_error(&[1.0, 3.0], &[1.0, 2.0]), 1.0 / 3.0);
+        assert_eq!(max_relative_error(&[f32::NAN], &[f32::NAN]), 0.0, "NaN where NaN is expected");
+        assert_eq!(max_relative_error(&[f32::INFINITY], &[f32::INFINITY]), 0.0);
+        assert_eq!(max_relative_error(&[1.0, f32::NAN], &[1.0, 2.0]), f32::INFINITY);
+        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, f32::NAN]), f32::INFINITY);
+        assert_eq!(max_relative_error(&[1.0], &[1.0, 2.0]), f32::INFINITY);
+        assert!(!Check::close("nan", &[], &[f32::NAN], &[0.0], 1.0).passed);
+        assert!(!Check::exact("words", &[], &[1, 2], &[1, 3]).passed);
+        assert!(Check::exact("words", &[], &[1, 2], &[1, 2]).passed);
+    }
 }

@@ -53,14 +53,23 @@ pub fn run(gpu: &Gpu, json: bool) -> Result<()> {
         for (k, v) in features {
             println!("  {k:<40} {}", if v { "yes" } else { "no" });
         }
-        println!("\nself-test (GPU kernel vs CPU reference):");
-        println!("  {:<28} {:>10} {:>10}  result", "kernel", "max error", "tolerance");
+        println!("\nself-test (GPU kernels vs CPU reference):");
+        let width = checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+        println!("  {:<width$} {:>10} {:>10}  {:<6}  kernels", "check", "max error", "tolerance", "result");
         for c in &checks {
             let verdict = if c.passed { "pass" } else { "FAIL" };
-            println!("  {:<28} {:>10.2e} {:>10.1e}  {verdict}", c.kernel, c.max_error, c.tolerance);
+            // Entry points only: they are unique, and the JSON has the files too.
+            let entries: Vec<&str> = c.kernels.iter().map(|k| k.rsplit(':').next().unwrap_or(k)).collect();
+            println!(
+                "  {:<width$} {:>10.2e} {:>10.1e}  {verdict:<6}  {}",
+                c.name,
+                c.max_error,
+                c.tolerance,
+                entries.join(", ")
+            );
         }
     }
-    let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.kernel.as_str()).collect();
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.passed).map(|c| c.name.as_str()).collect();
     if !failed.is_empty() {
         bail!("self-test failed on {}: this adapter computes wrong results", failed.join(", "));
     }
