@@ -109,10 +109,10 @@ fn flow_pairs_match_reference() {
         assert_close(&format!("{what} x_t"), &xt.read::<f32>(gpu).unwrap(), &xt_ref, 1e-5);
         assert_close(&format!("{what} target"), &target.read::<f32>(gpu).unwrap(), &target_ref, 1e-5);
         // The path's identity: x_t + (1 - t)·target = x1.
-        for r in 0..rows {
+        for (r, &tr) in t_ref.iter().enumerate() {
             for j in 0..dim {
                 let i = r * dim + j;
-                let back = xt_ref[i] + (1.0 - t_ref[r]) * target_ref[i];
+                let back = xt_ref[i] + (1.0 - tr) * target_ref[i];
                 assert!((back - x1[i]).abs() < 1e-4, "row {r}: x_t + (1-t)(x1-x0) = {back}, x1 = {}", x1[i]);
             }
         }

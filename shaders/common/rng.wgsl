@@ -4,8 +4,9 @@
 // A counter-based generator keeps no state: the numbers for element `index` of one draw are
 // a pure function of (key, counter). Any kernel can therefore draw its noise inline, in any
 // order and on any number of invocations. The same seed gives the same words, uniforms and
-// indices on every device (normals differ only by the device's log, sin and cos). The host advances the per-draw `call` counter itself (qipo::kernels::rng::RngStream),
-// so it never needs to read anything back.
+// indices on every device (normals differ only by the device's log, sin and cos). The host
+// advances the per-draw `call` counter itself (qipo::kernels::rng::RngStream), so it never
+// needs to read anything back.
 //
 //     key     = (seed_lo, seed_hi)            the 64-bit run seed
 //     counter = (index, call, stream, 0)      element, draw number, purpose

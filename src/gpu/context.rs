@@ -37,14 +37,17 @@ impl std::str::FromStr for AdapterChoice {
 /// Bytes of immediate data (push constants) a kernel may use. Vulkan guarantees 128.
 pub const IMMEDIATE_BYTES: u32 = 128;
 
+/// A limit's name, the least qipo needs, and how to read it from the adapter's limits.
+type RequiredLimit = (&'static str, u64, fn(&wgpu::Limits) -> u64);
+
 /// The smallest limits qipo runs with; anything less gets a clear error naming the limit.
-fn required_limits() -> [(&'static str, u64, fn(&wgpu::Limits) -> u64); 5] {
+fn required_limits() -> [RequiredLimit; 5] {
     [
         ("max_immediate_size", IMMEDIATE_BYTES as u64, |l| l.max_immediate_size as u64),
         ("max_storage_buffers_per_shader_stage", 5, |l| l.max_storage_buffers_per_shader_stage as u64),
         ("max_compute_invocations_per_workgroup", 256, |l| l.max_compute_invocations_per_workgroup as u64),
         ("max_compute_workgroup_size_x", 256, |l| l.max_compute_workgroup_size_x as u64),
-        ("max_storage_buffer_binding_size", 64 << 20, |l| l.max_storage_buffer_binding_size as u64),
+        ("max_storage_buffer_binding_size", 64 << 20, |l| l.max_storage_buffer_binding_size),
     ]
 }
 

@@ -34,15 +34,14 @@ pub fn flow_pairs(
     noise: crate::kernels::rng::RngDraw,
     time: crate::kernels::rng::RngDraw,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let t: Vec<f32> = (0..rows).map(|row| super::rng::uniform(time, row as u32)).collect();
     let mut x_t = vec![0.0f32; rows * dim];
     let mut target = vec![0.0f32; rows * dim];
-    let mut t = vec![0.0f32; rows];
-    for row in 0..rows {
-        t[row] = super::rng::uniform(time, row as u32);
+    for (row, &tr) in t.iter().enumerate() {
         for j in 0..dim {
             let i = row * dim + j;
             let x0 = super::rng::normal(noise, i as u32);
-            x_t[i] = (1.0 - t[row]) * x0 + t[row] * x1[i];
+            x_t[i] = (1.0 - tr) * x0 + tr * x1[i];
             target[i] = x1[i] - x0;
         }
     }
