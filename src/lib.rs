@@ -8,11 +8,14 @@
 //! - [`nn`]: the MLP (flat parameters, forward/backward recording) and Adam.
 //! - [`selftest`]: every kernel against its twin on the user's adapter (`qipo info`).
 //! - [`bench`]: kernel benchmarks (`qipo bench`, `cargo bench`).
+//! - [`flow`]: the velocity network, energy-weighted flow matching and the Euler sampler.
+//! - [`toy`]: the 2-D energy-guided toy suite (`qipo toy`).
 //! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
 
 pub mod bench;
 pub mod commands;
 pub mod data;
+pub mod flow;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;

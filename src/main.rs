@@ -22,6 +22,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Energy-guided generation on a 2-D toy problem, judged against the exact target.
+    Toy(qipo::commands::toy::ToyArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -60,6 +62,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Toy(args) => qipo::commands::toy::run(&Gpu::new(&cli.adapter)?, args),
         Command::Dataset { command } => qipo::data::cli::run(command),
     }
 }

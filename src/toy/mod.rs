@@ -10,6 +10,7 @@
 //! - [`csv`]: user data from a CSV file (coordinates then an `energy` column), and writers.
 //! - [`target`]: the exact energy-guided target by weighted resampling.
 //! - [`metrics`]: the energy distance and its noise floor.
+//! - [`train`]: EFM training of a velocity network on the GPU, and sampling it.
 //! - [`plot`]: a PNG with data, exact target and model samples side by side.
 
 pub mod csv;
@@ -17,6 +18,7 @@ pub mod datasets;
 pub mod metrics;
 pub mod plot;
 pub mod target;
+pub mod train;
 
 pub use self::csv::{load_csv, parse_csv, write_data_csv, write_samples_csv, ToyCsvError};
 pub use datasets::ToyDataset;

@@ -1,0 +1,151 @@
+//! Energy-weighted flow matching (ALGORITHM.md section 3) on a table of points held on the
+//! GPU: each step draws a minibatch, forms flow-matching pairs, weights each pair by the
+//! softmax of -beta·E of its data point over its group, and takes an Adam step on
+//!     L = Σ_i w_i · ‖v(x_t,i, t_i [, c_i]) - (x1_i - x0_i)‖²,   Σ_i w_i = 1.
+//! beta = 0 gives plain (conditional) flow matching. Nothing is read back inside the loop:
+//! each step's loss goes into a ring buffer that the caller reads between submits.
+
+use anyhow::{ensure, Result};
+use serde::{Deserialize, Serialize};
+
+use super::velocity::{VelocityNet, VelocityPass};
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::adam::{Adam, AdamConfig};
+use crate::kernels::energy_weights::EnergyWeights;
+use crate::kernels::flow_pairs::FlowPairs;
+use crate::kernels::gather::Gather;
+use crate::kernels::loss::{SquaredError, SquaredErrorParams};
+use crate::kernels::reduce::{Reduce, ReduceOp};
+use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
+
+/// Training settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EfmConfig {
+    /// Pairs per step.
+    pub batch: usize,
+    /// Guidance strength: weights ∝ exp(-beta·E).
+    pub beta: f32,
+    /// Rows sharing one softmax normaliser; 0 means the whole batch.
+    pub group: usize,
+    pub adam: AdamConfig,
+}
+
+/// The table the trainer draws from: `len` data points x1 (len×dim), their energies and,
+/// for a conditional network, their conditioning rows (len×cond_dim).
+pub struct EfmTable<'a> {
+    pub len: usize,
+    pub points: &'a GpuBuffer,
+    pub energies: &'a GpuBuffer,
+    pub cond: Option<&'a GpuBuffer>,
+}
+
+pub struct EfmTrainer {
+    pub config: EfmConfig,
+    /// Per-step losses, `steps % ring_len` being the slot of a step.
+    pub losses: GpuBuffer,
+    pub adam: Adam,
+    /// The random streams: minibatch indices, flow noise x0, flow times t.
+    pub rng: [RngStream; 3],
+    indices_fill: RngFill,
+    gather_points: Gather,
+    gather_energies: Gather,
+    gather_cond: Option<Gather>,
+    pairs: FlowPairs,
+    weights: EnergyWeights,
+    pass: VelocityPass,
+    loss: SquaredError,
+    sum: Reduce,
+    steps: u64,
+    /// Batch buffers, kept alive for the bind groups that use them.
+    _buffers: Vec<GpuBuffer>,
+}
+
+impl EfmTrainer {
+    /// Binds a trainer of `net` to `table`; `ring_len` losses are kept between reads.
+    pub fn new(
+        gpu: &Gpu,
+        net: &VelocityNet,
+        table: EfmTable,
+        config: EfmConfig,
+        seed: u64,
+        ring_len: usize,
+    ) -> Result<Self> {
+        let (batch, dim, cond_dim) = (config.batch, net.spec.dim, net.spec.cond_dim);
+        ensure!(batch > 0, "the batch size must be at least 1");
+        ensure!(table.len > 0, "there are no points to train on");
+        ensure!(table.points.len >= table.len * dim, "the point table is shorter than {} rows", table.len);
+        ensure!(table.energies.len >= table.len, "the energy table is shorter than {} rows", table.len);
+        ensure!(config.beta.is_finite(), "beta must be a finite number");
+        let group = if config.group == 0 { batch } else { config.group };
+        ensure!(batch.is_multiple_of(group), "the batch ({batch}) must be a whole number of groups of {group}");
+        ensure!(cond_dim == 0 || table.cond.is_some(), "a conditional network needs conditioning rows");
+
+        let indices = GpuBuffer::zeros(gpu, "minibatch indices", batch)?;
+        let x1 = GpuBuffer::zeros(gpu, "minibatch x1", batch * dim)?;
+        let energies = GpuBuffer::zeros(gpu, "minibatch energies", batch)?;
+        let cond = GpuBuffer::zeros(gpu, "minibatch conditions", batch * cond_dim.max(1))?;
+        let x_t = GpuBuffer::zeros(gpu, "x_t", batch * dim)?;
+        let t = GpuBuffer::zeros(gpu, "t", batch)?;
+        let target = GpuBuffer::zeros(gpu, "target velocity", batch * dim)?;
+        let weights = GpuBuffer::zeros(gpu, "energy weights", batch)?;
+        let loss_rows = GpuBuffer::zeros(gpu, "loss rows", batch)?;
+        let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1))?;
+
+        let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true)?;
+        let grad = pass.mlp.output_grad().expect("a training pass has an output gradient");
+        let index_range = Distribution::Index { n: u32::try_from(table.len)? };
+        Ok(Self {
+            indices_fill: RngFill::new(gpu, &indices, index_range)?,
+            gather_points: Gather::new(gpu, &indices, table.points, &x1)?,
+            gather_energies: Gather::new(gpu, &indices, table.energies, &energies)?,
+            gather_cond: match table.cond {
+                Some(c) if cond_dim > 0 => Some(Gather::new(gpu, &indices, c, &cond)?),
+                _ => None,
+            },
+            pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
+            weights: EnergyWeights::new(gpu, &energies, &weights)?,
+            loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &loss_rows)?,
+            sum: Reduce::new(gpu, &loss_rows, &losses)?,
+            adam: Adam::new(gpu, &net.mlp.params, &net.mlp.grads, config.adam)?,
+            rng: [
+                RngStream::new(seed, streams::MINIBATCH),
+                RngStream::new(seed, streams::FLOW_NOISE),
+                RngStream::new(seed, streams::FLOW_TIME),
+            ],
+            pass,
+            config,
+            losses,
+            steps: 0,
+            _buffers: vec![indices, x1, energies, cond, x_t, t, target, weights, loss_rows],
+        })
+    }
+
+    /// Steps recorded so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Records one training step; its loss goes to `losses[steps % ring_len]`.
+    pub fn record_step(&mut self, rec: &mut Recorder, net: &VelocityNet) {
+        let (batch, dim) = (self.config.batch, net.spec.dim);
+        let [index_rng, noise_rng, time_rng] = &mut self.rng;
+        self.indices_fill.record(rec, index_rng, 0, batch);
+        self.gather_points.record(rec, batch, dim);
+        self.gather_energies.record(rec, batch, 1);
+        if let Some(g) = &self.gather_cond {
+            g.record(rec, batch, net.spec.cond_dim);
+        }
+        self.pairs.record(rec, batch, dim, noise_rng, time_rng);
+        let group = if self.config.group == 0 { batch } else { self.config.group };
+        // Each group's weights sum to group/batch, so all of them sum to 1.
+        self.weights.record(rec, batch / group, group, -self.config.beta, group as f32 / batch as f32);
+        self.pass.record_forward(rec, net, batch, 0);
+        let loss = SquaredErrorParams { has_weights: 1, scale: 1.0, ..Default::default() };
+        self.loss.record(rec, batch, dim, loss);
+        let slot = (self.steps % self.losses.len as u64) as usize;
+        self.sum.record(rec, ReduceOp::Sum, 0, batch, slot);
+        self.pass.mlp.record_backward(rec, &net.mlp, batch, false);
+        self.adam.record_step(rec);
+        self.steps += 1;
+    }
+}

@@ -1,0 +1,16 @@
+//! Flow matching on the GPU: the velocity network, energy-weighted flow-matching (EFM)
+//! training, and the batched Euler sampler (ALGORITHM.md sections 2 and 3).
+//!
+//! - [`velocity`]: v(x_t, t [, cond]) = MLP([x_t, Fourier(t), cond]), and a pass that embeds
+//!   and runs it on a batch.
+//! - [`efm`]: training on a table of points with energies: minibatch, pairs, weights, loss,
+//!   backward and Adam, all recorded on the GPU.
+//! - [`sampler`]: x0 ~ N(0, I) integrated to t = 1 with N Euler steps, many samples at once.
+
+pub mod efm;
+pub mod sampler;
+pub mod velocity;
+
+pub use efm::{EfmConfig, EfmTrainer};
+pub use sampler::EulerSampler;
+pub use velocity::{VelocityNet, VelocityPass, VelocitySpec};

@@ -1,0 +1,114 @@
+//! Training a velocity network on a toy problem with EFM on the GPU, then sampling it.
+
+use anyhow::{ensure, Result};
+use serde::{Deserialize, Serialize};
+
+use super::ToyData;
+use crate::flow::efm::EfmTable;
+use crate::flow::{EfmConfig, EfmTrainer, EulerSampler, VelocityNet, VelocitySpec};
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::adam::AdamConfig;
+use crate::kernels::rng::{streams, RngStream};
+use crate::nn::Activation;
+
+/// Everything that decides a toy run; written to the run's metrics.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToyConfig {
+    pub beta: f32,
+    pub steps: usize,
+    pub batch: usize,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub lr: f64,
+    /// The learning rate decays on a cosine to this fraction of `lr` by the last step.
+    pub lr_final_fraction: f64,
+    pub time_features: usize,
+    pub time_scale: f32,
+    pub euler_steps: usize,
+    pub samples: usize,
+    pub seed: u64,
+}
+
+impl Default for ToyConfig {
+    fn default() -> Self {
+        Self {
+            beta: 0.0,
+            steps: 6000,
+            batch: 1024,
+            hidden: vec![128, 128, 128],
+            activation: Activation::Silu,
+            lr: 2e-3,
+            lr_final_fraction: 0.05,
+            time_features: 16,
+            time_scale: 4.0,
+            euler_steps: 100,
+            samples: 4000,
+            seed: 0,
+        }
+    }
+}
+
+/// Steps recorded per submit; the losses of one submit are read back together.
+const STEPS_PER_SUBMIT: usize = 250;
+
+/// Trains a network on `data` and returns `config.samples` samples from it (row-major,
+/// samples×dim). `progress(step, mean loss of the last submit)` is called after each submit.
+pub fn train_and_sample(
+    gpu: &Gpu,
+    data: &ToyData,
+    config: &ToyConfig,
+    mut progress: impl FnMut(usize, f32),
+) -> Result<Vec<f32>> {
+    data.validate()?;
+    ensure!(config.steps > 0 && config.samples > 0, "steps and samples must be at least 1");
+    let spec = VelocitySpec {
+        dim: data.dim,
+        cond_dim: 0,
+        time_features: config.time_features,
+        time_scale: config.time_scale,
+        hidden: config.hidden.clone(),
+        activation: config.activation,
+    };
+    let net = VelocityNet::new(gpu, &spec, config.seed)?;
+    let points = GpuBuffer::from_slice(gpu, "toy points", &data.points)?;
+    let energies = GpuBuffer::from_slice(gpu, "toy energies", &data.energies)?;
+    let table = EfmTable { len: data.len(), points: &points, energies: &energies, cond: None };
+    let efm = EfmConfig {
+        batch: config.batch,
+        beta: config.beta,
+        group: 0,
+        adam: AdamConfig { lr: config.lr, ..Default::default() },
+    };
+    let mut trainer = EfmTrainer::new(gpu, &net, table, efm, config.seed, STEPS_PER_SUBMIT)?;
+
+    let mut done = 0;
+    while done < config.steps {
+        let chunk = STEPS_PER_SUBMIT.min(config.steps - done);
+        trainer.adam.set_lr(cosine_lr(config, done))?;
+        let mut rec = Recorder::new(gpu);
+        for _ in 0..chunk {
+            trainer.record_step(&mut rec, &net);
+        }
+        rec.submit_and_wait()?;
+        done += chunk;
+        let losses: Vec<f32> = trainer.losses.read_range(gpu, 0, chunk)?;
+        let mean = losses.iter().sum::<f32>() / chunk as f32;
+        ensure!(mean.is_finite(), "training diverged: the loss was not finite by step {done}");
+        progress(done, mean);
+    }
+
+    let unused = GpuBuffer::zeros(gpu, "no condition", 1)?;
+    let sampler = EulerSampler::new(gpu, &net, &unused, config.samples, 1, config.euler_steps)?;
+    let mut rng = RngStream::new(config.seed, streams::POLICY_NOISE);
+    let mut rec = Recorder::new(gpu);
+    sampler.record(&mut rec, &net, config.samples, &mut rng, None);
+    rec.submit_and_wait()?;
+    sampler.x.read_range(gpu, 0, config.samples * data.dim)
+}
+
+/// The learning rate at `step`: cosine decay from `lr` to `lr · lr_final_fraction`.
+fn cosine_lr(config: &ToyConfig, step: usize) -> f64 {
+    let progress = step as f64 / config.steps as f64;
+    let floor = config.lr_final_fraction;
+    config.lr * (floor + (1.0 - floor) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()))
+}
