@@ -1,4 +1,4 @@
-//! `cargo bench`: the kernel table of `qipo bench kernels --large`.
+//! `cargo bench`: the kernel tables of `qipo bench kernels --large` (linear layer and Adam).
 
 fn main() -> anyhow::Result<()> {
     let gpu = qipo::gpu::Gpu::new(&Default::default())?;

@@ -9,8 +9,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
+use crate::kernels::adam::{Adam, AdamConfig};
 use crate::kernels::linear::{BackwardOffsets, LayerShape, LinearBackward, LinearForward};
-use crate::nn::Activation;
+use crate::nn::{Activation, MlpSpec};
 use crate::reference;
 use crate::selftest::random;
 
@@ -48,7 +49,7 @@ const CPU_FLOP_BUDGET: f64 = 2e8;
 
 /// Seconds per repetition of `body`, recorded `reps` times into one submit after a warm-up
 /// (which also compiles the pipelines).
-fn time_gpu(gpu: &Gpu, reps: usize, body: impl Fn(&mut Recorder)) -> Result<(f64, bool)> {
+fn time_gpu(gpu: &Gpu, reps: usize, mut body: impl FnMut(&mut Recorder)) -> Result<(f64, bool)> {
     let mut warm = Recorder::new(gpu);
     body(&mut warm);
     warm.submit_and_wait()?;
@@ -66,7 +67,7 @@ fn time_gpu(gpu: &Gpu, reps: usize, body: impl Fn(&mut Recorder)) -> Result<(f64
     }
 }
 
-fn time_cpu(body: impl Fn()) -> f64 {
+fn time_cpu(mut body: impl FnMut()) -> f64 {
     body(); // warm caches
     let start = Instant::now();
     body();
@@ -122,21 +123,136 @@ pub fn linear(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize) -> Result<L
     })
 }
 
-/// The whole table: every shape of [`LINEAR_SHAPES`] (the largest ones only with `large`).
-pub fn run(gpu: &Gpu, large: bool, mut progress: impl FnMut(&str)) -> Result<Vec<LinearResult>> {
-    let mut results = Vec::new();
+/// The parameter counts of QIPO's networks, and a round million.
+pub fn adam_sizes() -> [(&'static str, usize); 3] {
+    let policy = MlpSpec::new(6 + 32 + 17, &[256, 256, 256], 6, Activation::Mish);
+    let critic = MlpSpec::new(17 + 6, &[256, 256, 256], 1, Activation::Relu);
+    [("policy", policy.param_count()), ("critic", critic.param_count()), ("1M", 1_000_000)]
+}
+
+/// One row of the Adam table: microseconds per optimiser step over one flat buffer.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdamResult {
+    pub network: String,
+    pub params: usize,
+    pub gpu_us: f64,
+    /// With global-norm clipping: the norm's reduction before the update.
+    pub gpu_clipped_us: f64,
+    pub cpu_us: f64,
+    pub cpu_clipped_us: f64,
+    pub gpu_timestamps: bool,
+}
+
+/// Parameter updates per measurement: enough steps in one submit that the per-submit cost
+/// vanishes, few enough that a CPU driver finishes in seconds.
+const GPU_UPDATE_BUDGET: usize = 100_000_000;
+const CPU_UPDATE_BUDGET: usize = 20_000_000;
+
+pub fn adam(gpu: &Gpu, network: &str, params: usize) -> Result<AdamResult> {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let theta = random(&mut rng, params, 0.1);
+    let grads = random(&mut rng, params, 1.0);
+    let plain = AdamConfig::default();
+    // Far below the random gradients' norm, so the clipping really scales them.
+    let clipped = AdamConfig { max_grad_norm: 1.0, ..plain };
+
+    let p_buf = GpuBuffer::from_slice(gpu, "params", &theta)?;
+    let g_buf = GpuBuffer::from_slice(gpu, "grads", &grads)?;
+    let reps = (GPU_UPDATE_BUDGET / params.max(1)).clamp(50, 1000);
+    let mut gpu_us = Vec::new();
+    let mut stamps = true;
+    for config in [plain, clipped] {
+        let mut adam = Adam::new(gpu, &p_buf, &g_buf, config)?;
+        let (seconds, timed) = time_gpu(gpu, reps, |rec| adam.record_step(rec))?;
+        gpu_us.push(seconds * 1e6);
+        stamps &= timed;
+    }
+
+    let steps = (CPU_UPDATE_BUDGET / params.max(1)).clamp(1, 100);
+    let mut cpu_us = Vec::new();
+    for config in [plain, clipped] {
+        let mut theta = theta.clone();
+        let mut state = reference::adam::AdamState::new(params);
+        let seconds = time_cpu(|| {
+            for _ in 0..steps {
+                reference::adam::step(&mut theta, &grads, &mut state, &config);
+            }
+            std::hint::black_box(&theta);
+        });
+        cpu_us.push(seconds * 1e6 / steps as f64);
+    }
+    Ok(AdamResult {
+        network: network.to_string(),
+        params,
+        gpu_us: gpu_us[0],
+        gpu_clipped_us: gpu_us[1],
+        cpu_us: cpu_us[0],
+        cpu_clipped_us: cpu_us[1],
+        gpu_timestamps: stamps,
+    })
+}
+
+/// Both tables (serialised as one object with keys `linear` and `adam`).
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelBench {
+    pub linear: Vec<LinearResult>,
+    pub adam: Vec<AdamResult>,
+}
+
+/// Every shape of [`LINEAR_SHAPES`] (the largest ones only with `large`), then Adam at every
+/// size of [`adam_sizes`].
+pub fn run(gpu: &Gpu, large: bool, mut progress: impl FnMut(&str)) -> Result<KernelBench> {
+    let mut linear_results = Vec::new();
     for &(rows, in_dim, out_dim) in &LINEAR_SHAPES {
         if !large && rows * in_dim * out_dim > 1 << 30 {
             continue;
         }
         progress(&format!("linear {rows}x{in_dim}->{out_dim}"));
-        results.push(linear(gpu, rows, in_dim, out_dim)?);
+        linear_results.push(linear(gpu, rows, in_dim, out_dim)?);
     }
-    Ok(results)
+    let mut adam_results = Vec::new();
+    for (network, params) in adam_sizes() {
+        progress(&format!("adam {network} ({params} parameters)"));
+        adam_results.push(adam(gpu, network, params)?);
+    }
+    Ok(KernelBench { linear: linear_results, adam: adam_results })
 }
 
-/// The table as text.
-pub fn format_table(gpu: &Gpu, results: &[LinearResult]) -> String {
+/// Both tables as text.
+pub fn format_table(gpu: &Gpu, results: &KernelBench) -> String {
+    let mut out = format_linear(gpu, &results.linear);
+    out += "\n";
+    out += &format_adam(gpu, &results.adam);
+    out
+}
+
+fn clock(all_stamped: bool) -> &'static str {
+    if all_stamped {
+        "GPU timestamps"
+    } else {
+        "wall clock per submit"
+    }
+}
+
+fn format_adam(gpu: &Gpu, results: &[AdamResult]) -> String {
+    let mut out = format!("Adam step on {}\n", gpu.describe());
+    out += &format!(
+        "{:>8} {:>9} | {:>10} {:>10} | {:>10} {:>10}\n",
+        "network", "params", "GPU", "CPU", "GPU clip", "CPU clip"
+    );
+    out += &format!("{:>18} | {:>21} | {:>21}\n", "", "µs/step", "µs/step");
+    for r in results {
+        out += &format!(
+            "{:>8} {:>9} | {:>10.1} {:>10.1} | {:>10.1} {:>10.1}\n",
+            r.network, r.params, r.gpu_us, r.cpu_us, r.gpu_clipped_us, r.cpu_clipped_us
+        );
+    }
+    let stamped = results.iter().all(|r| r.gpu_timestamps);
+    out += &format!("GPU times from {}, many steps per submit; clip = global-norm clipping.\n", clock(stamped));
+    out
+}
+
+fn format_linear(gpu: &Gpu, results: &[LinearResult]) -> String {
     let mut out = format!("linear layer on {}\n", gpu.describe());
     out += &format!(
         "{:>6} {:>6} {:>6} | {:>12} {:>12} | {:>12} {:>12}\n",
@@ -155,7 +271,7 @@ pub fn format_table(gpu: &Gpu, results: &[LinearResult]) -> String {
             r.cpu_backward_gflops
         );
     }
-    let clock = if results.iter().all(|r| r.gpu_timestamps) { "GPU timestamps" } else { "wall clock per submit" };
-    out += &format!("GPU times from {clock}; CPU = the single-threaded reference in src/reference.\n");
+    let stamped = results.iter().all(|r| r.gpu_timestamps);
+    out += &format!("GPU times from {}; CPU = the single-threaded reference in src/reference.\n", clock(stamped));
     out
 }
