@@ -49,6 +49,12 @@ pub struct ToyArgs {
     /// Euler steps of the sampler.
     #[arg(long, default_value_t = ToyConfig::default().euler_steps)]
     pub euler_steps: usize,
+    /// Fourier features of the time embedding.
+    #[arg(long, default_value_t = ToyConfig::default().time_features)]
+    pub time_features: usize,
+    /// Standard deviation of the time embedding's frequencies.
+    #[arg(long, default_value_t = ToyConfig::default().time_scale)]
+    pub time_scale: f32,
     /// Points drawn from a built-in dataset to train on.
     #[arg(long, default_value_t = 100_000)]
     pub data_points: usize,
@@ -87,6 +93,8 @@ pub fn run(gpu: &Gpu, args: ToyArgs) -> Result<()> {
         samples: args.samples,
         euler_steps: args.euler_steps,
         seed: args.seed,
+        time_features: args.time_features,
+        time_scale: args.time_scale,
         ..Default::default()
     };
     let (source, data) = match (&args.dataset, &args.data) {

@@ -70,7 +70,10 @@ pub fn train_and_sample(
         activation: config.activation,
     };
     let net = VelocityNet::new(gpu, &spec, config.seed)?;
-    let points = GpuBuffer::from_slice(gpu, "toy points", &data.points)?;
+    // The flow starts from N(0, I): training on standardised coordinates makes the same
+    // settings work whatever the data's scale and offset.
+    let standard = Standardization::fit(&data.points, data.dim);
+    let points = GpuBuffer::from_slice(gpu, "toy points", &standard.apply(&data.points))?;
     let energies = GpuBuffer::from_slice(gpu, "toy energies", &data.energies)?;
     let table = EfmTable { len: data.len(), points: &points, energies: &energies, cond: None };
     let efm = EfmConfig {
@@ -103,7 +106,45 @@ pub fn train_and_sample(
     let mut rec = Recorder::new(gpu);
     sampler.record(&mut rec, &net, config.samples, &mut rng, None);
     rec.submit_and_wait()?;
-    sampler.x.read_range(gpu, 0, config.samples * data.dim)
+    let samples = sampler.x.read_range(gpu, 0, config.samples * data.dim)?;
+    Ok(standard.invert(&samples))
+}
+
+/// Per-coordinate mean and standard deviation of a point cloud.
+struct Standardization {
+    mean: Vec<f64>,
+    std: Vec<f64>,
+}
+
+impl Standardization {
+    fn fit(points: &[f32], dim: usize) -> Self {
+        let n = (points.len() / dim).max(1) as f64;
+        let mut mean = vec![0.0f64; dim];
+        let mut var = vec![0.0f64; dim];
+        for row in points.chunks(dim) {
+            for (m, &x) in mean.iter_mut().zip(row) {
+                *m += x as f64 / n;
+            }
+        }
+        for row in points.chunks(dim) {
+            for ((v, m), &x) in var.iter_mut().zip(&mean).zip(row) {
+                *v += (x as f64 - m).powi(2) / n;
+            }
+        }
+        // A constant coordinate keeps scale 1 rather than dividing by zero.
+        let std = var.iter().map(|&v| if v > 1e-12 { v.sqrt() } else { 1.0 }).collect();
+        Self { mean, std }
+    }
+
+    fn apply(&self, points: &[f32]) -> Vec<f32> {
+        let dim = self.mean.len();
+        points.iter().enumerate().map(|(i, &x)| ((x as f64 - self.mean[i % dim]) / self.std[i % dim]) as f32).collect()
+    }
+
+    fn invert(&self, points: &[f32]) -> Vec<f32> {
+        let dim = self.mean.len();
+        points.iter().enumerate().map(|(i, &x)| (x as f64 * self.std[i % dim] + self.mean[i % dim]) as f32).collect()
+    }
 }
 
 /// The learning rate at `step`: cosine decay from `lr` to `lr · lr_final_fraction`.
