@@ -6,6 +6,7 @@
 use crate::gpu::kernel::Source;
 
 pub mod adam;
+pub mod critic;
 pub mod energy_weights;
 pub mod euler;
 pub mod flow_pairs;
@@ -37,5 +38,6 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     kernels.extend_from_slice(&euler::KERNELS);
     kernels.extend_from_slice(&flow_pairs::KERNELS);
     kernels.extend_from_slice(&gather::KERNELS);
+    kernels.extend_from_slice(&critic::KERNELS);
     kernels
 }

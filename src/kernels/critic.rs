@@ -1,0 +1,179 @@
+//! The critic's kernels: QGPO's in-support softmax TD target (`shaders/td_target.wgsl`),
+//! Polyak averaging of the target network (`shaders/polyak.wgsl`) and IQL's expectile
+//! regression (`shaders/expectile.wgsl`).
+
+use anyhow::Result;
+
+use crate::gpu::kernel::Source;
+use crate::gpu::recorder::grid_1d;
+use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+
+/// Invocations per workgroup of the TD target (`WG` in its shader): one per minibatch row.
+const TD_WORKGROUP: u32 = 64;
+
+const TD_SOURCE: Source = ("td_target.wgsl", include_str!("../../shaders/td_target.wgsl"));
+const POLYAK_SOURCE: Source = ("polyak.wgsl", include_str!("../../shaders/polyak.wgsl"));
+const EXPECTILE_SOURCE: Source = ("expectile.wgsl", include_str!("../../shaders/expectile.wgsl"));
+
+/// Bindings: head-1 Q-values, head-2 Q-values (may be the same buffer), rewards, dones,
+/// output (targets y, and optionally the soft values v).
+pub const SOFTMAX_TD_TARGET: Kernel = Kernel {
+    sources: &[TD_SOURCE],
+    entry: "softmax_td_target",
+    bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
+};
+
+/// Bindings: online parameters, target parameters (updated in place).
+pub const POLYAK_UPDATE: Kernel =
+    Kernel { sources: &[POLYAK_SOURCE], entry: "polyak_update", bindings: &[Access::Read, Access::ReadWrite] };
+
+/// Bindings: prediction, target, gradient (out), per-row loss (out).
+pub const EXPECTILE_LOSS: Kernel = Kernel {
+    sources: &[EXPECTILE_SOURCE],
+    entry: "expectile_loss",
+    bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
+};
+
+pub const KERNELS: [Kernel; 3] = [SOFTMAX_TD_TARGET, POLYAK_UPDATE, EXPECTILE_LOSS];
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct TdTargetParams {
+    /// Transitions (rows) in the minibatch.
+    pub batch: u32,
+    /// Support actions M per next state.
+    pub support: u32,
+    pub q1_off: u32,
+    pub q2_off: u32,
+    /// Elements between consecutive Q-values of one head: 1 when each head is a contiguous
+    /// batch×M block, 2 when one network's output rows hold both heads side by side.
+    pub q_stride: u32,
+    pub reward_off: u32,
+    pub done_off: u32,
+    /// Where the targets y go in the output buffer.
+    pub y_off: u32,
+    /// Where the soft values v go in the output buffer, when `has_value` is 1.
+    pub value_off: u32,
+    pub has_value: u32,
+    /// Softmax temperature over the support: 0 averages, large values approach the max.
+    pub alpha: f32,
+    /// Discount.
+    pub gamma: f32,
+}
+
+/// `y_i = r_i + gamma·(1 - done_i)·Σ_j softmax_j(alpha·q_ij)·q_ij` with `q_ij` the smaller of
+/// the target critic's twin heads at the j-th support action of next state i.
+pub struct TdTarget {
+    bound: Bound,
+    /// Whether head 2 lives in head 1's buffer (right after it, in the common case).
+    heads_share_buffer: bool,
+}
+
+impl TdTarget {
+    /// `q2: None` means both heads are in `q1`: head 2's batch×M block follows head 1's in
+    /// [`record`](Self::record); [`record_with`](Self::record_with) places them anywhere.
+    pub fn new(
+        gpu: &Gpu,
+        q1: &GpuBuffer,
+        q2: Option<&GpuBuffer>,
+        rewards: &GpuBuffer,
+        dones: &GpuBuffer,
+        out: &GpuBuffer,
+    ) -> Result<Self> {
+        let bound = Bound::new(gpu, &SOFTMAX_TD_TARGET, &[q1, q2.unwrap_or(q1), rewards, dones, out])?;
+        Ok(Self { bound, heads_share_buffer: q2.is_none() })
+    }
+
+    /// Records the targets of `batch` transitions with `support` actions each into element 0
+    /// onwards of the output; the Q-values, rewards and dones start at element 0 of theirs.
+    pub fn record(&self, rec: &mut Recorder, batch: usize, support: usize, alpha: f32, gamma: f32) {
+        let q2_off = if self.heads_share_buffer { batch * support } else { 0 };
+        let p = TdTargetParams {
+            batch: batch as u32,
+            support: support as u32,
+            q2_off: q2_off as u32,
+            q_stride: 1,
+            alpha,
+            gamma,
+            ..Default::default()
+        };
+        self.record_with(rec, p);
+    }
+
+    /// Records with explicit offsets, stride and optional soft values.
+    pub fn record_with(&self, rec: &mut Recorder, params: TdTargetParams) {
+        let grid = grid_1d(rec.gpu(), params.batch as usize, TD_WORKGROUP);
+        self.bound.record(rec, &params, grid);
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PolyakParams {
+    /// Parameters updated.
+    pub count: u32,
+    pub online_off: u32,
+    pub target_off: u32,
+    /// Fraction of the online network mixed in per update (QIPO: 0.005).
+    pub tau: f32,
+}
+
+/// `target ← tau·online + (1 - tau)·target` over a flat range of parameters. The two must be
+/// different buffers (one cannot be read and written by one dispatch).
+pub struct Polyak(Bound);
+
+impl Polyak {
+    pub fn new(gpu: &Gpu, online: &GpuBuffer, target: &GpuBuffer) -> Result<Self> {
+        Ok(Self(Bound::new(gpu, &POLYAK_UPDATE, &[online, target])?))
+    }
+
+    /// Records the update of the first `count` parameters of both buffers.
+    pub fn record(&self, rec: &mut Recorder, count: usize, tau: f32) {
+        self.record_with(rec, PolyakParams { count: count as u32, tau, ..Default::default() });
+    }
+
+    /// Records with explicit offsets.
+    pub fn record_with(&self, rec: &mut Recorder, params: PolyakParams) {
+        self.0.record_1d(rec, &params, params.count as usize);
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ExpectileParams {
+    pub rows: u32,
+    pub pred_off: u32,
+    pub target_off: u32,
+    pub grad_off: u32,
+    pub loss_off: u32,
+    /// The expectile tau in (0, 1): 0.5 is half the squared error, IQL uses 0.7 to 0.9.
+    pub expectile: f32,
+    /// Multiplies every row's loss and gradient (1/rows for the mean).
+    pub scale: f32,
+}
+
+/// `loss_i = scale·|tau - 1(u_i < 0)|·u_i²` with `u_i = target_i - pred_i`, and its gradient
+/// with respect to the prediction, one value per row.
+pub struct Expectile(Bound);
+
+impl Expectile {
+    pub fn new(
+        gpu: &Gpu,
+        pred: &GpuBuffer,
+        target: &GpuBuffer,
+        grad: &GpuBuffer,
+        loss_rows: &GpuBuffer,
+    ) -> Result<Self> {
+        Ok(Self(Bound::new(gpu, &EXPECTILE_LOSS, &[pred, target, grad, loss_rows])?))
+    }
+
+    /// Records the loss of `rows` rows, every buffer from element 0.
+    pub fn record(&self, rec: &mut Recorder, rows: usize, expectile: f32, scale: f32) {
+        self.record_with(rec, ExpectileParams { rows: rows as u32, expectile, scale, ..Default::default() });
+    }
+
+    /// Records with explicit offsets.
+    pub fn record_with(&self, rec: &mut Recorder, params: ExpectileParams) {
+        self.0.record_1d(rec, &params, params.rows as usize);
+    }
+}
