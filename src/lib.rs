@@ -20,5 +20,7 @@ pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod reference;
+pub mod rl;
+pub mod run;
 pub mod selftest;
 pub mod toy;

@@ -1,0 +1,112 @@
+//! Named starting points for a run: one per D4RL task of the paper's table, and `smoke`, a
+//! tiny run of every stage on the shipped hopper dataset.
+//!
+//! The paper does not publish all of its hyperparameters; the task presets follow the defaults
+//! of ALGORITHM.md (QGPO's network sizes, M = 16 support actions and beta = 3 for locomotion,
+//! M = 32 and the `r - 1` reward shift for antmaze). Whatever a run uses ends up in its
+//! `config.toml`, so a tuned value is always recorded.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+
+use super::config::TrainConfig;
+use crate::data::RewardMode;
+
+/// The MuJoCo locomotion tasks of the paper's table.
+const LOCOMOTION: [&str; 9] = [
+    "halfcheetah-medium-v2",
+    "hopper-medium-v2",
+    "walker2d-medium-v2",
+    "halfcheetah-medium-replay-v2",
+    "hopper-medium-replay-v2",
+    "walker2d-medium-replay-v2",
+    "halfcheetah-medium-expert-v2",
+    "hopper-medium-expert-v2",
+    "walker2d-medium-expert-v2",
+];
+
+/// The antmaze tasks of the paper's table.
+const ANTMAZE: [&str; 2] = ["antmaze-umaze-diverse-v2", "antmaze-large-diverse-v2"];
+
+/// The tiny preset that exercises every stage in a couple of minutes, even on a CPU driver.
+pub const SMOKE: &str = "smoke";
+
+/// Every preset name, the D4RL tasks first.
+pub fn preset_names() -> Vec<&'static str> {
+    LOCOMOTION.iter().chain(&ANTMAZE).copied().chain([SMOKE]).collect()
+}
+
+/// The named preset, with `preset` set to its name.
+pub fn preset(name: &str) -> Result<TrainConfig> {
+    let mut config = if LOCOMOTION.contains(&name) {
+        locomotion()
+    } else if ANTMAZE.contains(&name) {
+        antmaze()
+    } else if name == SMOKE {
+        smoke()
+    } else {
+        return Err(anyhow!("unknown preset '{name}': expected one of {}", preset_names().join(", ")));
+    };
+    config.preset = name.to_string();
+    Ok(config)
+}
+
+/// The preset for a dataset file such as `…/hopper-medium-replay-v2.hdf5`: the first name in
+/// the path, from the file name up through its folders, that is or contains a task preset's
+/// name (case-insensitive). `None` when no task matches; `smoke` is never chosen this way.
+pub fn preset_for_dataset(path: &Path) -> Option<&'static str> {
+    let tasks: Vec<&'static str> = LOCOMOTION.iter().chain(&ANTMAZE).copied().collect();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase());
+    let folders = path.parent().into_iter().flat_map(|p| p.components().rev());
+    let names = stem.into_iter().chain(folders.map(|c| c.as_os_str().to_string_lossy().to_lowercase()));
+    names.into_iter().find_map(|name| {
+        // The longest match wins, so that no shorter task name hides inside a longer one.
+        tasks.iter().filter(|task| name.contains(*task)).max_by_key(|task| task.len()).copied()
+    })
+}
+
+/// MuJoCo locomotion: the ALGORITHM.md defaults, rewards scaled so episode returns span 1000.
+fn locomotion() -> TrainConfig {
+    let mut config = TrainConfig::default();
+    config.data.reward_normalization = RewardMode::Locomotion;
+    config.support.actions = 16;
+    config.policy.beta = 3.0;
+    config
+}
+
+/// Antmaze: sparse rewards shifted to `r - 1`, a larger support set for its multimodal actions.
+fn antmaze() -> TrainConfig {
+    let mut config = TrainConfig::default();
+    config.data.reward_normalization = RewardMode::AntMaze;
+    config.support.actions = 32;
+    config.critic.gamma = 0.99;
+    // IQL's antmaze expectile, used only when the critic is switched to `iql`.
+    config.critic.expectile = 0.9;
+    config
+}
+
+/// Small networks and a few hundred steps per stage: checks that a run goes through, learns
+/// nothing worth evaluating. Learning rates are raised so that losses visibly move.
+fn smoke() -> TrainConfig {
+    let mut config = TrainConfig::default();
+    config.policy_net.hidden = vec![64, 64];
+    config.policy_net.time_features = 16;
+    config.critic_net.hidden = vec![64, 64];
+    config.behaviour.steps = 300;
+    config.behaviour.batch = 64;
+    config.behaviour.lr = 1e-3;
+    config.support.actions = 4;
+    config.support.euler_steps = 5;
+    config.critic.steps = 300;
+    config.critic.batch = 64;
+    config.critic.lr = 1e-3;
+    config.policy.steps = 300;
+    config.policy.renew_every = 150;
+    config.policy.batch = 64;
+    config.policy.lr = 1e-3;
+    config.run.log_every = 50;
+    config.run.checkpoint_every = 150;
+    config.run.eval_episodes = 2;
+    config
+}

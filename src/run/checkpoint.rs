@@ -1,0 +1,183 @@
+//! What a resumed run needs: safetensors checkpoints (named f32 tensors plus string metadata
+//! such as the stage, step, RNG stream counters and network specs as JSON) and the run's
+//! progress state (`state.json`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, ensure, Result};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::{write_atomic, Stage};
+
+/// Named f32 tensors and string metadata, saved as one safetensors file.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Checkpoint {
+    /// Each tensor's shape and its values in row-major order.
+    pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    pub meta: BTreeMap<String, String>,
+    /// The file it was loaded from, named in errors; `None` for one built in memory.
+    pub source: Option<PathBuf>,
+}
+
+impl Checkpoint {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a tensor; its values must fill its shape.
+    pub fn insert(&mut self, name: &str, shape: &[usize], values: Vec<f32>) -> Result<()> {
+        let elements: usize = shape.iter().product();
+        ensure!(
+            elements == values.len(),
+            "tensor '{name}' of shape {shape:?} needs {elements} values, got {}",
+            values.len()
+        );
+        self.tensors.insert(name.to_string(), (shape.to_vec(), values));
+        Ok(())
+    }
+
+    /// The values of a tensor that must hold exactly `expected_len` of them.
+    pub fn tensor(&self, name: &str, expected_len: usize) -> Result<&[f32]> {
+        let (_, values) = self.tensors.get(name).ok_or_else(|| self.error(format!("has no tensor '{name}'")))?;
+        if values.len() != expected_len {
+            return Err(self.error(format!(
+                "tensor '{name}' has {} values, expected {expected_len} (was it saved with other network sizes?)",
+                values.len()
+            )));
+        }
+        Ok(values)
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: impl Into<String>) {
+        self.meta.insert(key.to_string(), value.into());
+    }
+
+    /// A metadata entry that must be present.
+    pub fn meta(&self, key: &str) -> Result<&str> {
+        self.meta.get(key).map(String::as_str).ok_or_else(|| self.error(format!("has no metadata '{key}'")))
+    }
+
+    /// Stores a value (a network spec, RNG counters) as JSON metadata.
+    pub fn set_meta_json<T: Serialize>(&mut self, key: &str, value: &T) -> Result<()> {
+        let json = serde_json::to_string(value).map_err(|e| anyhow!("cannot store metadata '{key}' as JSON: {e}"))?;
+        self.set_meta(key, json);
+        Ok(())
+    }
+
+    /// Reads a value stored with [`Checkpoint::set_meta_json`].
+    pub fn meta_json<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
+        serde_json::from_str(self.meta(key)?).map_err(|e| self.error(format!("metadata '{key}' is not valid: {e}")))
+    }
+
+    /// The safetensors encoding (little-endian f32 data, metadata in the header).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let data: Vec<(&str, Vec<usize>, Vec<u8>)> = self
+            .tensors
+            .iter()
+            .map(|(name, (shape, values))| {
+                (name.as_str(), shape.clone(), values.iter().flat_map(|v| v.to_le_bytes()).collect())
+            })
+            .collect();
+        let views = data
+            .iter()
+            .map(|(name, shape, bytes)| Ok((*name, TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
+            .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
+            .map_err(|e| self.error(format!("cannot be encoded: {e}")))?;
+        let meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        safetensors::serialize(views, Some(meta)).map_err(|e| self.error(format!("cannot be encoded: {e}")))
+    }
+
+    /// Decodes a safetensors file's bytes; `source` names it in errors.
+    pub fn from_bytes(bytes: &[u8], source: &Path) -> Result<Self> {
+        let name = source.display();
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| anyhow!("checkpoint {name} is not a valid safetensors file ({e})"))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| anyhow!("checkpoint {name} is not a valid safetensors file ({e})"))?;
+        let mut checkpoint = Checkpoint { source: Some(source.to_path_buf()), ..Self::default() };
+        checkpoint.meta = header.metadata().clone().unwrap_or_default().into_iter().collect();
+        for (tensor_name, view) in file.iter() {
+            if view.dtype() != Dtype::F32 {
+                bail!("checkpoint {name}: tensor '{tensor_name}' is {:?}, expected F32", view.dtype());
+            }
+            let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            checkpoint.tensors.insert(tensor_name.to_string(), (view.shape().to_vec(), values));
+        }
+        Ok(checkpoint)
+    }
+
+    /// Writes the checkpoint so that a crash never leaves half of it (see [`write_atomic`]).
+    pub fn save_atomic(&self, path: &Path) -> Result<()> {
+        write_atomic(path, &self.to_bytes()?)
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => anyhow!("checkpoint {} does not exist", path.display()),
+            _ => anyhow!("cannot read checkpoint {}: {e}", path.display()),
+        })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    fn error(&self, what: String) -> anyhow::Error {
+        match &self.source {
+            Some(path) => anyhow!("checkpoint {} {what}", path.display()),
+            None => anyhow!("checkpoint {what}"),
+        }
+    }
+}
+
+/// How far a run has come, kept in `state.json` and rewritten after every checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Stages whose results are saved, in the order they finished.
+    pub completed: Vec<Stage>,
+    /// The stage under way and the step of its latest checkpoint.
+    pub current: Option<StageProgress>,
+    /// Set when the whole run is done: resuming it then does nothing.
+    pub finished: bool,
+}
+
+/// A stage under way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageProgress {
+    pub stage: Stage,
+    /// Steps done, all of them saved in the stage's checkpoint.
+    pub step: u64,
+}
+
+impl RunState {
+    pub fn is_completed(&self, stage: Stage) -> bool {
+        self.completed.contains(&stage)
+    }
+
+    /// The step to resume `stage` from: its saved step if it is under way, else 0.
+    pub fn resume_step(&self, stage: Stage) -> u64 {
+        self.current.filter(|progress| progress.stage == stage).map_or(0, |progress| progress.step)
+    }
+
+    /// Records that `stage` has saved its checkpoint at `step`.
+    pub fn set_progress(&mut self, stage: Stage, step: u64) {
+        self.current = Some(StageProgress { stage, step });
+    }
+
+    /// Records that `stage` is done (its final results saved).
+    pub fn complete(&mut self, stage: Stage) {
+        if !self.is_completed(stage) {
+            self.completed.push(stage);
+        }
+        if self.current.is_some_and(|progress| progress.stage == stage) {
+            self.current = None;
+        }
+    }
+
+    /// Marks the whole run as done.
+    pub fn finish(&mut self) {
+        self.current = None;
+        self.finished = true;
+    }
+}

@@ -1,0 +1,96 @@
+//! Every preset is valid, survives a TOML round trip, and follows ALGORITHM.md's defaults.
+
+use std::path::Path;
+
+use qipo::data::RewardMode;
+use qipo::nn::Activation;
+use qipo::rl::config::{CriticKind, TrainConfig};
+use qipo::rl::presets::{preset_for_dataset, preset_names};
+
+#[test]
+fn every_preset_validates_and_round_trips_through_toml() {
+    for name in preset_names() {
+        let config = TrainConfig::from_preset(name).unwrap();
+        assert_eq!(config.preset, name);
+        config.validate().unwrap_or_else(|e| panic!("preset {name}: {e:#}"));
+        let text = config.to_toml_string().unwrap();
+        let back = TrainConfig::from_toml_str(&text).unwrap_or_else(|e| panic!("preset {name}: {e:#}\n{text}"));
+        assert_eq!(back, config, "preset {name} changed through TOML");
+    }
+}
+
+#[test]
+fn the_paper_tasks_and_smoke_are_presets() {
+    let names = preset_names();
+    for task in [
+        "halfcheetah-medium-v2",
+        "hopper-medium-v2",
+        "walker2d-medium-v2",
+        "halfcheetah-medium-replay-v2",
+        "hopper-medium-replay-v2",
+        "walker2d-medium-replay-v2",
+        "halfcheetah-medium-expert-v2",
+        "hopper-medium-expert-v2",
+        "walker2d-medium-expert-v2",
+        "antmaze-umaze-diverse-v2",
+        "antmaze-large-diverse-v2",
+        "smoke",
+    ] {
+        assert!(names.contains(&task), "no preset {task}");
+    }
+}
+
+#[test]
+fn defaults_follow_the_algorithm_notes() {
+    let config = TrainConfig::default();
+    assert_eq!(config.policy_net.hidden, [256, 256, 256]);
+    assert_eq!(config.policy_net.activation, Activation::Mish);
+    assert_eq!((config.policy_net.time_features, config.policy_net.time_scale), (32, 30.0));
+    assert_eq!(config.critic_net.activation, Activation::Relu);
+    assert_eq!((config.critic.lr, config.policy.lr, config.behaviour.lr), (3e-4, 1e-4, 1e-4));
+    assert_eq!((config.critic.gamma, config.critic.tau), (0.99, 0.005));
+    assert_eq!(config.critic.kind, CriticKind::Softmax);
+    assert_eq!((config.behaviour.steps, config.critic.steps), (200_000, 500_000));
+    config.validate().unwrap();
+}
+
+#[test]
+fn locomotion_and_antmaze_presets_differ_where_the_notes_say() {
+    let hopper = TrainConfig::from_preset("hopper-medium-v2").unwrap();
+    assert_eq!(hopper.support.actions, 16);
+    assert_eq!(hopper.policy.beta, 3.0);
+    assert_eq!(hopper.data.reward_normalization, RewardMode::Locomotion);
+
+    let antmaze = TrainConfig::from_preset("antmaze-large-diverse-v2").unwrap();
+    assert_eq!(antmaze.support.actions, 32);
+    assert_eq!(antmaze.data.reward_normalization, RewardMode::AntMaze);
+    assert_eq!(antmaze.critic.gamma, 0.99);
+    assert_eq!(antmaze.critic.kind, CriticKind::Softmax);
+}
+
+#[test]
+fn smoke_is_tiny() {
+    let smoke = TrainConfig::from_preset("smoke").unwrap();
+    assert!(smoke.behaviour.steps <= 1000 && smoke.critic.steps <= 1000 && smoke.policy.steps <= 1000);
+    assert!(smoke.policy.renew_every < smoke.policy.steps, "smoke must exercise a support renewal");
+    assert!(smoke.run.checkpoint_every < smoke.behaviour.steps, "smoke must write a checkpoint mid-stage");
+    assert!(smoke.policy_net.hidden.iter().all(|&w| w <= 64));
+}
+
+#[test]
+fn an_unknown_preset_lists_the_known_ones() {
+    let message = TrainConfig::from_preset("hopper-v9").unwrap_err().to_string();
+    assert!(message.contains("unknown preset 'hopper-v9'"), "{message}");
+    assert!(message.contains("hopper-medium-replay-v2") && message.contains("smoke"), "{message}");
+}
+
+#[test]
+fn dataset_files_find_their_preset() {
+    let find = |path: &str| preset_for_dataset(Path::new(path));
+    assert_eq!(find("data/hopper-medium-replay-v2.hdf5"), Some("hopper-medium-replay-v2"));
+    assert_eq!(find("/d4rl/Walker2d-Medium-Expert-v2.hdf5"), Some("walker2d-medium-expert-v2"));
+    assert_eq!(find("hopper-medium-v2.hdf5"), Some("hopper-medium-v2"));
+    assert_eq!(find("antmaze-umaze-diverse-v2/data.hdf5"), Some("antmaze-umaze-diverse-v2"));
+    assert_eq!(find("runs/my-points.hdf5"), None);
+    assert_eq!(find("smoke.hdf5"), None);
+}
