@@ -11,6 +11,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig, ADAM_STEP};
+use crate::kernels::critic::{
+    Expectile, Polyak, TdTarget, TdTargetParams, EXPECTILE_LOSS, POLYAK_UPDATE, SOFTMAX_TD_TARGET,
+};
 use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
 use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
@@ -102,6 +105,7 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.push(euler(gpu, &mut rng)?);
     checks.push(flow_pairs(gpu, &mut rng)?);
     checks.push(gather(gpu, &mut rng)?);
+    checks.extend(critic(gpu, &mut rng)?);
     Ok(checks)
 }
 
@@ -418,4 +422,62 @@ mod tests {
         assert!(!Check::exact("words", &[], &[1, 2], &[1, 3]).passed);
         assert!(Check::exact("words", &[], &[1, 2], &[1, 2]).passed);
     }
+}
+
+/// The critic's kernels: QGPO's soft TD target with both heads in one buffer, a Polyak step,
+/// the expectile loss.
+fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
+    let (batch, support, alpha, gamma) = (33, 16, 0.5, 0.99);
+    let q = random(rng, 2 * batch * support, 30.0);
+    let rewards = random(rng, batch, 3.0);
+    let dones: Vec<f32> = random(rng, batch, 1.0).iter().map(|&x| if x > 0.5 { 1.0 } else { 0.0 }).collect();
+    let (q1, q2) = q.split_at(batch * support);
+    let (y, v) = reference::critic::td_target(q1, q2, &rewards, &dones, support, alpha, gamma);
+    let q_buf = GpuBuffer::from_slice(gpu, "q", &q)?;
+    let r_buf = GpuBuffer::from_slice(gpu, "rewards", &rewards)?;
+    let d_buf = GpuBuffer::from_slice(gpu, "dones", &dones)?;
+    let out = GpuBuffer::zeros(gpu, "td", 2 * batch)?;
+    let td = TdTarget::new(gpu, &q_buf, None, &r_buf, &d_buf, &out)?;
+
+    let count = 1001;
+    let online = random(rng, count, 1.0);
+    let mut target = random(rng, count, 1.0);
+    let online_buf = GpuBuffer::from_slice(gpu, "online", &online)?;
+    let target_buf = GpuBuffer::from_slice(gpu, "target", &target)?;
+    let polyak = Polyak::new(gpu, &online_buf, &target_buf)?;
+    reference::critic::polyak(&mut target, &online, 0.005);
+
+    let rows = 257;
+    let pred = random(rng, rows, 5.0);
+    let goal = random(rng, rows, 5.0);
+    let (loss, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
+    let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred)?;
+    let goal_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
+    let grad_buf = GpuBuffer::zeros(gpu, "grad", rows)?;
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let expectile = Expectile::new(gpu, &pred_buf, &goal_buf, &grad_buf, &loss_buf)?;
+
+    let mut rec = Recorder::new(gpu);
+    let params = TdTargetParams {
+        batch: batch as u32,
+        support: support as u32,
+        q2_off: (batch * support) as u32,
+        q_stride: 1,
+        value_off: batch as u32,
+        has_value: 1,
+        alpha,
+        gamma,
+        ..Default::default()
+    };
+    td.record_with(&mut rec, params);
+    polyak.record(&mut rec, count, 0.005);
+    expectile.record(&mut rec, rows, 0.7, 1.0 / rows as f32);
+    rec.submit_and_wait()?;
+    let td_got = out.read::<f32>(gpu)?;
+    let expectile_got = [loss_buf.read::<f32>(gpu)?, grad_buf.read::<f32>(gpu)?].concat();
+    Ok(vec![
+        Check::close("soft TD target (y, v)", &[SOFTMAX_TD_TARGET], &td_got, &[y, v].concat(), 1e-5),
+        Check::close("Polyak update", &[POLYAK_UPDATE], &target_buf.read::<f32>(gpu)?, &target, 1e-6),
+        Check::close("expectile loss and gradient", &[EXPECTILE_LOSS], &expectile_got, &[loss, grad].concat(), 1e-6),
+    ])
 }

@@ -33,11 +33,11 @@ impl Default for ToyConfig {
     fn default() -> Self {
         Self {
             beta: 0.0,
-            steps: 6000,
-            batch: 1024,
-            hidden: vec![128, 128, 128],
+            steps: 8000,
+            batch: 512,
+            hidden: vec![64, 64, 64],
             activation: Activation::Silu,
-            lr: 2e-3,
+            lr: 5e-3,
             lr_final_fraction: 0.05,
             time_features: 16,
             time_scale: 4.0,
