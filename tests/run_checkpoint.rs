@@ -55,7 +55,7 @@ fn saving_replaces_the_old_file_and_leaves_no_temporary_behind() {
 }
 
 #[test]
-fn a_failed_save_keeps_the_old_checkpoint() {
+fn saving_into_a_missing_folder_is_an_error_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("missing-folder").join("x.safetensors");
     let message = format!("{:#}", sample().save_atomic(&path).unwrap_err());
