@@ -15,6 +15,7 @@ pub mod linear;
 pub mod loss;
 pub mod reduce;
 pub mod rng;
+pub mod rows;
 pub mod time_embedding;
 
 /// Shared WGSL snippets, prepended to the kernels that use them.
@@ -38,6 +39,7 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     kernels.extend_from_slice(&euler::KERNELS);
     kernels.extend_from_slice(&flow_pairs::KERNELS);
     kernels.extend_from_slice(&gather::KERNELS);
+    kernels.extend_from_slice(&rows::KERNELS);
     kernels.extend_from_slice(&critic::KERNELS);
     kernels
 }

@@ -14,4 +14,5 @@ pub mod loss;
 pub mod mlp;
 pub mod reduce;
 pub mod rng;
+pub mod rows;
 pub mod time_embedding;
