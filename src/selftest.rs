@@ -106,6 +106,7 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.push(flow_pairs(gpu, &mut rng)?);
     checks.push(gather(gpu, &mut rng)?);
     checks.extend(critic(gpu, &mut rng)?);
+    checks.extend(rows(gpu, &mut rng)?);
     Ok(checks)
 }
 
@@ -479,5 +480,42 @@ fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         Check::close("soft TD target (y, v)", &[SOFTMAX_TD_TARGET], &td_got, &[y, v].concat(), 1e-5),
         Check::close("Polyak update", &[POLYAK_UPDATE], &target_buf.read::<f32>(gpu)?, &target, 1e-6),
         Check::close("expectile loss and gradient", &[EXPECTILE_LOSS], &expectile_got, &[loss, grad].concat(), 1e-6),
+    ])
+}
+
+/// Support-set assembly: dense rows into slots 1..M of groups of M + 1, and min(Q1, Q2).
+fn rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
+    use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, COPY_ROWS, MINIMUM};
+    let (groups, m, width) = (9, 16, 3);
+    let src = random(rng, groups * m * width, 1.0);
+    let mut want = vec![0.0f32; groups * (m + 1) * width];
+    reference::rows::copy_rows(&src, &mut want, width, m, m + 1, 1);
+    let src_buf = GpuBuffer::from_slice(gpu, "rows", &src)?;
+    let dst_buf = GpuBuffer::zeros(gpu, "groups", want.len())?;
+    let copy = CopyRows::new(gpu, &src_buf, &dst_buf)?;
+
+    let a = random(rng, 101, 3.0);
+    let b = random(rng, 101, 3.0);
+    let a_buf = GpuBuffer::from_slice(gpu, "a", &a)?;
+    let b_buf = GpuBuffer::from_slice(gpu, "b", &b)?;
+    let min_buf = GpuBuffer::zeros(gpu, "min", a.len())?;
+    let minimum = Minimum::new(gpu, &a_buf, &b_buf, &min_buf)?;
+
+    let mut rec = Recorder::new(gpu);
+    let params = CopyRowsParams {
+        rows: (groups * m) as u32,
+        width: width as u32,
+        per_group: m as u32,
+        dst_group: (m + 1) as u32,
+        dst_first: 1,
+        ..Default::default()
+    };
+    copy.record(&mut rec, params);
+    minimum.record(&mut rec, a.len(), 0);
+    rec.submit_and_wait()?;
+    let min_want = reference::rows::minimum(&a, &b);
+    Ok(vec![
+        Check::exact("copy rows into groups", &[COPY_ROWS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)),
+        Check::exact("minimum", &[MINIMUM], &bits(&min_buf.read::<f32>(gpu)?), &bits(&min_want)),
     ])
 }
