@@ -22,6 +22,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train a QIPO policy on an offline-RL dataset (or resume a run).
+    Train(qipo::commands::train::TrainArgs),
+    /// Sample actions from a trained policy.
+    Sample(qipo::commands::sample::SampleArgs),
     /// Energy-guided generation on a 2-D toy problem, judged against the exact target.
     Toy(qipo::commands::toy::ToyArgs),
     /// Benchmarks.
@@ -62,6 +66,8 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Train(args) => qipo::commands::train::run(&Gpu::new(&cli.adapter)?, args),
+        Command::Sample(args) => qipo::commands::sample::run(&Gpu::new(&cli.adapter)?, args),
         Command::Toy(args) => qipo::commands::toy::run(&Gpu::new(&cli.adapter)?, args),
         Command::Dataset { command } => qipo::data::cli::run(command),
     }

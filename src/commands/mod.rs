@@ -1,4 +1,6 @@
 //! The subcommands of the `qipo` program that are not tied to one module.
 
 pub mod info;
+pub mod sample;
 pub mod toy;
+pub mod train;

@@ -139,7 +139,7 @@ impl EfmTrainer {
         let group = if self.config.group == 0 { batch } else { self.config.group };
         // Each group's weights sum to group/batch, so all of them sum to 1.
         self.weights.record(rec, batch / group, group, -self.config.beta, group as f32 / batch as f32);
-        self.pass.record_forward(rec, net, batch, 0);
+        self.pass.record_forward(rec, net, batch, Default::default());
         let loss = SquaredErrorParams { has_weights: 1, scale: 1.0, ..Default::default() };
         self.loss.record(rec, batch, dim, loss);
         let slot = (self.steps % self.losses.len as u64) as usize;

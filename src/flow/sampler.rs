@@ -7,6 +7,7 @@ use super::velocity::{VelocityNet, VelocityPass};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::euler::EulerStep;
 use crate::kernels::rng::{Distribution, RngFill, RngStream};
+use crate::kernels::time_embedding::EmbeddingOffsets;
 
 /// The sampler of one network, for up to `capacity` samples per call.
 pub struct EulerSampler {
@@ -46,11 +47,13 @@ impl EulerSampler {
 
     /// Records sampling of `rows` samples (the first `rows` rows of `x`), drawing the
     /// starting noise from `rng`; with `clip`, the result is clipped to `[low, high]`.
+    /// Conditioning rows are read from `cond_row` on (one per `repeat` samples).
     pub fn record(
         &self,
         rec: &mut Recorder,
         net: &VelocityNet,
         rows: usize,
+        cond_row: usize,
         rng: &mut RngStream,
         clip: Option<(f32, f32)>,
     ) {
@@ -59,7 +62,9 @@ impl EulerSampler {
         self.noise.record(rec, rng, 0, count);
         let dt = 1.0 / self.steps as f32;
         for k in 0..self.steps {
-            self.pass.record_forward(rec, net, rows, k * self.capacity);
+            let offsets =
+                EmbeddingOffsets { t: k * self.capacity, cond: cond_row * net.spec.cond_dim, ..Default::default() };
+            self.pass.record_forward(rec, net, rows, offsets);
             let last = k + 1 == self.steps;
             self.euler.record(rec, count, dt, if last { clip } else { None });
         }

@@ -94,11 +94,10 @@ impl VelocityPass {
         Ok(Self { shape, embed, input, mlp })
     }
 
-    /// Records the embedding and the forward pass for `rows` rows; `t_off` picks where in
-    /// the time buffer this batch's times start.
-    pub fn record_forward(&self, rec: &mut Recorder, net: &VelocityNet, rows: usize, t_off: usize) {
-        let offsets = EmbeddingOffsets { t: t_off, ..Default::default() };
-        self.embed.record(rec, &self.shape, rows, offsets);
+    /// Records the embedding and the forward pass for `rows` rows; `offsets` say where this
+    /// batch's x, t and conditioning rows start in their buffers (the output is at 0).
+    pub fn record_forward(&self, rec: &mut Recorder, net: &VelocityNet, rows: usize, offsets: EmbeddingOffsets) {
+        self.embed.record(rec, &self.shape, rows, EmbeddingOffsets { w: 0, out: 0, ..offsets });
         self.mlp.record_forward(rec, &net.mlp, rows);
     }
 

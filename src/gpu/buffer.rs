@@ -5,7 +5,9 @@ use wgpu::util::DeviceExt as _;
 
 use super::context::Gpu;
 
-/// A storage buffer holding `len` elements of 4 bytes each.
+/// A storage buffer holding `len` elements of 4 bytes each. Clones are handles to the same
+/// GPU memory (wgpu buffers are reference-counted).
+#[derive(Clone)]
 pub struct GpuBuffer {
     pub buffer: wgpu::Buffer,
     pub len: usize,

@@ -1,2 +1,10 @@
+//! QIPO, Q-weighted iterative policy optimisation (ALGORITHM.md section 4): configuration and
+//! presets, the critic, the support actions, policy improvement, and the training run.
+
 pub mod config;
+pub mod critic;
+pub mod improve;
 pub mod presets;
+pub mod snapshot;
+pub mod support;
+pub mod train;

@@ -104,7 +104,7 @@ pub fn train_and_sample(
     let sampler = EulerSampler::new(gpu, &net, &unused, config.samples, 1, config.euler_steps)?;
     let mut rng = RngStream::new(config.seed, streams::POLICY_NOISE);
     let mut rec = Recorder::new(gpu);
-    sampler.record(&mut rec, &net, config.samples, &mut rng, None);
+    sampler.record(&mut rec, &net, config.samples, 0, &mut rng, None);
     rec.submit_and_wait()?;
     let samples = sampler.x.read_range(gpu, 0, config.samples * data.dim)?;
     Ok(standard.invert(&samples))

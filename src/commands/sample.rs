@@ -1,0 +1,148 @@
+//! `qipo sample`: actions from a trained policy for the states of a dataset or a CSV file.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context as _, Result};
+
+use crate::data::{Dataset, Normalization};
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::rng::{streams, RngStream};
+use crate::rl::snapshot::load_velocity;
+use crate::rl::support::{SupportLayout, SupportSampler};
+use crate::rl::train::NORMALIZATION_FILE;
+use crate::run::checkpoint::Checkpoint;
+use crate::run::{RunDir, Stage};
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("states_from").required(true).args(["dataset", "states"])))]
+pub struct SampleArgs {
+    /// A run directory (its final policy; the behaviour policy if improvement has not run)
+    /// or a policy checkpoint file.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// Take the states from this dataset's observations.
+    #[arg(long, value_name = "FILE")]
+    pub dataset: Option<PathBuf>,
+    /// Take the states from this CSV file: a header, then one state per row.
+    #[arg(long, value_name = "FILE.csv")]
+    pub states: Option<PathBuf>,
+    /// Actions sampled for each state.
+    #[arg(long, default_value_t = 1)]
+    pub n: usize,
+    /// Use only the first this many states.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Euler steps of the sampler (default: the run's).
+    #[arg(long)]
+    pub euler_steps: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output CSV: state, sample, a0, a1, ...
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// The policy checkpoint of a run directory or file, and the run's normalisation.
+fn policy_checkpoint(path: &Path) -> Result<(Checkpoint, String, Option<Normalization>, Option<usize>)> {
+    if path.is_file() {
+        let ckpt = Checkpoint::load(path)?;
+        let prefix = if ckpt.tensors.contains_key("policy.params") { "policy" } else { "behaviour" };
+        return Ok((ckpt, prefix.to_string(), None, None));
+    }
+    let run = RunDir::open(path)?;
+    let config = run.read_config()?;
+    let (file, prefix) = match run.checkpoint_path(Stage::Policy) {
+        p if p.exists() => (p, "policy"),
+        _ => (run.checkpoint_path(Stage::Behaviour), "behaviour"),
+    };
+    let normalization = match std::fs::read(run.path().join(NORMALIZATION_FILE)) {
+        Ok(bytes) => {
+            Some(serde_json::from_slice(&bytes).with_context(|| format!("{}: bad normalisation", path.display()))?)
+        }
+        Err(_) => None,
+    };
+    Ok((Checkpoint::load(&file)?, prefix.to_string(), normalization, Some(config.support.euler_steps)))
+}
+
+fn read_states_csv(path: &Path, dim: usize) -> Result<Vec<f32>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut values = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+        let row: Vec<&str> = line.split(',').collect();
+        ensure!(
+            row.len() == dim,
+            "{}: line {} has {} values, the policy takes {dim}",
+            path.display(),
+            i + 1,
+            row.len()
+        );
+        for (c, cell) in row.iter().enumerate() {
+            let v: f32 = cell.trim().parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: line {} column {}: '{}' is not a number",
+                    path.display(),
+                    i + 1,
+                    c + 1,
+                    cell.trim()
+                )
+            })?;
+            ensure!(v.is_finite(), "{}: line {} column {}: {v} is not finite", path.display(), i + 1, c + 1);
+            values.push(v);
+        }
+    }
+    ensure!(!values.is_empty(), "{}: no states (a header line, then one state per line)", path.display());
+    Ok(values)
+}
+
+pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
+    ensure!(args.n > 0, "--n must be at least 1");
+    let (ckpt, prefix, normalization, run_euler) = policy_checkpoint(&args.checkpoint)?;
+    let policy = load_velocity(&ckpt, gpu, &prefix)?;
+    let obs_dim = policy.spec.cond_dim;
+    let mut states = match (&args.dataset, &args.states) {
+        (Some(file), _) => {
+            let data = Dataset::load(file)?;
+            if data.obs_dim != obs_dim {
+                bail!("{}: observations have {} values, the policy takes {obs_dim}", file.display(), data.obs_dim);
+            }
+            data.observations
+        }
+        (None, Some(file)) => read_states_csv(file, obs_dim)?,
+        (None, None) => unreachable!("clap requires --dataset or --states"),
+    };
+    if let Some(limit) = args.limit {
+        states.truncate(limit * obs_dim);
+    }
+    if let Some(norm) = &normalization {
+        norm.apply_to_observations(&mut states);
+    }
+    let len = states.len() / obs_dim;
+    let act = policy.spec.dim;
+    let state_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
+    let actions = GpuBuffer::zeros(gpu, "sampled actions", len * args.n * act)?;
+    let euler = args.euler_steps.or(run_euler).unwrap_or(10);
+    let layout = SupportLayout { group: args.n, first: 0 };
+    let sampler = SupportSampler::new(gpu, &policy, &state_buf, len, &actions, args.n, layout, euler)?;
+    let mut rng = RngStream::new(args.seed, streams::POLICY_NOISE);
+    let mut rec = Recorder::new(gpu);
+    sampler.record_all(&mut rec, &policy, &mut rng);
+    rec.submit_and_wait()?;
+    let values: Vec<f32> = actions.read(gpu)?;
+
+    let mut out = String::from("state,sample");
+    for k in 0..act {
+        write!(out, ",a{k}")?;
+    }
+    out.push('\n');
+    for (row, action) in values.chunks(act).enumerate() {
+        write!(out, "{},{}", row / args.n, row % args.n)?;
+        for v in action {
+            write!(out, ",{v}")?;
+        }
+        out.push('\n');
+    }
+    std::fs::write(&args.out, out).with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("wrote {} actions for {len} states to {}", values.len() / act, args.out.display());
+    Ok(())
+}

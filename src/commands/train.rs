@@ -1,0 +1,85 @@
+//! `qipo train`: a full QIPO run on a D4RL or Minari dataset, or the resumption of one.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::gpu::Gpu;
+use crate::rl::config::resolve;
+use crate::rl::presets::preset_for_dataset;
+use crate::rl::train::train;
+use crate::run::RunDir;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// The dataset (D4RL v2 or Minari HDF5).
+    #[arg(long, value_name = "FILE")]
+    pub dataset: PathBuf,
+    /// Settings of a task (`qipo train --list-presets`); default: the one named like the
+    /// dataset file, if any.
+    #[arg(long, value_name = "TASK")]
+    pub preset: Option<String>,
+    /// A TOML file of settings, applied over the preset.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// One setting, applied last, e.g. `--set policy.beta=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// The run directory; default runs/<dataset>-seed<S>.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Continue the run in this directory from its last checkpoint (a finished run is left
+    /// as it is). The run keeps the settings it was started with.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "overrides", "out", "seed"])]
+    pub resume: Option<PathBuf>,
+}
+
+pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
+    let (run, config) = match &args.resume {
+        Some(dir) => {
+            let run = RunDir::open(dir)?;
+            let config = run.read_config()?;
+            (run, config)
+        }
+        None => {
+            let preset = args.preset.clone().or_else(|| preset_for_dataset(&args.dataset).map(str::to_string));
+            let mut overrides = args.overrides.clone();
+            if let Some(seed) = args.seed {
+                overrides.push(format!("seed={seed}"));
+            }
+            let config = resolve(preset.as_deref(), args.config.as_deref(), &overrides)?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                let stem = args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                PathBuf::from("runs").join(format!("{stem}-seed{}", config.seed))
+            });
+            if out.join("config.toml").exists() {
+                bail!("{} already holds a run: continue it with --resume {0}, or choose another --out", out.display());
+            }
+            let run = RunDir::create(&out)?;
+            run.write_config(&config)?;
+            (run, config)
+        }
+    };
+    eprintln!(
+        "qipo train: {} on {} (preset '{}'), run directory {}",
+        args.dataset.display(),
+        gpu.describe(),
+        config.preset,
+        run.path().display()
+    );
+    let summary = train(gpu, &args.dataset, &run, &config)?;
+    if summary.already_finished {
+        println!("{} is already finished: nothing to do", run.path().display());
+        return Ok(());
+    }
+    let q = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    println!(
+        "done: mean Q of the behaviour policy's actions {}, of the improved policy's {}; wrote {}",
+        q(summary.q_behaviour),
+        q(summary.q_policy),
+        run.path().display()
+    );
+    Ok(())
+}

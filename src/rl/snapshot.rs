@@ -1,0 +1,68 @@
+//! Networks and optimiser state to and from checkpoints: each tensor is named
+//! `<prefix>.<part>` so one file can hold several networks.
+
+use anyhow::{Context as _, Result};
+
+use crate::flow::{VelocityNet, VelocitySpec};
+use crate::gpu::Gpu;
+use crate::kernels::adam::Adam;
+use crate::kernels::rng::RngStream;
+use crate::nn::Mlp;
+use crate::run::checkpoint::Checkpoint;
+
+pub fn save_mlp(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, mlp: &Mlp) -> Result<()> {
+    let params: Vec<f32> = mlp.params.read(gpu)?;
+    ckpt.insert(&format!("{prefix}.params"), &[params.len()], params)?;
+    ckpt.set_meta_json(&format!("{prefix}.spec"), &mlp.spec)
+}
+
+/// The parameters saved for a network of `mlp`'s shape, written into it.
+pub fn load_mlp(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str, mlp: &Mlp) -> Result<()> {
+    let params = ckpt.tensor(&format!("{prefix}.params"), mlp.spec.param_count())?;
+    mlp.params.write(gpu, 0, params);
+    Ok(())
+}
+
+pub fn save_velocity(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, net: &VelocityNet) -> Result<()> {
+    save_mlp(ckpt, gpu, prefix, &net.mlp)?;
+    let freqs: Vec<f32> = net.frequencies.read(gpu)?;
+    ckpt.insert(&format!("{prefix}.frequencies"), &[freqs.len()], freqs)?;
+    ckpt.set_meta_json(&format!("{prefix}.velocity"), &net.spec)
+}
+
+/// A velocity network rebuilt from a checkpoint alone (its spec is in the metadata).
+pub fn load_velocity(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str) -> Result<VelocityNet> {
+    let spec: VelocitySpec = ckpt.meta_json(&format!("{prefix}.velocity"))?;
+    let params = ckpt.tensor(&format!("{prefix}.params"), spec.mlp().param_count())?;
+    let freqs = ckpt.tensor(&format!("{prefix}.frequencies"), spec.time_features / 2)?;
+    VelocityNet::from_parts(gpu, &spec, params, freqs)
+}
+
+pub fn save_adam(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, adam: &Adam) -> Result<()> {
+    let (m, v) = adam.moments();
+    let (m, v): (Vec<f32>, Vec<f32>) = (m.read(gpu)?, v.read(gpu)?);
+    ckpt.insert(&format!("{prefix}.adam_m"), &[m.len()], m)?;
+    ckpt.insert(&format!("{prefix}.adam_v"), &[v.len()], v)?;
+    ckpt.set_meta(&format!("{prefix}.adam_step"), adam.step().to_string());
+    Ok(())
+}
+
+pub fn load_adam(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str, adam: &mut Adam) -> Result<()> {
+    let (m_buf, v_buf) = adam.moments();
+    let len = m_buf.len;
+    m_buf.write(gpu, 0, ckpt.tensor(&format!("{prefix}.adam_m"), len)?);
+    v_buf.write(gpu, 0, ckpt.tensor(&format!("{prefix}.adam_v"), len)?);
+    let step = ckpt.meta(&format!("{prefix}.adam_step"))?;
+    adam.set_step(step.parse().with_context(|| format!("bad Adam step '{step}' in the checkpoint"))?);
+    Ok(())
+}
+
+pub fn save_rng(ckpt: &mut Checkpoint, name: &str, rng: &RngStream) {
+    ckpt.set_meta(&format!("rng.{name}"), rng.calls.to_string());
+}
+
+pub fn load_rng(ckpt: &Checkpoint, name: &str, rng: &mut RngStream) -> Result<()> {
+    let calls = ckpt.meta(&format!("rng.{name}"))?;
+    rng.calls = calls.parse().with_context(|| format!("bad RNG counter '{calls}' in the checkpoint"))?;
+    Ok(())
+}

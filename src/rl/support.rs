@@ -1,0 +1,77 @@
+//! Support actions: M actions sampled from a policy for every state of the dataset, by the
+//! batched Euler sampler, written into a layout of groups (ALGORITHM.md section 4, stage 2).
+//!
+//! The critic uses M behaviour actions per next state (dense, len×M rows); policy
+//! improvement keeps each state's support set [a_i0 | a_i1..a_iM] together (len×(M+1) rows,
+//! the dataset action in slot 0), so the samples go to slots 1..M of every group.
+
+use anyhow::Result;
+
+use crate::flow::{EulerSampler, VelocityNet};
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::rng::RngStream;
+use crate::kernels::rows::{CopyRows, CopyRowsParams};
+
+/// States sampled per chunk: bounds the sampler's buffers whatever the dataset's size.
+pub const CHUNK_STATES: usize = 4096;
+
+/// Where the M samples of each state go: groups of `group` rows, samples from `first` on.
+#[derive(Clone, Copy, Debug)]
+pub struct SupportLayout {
+    pub group: usize,
+    pub first: usize,
+}
+
+/// Samples M actions for each of `len` states of a state table, chunk by chunk.
+pub struct SupportSampler {
+    sampler: EulerSampler,
+    copy: CopyRows,
+    len: usize,
+    m: usize,
+    act_dim: usize,
+    chunk: usize,
+    layout: SupportLayout,
+}
+
+impl SupportSampler {
+    /// `states` is len×cond_dim; `dst` receives the samples in `layout`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        policy: &VelocityNet,
+        states: &GpuBuffer,
+        len: usize,
+        dst: &GpuBuffer,
+        m: usize,
+        layout: SupportLayout,
+        euler_steps: usize,
+    ) -> Result<Self> {
+        anyhow::ensure!(m > 0, "support sets need at least one action (support.actions >= 1)");
+        anyhow::ensure!(layout.first + m <= layout.group, "support layout too small for {m} actions");
+        let chunk = CHUNK_STATES.min(len.max(1));
+        let sampler = EulerSampler::new(gpu, policy, states, chunk * m, m, euler_steps)?;
+        let copy = CopyRows::new(gpu, &sampler.x, dst)?;
+        Ok(Self { sampler, copy, len, m, act_dim: policy.spec.dim, chunk, layout })
+    }
+
+    /// Records sampling for every state; actions are clipped to [-1, 1], D4RL's bounds.
+    pub fn record_all(&self, rec: &mut Recorder, policy: &VelocityNet, rng: &mut RngStream) {
+        let mut first_state = 0;
+        while first_state < self.len {
+            let states = self.chunk.min(self.len - first_state);
+            let rows = states * self.m;
+            self.sampler.record(rec, policy, rows, first_state, rng, Some((-1.0, 1.0)));
+            let params = CopyRowsParams {
+                rows: rows as u32,
+                width: self.act_dim as u32,
+                per_group: self.m as u32,
+                dst_group: self.layout.group as u32,
+                dst_first: self.layout.first as u32,
+                src_off: 0,
+                dst_off: (first_state * self.layout.group * self.act_dim) as u32,
+            };
+            self.copy.record(rec, params);
+            first_state += states;
+        }
+    }
+}
