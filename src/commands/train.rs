@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// as it is). The run keeps the settings it was started with.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "overrides", "out", "seed"])]
     pub resume: Option<PathBuf>,
+    /// Stop (resumably) after this many optimisation steps in this invocation, at the next
+    /// point the run can resume from exactly: for time-boxed jobs.
+    #[arg(long, value_name = "STEPS")]
+    pub stop_after: Option<u64>,
 }
 
 pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
@@ -69,9 +73,13 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
         config.preset,
         run.path().display()
     );
-    let summary = train(gpu, &args.dataset, &run, &config)?;
+    let summary = train(gpu, &args.dataset, &run, &config, args.stop_after)?;
     if summary.already_finished {
         println!("{} is already finished: nothing to do", run.path().display());
+        return Ok(());
+    }
+    if summary.stopped {
+        println!("stopped after the step budget; continue with --resume {}", run.path().display());
         return Ok(());
     }
     let q = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));

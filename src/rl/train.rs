@@ -48,10 +48,21 @@ pub struct TrainSummary {
     pub q_behaviour: Option<f64>,
     pub q_policy: Option<f64>,
     pub already_finished: bool,
+    /// The invocation stopped at its step budget; resume the run to continue.
+    pub stopped: bool,
 }
 
-/// Trains (or resumes) the run in `run` on `dataset`.
-pub fn train(gpu: &Gpu, dataset_path: &Path, run: &RunDir, config: &TrainConfig) -> Result<TrainSummary> {
+/// Trains (or resumes) the run in `run` on `dataset`. With `stop_after`, the invocation
+/// stops resumably once it has taken that many optimisation steps, at the end of the
+/// logging interval under way (in policy improvement: at the next renewal), so a resumed
+/// run logs and computes exactly what an uninterrupted one does.
+pub fn train(
+    gpu: &Gpu,
+    dataset_path: &Path,
+    run: &RunDir,
+    config: &TrainConfig,
+    stop_after: Option<u64>,
+) -> Result<TrainSummary> {
     let mut state = run.read_state()?;
     if state.finished {
         return Ok(TrainSummary { already_finished: true, ..Default::default() });
@@ -63,7 +74,14 @@ pub fn train(gpu: &Gpu, dataset_path: &Path, run: &RunDir, config: &TrainConfig)
     normalization.apply(&mut dataset)?;
     crate::run::write_atomic(&run.path().join(NORMALIZATION_FILE), &serde_json::to_vec_pretty(&normalization)?)?;
     let data = GpuDataset::upload(gpu, &dataset)?;
-    let mut ctx = Context { gpu, run, config, metrics: MetricsWriter::open(&run.metrics_path())?, data: &data };
+    let mut ctx = Context {
+        budget: stop_after,
+        gpu,
+        run,
+        config,
+        metrics: MetricsWriter::open(&run.metrics_path())?,
+        data: &data,
+    };
 
     let policy_spec = VelocitySpec {
         dim: data.act_dim,
@@ -73,10 +91,11 @@ pub fn train(gpu: &Gpu, dataset_path: &Path, run: &RunDir, config: &TrainConfig)
         hidden: config.policy_net.hidden.clone(),
         activation: config.policy_net.activation,
     };
-    let behaviour = ctx.behaviour(&mut state, &policy_spec)?;
+    let stopped = || TrainSummary { stopped: true, ..Default::default() };
+    let Some(behaviour) = ctx.behaviour(&mut state, &policy_spec)? else { return Ok(stopped()) };
     let next_support = ctx.support(&mut state, &behaviour)?;
-    let critic = ctx.critic(&mut state, &next_support)?;
-    let summary = ctx.policy(&mut state, &behaviour, &critic)?;
+    let Some(critic) = ctx.critic(&mut state, &next_support)? else { return Ok(stopped()) };
+    let Some(summary) = ctx.policy(&mut state, &behaviour, &critic)? else { return Ok(stopped()) };
     state.finish();
     run.write_state(&state)?;
     plot_learning_curves(&run.metrics_path(), &run.plot_path())?;
@@ -84,6 +103,8 @@ pub fn train(gpu: &Gpu, dataset_path: &Path, run: &RunDir, config: &TrainConfig)
 }
 
 struct Context<'a> {
+    /// Optimisation steps this invocation may still take (None: no limit).
+    budget: Option<u64>,
     gpu: &'a Gpu,
     run: &'a RunDir,
     config: &'a TrainConfig,
@@ -123,6 +144,17 @@ fn check_finite(stage: Stage, step: u64, name: &str, value: f64, run: &RunDir) -
 }
 
 impl Context<'_> {
+    /// Spends `steps` of the budget; true when it is used up.
+    fn spend(&mut self, steps: u64) -> bool {
+        match &mut self.budget {
+            Some(left) => {
+                *left = left.saturating_sub(steps);
+                *left == 0
+            }
+            None => false,
+        }
+    }
+
     fn record(&mut self, stage: Stage, step: u64, fields: BTreeMap<String, f64>) -> Result<()> {
         self.metrics.record(stage, step, &fields)
     }
@@ -162,12 +194,12 @@ impl Context<'_> {
     }
 
     /// Stage 1: conditional flow matching of the dataset's actions given its states.
-    fn behaviour(&mut self, state: &mut RunState, spec: &VelocitySpec) -> Result<VelocityNet> {
+    fn behaviour(&mut self, state: &mut RunState, spec: &VelocitySpec) -> Result<Option<VelocityNet>> {
         let (gpu, cfg) = (self.gpu, &self.config.behaviour);
         let stage = Stage::Behaviour;
         let seed = stage_seed(self.config.seed, stage);
         if state.is_completed(stage) {
-            return load_velocity(&self.load(stage)?, gpu, "behaviour");
+            return load_velocity(&self.load(stage)?, gpu, "behaviour").map(Some);
         }
         let net = VelocityNet::new(gpu, spec, seed)?;
         let zeros = GpuBuffer::zeros(gpu, "zero energies", self.data.len)?;
@@ -204,11 +236,12 @@ impl Context<'_> {
             let loss = mean(&losses);
             check_finite(stage, stop, "the flow-matching loss", loss, self.run)?;
             let rate = (stop - step) as f64 / started.elapsed().as_secs_f64();
+            let out_of_budget = self.spend(stop - step);
             step = stop;
             self.record(stage, step, BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]))?;
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.4}"));
-            let checkpoint_due = step % self.config.run.checkpoint_every.max(1) == 0 || step == total;
+            let checkpoint_due = step % self.config.run.checkpoint_every.max(1) == 0 || step == total || out_of_budget;
             if checkpoint_due {
                 let mut ckpt = self.new_checkpoint(step);
                 save_velocity(&mut ckpt, gpu, "behaviour", &net)?;
@@ -218,10 +251,14 @@ impl Context<'_> {
                 }
                 self.save(&ckpt, state, stage, step, step == total)?;
             }
+            if out_of_budget && step < total {
+                bar.abandon();
+                return Ok(None);
+            }
         }
         bar.finish();
         plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
-        Ok(net)
+        Ok(Some(net))
     }
 
     /// Stage 2: M behaviour actions for every next state, for the critic's targets. It is
@@ -252,16 +289,19 @@ impl Context<'_> {
         let mut rec = Recorder::new(gpu);
         sampler.record_all(&mut rec, behaviour, &mut rng);
         rec.submit_and_wait()?;
-        let seconds = started.elapsed().as_secs_f64();
-        let actions = (self.data.len * m) as f64;
-        self.record(stage, 0, BTreeMap::from([("actions_per_s".into(), actions / seconds)]))?;
+        if !state.is_completed(stage) {
+            // A resumed run recomputes the support actions but logs them once.
+            let seconds = started.elapsed().as_secs_f64();
+            let actions = (self.data.len * m) as f64;
+            self.record(stage, 0, BTreeMap::from([("actions_per_s".into(), actions / seconds)]))?;
+        }
         state.complete(stage);
         self.run.write_state(state)?;
         Ok(next_support)
     }
 
     /// Stage 3: the twin critic (softmax Q-learning over the support, or IQL).
-    fn critic(&mut self, state: &mut RunState, next_support: &GpuBuffer) -> Result<TwinCritic> {
+    fn critic(&mut self, state: &mut RunState, next_support: &GpuBuffer) -> Result<Option<TwinCritic>> {
         let (gpu, cfg) = (self.gpu, &self.config.critic);
         let stage = Stage::Critic;
         let seed = stage_seed(self.config.seed, stage);
@@ -280,7 +320,7 @@ impl Context<'_> {
             for (name, mlp) in heads.iter().zip(critic.networks()) {
                 load_mlp(&ckpt, gpu, name, mlp)?;
             }
-            return Ok(critic);
+            return Ok(Some(critic));
         }
         let log_every = self.config.run.log_every.max(1);
         let m = self.config.support.actions;
@@ -314,6 +354,7 @@ impl Context<'_> {
             let n = (stop - step) as usize;
             let stats: Vec<f32> = trainer.stats.read_range(gpu, 0, n * width)?;
             let rate = n as f64 / started.elapsed().as_secs_f64();
+            let out_of_budget = self.spend(stop - step);
             step = stop;
             let mut fields = BTreeMap::from([("steps_per_s".to_string(), rate)]);
             for (k, name) in CRITIC_STATS.iter().enumerate() {
@@ -328,7 +369,7 @@ impl Context<'_> {
             bar.set_position(step);
             bar.set_message(format!("q1 loss {:.4} Q {:.2}", fields["q1_loss"], fields["q_mean"]));
             self.record(stage, step, fields)?;
-            if step % self.config.run.checkpoint_every.max(1) == 0 || step == total {
+            if step % self.config.run.checkpoint_every.max(1) == 0 || step == total || out_of_budget {
                 let mut ckpt = self.new_checkpoint(step);
                 for (name, mlp) in heads.iter().zip(critic.networks()) {
                     save_mlp(&mut ckpt, gpu, name, mlp)?;
@@ -342,15 +383,24 @@ impl Context<'_> {
                 }
                 self.save(&ckpt, state, stage, step, step == total)?;
             }
+            if out_of_budget && step < total {
+                bar.abandon();
+                return Ok(None);
+            }
         }
         bar.finish();
         drop(trainer);
         plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
-        Ok(critic)
+        Ok(Some(critic))
     }
 
     /// Stage 4: Q-weighted iterative policy improvement, starting from the behaviour policy.
-    fn policy(&mut self, state: &mut RunState, behaviour: &VelocityNet, critic: &TwinCritic) -> Result<TrainSummary> {
+    fn policy(
+        &mut self,
+        state: &mut RunState,
+        behaviour: &VelocityNet,
+        critic: &TwinCritic,
+    ) -> Result<Option<TrainSummary>> {
         let (gpu, cfg) = (self.gpu, &self.config.policy);
         let stage = Stage::Policy;
         let seed = stage_seed(self.config.seed, stage);
@@ -385,6 +435,12 @@ impl Context<'_> {
         let mut first_q = None;
         loop {
             if step % renew == 0 || step == total {
+                if step < total && self.budget == Some(0) {
+                    // Out of budget: save here, at a renewal, so the resumed run renews exactly.
+                    self.save_policy(state, step, &policy, &improver, false)?;
+                    bar.abandon();
+                    return Ok(None);
+                }
                 if step < total {
                     // Checkpoint just before a renewal: a resumed run renews exactly as this one.
                     self.save_policy(state, step, &policy, &improver, false)?;
@@ -403,11 +459,8 @@ impl Context<'_> {
                     self.save_policy(state, step, &policy, &improver, true)?;
                     bar.finish();
                     plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
-                    return Ok(TrainSummary {
-                        q_behaviour: first_q,
-                        q_policy: Some(q_policy),
-                        already_finished: false,
-                    });
+                    let summary = TrainSummary { q_behaviour: first_q, q_policy: Some(q_policy), ..Default::default() };
+                    return Ok(Some(summary));
                 }
             }
             let stop = next_stop(step, total, &[log_every, renew]);
@@ -421,6 +474,8 @@ impl Context<'_> {
             let loss = mean(&losses);
             check_finite(stage, stop, "the weighted flow-matching loss", loss, self.run)?;
             let rate = (stop - step) as f64 / started.elapsed().as_secs_f64();
+            // The budget stops the policy stage only at renewals, where it resumes exactly.
+            self.spend(stop - step);
             step = stop;
             bar.set_position(step);
             self.record(stage, step, BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]))?;

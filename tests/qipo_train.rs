@@ -1,0 +1,187 @@
+//! `qipo train` and `qipo sample` end to end on the shipped dataset, on lavapipe: the run
+//! directory, resuming (finished and interrupted runs), determinism, the divergence guard.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
+
+/// The smoke preset, shortened further: every stage, a few seconds.
+const SHORT: [&str; 14] = [
+    "--preset",
+    "smoke",
+    "--set",
+    "behaviour.steps=100",
+    "--set",
+    "critic.steps=100",
+    "--set",
+    "policy.steps=100",
+    "--set",
+    "policy.renew_every=50",
+    "--set",
+    "run.log_every=25",
+    "--set",
+    "run.checkpoint_every=50",
+];
+
+fn qipo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
+}
+
+fn ok(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "qipo failed: {stderr}");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qipo-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--dataset", DATASET, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&SHORT);
+    args.extend_from_slice(extra);
+    qipo(&args)
+}
+
+fn resume(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--dataset", DATASET, "--resume", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    qipo(&args)
+}
+
+/// The metrics without their timings, which differ from run to run.
+fn metrics(out: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|line| {
+            let mut record: Value = serde_json::from_str(line).unwrap();
+            let fields = record.as_object_mut().unwrap();
+            fields.retain(|key, _| !matches!(key.as_str(), "time_s" | "steps_per_s" | "actions_per_s"));
+            record
+        })
+        .collect()
+}
+
+fn stage_records<'a>(records: &'a [Value], stage: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["stage"] == stage).collect()
+}
+
+#[test]
+fn a_run_writes_every_stage_and_resuming_it_does_nothing() {
+    let out = scratch("full");
+    let stdout = ok(train(&out, &[]));
+    assert!(stdout.contains("mean Q of the behaviour policy"), "{stdout}");
+    for file in ["config.toml", "metrics.jsonl", "learning_curves.png", "state.json", "normalization.json"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    for stage in ["behaviour", "critic", "policy"] {
+        assert!(out.join("checkpoints").join(format!("{stage}.safetensors")).is_file(), "{stage} checkpoint");
+    }
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(out.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["finished"], true);
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("renew_every = 50"), "the config records the overrides: {config}");
+
+    let records = metrics(&out);
+    let behaviour = stage_records(&records, "behaviour");
+    assert_eq!(behaviour.len(), 4, "one record per 25 steps");
+    assert!(behaviour.iter().all(|r| r["loss"].as_f64().unwrap().is_finite()));
+    let critic = stage_records(&records, "critic");
+    for key in ["q1_loss", "q2_loss", "q_mean", "target_mean"] {
+        assert!(critic.iter().all(|r| r[key].is_number()), "critic records lack {key}");
+    }
+    let renewals: Vec<_> =
+        stage_records(&records, "policy").into_iter().filter(|r| r.get("weight_ess").is_some()).collect();
+    assert_eq!(renewals.len(), 3, "renewals at steps 0, 50 and the final measurement at 100");
+    for r in &renewals {
+        let ess = r["weight_ess"].as_f64().unwrap();
+        assert!((1.0..=5.0 + 1e-6).contains(&ess), "ESS of M + 1 = 5 weights out of range: {ess}");
+        assert!(r["q_policy_mean"].is_number() && r["q_data_mean"].is_number());
+    }
+
+    let stdout = ok(resume(&out, &[]));
+    assert!(stdout.contains("already finished"), "{stdout}");
+    assert_eq!(metrics(&out), records, "resuming a finished run changes nothing");
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_result() {
+    let whole = scratch("whole");
+    ok(train(&whole, &[]));
+    // Stopped in the critic, then in policy improvement, then finished.
+    let parts = scratch("parts");
+    let stdout = ok(train(&parts, &["--stop-after", "130"]));
+    // The budget ends at the logging interval under way: critic step 50.
+    assert!(stdout.contains("--resume"), "{stdout}");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(parts.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["current"]["stage"], "critic");
+    ok(resume(&parts, &["--stop-after", "80"]));
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(parts.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["current"]["stage"], "policy");
+    ok(resume(&parts, &[]));
+    assert_eq!(metrics(&parts), metrics(&whole), "same seed, same device: the same metrics");
+
+    let other = scratch("other-seed");
+    ok(train(&other, &["--seed", "1", "--stop-after", "25"]));
+    assert_ne!(metrics(&other)[0], metrics(&whole)[0], "another seed gives other numbers");
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_stage_and_step() {
+    let out = scratch("diverge");
+    let run = train(&out, &["--set", "behaviour.lr=1e30"]);
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let error = stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+    assert!(error.contains("behaviour diverged by step"), "{error}");
+    let state: Value = serde_json::from_str(&std::fs::read_to_string(out.join("state.json")).unwrap()).unwrap();
+    assert_eq!(state["finished"], false);
+}
+
+#[test]
+fn sample_draws_actions_for_dataset_and_csv_states() {
+    let out = scratch("sample");
+    ok(train(&out, &["--set", "policy.steps=50", "--set", "policy.renew_every=25"]));
+    let csv = out.join("actions.csv");
+    let args = ["sample", "--checkpoint", out.to_str().unwrap(), "--dataset", DATASET, "--limit", "10", "--n", "3"];
+    ok(qipo(&[&args[..], &["--out", csv.to_str().unwrap()]].concat()));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("state,sample,a0,a1,a2"));
+    let rows: Vec<Vec<f32>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+    assert_eq!(rows.len(), 30);
+    assert!(rows.iter().all(|r| r[2..].iter().all(|a| (-1.0..=1.0).contains(a))), "actions within bounds");
+
+    // States from a CSV file: the right width works, a wrong one is a one-line error.
+    let states = out.join("states.csv");
+    std::fs::write(&states, format!("{}\n{}\n", vec!["s"; 11].join(","), vec!["0.1"; 11].join(","))).unwrap();
+    let csv2 = out.join("actions2.csv");
+    ok(qipo(&[
+        "sample",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--states",
+        states.to_str().unwrap(),
+        "--out",
+        csv2.to_str().unwrap(),
+    ]));
+    assert_eq!(std::fs::read_to_string(&csv2).unwrap().lines().count(), 2);
+    std::fs::write(&states, "a,b\n1,2\n").unwrap();
+    let bad = qipo(&[
+        "sample",
+        "--checkpoint",
+        out.to_str().unwrap(),
+        "--states",
+        states.to_str().unwrap(),
+        "--out",
+        csv2.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("states.csv"));
+}
