@@ -12,6 +12,7 @@ pub mod gather;
 pub mod linear;
 pub mod loss;
 pub mod mlp;
+pub mod qipo;
 pub mod reduce;
 pub mod rng;
 pub mod rows;
