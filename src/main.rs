@@ -51,6 +51,16 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Steps/s of every QIPO training stage, renewal and sampling times, and the latency of
+    /// one action per state, on synthetic hopper- and halfcheetah-shaped data.
+    Train {
+        /// Small sizes that finish in seconds on a CPU driver (default: the paper's sizes).
+        #[arg(long)]
+        quick: bool,
+        /// One JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -63,6 +73,18 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&results)?);
             } else {
                 print!("{}", qipo::bench::kernels::format_table(&gpu, &results));
+            }
+            Ok(())
+        }
+        Command::Bench { what: BenchCommand::Train { quick, json } } => {
+            use qipo::bench::train::TrainBenchSizes;
+            let gpu = Gpu::new(&cli.adapter)?;
+            let sizes = if quick { TrainBenchSizes::quick() } else { TrainBenchSizes::paper() };
+            let results = qipo::bench::train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&results)?);
+            } else {
+                print!("{}", qipo::bench::train::format_table(&results));
             }
             Ok(())
         }

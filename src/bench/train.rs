@@ -1,0 +1,427 @@
+//! Training throughput of every QIPO stage (ALGORITHM.md section 4) on a synthetic dataset
+//! of hopper's and halfcheetah's shapes: behaviour pretraining, the critic (softmax and IQL)
+//! and policy improvement in steps/s, one renewal of the support sets, support sampling in
+//! actions/s, and the latency of one action per state as an evaluation loop pays it.
+//!
+//! Training stages are timed like `qipo train` runs them: many steps recorded into one
+//! submit, after a warm-up submit, with the wall clock around submit and wait (and GPU
+//! timestamps where the adapter has them). Recording the steps is host work done before the
+//! submit; it is reported on its own.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::data::{Dataset, Env, Episode, EpisodeEnd, Format, GpuDataset};
+use crate::flow::efm::EfmTable;
+use crate::flow::{EfmConfig, EfmTrainer, EulerSampler, VelocityNet, VelocitySpec};
+use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
+use crate::kernels::adam::AdamConfig;
+use crate::kernels::rng::{streams, RngStream};
+use crate::nn::{Activation, Mlp, MlpSpec};
+use crate::rl::config::{CriticConfig, CriticKind, PolicyConfig};
+use crate::rl::critic::{CriticTrainer, TwinCritic};
+use crate::rl::improve::PolicyImprover;
+use crate::rl::support::{SupportLayout, SupportSampler};
+
+/// The environments benchmarked: (environment, observation width, action width).
+pub const ENVIRONMENTS: [(Env, usize, usize); 2] = [(Env::Hopper, 11, 3), (Env::HalfCheetah, 17, 6)];
+
+/// Hidden layers of the policy and of each critic head.
+const HIDDEN_LAYERS: usize = 3;
+
+/// The sizes of one benchmark run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainBenchSizes {
+    /// Transitions in each synthetic dataset.
+    pub transitions: usize,
+    /// States per minibatch, in every stage.
+    pub batch: usize,
+    /// M, support actions per state.
+    pub support_actions: usize,
+    /// Width of each hidden layer, policy and critic.
+    pub hidden: usize,
+    /// Gaussian Fourier features of t in the policy's input.
+    pub time_features: usize,
+    pub euler_steps: usize,
+    /// Training steps recorded into the timed submit.
+    pub steps_per_submit: usize,
+    /// Training steps of the untimed submit before it.
+    pub warmup_steps: usize,
+    /// States of the evaluation-style sampling, one action each.
+    pub eval_states: usize,
+    /// Timed evaluation-style calls; the median is reported.
+    pub latency_calls: usize,
+}
+
+impl TrainBenchSizes {
+    /// The paper's sizes: batch 256, M = 16, 3×256 networks, 32 Fourier features, 10 Euler
+    /// steps, on 100k transitions.
+    pub fn paper() -> Self {
+        Self {
+            transitions: 100_000,
+            batch: 256,
+            support_actions: 16,
+            hidden: 256,
+            time_features: 32,
+            euler_steps: 10,
+            steps_per_submit: 200,
+            warmup_steps: 10,
+            eval_states: 10,
+            latency_calls: 30,
+        }
+    }
+
+    /// Small sizes that finish in seconds on a CPU driver: the same code paths, not the
+    /// paper's arithmetic.
+    pub fn quick() -> Self {
+        Self {
+            transitions: 1_024,
+            batch: 32,
+            support_actions: 4,
+            hidden: 64,
+            steps_per_submit: 50,
+            warmup_steps: 5,
+            latency_calls: 20,
+            ..Self::paper()
+        }
+    }
+
+    fn hidden_layers(&self) -> Vec<usize> {
+        vec![self.hidden; HIDDEN_LAYERS]
+    }
+}
+
+/// The timing of one training stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageResult {
+    pub stage: String,
+    /// Steps in the timed submit.
+    pub steps: usize,
+    /// Steps per second by the wall clock around submit and wait.
+    pub steps_per_s: f64,
+    /// Steps per second by GPU timestamps; null where the adapter has none.
+    pub gpu_steps_per_s: Option<f64>,
+    /// Wall-clock seconds for 100k steps at `steps_per_s`.
+    pub seconds_per_100k: f64,
+    /// Host time to record one step (before the submit, not part of `steps_per_s`).
+    pub record_us_per_step: f64,
+    pub dispatches_per_step: f64,
+}
+
+/// The sampling paths: renewal, support sampling and one action per state.
+#[derive(Debug, Clone, Serialize)]
+pub struct SamplingResult {
+    /// One renewal of policy improvement: M actions for every state, min(Q1, Q2) of every
+    /// support action and the weights, one submit, by the wall clock.
+    pub renewal_s: f64,
+    pub renewal_gpu_s: Option<f64>,
+    pub renewal_dispatches: usize,
+    /// Support sampling alone (stage 2: M actions for every next state), by the wall clock.
+    pub support_sampling_s: f64,
+    pub support_actions_per_s: f64,
+    /// One action for each of `eval_states` states: upload the states, record, submit,
+    /// sample and read the actions back; the median and the fastest of the timed calls.
+    pub action_latency_ms: f64,
+    pub action_latency_min_ms: f64,
+}
+
+/// Every measurement of one environment's shapes.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvResult {
+    pub env: String,
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub stages: Vec<StageResult>,
+    pub sampling: SamplingResult,
+}
+
+/// The whole benchmark, serialised as the JSON object `qipo bench train --json` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainBench {
+    pub device: String,
+    pub gpu_timestamps: bool,
+    pub sizes: TrainBenchSizes,
+    pub environments: Vec<EnvResult>,
+}
+
+/// Random transitions of the given shape: observations ~ U(-3, 3), actions in D4RL's
+/// bounds, rewards in [0, 1), 1% terminals, episodes of 1000 steps. Speed does not depend
+/// on the values, only on the shapes.
+pub fn synthetic_dataset(env: Env, obs_dim: usize, act_dim: usize, len: usize, seed: u64) -> Dataset {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut uniform = |n: usize, scale: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-scale..scale)).collect() };
+    let observations = uniform(len * obs_dim, 3.0);
+    let next_observations = uniform(len * obs_dim, 3.0);
+    let actions = uniform(len * act_dim, 1.0);
+    let rewards: Vec<f32> = uniform(len, 0.5).iter().map(|r| r + 0.5).collect();
+    let terminals = uniform(len, 0.5).iter().map(|u| if *u > 0.49 { 1.0 } else { 0.0 }).collect();
+    const EPISODE: usize = 1000;
+    let episodes = (0..len)
+        .step_by(EPISODE)
+        .map(|start| {
+            let end = (start + EPISODE).min(len);
+            let total_reward = rewards[start..end].iter().map(|&r| r as f64).sum();
+            Episode { start, end, steps: end - start, total_reward, ending: EpisodeEnd::Timeout }
+        })
+        .collect();
+    Dataset {
+        source: format!("synthetic {} dataset", env.name()).into(),
+        format: Format::D4rl,
+        env: Some(env),
+        obs_dim,
+        act_dim,
+        observations,
+        actions,
+        rewards,
+        next_observations,
+        terminals,
+        episodes,
+        warnings: Vec::new(),
+    }
+}
+
+/// What one timed submit took.
+struct Timing {
+    /// Wall clock around submit and wait.
+    wall_s: f64,
+    /// Between the first and last GPU timestamp, where the adapter has timestamps.
+    gpu_s: Option<f64>,
+    /// Host time spent recording.
+    record_s: f64,
+    dispatches: usize,
+}
+
+/// Records `warmup` repetitions of `body` into an untimed submit (first-use costs land
+/// there), then `reps` repetitions into one timed submit.
+fn time_submit(gpu: &Gpu, warmup: usize, reps: usize, mut body: impl FnMut(&mut Recorder)) -> Result<Timing> {
+    let mut warm = Recorder::new(gpu);
+    (0..warmup).for_each(|_| body(&mut warm));
+    warm.submit_and_wait()?;
+
+    let timer = GpuTimer::new(gpu, 1)?;
+    let mut rec = Recorder::new(gpu);
+    let recording = Instant::now();
+    rec.timed(&timer, 0, |rec| (0..reps).for_each(|_| body(rec)));
+    rec.resolve(&timer);
+    let record_s = recording.elapsed().as_secs_f64();
+    let dispatches = rec.dispatches;
+    let start = Instant::now();
+    rec.submit_and_wait()?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let gpu_s = timer.read_ms(gpu)?.first().filter(|&&ms| ms > 0.0).map(|ms| ms / 1e3);
+    Ok(Timing { wall_s, gpu_s, record_s, dispatches })
+}
+
+fn time_stage(gpu: &Gpu, stage: &str, sizes: &TrainBenchSizes, body: impl FnMut(&mut Recorder)) -> Result<StageResult> {
+    let steps = sizes.steps_per_submit;
+    let timing =
+        time_submit(gpu, sizes.warmup_steps, steps, body).with_context(|| format!("benchmark of {stage} failed"))?;
+    let steps_per_s = steps as f64 / timing.wall_s;
+    Ok(StageResult {
+        stage: stage.to_string(),
+        steps,
+        steps_per_s,
+        gpu_steps_per_s: timing.gpu_s.map(|s| steps as f64 / s),
+        seconds_per_100k: 1e5 / steps_per_s,
+        record_us_per_step: timing.record_s * 1e6 / steps as f64,
+        dispatches_per_step: timing.dispatches as f64 / steps as f64,
+    })
+}
+
+/// Milliseconds per call of the evaluation path: new states uploaded, one action sampled
+/// for each by the Euler sampler, the actions read back. Returns the median and the
+/// minimum over `latency_calls` calls after three warm-up calls.
+fn action_latency(gpu: &Gpu, policy: &VelocityNet, dataset: &Dataset, sizes: &TrainBenchSizes) -> Result<(f64, f64)> {
+    let n = sizes.eval_states.min(dataset.len()).max(1);
+    let states_host = &dataset.observations[..n * dataset.obs_dim];
+    let states = GpuBuffer::from_slice(gpu, "evaluation states", states_host)?;
+    let sampler = EulerSampler::new(gpu, policy, &states, n, 1, sizes.euler_steps)?;
+    let mut rng = RngStream::new(6, streams::POLICY_NOISE);
+    let mut call = || -> Result<f64> {
+        let start = Instant::now();
+        states.write(gpu, 0, states_host);
+        let mut rec = Recorder::new(gpu);
+        sampler.record(&mut rec, policy, n, 0, &mut rng, Some((-1.0, 1.0)));
+        rec.submit()?;
+        let actions: Vec<f32> = sampler.x.read_range(gpu, 0, n * policy.spec.dim)?;
+        std::hint::black_box(actions);
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    };
+    for _ in 0..3 {
+        call()?;
+    }
+    let mut ms = (0..sizes.latency_calls.max(1)).map(|_| call()).collect::<Result<Vec<f64>>>()?;
+    ms.sort_by(f64::total_cmp);
+    Ok((ms[ms.len() / 2], ms[0]))
+}
+
+/// Every stage at one environment's shapes, in the order a run meets them.
+pub fn bench_env(
+    gpu: &Gpu,
+    sizes: &TrainBenchSizes,
+    (env, obs_dim, act_dim): (Env, usize, usize),
+    progress: &mut impl FnMut(&str),
+) -> Result<EnvResult> {
+    let name = env.name();
+    let (batch, m, euler) = (sizes.batch, sizes.support_actions, sizes.euler_steps);
+    let ring = sizes.steps_per_submit.max(sizes.warmup_steps);
+    let dataset = synthetic_dataset(env, obs_dim, act_dim, sizes.transitions, 1);
+    let data = GpuDataset::upload(gpu, &dataset)?;
+    let len = data.len;
+    let hidden = sizes.hidden_layers();
+    let policy_spec = VelocitySpec {
+        dim: act_dim,
+        cond_dim: obs_dim,
+        time_features: sizes.time_features,
+        time_scale: 30.0,
+        hidden: hidden.clone(),
+        activation: Activation::Mish,
+    };
+    let critic_spec = MlpSpec::new(act_dim + obs_dim, &hidden, 1, Activation::Relu);
+    let value_spec = MlpSpec::new(obs_dim, &hidden, 1, Activation::Relu);
+    let policy = VelocityNet::new(gpu, &policy_spec, 1)?;
+    let mut stages = Vec::new();
+
+    progress(&format!("{name}: behaviour pretraining"));
+    let zero_energies = GpuBuffer::zeros(gpu, "zero energies", len)?;
+    let table = EfmTable { len, points: &data.actions, energies: &zero_energies, cond: Some(&data.observations) };
+    let efm = EfmConfig { batch, beta: 0.0, group: 0, adam: AdamConfig { lr: 1e-4, ..Default::default() } };
+    let mut behaviour = EfmTrainer::new(gpu, &policy, table, efm, 1, ring)?;
+    stages.push(time_stage(gpu, "behaviour pretraining", sizes, |rec| behaviour.record_step(rec, &policy))?);
+    drop(behaviour);
+
+    progress(&format!("{name}: support sampling ({} actions)", len * m));
+    let next_support = GpuBuffer::zeros(gpu, "next-state support actions", len * m * act_dim)?;
+    let layout = SupportLayout { group: m, first: 0 };
+    let sampler = SupportSampler::new(gpu, &policy, &data.next_observations, len, &next_support, m, layout, euler)?;
+    let mut rng = RngStream::new(2, streams::SUPPORT);
+    let support = time_submit(gpu, 1, 1, |rec| sampler.record_all(rec, &policy, &mut rng))?;
+    drop(sampler);
+
+    for (kind, stage) in [(CriticKind::Softmax, "critic (softmax)"), (CriticKind::Iql, "critic (IQL)")] {
+        progress(&format!("{name}: {stage}"));
+        let critic = TwinCritic::new(gpu, &critic_spec, 3)?;
+        let value = match kind {
+            CriticKind::Iql => Some(Mlp::new(gpu, &value_spec, 4)?),
+            CriticKind::Softmax => None,
+        };
+        let config = CriticConfig { kind, batch, ..Default::default() };
+        let mut trainer = CriticTrainer::new(gpu, &data, &next_support, m, &critic, value, &config, 3, ring)?;
+        stages.push(time_stage(gpu, stage, sizes, |rec| trainer.record_step(rec, &critic))?);
+    }
+
+    progress(&format!("{name}: renewal and policy improvement"));
+    let critic = TwinCritic::new(gpu, &critic_spec, 5)?;
+    let config = PolicyConfig { batch, ..Default::default() };
+    let mut improver = PolicyImprover::new(gpu, &data, &policy, &critic, &config, m, euler, 5, ring)?;
+    let renewal = time_submit(gpu, 1, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
+    stages.push(time_stage(gpu, "policy improvement", sizes, |rec| improver.record_step(rec, &policy))?);
+    drop(improver);
+
+    progress(&format!("{name}: one action for each of {} states", sizes.eval_states));
+    let (action_latency_ms, action_latency_min_ms) = action_latency(gpu, &policy, &dataset, sizes)?;
+
+    Ok(EnvResult {
+        env: name.to_string(),
+        obs_dim,
+        act_dim,
+        stages,
+        sampling: SamplingResult {
+            renewal_s: renewal.wall_s,
+            renewal_gpu_s: renewal.gpu_s,
+            renewal_dispatches: renewal.dispatches,
+            support_sampling_s: support.wall_s,
+            support_actions_per_s: (len * m) as f64 / support.wall_s,
+            action_latency_ms,
+            action_latency_min_ms,
+        },
+    })
+}
+
+/// Every environment of [`ENVIRONMENTS`]; `progress` hears what is being measured.
+pub fn run(gpu: &Gpu, sizes: &TrainBenchSizes, mut progress: impl FnMut(&str)) -> Result<TrainBench> {
+    let environments =
+        ENVIRONMENTS.iter().map(|&env| bench_env(gpu, sizes, env, &mut progress)).collect::<Result<_>>()?;
+    Ok(TrainBench { device: gpu.describe(), gpu_timestamps: gpu.has_timestamps, sizes: sizes.clone(), environments })
+}
+
+/// Seconds in the unit that keeps them readable.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 1.0 => format!("{:.0} ms", s * 1e3),
+        s if s < 120.0 => format!("{s:.1} s"),
+        s if s < 7200.0 => format!("{:.1} min", s / 60.0),
+        s if s < 172_800.0 => format!("{:.1} h", s / 3600.0),
+        s => format!("{:.1} d", s / 86_400.0),
+    }
+}
+
+fn optional(value: Option<f64>, show: impl Fn(f64) -> String) -> String {
+    value.map_or_else(|| "-".to_string(), show)
+}
+
+/// The results as text: the sizes, then one block per environment.
+pub fn format_table(results: &TrainBench) -> String {
+    let s = &results.sizes;
+    let mut out = format!("QIPO training stages on {}\n", results.device);
+    out += &format!(
+        "{} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} Fourier features, \
+         critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps; {} steps per timed submit after {} warm-up steps\n",
+        s.transitions,
+        s.batch,
+        s.support_actions,
+        s.hidden,
+        s.time_features,
+        s.hidden,
+        s.euler_steps,
+        s.steps_per_submit,
+        s.warmup_steps
+    );
+    for env in &results.environments {
+        out += &format!("\n{} (observations {}, actions {})\n", env.env, env.obs_dim, env.act_dim);
+        out += &format!(
+            "  {:<22} {:>9} {:>13} {:>16} {:>16} {:>17}\n",
+            "stage", "steps/s", "GPU steps/s", "per 100k steps", "record µs/step", "dispatches/step"
+        );
+        for r in &env.stages {
+            out += &format!(
+                "  {:<22} {:>9.1} {:>13} {:>16} {:>16.1} {:>17.0}\n",
+                r.stage,
+                r.steps_per_s,
+                optional(r.gpu_steps_per_s, |v| format!("{v:.1}")),
+                duration(r.seconds_per_100k),
+                r.record_us_per_step,
+                r.dispatches_per_step
+            );
+        }
+        let p = &env.sampling;
+        out += &format!(
+            "  renewal ({} states × {} actions, Q, weights): {} (GPU {}), {} dispatches\n",
+            s.transitions,
+            s.support_actions,
+            duration(p.renewal_s),
+            optional(p.renewal_gpu_s, duration),
+            p.renewal_dispatches
+        );
+        out += &format!(
+            "  support sampling: {:.0} actions/s ({} actions in {})\n",
+            p.support_actions_per_s,
+            s.transitions * s.support_actions,
+            duration(p.support_sampling_s)
+        );
+        out += &format!(
+            "  one action for each of {} states: {:.2} ms median, {:.2} ms fastest of {} calls\n",
+            s.eval_states, p.action_latency_ms, p.action_latency_min_ms, s.latency_calls
+        );
+    }
+    let clock = if results.gpu_timestamps { "GPU timestamps" } else { "none: the adapter has no timestamps" };
+    out += &format!(
+        "\nsteps/s: wall clock around submit and wait; GPU steps/s: {clock}; record: host time to record a step \
+         (not in steps/s). Latency: upload the states, record, submit, sample, read the actions back.\n"
+    );
+    out
+}
