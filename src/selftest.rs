@@ -406,25 +406,6 @@ fn gather(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     Ok(Check::exact("gather rows", &[GATHER_ROWS], &out.read::<u32>(gpu)?, &bits(&want)))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errors_catch_nan_and_length() {
-        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
-        assert_eq!(max_relative_error(&[1.0, 3.0], &[1.0, 2.0]), 1.0 / 3.0);
-        assert_eq!(max_relative_error(&[f32::NAN], &[f32::NAN]), 0.0, "NaN where NaN is expected");
-        assert_eq!(max_relative_error(&[f32::INFINITY], &[f32::INFINITY]), 0.0);
-        assert_eq!(max_relative_error(&[1.0, f32::NAN], &[1.0, 2.0]), f32::INFINITY);
-        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, f32::NAN]), f32::INFINITY);
-        assert_eq!(max_relative_error(&[1.0], &[1.0, 2.0]), f32::INFINITY);
-        assert!(!Check::close("nan", &[], &[f32::NAN], &[0.0], 1.0).passed);
-        assert!(!Check::exact("words", &[], &[1, 2], &[1, 3]).passed);
-        assert!(Check::exact("words", &[], &[1, 2], &[1, 2]).passed);
-    }
-}
-
 /// The critic's kernels: QGPO's soft TD target with both heads in one buffer, a Polyak step,
 /// the expectile loss.
 fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
@@ -518,4 +499,23 @@ fn rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         Check::exact("copy rows into groups", &[COPY_ROWS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)),
         Check::exact("minimum", &[MINIMUM], &bits(&min_buf.read::<f32>(gpu)?), &bits(&min_want)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_catch_nan_and_length() {
+        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        assert_eq!(max_relative_error(&[1.0, 3.0], &[1.0, 2.0]), 1.0 / 3.0);
+        assert_eq!(max_relative_error(&[f32::NAN], &[f32::NAN]), 0.0, "NaN where NaN is expected");
+        assert_eq!(max_relative_error(&[f32::INFINITY], &[f32::INFINITY]), 0.0);
+        assert_eq!(max_relative_error(&[1.0, f32::NAN], &[1.0, 2.0]), f32::INFINITY);
+        assert_eq!(max_relative_error(&[1.0, 2.0], &[1.0, f32::NAN]), f32::INFINITY);
+        assert_eq!(max_relative_error(&[1.0], &[1.0, 2.0]), f32::INFINITY);
+        assert!(!Check::close("nan", &[], &[f32::NAN], &[0.0], 1.0).passed);
+        assert!(!Check::exact("words", &[], &[1, 2], &[1, 3]).passed);
+        assert!(Check::exact("words", &[], &[1, 2], &[1, 2]).passed);
+    }
 }

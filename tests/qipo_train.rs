@@ -160,7 +160,7 @@ fn sample_draws_actions_for_dataset_and_csv_states() {
 
     // States from a CSV file: the right width works, a wrong one is a one-line error.
     let states = out.join("states.csv");
-    std::fs::write(&states, format!("{}\n{}\n", vec!["s"; 11].join(","), vec!["0.1"; 11].join(","))).unwrap();
+    std::fs::write(&states, format!("{}\n{}\n", ["s"; 11].join(","), ["0.1"; 11].join(","))).unwrap();
     let csv2 = out.join("actions2.csv");
     ok(qipo(&[
         "sample",

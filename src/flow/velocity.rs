@@ -77,6 +77,7 @@ pub struct VelocityPass {
 
 impl VelocityPass {
     /// `cond` may be any buffer when the network is unconditional.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         net: &VelocityNet,

@@ -340,9 +340,9 @@ impl CriticReference {
                 let expectile = self.config.expectile as f32;
                 let (loss_rows, d_v) = critic::expectile_loss(v, &min_q, expectile, 1.0 / batch as f32);
                 let grads = mlp::backward(&value.spec, &value.params, &b.observations, &layers, &d_v, batch);
-                // V(s') bootstraps from the value network before this step's update.
-                let next_v = network_output(&value.spec, &value.params, &b.next_observations, batch);
+                // As in IQL, V is updated first and the Q target bootstraps from the new V(s').
                 adam::step(&mut value.params, &grads, &mut value.adam, &adam_config);
+                let next_v = network_output(&value.spec, &value.params, &b.next_observations, batch);
                 // A support of one action: the soft value is V(s') itself.
                 let (targets, _) = critic::td_target(&next_v, &next_v, &b.rewards, &b.dones, 1, alpha, gamma);
                 (targets, total(&loss_rows), Some(grads))

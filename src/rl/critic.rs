@@ -289,6 +289,8 @@ impl CriticTrainer {
                 iql.expectile.record(rec, batch, self.config.expectile as f32, 1.0 / batch as f32);
                 iql.value_loss_sum.record(rec, ReduceOp::Sum, 0, batch, slot + 4);
                 iql.value_pass.record_backward(rec, &iql.value, batch, false);
+                // As in IQL, V is updated first and the Q target bootstraps from the new V(s').
+                iql.value_adam.record_step(rec);
                 iql.next_value_pass.record_forward(rec, &iql.value, batch);
                 td.support = 1;
             }
@@ -306,9 +308,6 @@ impl CriticTrainer {
             self.online_passes[k].record_backward(rec, &critic.online[k], batch, false);
             self.adam[k].record_step(rec);
             self.polyak[k].record(rec, critic.spec.param_count(), self.config.tau as f32);
-        }
-        if let Some(iql) = &mut self.iql {
-            iql.value_adam.record_step(rec);
         }
         self.steps += 1;
     }

@@ -241,7 +241,8 @@ impl Context<'_> {
             self.record(stage, step, BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]))?;
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.4}"));
-            let checkpoint_due = step % self.config.run.checkpoint_every.max(1) == 0 || step == total || out_of_budget;
+            let checkpoint_due =
+                step.is_multiple_of(self.config.run.checkpoint_every.max(1)) || step == total || out_of_budget;
             if checkpoint_due {
                 let mut ckpt = self.new_checkpoint(step);
                 save_velocity(&mut ckpt, gpu, "behaviour", &net)?;
@@ -369,7 +370,7 @@ impl Context<'_> {
             bar.set_position(step);
             bar.set_message(format!("q1 loss {:.4} Q {:.2}", fields["q1_loss"], fields["q_mean"]));
             self.record(stage, step, fields)?;
-            if step % self.config.run.checkpoint_every.max(1) == 0 || step == total || out_of_budget {
+            if step.is_multiple_of(self.config.run.checkpoint_every.max(1)) || step == total || out_of_budget {
                 let mut ckpt = self.new_checkpoint(step);
                 for (name, mlp) in heads.iter().zip(critic.networks()) {
                     save_mlp(&mut ckpt, gpu, name, mlp)?;
@@ -434,7 +435,7 @@ impl Context<'_> {
         let bar = progress(stage, total, step);
         let mut first_q = None;
         loop {
-            if step % renew == 0 || step == total {
+            if step.is_multiple_of(renew) || step == total {
                 if step < total && self.budget == Some(0) {
                     // Out of budget: save here, at a renewal, so the resumed run renews exactly.
                     self.save_policy(state, step, &policy, &improver, false)?;
