@@ -16,6 +16,7 @@ pub mod bench;
 pub mod commands;
 pub mod data;
 pub mod flow;
+pub mod font;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;

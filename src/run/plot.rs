@@ -4,17 +4,18 @@
 //!
 //! Missing and non-finite values break a curve instead of failing, and an empty log gives a
 //! placeholder panel, so the plot can be drawn at any moment of a run. Text needs a TrueType
-//! font (registered as in `toy::plot`); without one the panels are drawn without text.
+//! font (see `crate::font`); without one the panels are drawn without text.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use anyhow::{ensure, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{register_font, FontStyle, RGBColor};
+use plotters::style::RGBColor;
+
+use crate::font::{font_registered, FONT};
 use serde_json::Value;
 
 use super::metrics::read_metrics;
@@ -31,16 +32,6 @@ const MIN_WIDTH_PX: u32 = 840;
 
 /// Fields of every record that are not metrics.
 const RECORD_KEYS: [&str; 3] = ["stage", "step", "time_s"];
-
-const FONT_PATHS: [&str; 6] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    "C:\\Windows\\Fonts\\arial.ttf",
-];
-const FONT: &str = "sans-serif";
 
 /// Colours of the stages in their usual order; stages beyond them reuse them.
 const STAGE_COLOURS: [RGBColor; 5] = [
@@ -256,19 +247,6 @@ fn step_label(step: f64) -> String {
 
 fn stage_colour(index: usize) -> RGBColor {
     STAGE_COLOURS[index % STAGE_COLOURS.len()]
-}
-
-/// Registers the first usable font of [`FONT_PATHS`] once; false when there is none.
-fn font_registered() -> bool {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    *REGISTERED.get_or_init(|| {
-        FONT_PATHS.iter().any(|path| {
-            let Ok(bytes) = std::fs::read(path) else { return false };
-            // plotters keeps fonts for the life of the program; one font is leaked once.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            register_font(FONT, FontStyle::Normal, bytes).is_ok()
-        })
-    })
 }
 
 #[cfg(test)]

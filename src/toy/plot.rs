@@ -1,34 +1,22 @@
 //! A PNG of scatter panels side by side, all with the same square view: by default data,
 //! exact target and model samples.
 //!
-//! Text needs a TrueType font, which plotters (with `ab_glyph`) does not look up by itself.
-//! The first readable font among a few usual system paths is registered once; without one
-//! the panels are drawn without titles or axis labels rather than failing.
+//! Text needs a TrueType font (see `crate::font`); without one the panels are drawn without
+//! titles or axis labels rather than failing.
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use anyhow::{ensure, Context, Result};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
-use plotters::style::{register_font, FontStyle, RGBColor};
+use plotters::style::RGBColor;
+
+use crate::font::{font_registered, FONT};
 
 /// Width and height in pixels of one panel.
 pub const PANEL_SIZE_PX: u32 = 400;
 /// Height in pixels of the strip above the panels that holds the figure title.
 pub const TITLE_HEIGHT_PX: u32 = 36;
-
-/// Fonts tried in order (DejaVu ships with most Linux distributions).
-const FONT_PATHS: [&str; 6] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/System/Library/Fonts/Supplemental/Arial.ttf",
-    "C:\\Windows\\Fonts\\arial.ttf",
-];
-/// The family name the font is registered under.
-const FONT: &str = "sans-serif";
 
 const COLOURS: [RGBColor; 3] = [RGBColor(50, 90, 170), RGBColor(30, 140, 70), RGBColor(210, 80, 30)];
 
@@ -161,19 +149,6 @@ impl View {
     fn contains(&self, (x, y): (f64, f64)) -> bool {
         x >= self.x.0 && x <= self.x.1 && y >= self.y.0 && y <= self.y.1
     }
-}
-
-/// Registers the first usable font of [`FONT_PATHS`] once; false when there is none.
-fn font_registered() -> bool {
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    *REGISTERED.get_or_init(|| {
-        FONT_PATHS.iter().any(|path| {
-            let Ok(bytes) = std::fs::read(path) else { return false };
-            // plotters keeps fonts for the life of the program; one font is leaked once.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            register_font(FONT, FontStyle::Normal, bytes).is_ok()
-        })
-    })
 }
 
 #[cfg(test)]
