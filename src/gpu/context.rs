@@ -102,7 +102,7 @@ impl Gpu {
             adapters
                 .iter()
                 .enumerate()
-                .map(|(i, a)| format!("{i}: {}", a.get_info().name))
+                .map(|(i, a)| format!("{i}: {} ({:?})", a.get_info().name, a.get_info().backend))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
