@@ -44,7 +44,7 @@ enum Command {
 enum BenchCommand {
     /// GFLOP/s of the linear layer kernels and µs per Adam step, beside the CPU reference.
     Kernels {
-        /// Include the largest shapes (4352×1024×1024 and 4096³), slow on CPU drivers.
+        /// Include the largest shapes (4352×1024×1024 and 4096³) on a CPU driver too (GPUs always run them).
         #[arg(long)]
         large: bool,
         /// One JSON object instead of a table.

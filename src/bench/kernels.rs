@@ -199,12 +199,14 @@ pub struct KernelBench {
     pub adam: Vec<AdamResult>,
 }
 
-/// Every shape of [`LINEAR_SHAPES`] (the largest ones only with `large`), then Adam at every
+/// Every shape of [`LINEAR_SHAPES`] (on a CPU driver the largest ones only with `large`: they
+/// take minutes there), then Adam at every
 /// size of [`adam_sizes`].
 pub fn run(gpu: &Gpu, large: bool, mut progress: impl FnMut(&str)) -> Result<KernelBench> {
     let mut linear_results = Vec::new();
+    let include_large = large || gpu.info.device_type != wgpu::DeviceType::Cpu;
     for &(rows, in_dim, out_dim) in &LINEAR_SHAPES {
-        if !large && rows * in_dim * out_dim > 1 << 30 {
+        if !include_large && rows * in_dim * out_dim > 1 << 30 {
             continue;
         }
         progress(&format!("linear {rows}x{in_dim}->{out_dim}"));
