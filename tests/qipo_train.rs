@@ -76,7 +76,7 @@ fn stage_records<'a>(records: &'a [Value], stage: &str) -> Vec<&'a Value> {
 fn a_run_writes_every_stage_and_resuming_it_does_nothing() {
     let out = scratch("full");
     let stdout = ok(train(&out, &[]));
-    assert!(stdout.contains("mean Q of the behaviour policy"), "{stdout}");
+    assert!(stdout.contains("of the behaviour policy's") && stdout.contains("of the improved policy's"), "{stdout}");
     for file in ["config.toml", "metrics.jsonl", "learning_curves.png", "state.json", "normalization.json"] {
         assert!(out.join(file).is_file(), "{file} missing");
     }

@@ -84,7 +84,8 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
     }
     let q = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     println!(
-        "done: mean Q of the behaviour policy's actions {}, of the improved policy's {}; wrote {}",
+        "done: mean Q of the dataset's actions {}, of the behaviour policy's {}, of the improved policy's {}; wrote {}",
+        q(summary.q_dataset),
         q(summary.q_behaviour),
         q(summary.q_policy),
         run.path().display()

@@ -43,8 +43,10 @@ fn stage_seed(seed: u64, stage: Stage) -> u64 {
 /// What a finished (or already finished) run reports.
 #[derive(Debug, Clone, Default)]
 pub struct TrainSummary {
-    /// Mean min(Q1, Q2) of the behaviour policy's actions and of the final policy's, over
-    /// every dataset state (null when the run was already finished).
+    /// Mean min(Q1, Q2) over every dataset state of the dataset's actions, of actions
+    /// sampled from the behaviour policy (policy improvement's first renewal, before any
+    /// step) and of actions sampled from the final policy.
+    pub q_dataset: Option<f64>,
     pub q_behaviour: Option<f64>,
     pub q_policy: Option<f64>,
     pub already_finished: bool,
@@ -433,7 +435,6 @@ impl Context<'_> {
         let total = cfg.steps;
         let renew = cfg.renew_every.max(1);
         let bar = progress(stage, total, step);
-        let mut first_q = None;
         loop {
             if step.is_multiple_of(renew) || step == total {
                 if step < total && self.budget == Some(0) {
@@ -452,7 +453,7 @@ impl Context<'_> {
                 let fields = self.support_statistics(&improver, m)?;
                 let q_policy = fields["q_policy_mean"];
                 check_finite(stage, step, "the support Q values", q_policy, self.run)?;
-                first_q.get_or_insert(fields["q_data_mean"]);
+                let q_data = fields["q_data_mean"];
                 bar.set_message(format!("Q policy {q_policy:.3}"));
                 self.record(stage, step, fields)?;
                 if step == total {
@@ -460,7 +461,12 @@ impl Context<'_> {
                     self.save_policy(state, step, &policy, &improver, true)?;
                     bar.finish();
                     plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
-                    let summary = TrainSummary { q_behaviour: first_q, q_policy: Some(q_policy), ..Default::default() };
+                    let summary = TrainSummary {
+                        q_dataset: Some(q_data),
+                        q_behaviour: self.behaviour_q()?,
+                        q_policy: Some(q_policy),
+                        ..Default::default()
+                    };
                     return Ok(Some(summary));
                 }
             }
@@ -501,6 +507,16 @@ impl Context<'_> {
             save_rng(&mut ckpt, name, stream);
         }
         self.save(&ckpt, state, Stage::Policy, step, done)
+    }
+
+    /// The mean Q of the behaviour policy's samples: the first renewal of policy
+    /// improvement, read back from the metrics so a resumed run reports it too.
+    fn behaviour_q(&self) -> Result<Option<f64>> {
+        let records = crate::run::metrics::read_metrics(&self.run.metrics_path())?;
+        Ok(records
+            .iter()
+            .find(|r| r["stage"] == "policy" && r["step"] == 0 && r.get("q_policy_mean").is_some())
+            .and_then(|r| r["q_policy_mean"].as_f64()))
     }
 
     /// Statistics of the support sets after a renewal: the mean Q of the dataset actions and
