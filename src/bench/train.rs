@@ -4,9 +4,9 @@
 //! actions/s, and the latency of one action per state as an evaluation loop pays it.
 //!
 //! Training stages are timed like `qipo train` runs them: many steps recorded into one
-//! submit, after a warm-up submit, with the wall clock around submit and wait (and GPU
-//! timestamps where the adapter has them). Recording the steps is host work done before the
-//! submit; it is reported on its own.
+//! submit, with the wall clock around submit and wait (and GPU timestamps where the adapter
+//! has them), after a warm-up submit; the median of a few such submits is reported.
+//! Recording the steps is host work done before the submit; it is reported on its own.
 
 use std::time::Instant;
 
@@ -47,10 +47,12 @@ pub struct TrainBenchSizes {
     /// Gaussian Fourier features of t in the policy's input.
     pub time_features: usize,
     pub euler_steps: usize,
-    /// Training steps recorded into the timed submit.
+    /// Training steps recorded into each timed submit.
     pub steps_per_submit: usize,
-    /// Training steps of the untimed submit before it.
+    /// Training steps of the untimed submit before the timed ones.
     pub warmup_steps: usize,
+    /// Timed submits of each measurement; the median is reported.
+    pub timed_submits: usize,
     /// States of the evaluation-style sampling, one action each.
     pub eval_states: usize,
     /// Timed evaluation-style calls; the median is reported.
@@ -70,6 +72,7 @@ impl TrainBenchSizes {
             euler_steps: 10,
             steps_per_submit: 200,
             warmup_steps: 10,
+            timed_submits: 3,
             eval_states: 10,
             latency_calls: 30,
         }
@@ -99,9 +102,9 @@ impl TrainBenchSizes {
 #[derive(Debug, Clone, Serialize)]
 pub struct StageResult {
     pub stage: String,
-    /// Steps in the timed submit.
+    /// Steps in each timed submit.
     pub steps: usize,
-    /// Steps per second by the wall clock around submit and wait.
+    /// Steps per second by the wall clock around submit and wait (the median submit).
     pub steps_per_s: f64,
     /// Steps per second by GPU timestamps; null where the adapter has none.
     pub gpu_steps_per_s: Option<f64>,
@@ -196,30 +199,43 @@ struct Timing {
 }
 
 /// Records `warmup` repetitions of `body` into an untimed submit (first-use costs land
-/// there), then `reps` repetitions into one timed submit.
-fn time_submit(gpu: &Gpu, warmup: usize, reps: usize, mut body: impl FnMut(&mut Recorder)) -> Result<Timing> {
+/// there), then `reps` repetitions into each of `sizes.timed_submits` timed submits, and
+/// returns the submit of median wall-clock time (other work on the machine shows up as
+/// outliers, which the median ignores).
+fn time_submit(
+    gpu: &Gpu,
+    sizes: &TrainBenchSizes,
+    warmup: usize,
+    reps: usize,
+    mut body: impl FnMut(&mut Recorder),
+) -> Result<Timing> {
     let mut warm = Recorder::new(gpu);
     (0..warmup).for_each(|_| body(&mut warm));
     warm.submit_and_wait()?;
 
-    let timer = GpuTimer::new(gpu, 1)?;
-    let mut rec = Recorder::new(gpu);
-    let recording = Instant::now();
-    rec.timed(&timer, 0, |rec| (0..reps).for_each(|_| body(rec)));
-    rec.resolve(&timer);
-    let record_s = recording.elapsed().as_secs_f64();
-    let dispatches = rec.dispatches;
-    let start = Instant::now();
-    rec.submit_and_wait()?;
-    let wall_s = start.elapsed().as_secs_f64();
-    let gpu_s = timer.read_ms(gpu)?.first().filter(|&&ms| ms > 0.0).map(|ms| ms / 1e3);
-    Ok(Timing { wall_s, gpu_s, record_s, dispatches })
+    let mut timings = Vec::new();
+    for _ in 0..sizes.timed_submits.max(1) {
+        let timer = GpuTimer::new(gpu, 1)?;
+        let mut rec = Recorder::new(gpu);
+        let recording = Instant::now();
+        rec.timed(&timer, 0, |rec| (0..reps).for_each(|_| body(rec)));
+        rec.resolve(&timer);
+        let record_s = recording.elapsed().as_secs_f64();
+        let dispatches = rec.dispatches;
+        let start = Instant::now();
+        rec.submit_and_wait()?;
+        let wall_s = start.elapsed().as_secs_f64();
+        let gpu_s = timer.read_ms(gpu)?.first().filter(|&&ms| ms > 0.0).map(|ms| ms / 1e3);
+        timings.push(Timing { wall_s, gpu_s, record_s, dispatches });
+    }
+    timings.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+    Ok(timings.swap_remove(timings.len() / 2))
 }
 
 fn time_stage(gpu: &Gpu, stage: &str, sizes: &TrainBenchSizes, body: impl FnMut(&mut Recorder)) -> Result<StageResult> {
     let steps = sizes.steps_per_submit;
-    let timing =
-        time_submit(gpu, sizes.warmup_steps, steps, body).with_context(|| format!("benchmark of {stage} failed"))?;
+    let timing = time_submit(gpu, sizes, sizes.warmup_steps, steps, body)
+        .with_context(|| format!("benchmark of {stage} failed"))?;
     let steps_per_s = steps as f64 / timing.wall_s;
     Ok(StageResult {
         stage: stage.to_string(),
@@ -299,7 +315,7 @@ pub fn bench_env(
     let layout = SupportLayout { group: m, first: 0 };
     let sampler = SupportSampler::new(gpu, &policy, &data.next_observations, len, &next_support, m, layout, euler)?;
     let mut rng = RngStream::new(2, streams::SUPPORT);
-    let support = time_submit(gpu, 1, 1, |rec| sampler.record_all(rec, &policy, &mut rng))?;
+    let support = time_submit(gpu, sizes, 1, 1, |rec| sampler.record_all(rec, &policy, &mut rng))?;
     drop(sampler);
 
     for (kind, stage) in [(CriticKind::Softmax, "critic (softmax)"), (CriticKind::Iql, "critic (IQL)")] {
@@ -318,7 +334,7 @@ pub fn bench_env(
     let critic = TwinCritic::new(gpu, &critic_spec, 5)?;
     let config = PolicyConfig { batch, ..Default::default() };
     let mut improver = PolicyImprover::new(gpu, &data, &policy, &critic, &config, m, euler, 5, ring)?;
-    let renewal = time_submit(gpu, 1, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
+    let renewal = time_submit(gpu, sizes, 1, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
     stages.push(time_stage(gpu, "policy improvement", sizes, |rec| improver.record_step(rec, &policy))?);
     drop(improver);
 
@@ -344,6 +360,10 @@ pub fn bench_env(
 
 /// Every environment of [`ENVIRONMENTS`]; `progress` hears what is being measured.
 pub fn run(gpu: &Gpu, sizes: &TrainBenchSizes, mut progress: impl FnMut(&str)) -> Result<TrainBench> {
+    // CPU drivers run the paper-sized layers at a few GFLOP/s: say so before hours pass.
+    if gpu.info.device_type == wgpu::DeviceType::Cpu && sizes.hidden >= TrainBenchSizes::paper().hidden {
+        progress("a CPU driver takes hours at the paper's sizes; --quick finishes in under a minute");
+    }
     let environments =
         ENVIRONMENTS.iter().map(|&env| bench_env(gpu, sizes, env, &mut progress)).collect::<Result<_>>()?;
     Ok(TrainBench { device: gpu.describe(), gpu_timestamps: gpu.has_timestamps, sizes: sizes.clone(), environments })
@@ -370,7 +390,7 @@ pub fn format_table(results: &TrainBench) -> String {
     let mut out = format!("QIPO training stages on {}\n", results.device);
     out += &format!(
         "{} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} Fourier features, \
-         critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps; {} steps per timed submit after {} warm-up steps\n",
+         critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps; median of {} submits of {} steps each, after {} warm-up steps\n",
         s.transitions,
         s.batch,
         s.support_actions,
@@ -378,6 +398,7 @@ pub fn format_table(results: &TrainBench) -> String {
         s.time_features,
         s.hidden,
         s.euler_steps,
+        s.timed_submits,
         s.steps_per_submit,
         s.warmup_steps
     );
