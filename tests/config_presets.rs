@@ -71,7 +71,7 @@ fn locomotion_and_antmaze_presets_differ_where_the_notes_say() {
 #[test]
 fn smoke_is_tiny() {
     let smoke = TrainConfig::from_preset("smoke").unwrap();
-    assert!(smoke.behaviour.steps <= 1000 && smoke.critic.steps <= 1000 && smoke.policy.steps <= 1000);
+    assert!(smoke.behaviour.steps <= 2000 && smoke.critic.steps <= 2000 && smoke.policy.steps <= 2000);
     assert!(smoke.policy.renew_every < smoke.policy.steps, "smoke must exercise a support renewal");
     assert!(smoke.run.checkpoint_every < smoke.behaviour.steps, "smoke must write a checkpoint mid-stage");
     assert!(smoke.policy_net.hidden.iter().all(|&w| w <= 64));
