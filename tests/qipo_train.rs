@@ -121,6 +121,12 @@ fn an_interrupted_run_resumes_to_the_same_result() {
     assert!(stdout.contains("--resume"), "{stdout}");
     let state: Value = serde_json::from_str(&std::fs::read_to_string(parts.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["current"]["stage"], "critic");
+    // A crash after the checkpoint leaves records the resumed run computes again, and a
+    // half-written line: resuming drops both.
+    let log = parts.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text += "{\"stage\":\"critic\",\"step\":75,\"q1_loss\":9.9,\"time_s\":1.0}\n{\"stage\":\"cri";
+    std::fs::write(&log, text).unwrap();
     ok(resume(&parts, &["--stop-after", "80"]));
     let state: Value = serde_json::from_str(&std::fs::read_to_string(parts.join("state.json")).unwrap()).unwrap();
     assert_eq!(state["current"]["stage"], "policy");

@@ -81,7 +81,7 @@ pub fn train(
         gpu,
         run,
         config,
-        metrics: MetricsWriter::open(&run.metrics_path())?,
+        metrics: MetricsWriter::open_truncated(&run.metrics_path(), state.metrics_records)?,
         data: &data,
     };
 
@@ -169,6 +169,12 @@ impl Context<'_> {
         } else {
             state.set_progress(stage, step);
         }
+        self.write_state(state)
+    }
+
+    /// Saves the progress state with the number of metrics records it covers.
+    fn write_state(&self, state: &mut RunState) -> Result<()> {
+        state.metrics_records = self.metrics.records();
         self.run.write_state(state)
     }
 
@@ -273,7 +279,7 @@ impl Context<'_> {
         if self.config.critic.kind == CriticKind::Iql {
             // IQL bootstraps from V(s'), not from support actions.
             state.complete(stage);
-            self.run.write_state(state)?;
+            self.write_state(state)?;
             return Ok(next_support);
         }
         let started = Instant::now();
@@ -299,7 +305,7 @@ impl Context<'_> {
             self.record(stage, 0, BTreeMap::from([("actions_per_s".into(), actions / seconds)]))?;
         }
         state.complete(stage);
-        self.run.write_state(state)?;
+        self.write_state(state)?;
         Ok(next_support)
     }
 

@@ -140,6 +140,9 @@ pub struct RunState {
     pub current: Option<StageProgress>,
     /// Set when the whole run is done: resuming it then does nothing.
     pub finished: bool,
+    /// Records in metrics.jsonl when this state was saved: a resumed run drops later ones.
+    #[serde(default)]
+    pub metrics_records: usize,
 }
 
 /// A stage under way.

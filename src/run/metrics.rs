@@ -25,6 +25,8 @@ pub struct MetricsWriter {
     /// `time_s` of the log's last record when it was opened, so that a resumed run's clock
     /// continues from where it stopped rather than counting the time it was not running.
     time_offset_s: f64,
+    /// Records in the log.
+    records: usize,
 }
 
 impl MetricsWriter {
@@ -34,13 +36,31 @@ impl MetricsWriter {
         if path.exists() {
             drop_partial_last_line(path).map_err(error)?;
         }
-        let time_offset_s = read_metrics(path)?
-            .iter()
-            .rev()
-            .find_map(|record| record.get("time_s").and_then(Value::as_f64))
-            .unwrap_or(0.0);
+        let records = read_metrics(path)?;
+        let time_offset_s =
+            records.iter().rev().find_map(|record| record.get("time_s").and_then(Value::as_f64)).unwrap_or(0.0);
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(error)?;
-        Ok(Self { path: path.to_path_buf(), file, opened: Instant::now(), time_offset_s })
+        Ok(Self { path: path.to_path_buf(), file, opened: Instant::now(), time_offset_s, records: records.len() })
+    }
+
+    /// Opens the log keeping only its first `keep` records: a resumed run drops what was
+    /// logged after its last checkpoint, since it computes those steps again.
+    pub fn open_truncated(path: &Path, keep: usize) -> Result<Self> {
+        let records = read_metrics(path)?;
+        if records.len() > keep {
+            let mut text = String::new();
+            for record in &records[..keep] {
+                text += &serde_json::to_string(record).context("cannot encode a metrics record")?;
+                text.push('\n');
+            }
+            super::write_atomic(path, text.as_bytes())?;
+        }
+        Self::open(path)
+    }
+
+    /// Records in the log so far.
+    pub fn records(&self) -> usize {
+        self.records
     }
 
     pub fn path(&self) -> &Path {
@@ -69,7 +89,9 @@ impl MetricsWriter {
         self.file
             .write_all(line.as_bytes())
             .and_then(|()| self.file.flush())
-            .map_err(|e| anyhow!("cannot write to metrics log {}: {e}", self.path.display()))
+            .map_err(|e| anyhow!("cannot write to metrics log {}: {e}", self.path.display()))?;
+        self.records += 1;
+        Ok(())
     }
 }
 
