@@ -139,6 +139,15 @@ fn an_interrupted_run_resumes_to_the_same_result() {
 }
 
 #[test]
+fn a_missing_dataset_leaves_no_run_directory_behind() {
+    let out = scratch("missing");
+    let run = qipo(&["train", "--dataset", "/no/such/file.hdf5", "--preset", "smoke", "--out", out.to_str().unwrap()]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&run.stderr).contains("/no/such/file.hdf5"));
+    assert!(!out.exists(), "a failed start must not leave a run directory");
+}
+
+#[test]
 fn a_diverging_run_stops_naming_the_stage_and_step() {
     let out = scratch("diverge");
     let run = train(&out, &["--set", "behaviour.lr=1e30"]);

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
+use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::rl::config::resolve;
 use crate::rl::presets::preset_for_dataset;
@@ -41,11 +42,15 @@ pub struct TrainArgs {
 }
 
 pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
-    let (run, config) = match &args.resume {
+    let (run, config, dataset) = match &args.resume {
         Some(dir) => {
             let run = RunDir::open(dir)?;
+            if run.read_state()?.finished {
+                println!("{} is already finished: nothing to do", run.path().display());
+                return Ok(());
+            }
             let config = run.read_config()?;
-            (run, config)
+            (run, config, Dataset::load(&args.dataset)?)
         }
         None => {
             let preset = args.preset.clone().or_else(|| preset_for_dataset(&args.dataset).map(str::to_string));
@@ -61,9 +66,11 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             if out.join("config.toml").exists() {
                 bail!("{} already holds a run: continue it with --resume {0}, or choose another --out", out.display());
             }
+            // The dataset is read before the run directory exists, so bad input leaves nothing behind.
+            let dataset = Dataset::load(&args.dataset)?;
             let run = RunDir::create(&out)?;
             run.write_config(&config)?;
-            (run, config)
+            (run, config, dataset)
         }
     };
     eprintln!(
@@ -73,7 +80,7 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
         config.preset,
         run.path().display()
     );
-    let summary = train(gpu, &args.dataset, &run, &config, args.stop_after)?;
+    let summary = train(gpu, dataset, &run, &config, args.stop_after)?;
     if summary.already_finished {
         println!("{} is already finished: nothing to do", run.path().display());
         return Ok(());

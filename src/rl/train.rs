@@ -9,7 +9,6 @@
 //! run, naming the stage and step, and keeps the last good checkpoint.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
@@ -54,13 +53,14 @@ pub struct TrainSummary {
     pub stopped: bool,
 }
 
-/// Trains (or resumes) the run in `run` on `dataset`. With `stop_after`, the invocation
+/// Trains (or resumes) the run in `run` on `dataset` (as loaded, before normalisation,
+/// which the run's config decides). With `stop_after`, the invocation
 /// stops resumably once it has taken that many optimisation steps, at the end of the
 /// logging interval under way (in policy improvement: at the next renewal), so a resumed
 /// run logs and computes exactly what an uninterrupted one does.
 pub fn train(
     gpu: &Gpu,
-    dataset_path: &Path,
+    mut dataset: Dataset,
     run: &RunDir,
     config: &TrainConfig,
     stop_after: Option<u64>,
@@ -69,10 +69,9 @@ pub fn train(
     if state.finished {
         return Ok(TrainSummary { already_finished: true, ..Default::default() });
     }
-    let mut dataset = Dataset::load(dataset_path)?;
     let normalization =
         Normalization::fit(&dataset, config.data.reward_normalization, config.data.normalize_observations)
-            .with_context(|| format!("{}: cannot normalise", dataset_path.display()))?;
+            .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
     crate::run::write_atomic(&run.path().join(NORMALIZATION_FILE), &serde_json::to_vec_pretty(&normalization)?)?;
     let data = GpuDataset::upload(gpu, &dataset)?;
