@@ -130,6 +130,19 @@ fn next_stop(step: u64, total: u64, every: &[u64]) -> u64 {
     every.iter().filter(|&&e| e > 0).map(|&e| (step / e + 1) * e).fold(total, u64::min)
 }
 
+/// The `n` records of `width` values written into a ring buffer from record number `first`
+/// on (record k lives in slot k mod the ring's length), in order.
+fn read_ring(gpu: &Gpu, ring: &GpuBuffer, first: u64, n: usize, width: usize) -> Result<Vec<f32>> {
+    let slots = ring.len / width;
+    let all: Vec<f32> = ring.read(gpu)?;
+    Ok((0..n)
+        .flat_map(|k| {
+            let slot = ((first + k as u64) % slots as u64) as usize;
+            all[slot * width..(slot + 1) * width].iter().copied()
+        })
+        .collect())
+}
+
 fn mean(values: &[f32]) -> f64 {
     values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
 }
@@ -234,12 +247,13 @@ impl Context<'_> {
         while step < total {
             let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
             let started = Instant::now();
+            let first_slot = trainer.steps();
             let mut rec = Recorder::new(gpu);
             for _ in step..stop {
                 trainer.record_step(&mut rec, &net);
             }
             rec.submit_and_wait()?;
-            let losses: Vec<f32> = trainer.losses.read_range(gpu, 0, (stop - step) as usize)?;
+            let losses = read_ring(gpu, &trainer.losses, first_slot, (stop - step) as usize, 1)?;
             let loss = mean(&losses);
             check_finite(stage, stop, "the flow-matching loss", loss, self.run)?;
             let rate = (stop - step) as f64 / started.elapsed().as_secs_f64();
@@ -354,13 +368,14 @@ impl Context<'_> {
         while step < total {
             let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
             let started = Instant::now();
+            let first_slot = trainer.steps();
             let mut rec = Recorder::new(gpu);
             for _ in step..stop {
                 trainer.record_step(&mut rec, &critic);
             }
             rec.submit_and_wait()?;
             let n = (stop - step) as usize;
-            let stats: Vec<f32> = trainer.stats.read_range(gpu, 0, n * width)?;
+            let stats = read_ring(gpu, &trainer.stats, first_slot, n, width)?;
             let rate = n as f64 / started.elapsed().as_secs_f64();
             let out_of_budget = self.spend(stop - step);
             step = stop;
@@ -477,12 +492,13 @@ impl Context<'_> {
             }
             let stop = next_stop(step, total, &[log_every, renew]);
             let started = Instant::now();
+            let first_slot = improver.steps();
             let mut rec = Recorder::new(gpu);
             for _ in step..stop {
                 improver.record_step(&mut rec, &policy);
             }
             rec.submit_and_wait()?;
-            let losses: Vec<f32> = improver.losses.read_range(gpu, 0, (stop - step) as usize)?;
+            let losses = read_ring(gpu, &improver.losses, first_slot, (stop - step) as usize, 1)?;
             let loss = mean(&losses);
             check_finite(stage, stop, "the weighted flow-matching loss", loss, self.run)?;
             let rate = (stop - step) as f64 / started.elapsed().as_secs_f64();
