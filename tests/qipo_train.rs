@@ -108,6 +108,13 @@ fn a_run_writes_every_stage_and_resuming_it_does_nothing() {
     let stdout = ok(resume(&out, &[]));
     assert!(stdout.contains("already finished"), "{stdout}");
     assert_eq!(metrics(&out), records, "resuming a finished run changes nothing");
+    // The same command again leaves the run alone; other settings into the same place are refused.
+    let stdout = ok(train(&out, &[]));
+    assert!(stdout.contains("already finished"), "{stdout}");
+    let clash = train(&out, &["--set", "policy.beta=5"]);
+    assert_eq!(clash.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("other settings"));
+    assert_eq!(metrics(&out), records);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use crate::data::Dataset;
 use crate::gpu::Gpu;
-use crate::rl::config::resolve;
+use crate::rl::config::{resolve, TrainConfig};
 use crate::rl::presets::preset_for_dataset;
 use crate::rl::train::train;
 use crate::run::RunDir;
@@ -64,7 +64,20 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                 PathBuf::from("runs").join(format!("{stem}-seed{}", config.seed))
             });
             if out.join("config.toml").exists() {
-                bail!("{} already holds a run: continue it with --resume {0}, or choose another --out", out.display());
+                // The same command again continues (or leaves alone) the run it started.
+                let run = RunDir::open(&out)?;
+                if run.read_config()? != config {
+                    bail!(
+                        "{} already holds a run with other settings: continue it with --resume {0}, or choose another --out",
+                        out.display()
+                    );
+                }
+                if run.read_state()?.finished {
+                    println!("{} is already finished: nothing to do", run.path().display());
+                    return Ok(());
+                }
+                let dataset = Dataset::load(&args.dataset)?;
+                return finish(gpu, dataset, run, config, &args);
             }
             // The dataset is read before the run directory exists, so bad input leaves nothing behind.
             let dataset = Dataset::load(&args.dataset)?;
@@ -73,6 +86,11 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             (run, config, dataset)
         }
     };
+    finish(gpu, dataset, run, config, &args)
+}
+
+/// Trains the run and reports how it ended.
+fn finish(gpu: &Gpu, dataset: Dataset, run: RunDir, config: TrainConfig, args: &TrainArgs) -> Result<()> {
     eprintln!(
         "qipo train: {} on {} (preset '{}'), run directory {}",
         args.dataset.display(),
