@@ -130,6 +130,17 @@ fn next_stop(step: u64, total: u64, every: &[u64]) -> u64 {
     every.iter().filter(|&&e| e > 0).map(|&e| (step / e + 1) * e).fold(total, u64::min)
 }
 
+/// Records `steps` training steps into one submit and waits for them; returns steps/s.
+fn run_chunk(gpu: &Gpu, steps: u64, mut record_step: impl FnMut(&mut Recorder)) -> Result<f64> {
+    let started = Instant::now();
+    let mut rec = Recorder::new(gpu);
+    for _ in 0..steps {
+        record_step(&mut rec);
+    }
+    rec.submit_and_wait()?;
+    Ok(steps as f64 / started.elapsed().as_secs_f64())
+}
+
 /// The `n` records of `width` values written into a ring buffer from record number `first`
 /// on (record k lives in slot k mod the ring's length), in order.
 fn read_ring(gpu: &Gpu, ring: &GpuBuffer, first: u64, n: usize, width: usize) -> Result<Vec<f32>> {
@@ -246,17 +257,11 @@ impl Context<'_> {
         let bar = progress(stage, total, step);
         while step < total {
             let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
-            let started = Instant::now();
             let first_slot = trainer.steps();
-            let mut rec = Recorder::new(gpu);
-            for _ in step..stop {
-                trainer.record_step(&mut rec, &net);
-            }
-            rec.submit_and_wait()?;
+            let rate = run_chunk(gpu, stop - step, |rec| trainer.record_step(rec, &net))?;
             let losses = read_ring(gpu, &trainer.losses, first_slot, (stop - step) as usize, 1)?;
             let loss = mean(&losses);
             check_finite(stage, stop, "the flow-matching loss", loss, self.run)?;
-            let rate = (stop - step) as f64 / started.elapsed().as_secs_f64();
             let out_of_budget = self.spend(stop - step);
             step = stop;
             self.record(stage, step, BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]))?;
@@ -367,16 +372,10 @@ impl Context<'_> {
         let width = CRITIC_STATS.len();
         while step < total {
             let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
-            let started = Instant::now();
             let first_slot = trainer.steps();
-            let mut rec = Recorder::new(gpu);
-            for _ in step..stop {
-                trainer.record_step(&mut rec, &critic);
-            }
-            rec.submit_and_wait()?;
+            let rate = run_chunk(gpu, stop - step, |rec| trainer.record_step(rec, &critic))?;
             let n = (stop - step) as usize;
             let stats = read_ring(gpu, &trainer.stats, first_slot, n, width)?;
-            let rate = n as f64 / started.elapsed().as_secs_f64();
             let out_of_budget = self.spend(stop - step);
             step = stop;
             let mut fields = BTreeMap::from([("steps_per_s".to_string(), rate)]);
@@ -491,17 +490,11 @@ impl Context<'_> {
                 }
             }
             let stop = next_stop(step, total, &[log_every, renew]);
-            let started = Instant::now();
             let first_slot = improver.steps();
-            let mut rec = Recorder::new(gpu);
-            for _ in step..stop {
-                improver.record_step(&mut rec, &policy);
-            }
-            rec.submit_and_wait()?;
+            let rate = run_chunk(gpu, stop - step, |rec| improver.record_step(rec, &policy))?;
             let losses = read_ring(gpu, &improver.losses, first_slot, (stop - step) as usize, 1)?;
             let loss = mean(&losses);
             check_finite(stage, stop, "the weighted flow-matching loss", loss, self.run)?;
-            let rate = (stop - step) as f64 / started.elapsed().as_secs_f64();
             // The budget stops the policy stage only at renewals, where it resumes exactly.
             self.spend(stop - step);
             step = stop;
