@@ -2,8 +2,9 @@
 # Installs what a fresh Debian machine lacks to build, test and run qipo:
 #   - libhdf5-dev (+ pkg-config) for the HDF5 dataset loader, and a font for plots,
 #   - a Vulkan loader, and Mesa's lavapipe CPU driver where no GPU driver is present,
-#   - Python's h5py/numpy (tests cross-check the loader) and the mujoco==3.17.0 wheel with
-#     gymnasium (evaluation environments, dataset generation).
+#   - Python's h5py/numpy (tests cross-check the loader), the mujoco==3.17.0 wheel whose
+#     library the evaluation environments link, gymnasium (the parity tests' reference) and
+#     gymnasium-robotics (AntMaze, run in a Python subprocess).
 # Safe to run repeatedly: each step is skipped when already satisfied.
 set -euo pipefail
 
@@ -36,12 +37,26 @@ fi
 
 PY=${PYTHON:-python3}
 if command -v "$PY" >/dev/null 2>&1; then
-  if ! "$PY" -c 'import h5py, numpy, mujoco, gymnasium; assert mujoco.__version__ == "3.17.0"' >/dev/null 2>&1; then
-    echo "setup: installing Python packages (h5py, numpy, mujoco==3.17.0, gymnasium)"
+  if ! "$PY" -c 'import h5py, numpy, mujoco, gymnasium, gymnasium_robotics; assert mujoco.__version__ == "3.17.0"' >/dev/null 2>&1; then
+    echo "setup: installing Python packages (h5py, numpy, mujoco==3.17.0, gymnasium, gymnasium-robotics)"
     "$PY" -m pip install -q --disable-pip-version-check \
-      "h5py" "numpy" "mujoco==3.17.0" "gymnasium[mujoco]==1.4.0"
+      "h5py" "numpy" "mujoco==3.17.0" "gymnasium[mujoco]==1.4.0" "gymnasium-robotics==1.4.2"
   fi
 else
-  echo "setup: python3 not found; skipping the Python cross-check packages" >&2
+  echo "setup: python3 not found: it is needed for MuJoCo (the mujoco==3.17.0 wheel)" >&2
+  exit 1
 fi
+
+# MuJoCo for the evaluation environments comes from the wheel, which ships only the
+# versioned libmujoco.so.3.17.0: link it under .mujoco/lib, where the build
+# (MUJOCO_DYNAMIC_LINK_DIR in .cargo/config.toml) and the binaries' rpath look for it.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+wheel_lib=$("$PY" -c 'import mujoco, os; print(os.path.join(os.path.dirname(mujoco.__file__), "libmujoco.so." + mujoco.__version__))')
+if [ ! -f "$wheel_lib" ]; then
+  echo "setup: $wheel_lib not found: the mujoco wheel is incomplete" >&2
+  exit 1
+fi
+mkdir -p "$root/.mujoco/lib"
+ln -sfn "$wheel_lib" "$root/.mujoco/lib/$(basename "$wheel_lib")"
+ln -sfn "$wheel_lib" "$root/.mujoco/lib/libmujoco.so"
 echo "setup: ok"
