@@ -1,0 +1,122 @@
+//! Which environment to evaluate in, from a name such as `hopper`, `Hopper-v4`,
+//! `halfcheetah-medium-replay-v2` or `antmaze-large-diverse-v2`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Env;
+
+/// The version of gymnasium's MuJoCo environments whose semantics to reproduce. v5 is the
+/// default; D4RL's datasets were collected in the older v4-era models (Walker2d's feet
+/// differ), so `-v4` at the end of a name selects those.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GymVersion {
+    V4,
+    V5,
+}
+
+/// The three AntMaze layouts of D4RL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Maze {
+    Umaze,
+    Medium,
+    Large,
+}
+
+impl Maze {
+    pub fn name(self) -> &'static str {
+        match self {
+            Maze::Umaze => "umaze",
+            Maze::Medium => "medium",
+            Maze::Large => "large",
+        }
+    }
+}
+
+/// An evaluation environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum EnvSpec {
+    /// HalfCheetah, Hopper or Walker2d in MuJoCo.
+    Locomotion { env: Env, version: GymVersion },
+    /// D4RL's AntMaze, through gymnasium-robotics.
+    AntMaze { maze: Maze },
+}
+
+impl EnvSpec {
+    /// The environment family, for D4RL's reference returns.
+    pub fn env(self) -> Env {
+        match self {
+            EnvSpec::Locomotion { env, .. } => env,
+            EnvSpec::AntMaze { .. } => Env::AntMaze,
+        }
+    }
+
+    /// D4RL-normalised score of an episode return.
+    pub fn normalized_score(self, episode_return: f64) -> f64 {
+        self.env().normalized_score(episode_return)
+    }
+}
+
+impl fmt::Display for EnvSpec {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            EnvSpec::Locomotion { env, version } => {
+                let v = match version {
+                    GymVersion::V4 => "v4",
+                    GymVersion::V5 => "v5",
+                };
+                write!(f, "{env}-{v}")
+            }
+            EnvSpec::AntMaze { maze } => write!(f, "antmaze-{}", maze.name()),
+        }
+    }
+}
+
+impl FromStr for EnvSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let env: Env = text.parse()?;
+        let lower = text.to_lowercase();
+        if env == Env::AntMaze {
+            // Look for the layout after the family name ("umaze" contains "maze").
+            let rest = &lower[lower.find("antmaze").map_or(0, |i| i + "antmaze".len())..];
+            let maze = [Maze::Umaze, Maze::Medium, Maze::Large]
+                .into_iter()
+                .find(|maze| rest.contains(maze.name()))
+                .ok_or_else(|| {
+                    format!("'{text}': which AntMaze layout? expected umaze, medium or large in the name")
+                })?;
+            return Ok(EnvSpec::AntMaze { maze });
+        }
+        let version = if lower.ends_with("-v4") { GymVersion::V4 } else { GymVersion::V5 };
+        Ok(EnvSpec::Locomotion { env, version })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse() {
+        let parse = |s: &str| s.parse::<EnvSpec>().unwrap();
+        assert_eq!(parse("hopper"), EnvSpec::Locomotion { env: Env::Hopper, version: GymVersion::V5 });
+        assert_eq!(parse("Walker2d-v4"), EnvSpec::Locomotion { env: Env::Walker2d, version: GymVersion::V4 });
+        assert_eq!(
+            parse("halfcheetah-medium-replay-v2"),
+            EnvSpec::Locomotion { env: Env::HalfCheetah, version: GymVersion::V5 }
+        );
+        assert_eq!(parse("antmaze-umaze-diverse-v2"), EnvSpec::AntMaze { maze: Maze::Umaze });
+        assert_eq!(parse("AntMaze_Large-v4"), EnvSpec::AntMaze { maze: Maze::Large });
+        assert_eq!(parse("antmaze-medium-play-v2"), EnvSpec::AntMaze { maze: Maze::Medium });
+        assert!("antmaze".parse::<EnvSpec>().is_err());
+        assert!("cartpole".parse::<EnvSpec>().is_err());
+        assert_eq!(parse("Hopper-v4").to_string(), "hopper-v4");
+    }
+}
