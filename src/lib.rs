@@ -15,6 +15,8 @@
 pub mod bench;
 pub mod commands;
 pub mod data;
+pub mod envs;
+pub mod eval;
 pub mod flow;
 pub mod font;
 pub mod gpu;

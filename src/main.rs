@@ -24,6 +24,8 @@ enum Command {
     },
     /// Train a QIPO policy on an offline-RL dataset (or resume a run).
     Train(qipo::commands::train::TrainArgs),
+    /// Evaluate a trained policy (or the zero or random baseline) in MuJoCo or AntMaze.
+    Eval(qipo::commands::eval::EvalArgs),
     /// Sample actions from a trained policy.
     Sample(qipo::commands::sample::SampleArgs),
     /// Energy-guided generation on a 2-D toy problem, judged against the exact target.
@@ -89,6 +91,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Train(args) => qipo::commands::train::run(&Gpu::new(&cli.adapter)?, args),
+        Command::Eval(args) => qipo::commands::eval::run(&cli.adapter, args),
         Command::Sample(args) => qipo::commands::sample::run(&Gpu::new(&cli.adapter)?, args),
         Command::Toy(args) => qipo::commands::toy::run(&Gpu::new(&cli.adapter)?, args),
         Command::Dataset { command } => qipo::data::cli::run(command),

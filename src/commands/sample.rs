@@ -5,14 +5,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _, Result};
 
-use crate::data::{Dataset, Normalization};
+use crate::data::Dataset;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::rng::{streams, RngStream};
-use crate::rl::snapshot::load_velocity;
+use crate::rl::saved_policy::SavedPolicy;
 use crate::rl::support::{SupportLayout, SupportSampler};
-use crate::rl::train::NORMALIZATION_FILE;
-use crate::run::checkpoint::Checkpoint;
-use crate::run::{RunDir, Stage};
 
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("states_from").required(true).args(["dataset", "states"])))]
@@ -41,28 +38,6 @@ pub struct SampleArgs {
     /// Output CSV: state, sample, a0, a1, ...
     #[arg(long)]
     pub out: PathBuf,
-}
-
-/// The policy checkpoint of a run directory or file, and the run's normalisation.
-fn policy_checkpoint(path: &Path) -> Result<(Checkpoint, String, Option<Normalization>, Option<usize>)> {
-    if path.is_file() {
-        let ckpt = Checkpoint::load(path)?;
-        let prefix = if ckpt.tensors.contains_key("policy.params") { "policy" } else { "behaviour" };
-        return Ok((ckpt, prefix.to_string(), None, None));
-    }
-    let run = RunDir::open(path)?;
-    let config = run.read_config()?;
-    let (file, prefix) = match run.checkpoint_path(Stage::Policy) {
-        p if p.exists() => (p, "policy"),
-        _ => (run.checkpoint_path(Stage::Behaviour), "behaviour"),
-    };
-    let normalization = match std::fs::read(run.path().join(NORMALIZATION_FILE)) {
-        Ok(bytes) => {
-            Some(serde_json::from_slice(&bytes).with_context(|| format!("{}: bad normalisation", path.display()))?)
-        }
-        Err(_) => None,
-    };
-    Ok((Checkpoint::load(&file)?, prefix.to_string(), normalization, Some(config.support.euler_steps)))
 }
 
 fn read_states_csv(path: &Path, dim: usize) -> Result<Vec<f32>> {
@@ -97,8 +72,10 @@ fn read_states_csv(path: &Path, dim: usize) -> Result<Vec<f32>> {
 
 pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     ensure!(args.n > 0, "--n must be at least 1");
-    let (ckpt, prefix, normalization, run_euler) = policy_checkpoint(&args.checkpoint)?;
-    let policy = load_velocity(&ckpt, gpu, &prefix)?;
+    let saved = SavedPolicy::open(&args.checkpoint)?;
+    let policy = saved.network(gpu)?;
+    let run_euler = saved.euler_steps();
+    let normalization = saved.normalization;
     let obs_dim = policy.spec.cond_dim;
     let mut states = match (&args.dataset, &args.states) {
         (Some(file), _) => {

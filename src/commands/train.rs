@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use crate::data::Dataset;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
+use crate::rl::evaluation::env_of_dataset;
 use crate::rl::presets::preset_for_dataset;
 use crate::rl::train::train;
 use crate::run::RunDir;
@@ -58,7 +59,20 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             if let Some(seed) = args.seed {
                 overrides.push(format!("seed={seed}"));
             }
-            let config = resolve(preset.as_deref(), args.config.as_deref(), &overrides)?;
+            let mut config = resolve(preset.as_deref(), args.config.as_deref(), &overrides)?;
+            if config.run.eval_env.is_empty() {
+                // Evaluate where the data came from, when its file name says.
+                if let Some(spec) = env_of_dataset(&args.dataset) {
+                    config.run.eval_env = spec.to_string();
+                }
+            }
+            if config.run.eval_every > 0 && config.run.eval_env.is_empty() {
+                bail!(
+                    "run.eval_every is {} but {} does not name its environment: set run.eval_env",
+                    config.run.eval_every,
+                    args.dataset.display()
+                );
+            }
             let out = args.out.clone().unwrap_or_else(|| {
                 let stem = args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 PathBuf::from("runs").join(format!("{stem}-seed{}", config.seed))
@@ -106,6 +120,9 @@ fn finish(gpu: &Gpu, dataset: Dataset, run: RunDir, config: TrainConfig, args: &
     if summary.stopped {
         println!("stopped after the step budget; continue with --resume {}", run.path().display());
         return Ok(());
+    }
+    if let Some(report) = &summary.eval {
+        eprint!("{}", crate::commands::eval::summary(report));
     }
     let q = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     println!(

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::presets;
 use crate::data::RewardMode;
+use crate::envs::EnvSpec;
 use crate::nn::Activation;
 
 /// Everything a QIPO run needs besides its dataset and device.
@@ -152,8 +153,11 @@ pub struct RunConfig {
     pub checkpoint_every: u64,
     /// Steps between evaluations in the environment; 0 disables them.
     pub eval_every: u64,
-    /// Episodes per evaluation.
+    /// Episodes per evaluation (the periodic ones and the final one).
     pub eval_episodes: usize,
+    /// The environment to evaluate in, e.g. "hopper" or "walker2d-v4"; empty: the one the
+    /// dataset's file name names, if any (`qipo train` fills it in when it creates the run).
+    pub eval_env: String,
 }
 
 impl Default for DataConfig {
@@ -209,7 +213,7 @@ impl Default for PolicyConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { log_every: 1000, checkpoint_every: 10_000, eval_every: 0, eval_episodes: 10 }
+        Self { log_every: 1000, checkpoint_every: 10_000, eval_every: 0, eval_episodes: 10, eval_env: String::new() }
     }
 }
 
@@ -311,6 +315,9 @@ impl TrainConfig {
         check_at_least_one("run.log_every", self.run.log_every)?;
         check_at_least_one("run.checkpoint_every", self.run.checkpoint_every)?;
         check_at_least_one("run.eval_episodes", self.run.eval_episodes as u64)?;
+        if !self.run.eval_env.is_empty() {
+            self.run.eval_env.parse::<EnvSpec>().map_err(|e| anyhow!("run.eval_env: {e}"))?;
+        }
         Ok(())
     }
 

@@ -3,8 +3,10 @@
 
 pub mod config;
 pub mod critic;
+pub mod evaluation;
 pub mod improve;
 pub mod presets;
+pub mod saved_policy;
 pub mod snapshot;
 pub mod support;
 pub mod train;

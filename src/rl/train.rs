@@ -16,10 +16,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::{CriticKind, TrainConfig};
 use super::critic::{CriticTrainer, TwinCritic, CRITIC_STATS};
+use super::evaluation::{Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{load_adam, load_mlp, load_rng, load_velocity, save_adam, save_mlp, save_rng, save_velocity};
 use super::support::{SupportLayout, SupportSampler};
 use crate::data::{Dataset, GpuDataset, Normalization};
+use crate::envs::EnvSpec;
+use crate::eval::EvalReport;
 use crate::flow::efm::EfmTable;
 use crate::flow::{EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
@@ -48,6 +51,8 @@ pub struct TrainSummary {
     pub q_dataset: Option<f64>,
     pub q_behaviour: Option<f64>,
     pub q_policy: Option<f64>,
+    /// The final policy's evaluation in the environment, when there was one.
+    pub eval: Option<EvalReport>,
     pub already_finished: bool,
     /// The invocation stopped at its step budget; resume the run to continue.
     pub stopped: bool,
@@ -73,6 +78,17 @@ pub fn train(
         Normalization::fit(&dataset, config.data.reward_normalization, config.data.normalize_observations)
             .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
+    let eval_env = match config.run.eval_env.as_str() {
+        "" => None,
+        name => Some(name.parse::<EnvSpec>().map_err(|e| anyhow::anyhow!("run.eval_env: {e}"))?),
+    };
+    if config.run.eval_every > 0 && eval_env.is_none() {
+        bail!(
+            "run.eval_every is {} but {} does not name its environment: set run.eval_env",
+            config.run.eval_every,
+            dataset.source.display()
+        );
+    }
     crate::run::write_atomic(&run.path().join(NORMALIZATION_FILE), &serde_json::to_vec_pretty(&normalization)?)?;
     let data = GpuDataset::upload(gpu, &dataset)?;
     let mut ctx = Context {
@@ -82,6 +98,9 @@ pub fn train(
         config,
         metrics: MetricsWriter::open_truncated(&run.metrics_path(), state.metrics_records)?,
         data: &data,
+        eval_env,
+        evaluator: None,
+        normalization: &normalization,
     };
 
     let policy_spec = VelocitySpec {
@@ -96,9 +115,10 @@ pub fn train(
     let Some(behaviour) = ctx.behaviour(&mut state, &policy_spec)? else { return Ok(stopped()) };
     let next_support = ctx.support(&mut state, &behaviour)?;
     let Some(critic) = ctx.critic(&mut state, &next_support)? else { return Ok(stopped()) };
-    let Some(summary) = ctx.policy(&mut state, &behaviour, &critic)? else { return Ok(stopped()) };
+    let Some((mut summary, policy)) = ctx.policy(&mut state, &behaviour, &critic)? else { return Ok(stopped()) };
+    summary.eval = ctx.final_evaluation(&policy)?;
     state.finish();
-    run.write_state(&state)?;
+    ctx.write_state(&mut state)?;
     plot_learning_curves(&run.metrics_path(), &run.plot_path())?;
     Ok(summary)
 }
@@ -111,6 +131,11 @@ struct Context<'a> {
     config: &'a TrainConfig,
     metrics: MetricsWriter,
     data: &'a GpuDataset,
+    /// Where policies are evaluated, if the run knows its environment.
+    eval_env: Option<EnvSpec>,
+    /// Created at the first evaluation and kept: each evaluation starts the same episodes.
+    evaluator: Option<Evaluator>,
+    normalization: &'a Normalization,
 }
 
 fn progress(stage: Stage, total: u64, start: u64) -> ProgressBar {
@@ -256,7 +281,8 @@ impl Context<'_> {
         let total = cfg.steps;
         let bar = progress(stage, total, step);
         while step < total {
-            let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
+            let stops = [log_every, self.config.run.checkpoint_every, self.config.run.eval_every];
+            let stop = next_stop(step, total, &stops);
             let first_slot = trainer.steps();
             let rate = run_chunk(gpu, stop - step, |rec| trainer.record_step(rec, &net))?;
             let losses = read_ring(gpu, &trainer.losses, first_slot, (stop - step) as usize, 1)?;
@@ -264,7 +290,12 @@ impl Context<'_> {
             check_finite(stage, stop, "the flow-matching loss", loss, self.run)?;
             let out_of_budget = self.spend(stop - step);
             step = stop;
-            self.record(stage, step, BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]))?;
+            let mut fields = BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]);
+            if self.eval_due(step, total) {
+                bar.set_message("evaluating");
+                fields.extend(self.evaluate(&net, "behaviour")?);
+            }
+            self.record(stage, step, fields)?;
             bar.set_position(step);
             bar.set_message(format!("loss {loss:.4}"));
             let checkpoint_due =
@@ -422,7 +453,7 @@ impl Context<'_> {
         state: &mut RunState,
         behaviour: &VelocityNet,
         critic: &TwinCritic,
-    ) -> Result<Option<TrainSummary>> {
+    ) -> Result<Option<(TrainSummary, VelocityNet)>> {
         let (gpu, cfg) = (self.gpu, &self.config.policy);
         let stage = Stage::Policy;
         let seed = stage_seed(self.config.seed, stage);
@@ -486,10 +517,10 @@ impl Context<'_> {
                         q_policy: Some(q_policy),
                         ..Default::default()
                     };
-                    return Ok(Some(summary));
+                    return Ok(Some((summary, policy)));
                 }
             }
-            let stop = next_stop(step, total, &[log_every, renew]);
+            let stop = next_stop(step, total, &[log_every, renew, self.config.run.eval_every]);
             let first_slot = improver.steps();
             let rate = run_chunk(gpu, stop - step, |rec| improver.record_step(rec, &policy))?;
             let losses = read_ring(gpu, &improver.losses, first_slot, (stop - step) as usize, 1)?;
@@ -499,8 +530,79 @@ impl Context<'_> {
             self.spend(stop - step);
             step = stop;
             bar.set_position(step);
-            self.record(stage, step, BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]))?;
+            let mut fields = BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]);
+            // The final policy is evaluated once, by the final evaluation.
+            if step < total && self.eval_due(step, total) {
+                bar.set_message("evaluating");
+                fields.extend(self.evaluate(&policy, "policy")?);
+            }
+            self.record(stage, step, fields)?;
         }
+    }
+
+    /// A periodic evaluation is due after `step` of a stage of `total` steps.
+    fn eval_due(&self, step: u64, total: u64) -> bool {
+        let every = self.config.run.eval_every;
+        every > 0 && (step.is_multiple_of(every) || step == total)
+    }
+
+    /// Evaluates `net` in the run's environment; the metrics fields of the result.
+    fn evaluate(&mut self, net: &VelocityNet, name: &str) -> Result<BTreeMap<String, f64>> {
+        let gpu = self.gpu;
+        let report = self.evaluator()?.run(gpu, net, name, true)?;
+        let mut fields = BTreeMap::from([
+            ("eval_return".to_string(), report.return_mean),
+            ("eval_score".to_string(), report.score_mean),
+        ]);
+        if let Some(rate) = report.success_rate {
+            fields.insert("eval_success_rate".into(), rate);
+        }
+        Ok(fields)
+    }
+
+    fn evaluator(&mut self) -> Result<&mut Evaluator> {
+        if self.evaluator.is_none() {
+            let spec = self.eval_env.context("the run has no evaluation environment (run.eval_env)")?;
+            let run = &self.config.run;
+            let observations = self.normalization.observations.clone();
+            let seed = stage_seed(self.config.seed, Stage::Evaluation);
+            let evaluator =
+                Evaluator::new(spec, run.eval_episodes, self.config.support.euler_steps, observations, seed)?;
+            self.evaluator = Some(evaluator);
+        }
+        Ok(self.evaluator.as_mut().expect("created above"))
+    }
+
+    /// The final policy's evaluation, written to eval.json and the metrics. Skipped, with a
+    /// note, when the run's environment is unknown or this build has no MuJoCo.
+    fn final_evaluation(&mut self, policy: &VelocityNet) -> Result<Option<EvalReport>> {
+        let Some(spec) = self.eval_env else {
+            eprintln!("no final evaluation: the dataset's name does not say its environment (set run.eval_env)");
+            return Ok(None);
+        };
+        if matches!(spec, EnvSpec::Locomotion { .. }) && !cfg!(feature = "mujoco") {
+            eprintln!("no final evaluation: this qipo was built without MuJoCo");
+            return Ok(None);
+        }
+        eprintln!("evaluating the final policy: {} episodes of {spec}", self.config.run.eval_episodes);
+        let (gpu, dir) = (self.gpu, self.run.path().display().to_string());
+        let report = self
+            .evaluator()?
+            .run(gpu, policy, "policy", false)
+            .with_context(|| format!("the final evaluation failed; rerun it with `qipo eval --checkpoint {dir}`"))?;
+        crate::run::write_atomic(&self.run.path().join(EVAL_FILE), &serde_json::to_vec_pretty(&report)?)?;
+        let mut fields = BTreeMap::from([
+            ("return_mean".to_string(), report.return_mean),
+            ("return_stderr".to_string(), report.return_stderr),
+            ("score_mean".to_string(), report.score_mean),
+            ("score_stderr".to_string(), report.score_stderr),
+        ]);
+        if let Some(rate) = report.success_rate {
+            fields.insert("success_rate".into(), rate);
+        }
+        self.record(Stage::Evaluation, 0, fields)?;
+        plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
+        Ok(Some(report))
     }
 
     fn save_policy(

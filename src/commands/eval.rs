@@ -1,0 +1,116 @@
+//! `qipo eval`: episodes in MuJoCo (or AntMaze) with a trained policy or a baseline, reported
+//! as the mean return and D4RL-normalised score with their standard errors.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::envs::{self, EnvSpec};
+use crate::eval::{evaluate, EvalReport, RandomPolicy, ZeroPolicy};
+use crate::gpu::{AdapterChoice, Gpu};
+use crate::rl::evaluation::{eval_progress, Evaluator};
+use crate::rl::saved_policy::SavedPolicy;
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Baseline {
+    /// The zero action at every step.
+    Zero,
+    /// Actions drawn uniformly within the action bounds.
+    Random,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("actor").required(true).args(["checkpoint", "policy"])))]
+pub struct EvalArgs {
+    /// A run directory (its final policy; the behaviour policy if improvement has not run)
+    /// or a policy checkpoint file.
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// A baseline policy instead of a checkpoint.
+    #[arg(long, value_enum)]
+    pub policy: Option<Baseline>,
+    /// hopper, halfcheetah, walker2d (gymnasium v5; append -v4 for v4), or
+    /// antmaze-umaze|medium|large; a D4RL dataset name works too. Default: the run's.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<EnvSpec>,
+    /// Episodes, all stepped together.
+    #[arg(long, default_value_t = 10)]
+    pub episodes: usize,
+    /// Seeds the episodes' initial states and the policy's noise: the same seed gives the same numbers.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Euler steps of the policy's sampler (default: the run's).
+    #[arg(long)]
+    pub euler_steps: Option<usize>,
+    /// One JSON object (with every episode's return) instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
+    if args.episodes == 0 {
+        bail!("--episodes must be at least 1");
+    }
+    let report = match (&args.checkpoint, args.policy) {
+        (Some(path), _) => {
+            let saved = SavedPolicy::open(path)?;
+            let run_env = saved.config.as_ref().map(|c| c.run.eval_env.clone()).filter(|e| !e.is_empty());
+            let spec = match (args.env, run_env) {
+                (Some(spec), _) => spec,
+                (None, Some(name)) => name.parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                (None, None) => bail!("{}: which environment? pass --env", path.display()),
+            };
+            let gpu = Gpu::new(adapter)?;
+            let net = saved.network(&gpu)?;
+            let euler = args.euler_steps.or(saved.euler_steps()).unwrap_or(10);
+            let normalization = saved.normalization.and_then(|n| n.observations);
+            let name = format!("{} ({})", path.display(), saved.prefix);
+            Evaluator::new(spec, args.episodes, euler, normalization, args.seed)?.run(&gpu, &net, &name, args.json)?
+        }
+        (None, Some(baseline)) => {
+            let spec = args.env.context("--policy needs --env")?;
+            let mut env = envs::make(spec, args.episodes)?;
+            let bar = eval_progress(spec, env.max_steps(), args.json);
+            let report = match baseline {
+                Baseline::Zero => {
+                    let mut policy = ZeroPolicy { act_dim: env.act_dim() };
+                    evaluate(env.as_mut(), &mut policy, args.seed, Some(&bar))
+                }
+                Baseline::Random => {
+                    let mut policy = RandomPolicy::new(env.action_bounds(), args.seed);
+                    evaluate(env.as_mut(), &mut policy, args.seed, Some(&bar))
+                }
+            }?;
+            bar.finish_and_clear();
+            report
+        }
+        (None, None) => unreachable!("clap requires --checkpoint or --policy"),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&report));
+    }
+    Ok(())
+}
+
+/// A few lines for people.
+pub fn summary(report: &EvalReport) -> String {
+    let mut text = format!(
+        "{} with {}: {} episodes, seed {}\n  return {:.1} ± {:.1}   D4RL score {:.1} ± {:.1}   length {:.0}\n",
+        report.env,
+        report.policy,
+        report.episodes,
+        report.seed,
+        report.return_mean,
+        report.return_stderr,
+        report.score_mean,
+        report.score_stderr,
+        report.length_mean
+    );
+    if let Some(rate) = report.success_rate {
+        text.push_str(&format!("  success rate {:.0}%\n", 100.0 * rate));
+    }
+    text.push_str(&format!("  {:.1} s, {:.0} environment steps/s\n", report.seconds, report.env_steps_per_s));
+    text
+}

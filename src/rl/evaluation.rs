@@ -1,0 +1,87 @@
+//! Evaluating a velocity network as a policy in its environment: what `qipo eval` and the
+//! periodic and final evaluations of `qipo train` share.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::data::{Env, ObservationNormalization};
+use crate::envs::{self, EnvSpec, VecEnv};
+use crate::eval::{evaluate, EvalReport, FlowPolicy};
+use crate::flow::VelocityNet;
+use crate::gpu::Gpu;
+
+/// The file a finished run's final evaluation is written to.
+pub const EVAL_FILE: &str = "eval.json";
+
+/// The environment a dataset's file name names (`hopper-medium-v2.hdf5`,
+/// `antmaze-large-diverse-v2.hdf5`, `mujoco/walker2d/medium-v0/...`), if any.
+pub fn env_of_dataset(path: &Path) -> Option<EnvSpec> {
+    let env = Env::find_in_path(path)?;
+    let named = path
+        .components()
+        .rev()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .find(|c| Env::find_in(c) == Some(env))?;
+    named.parse().ok()
+}
+
+/// A progress bar over the steps of an evaluation.
+pub fn eval_progress(spec: EnvSpec, max_steps: usize, hidden: bool) -> ProgressBar {
+    if hidden {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(max_steps as u64).with_style(
+        ProgressStyle::with_template("{prefix:>9} [{bar:30}] step {pos}/{len} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("eval {spec}"));
+    bar
+}
+
+/// Evaluations of one policy network in one environment, repeated as training goes: the
+/// environments are created once, and every evaluation starts the same episodes.
+pub struct Evaluator {
+    pub spec: EnvSpec,
+    env: Box<dyn VecEnv>,
+    euler_steps: usize,
+    normalization: Option<ObservationNormalization>,
+    seed: u64,
+}
+
+impl Evaluator {
+    /// `episodes` episodes per evaluation, one sampled action per state with `euler_steps`
+    /// Euler steps, observations standardised with `normalization` first.
+    pub fn new(
+        spec: EnvSpec,
+        episodes: usize,
+        euler_steps: usize,
+        normalization: Option<ObservationNormalization>,
+        seed: u64,
+    ) -> Result<Self> {
+        let env = envs::make(spec, episodes)?;
+        Ok(Self { spec, env, euler_steps, normalization, seed })
+    }
+
+    /// Runs the episodes with `net` choosing the actions, all episodes stepped together.
+    pub fn run(&mut self, gpu: &Gpu, net: &VelocityNet, name: &str, quiet: bool) -> Result<EvalReport> {
+        let (spec, env) = (self.spec, &mut self.env);
+        anyhow::ensure!(
+            env.obs_dim() == net.spec.cond_dim && env.act_dim() == net.spec.dim,
+            "{spec} has {}-d observations and {}-d actions; the policy takes {}-d states and makes {}-d actions",
+            env.obs_dim(),
+            env.act_dim(),
+            net.spec.cond_dim,
+            net.spec.dim
+        );
+        let normalization = self.normalization.clone();
+        let mut policy = FlowPolicy::new(gpu, net, env.len(), self.euler_steps, normalization, self.seed, name)?;
+        let bar = eval_progress(spec, env.max_steps(), quiet);
+        let report = evaluate(env.as_mut(), &mut policy, self.seed, Some(&bar))
+            .with_context(|| format!("evaluating in {spec}"))?;
+        bar.finish_and_clear();
+        Ok(report)
+    }
+}

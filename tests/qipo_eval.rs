@@ -1,0 +1,146 @@
+//! `qipo eval` end to end (baselines and trained checkpoints, on lavapipe) and the periodic
+//! and final evaluations of `qipo train`.
+#![cfg(feature = "mujoco")]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
+
+/// Every stage in a few seconds, evaluated every 50 steps with 2 episodes.
+const TINY: [&str; 18] = [
+    "--preset",
+    "smoke",
+    "--set",
+    "behaviour.steps=100",
+    "--set",
+    "critic.steps=50",
+    "--set",
+    "policy.steps=100",
+    "--set",
+    "policy.renew_every=50",
+    "--set",
+    "run.log_every=25",
+    "--set",
+    "run.eval_every=50",
+    "--set",
+    "run.eval_episodes=2",
+    "--set",
+    "support.euler_steps=3",
+];
+
+fn qipo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "qipo failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn fails(output: Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // 1 for qipo's own errors, 2 for clap's usage errors.
+    assert!(matches!(output.status.code(), Some(1 | 2)), "expected a failure: {stderr}");
+    stderr.into_owned()
+}
+
+fn json(output: Output) -> Value {
+    serde_json::from_str(&ok(output)).expect("--json prints one JSON object")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("qipo-eval-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn eval(args: &[&str]) -> Value {
+    let mut all = vec!["eval", "--json"];
+    all.extend_from_slice(args);
+    json(qipo(&all))
+}
+
+#[test]
+fn baselines_report_returns_and_d4rl_scores() {
+    let zero = eval(&["--policy", "zero", "--env", "hopper", "--episodes", "4", "--seed", "3"]);
+    assert_eq!(zero["env"], "hopper-v5");
+    assert_eq!(zero["episodes"], 4);
+    let returns: Vec<f64> = zero["returns"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let mean = returns.iter().sum::<f64>() / 4.0;
+    assert!((zero["return_mean"].as_f64().unwrap() - mean).abs() < 1e-9);
+    // Standing still, Hopper falls within a few hundred steps, earning about 1 per step.
+    assert!(mean > 20.0 && mean < 400.0, "zero-action Hopper return {mean}");
+    let score = 100.0 * (mean + 20.272305) / (3234.3 + 20.272305);
+    assert!((zero["score_mean"].as_f64().unwrap() - score).abs() < 1e-9);
+
+    let random =
+        |seed: &str| eval(&["--policy", "random", "--env", "halfcheetah-v4", "--episodes", "2", "--seed", seed]);
+    let (a, b, c) = (random("1"), random("1"), random("2"));
+    assert_eq!(a["returns"], b["returns"], "the same seed gives the same numbers");
+    assert_ne!(a["returns"], c["returns"]);
+    assert_eq!(a["lengths"], serde_json::json!([1000, 1000]), "HalfCheetah always runs to the time limit");
+}
+
+#[test]
+fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
+    let out = scratch("run");
+    let mut args = vec!["train", "--dataset", DATASET, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&TINY);
+    let output = qipo(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    ok(output);
+    assert!(stderr.contains("D4RL score"), "the final evaluation is reported: {stderr}");
+
+    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let evaluated = |stage: &str| -> Vec<u64> {
+        records
+            .iter()
+            .filter(|r| r["stage"] == stage && r.get("eval_score").is_some())
+            .map(|r| r["step"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(evaluated("behaviour"), vec![50, 100]);
+    assert_eq!(evaluated("policy"), vec![50], "the final policy is evaluated once, by the final evaluation");
+    let last = records.last().unwrap();
+    assert_eq!(last["stage"], "evaluation");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(report["env"], "hopper-v5");
+    assert_eq!(report["score_mean"], last["score_mean"]);
+
+    let dir = out.to_str().unwrap();
+    let first = eval(&["--checkpoint", dir, "--episodes", "3", "--seed", "5"]);
+    let again = eval(&["--checkpoint", dir, "--episodes", "3", "--seed", "5"]);
+    assert_eq!(first["env"], "hopper-v5", "the run's environment is the default");
+    assert_eq!(first["returns"], again["returns"], "same checkpoint and seed: same numbers");
+    assert_eq!(first["lengths"], again["lengths"]);
+
+    let wrong = fails(qipo(&["eval", "--checkpoint", dir, "--env", "halfcheetah", "--episodes", "1"]));
+    assert!(wrong.contains("17-d observations") && wrong.contains("11-d states"), "{wrong}");
+}
+
+#[test]
+fn evaluation_needs_a_known_environment() {
+    let data = scratch("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let unnamed = data.join("my-data.hdf5");
+    std::fs::copy(DATASET, &unnamed).unwrap();
+    let out = data.join("run");
+    let mut args = vec!["train", "--dataset", unnamed.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&TINY);
+    let err = fails(qipo(&args));
+    assert!(err.contains("run.eval_env"), "{err}");
+    assert!(!out.exists(), "bad settings leave no run directory behind");
+
+    let err = fails(qipo(&["eval", "--policy", "zero", "--episodes", "1"]));
+    assert!(err.contains("--env"), "{err}");
+    let err = fails(qipo(&["eval", "--policy", "zero", "--env", "cartpole"]));
+    assert!(err.contains("unknown environment 'cartpole'"), "{err}");
+    let err = fails(qipo(&["eval", "--policy", "zero", "--env", "hopper", "--episodes", "0"]));
+    assert!(err.contains("--episodes"), "{err}");
+    let err = fails(qipo(&["eval", "--checkpoint", "/no/such/run", "--env", "hopper"]));
+    assert!(err.contains("/no/such/run"), "{err}");
+}
