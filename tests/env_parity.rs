@@ -19,8 +19,10 @@ fn python() -> String {
 
 fn gym_rollout(env_id: &str, qpos: &[f64], qvel: &[f64], actions: &[Vec<f64>]) -> Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/gym_rollout.py");
+    // MuJoCo's Python bindings log warnings into MUJOCO_LOG.TXT in the working directory.
     let mut child = Command::new(python())
         .arg(script)
+        .current_dir(std::env::temp_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

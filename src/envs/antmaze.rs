@@ -40,6 +40,8 @@ impl AntMazeVec {
         let python = python();
         let mut child = Command::new(&python)
             .args(["-c", SERVER, maze.name(), &n.to_string()])
+            // MuJoCo's Python bindings write MUJOCO_LOG.TXT into the working directory.
+            .current_dir(std::env::temp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
