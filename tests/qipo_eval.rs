@@ -109,7 +109,7 @@ fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
     assert_eq!(last["stage"], "evaluation");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
     assert_eq!(report["env"], "hopper-v5");
-    assert_eq!(report["score_mean"], last["score_mean"]);
+    assert_eq!(report["score_mean"], last["eval_score"]);
 
     let dir = out.to_str().unwrap();
     let first = eval(&["--checkpoint", dir, "--episodes", "3", "--seed", "5"]);

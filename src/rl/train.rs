@@ -183,6 +183,18 @@ fn mean(values: &[f32]) -> f64 {
     values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
 }
 
+/// The metrics fields of an evaluation.
+fn eval_fields(report: &EvalReport) -> BTreeMap<String, f64> {
+    let mut fields = BTreeMap::from([
+        ("eval_return".to_string(), report.return_mean),
+        ("eval_score".to_string(), report.score_mean),
+    ]);
+    if let Some(rate) = report.success_rate {
+        fields.insert("eval_success_rate".into(), rate);
+    }
+    fields
+}
+
 fn check_finite(stage: Stage, step: u64, name: &str, value: f64, run: &RunDir) -> Result<()> {
     if !value.is_finite() {
         bail!(
@@ -550,14 +562,7 @@ impl Context<'_> {
     fn evaluate(&mut self, net: &VelocityNet, name: &str) -> Result<BTreeMap<String, f64>> {
         let gpu = self.gpu;
         let report = self.evaluator()?.run(gpu, net, name, true)?;
-        let mut fields = BTreeMap::from([
-            ("eval_return".to_string(), report.return_mean),
-            ("eval_score".to_string(), report.score_mean),
-        ]);
-        if let Some(rate) = report.success_rate {
-            fields.insert("eval_success_rate".into(), rate);
-        }
-        Ok(fields)
+        Ok(eval_fields(&report))
     }
 
     fn evaluator(&mut self) -> Result<&mut Evaluator> {
@@ -591,15 +596,9 @@ impl Context<'_> {
             .run(gpu, policy, "policy", false)
             .with_context(|| format!("the final evaluation failed; rerun it with `qipo eval --checkpoint {dir}`"))?;
         crate::run::write_atomic(&self.run.path().join(EVAL_FILE), &serde_json::to_vec_pretty(&report)?)?;
-        let mut fields = BTreeMap::from([
-            ("return_mean".to_string(), report.return_mean),
-            ("return_stderr".to_string(), report.return_stderr),
-            ("score_mean".to_string(), report.score_mean),
-            ("score_stderr".to_string(), report.score_stderr),
-        ]);
-        if let Some(rate) = report.success_rate {
-            fields.insert("success_rate".into(), rate);
-        }
+        // The same names as the periodic evaluations, so the plot shows them in one panel;
+        // the standard errors and every episode are in eval.json.
+        let fields = eval_fields(&report);
         self.record(Stage::Evaluation, 0, fields)?;
         plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
         Ok(Some(report))
