@@ -30,10 +30,14 @@ enum Command {
     Sample(qipo::commands::sample::SampleArgs),
     /// Energy-guided generation on a 2-D toy problem, judged against the exact target.
     Toy(qipo::commands::toy::ToyArgs),
-    /// Benchmarks.
+    /// Benchmarks. Without a subcommand: one table of the training stages, sampling,
+    /// evaluation latency and the linear-layer kernels' share of the FP32 peak.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        what: BenchCommand,
+        what: Option<BenchCommand>,
+        #[command(flatten)]
+        summary: qipo::bench::summary::SummaryArgs,
     },
     /// Inspect and check offline-RL datasets (D4RL or Minari HDF5).
     Dataset {
@@ -68,7 +72,8 @@ enum BenchCommand {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { json } => qipo::commands::info::run(&Gpu::new(&cli.adapter)?, json),
-        Command::Bench { what: BenchCommand::Kernels { large, json } } => {
+        Command::Bench { what: None, summary } => qipo::bench::summary::run(&Gpu::new(&cli.adapter)?, summary),
+        Command::Bench { what: Some(BenchCommand::Kernels { large, json }), .. } => {
             let gpu = Gpu::new(&cli.adapter)?;
             let results = qipo::bench::kernels::run(&gpu, large, |what| eprintln!("bench: {what}"))?;
             if json {
@@ -78,7 +83,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { what: BenchCommand::Train { quick, json } } => {
+        Command::Bench { what: Some(BenchCommand::Train { quick, json }), .. } => {
             use qipo::bench::train::TrainBenchSizes;
             let gpu = Gpu::new(&cli.adapter)?;
             let sizes = if quick { TrainBenchSizes::quick() } else { TrainBenchSizes::paper() };

@@ -74,14 +74,33 @@ fn time_cpu(mut body: impl FnMut()) -> f64 {
     start.elapsed().as_secs_f64()
 }
 
-pub fn linear(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize) -> Result<LinearResult> {
+/// The layer and its random inputs: X, parameters (weights then bias) and dY.
+fn linear_inputs(rows: usize, in_dim: usize, out_dim: usize) -> (LayerShape, Vec<f32>, Vec<f32>, Vec<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let act = Activation::Relu;
     let layer = LayerShape { in_dim, out_dim, weight_off: 0, bias_off: in_dim * out_dim };
     let x = random(&mut rng, rows * in_dim, 1.0);
     let params = random(&mut rng, layer.bias_off + out_dim, 0.1);
     let dy = random(&mut rng, rows * out_dim, 1.0);
+    (layer, x, params, dy)
+}
 
+/// The linear layer's kernels alone: GFLOP/s of the forward and the backward.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinearGpuResult {
+    pub rows: usize,
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub forward_gflops: f64,
+    pub backward_gflops: f64,
+    /// Whether the times come from GPU timestamps (else from the wall clock around a submit).
+    pub gpu_timestamps: bool,
+}
+
+/// Times the forward and the backward kernels, repeating each until about `flop_budget`
+/// floating-point operations (at most 200 repetitions).
+pub fn linear_gpu(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize, flop_budget: f64) -> Result<LinearGpuResult> {
+    let act = Activation::Relu;
+    let (layer, x, params, dy) = linear_inputs(rows, in_dim, out_dim);
     let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
     let p_buf = GpuBuffer::from_slice(gpu, "params", &params)?;
     let y_buf = GpuBuffer::zeros(gpu, "y", rows * out_dim)?;
@@ -94,11 +113,26 @@ pub fn linear(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize) -> Result<L
 
     let forward_flops = 2.0 * (rows * in_dim * out_dim) as f64;
     let backward_flops = 2.0 * forward_flops; // dX and dW
-    let reps = ((GPU_FLOP_BUDGET / forward_flops) as usize).clamp(1, 200);
+    let reps = ((flop_budget / forward_flops) as usize).clamp(1, 200);
     let (t_fwd, stamps) = time_gpu(gpu, reps, |rec| forward.record(rec, &layer, act, rows, 0, 0, Some(0)))?;
     let (t_bwd, _) =
         time_gpu(gpu, reps, |rec| backward.record(rec, &layer, act, rows, BackwardOffsets::default(), false))?;
+    Ok(LinearGpuResult {
+        rows,
+        in_dim,
+        out_dim,
+        forward_gflops: forward_flops / t_fwd / 1e9,
+        backward_gflops: backward_flops / t_bwd / 1e9,
+        gpu_timestamps: stamps,
+    })
+}
 
+pub fn linear(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize) -> Result<LinearResult> {
+    let gpu_result = linear_gpu(gpu, rows, in_dim, out_dim, GPU_FLOP_BUDGET)?;
+    let act = Activation::Relu;
+    let (layer, x, params, dy) = linear_inputs(rows, in_dim, out_dim);
+    let forward_flops = 2.0 * (rows * in_dim * out_dim) as f64;
+    let backward_flops = 2.0 * forward_flops;
     let cpu_rows = ((CPU_FLOP_BUDGET / forward_flops * rows as f64) as usize).clamp(1, rows);
     let (w, b) = params.split_at(layer.bias_off);
     let xs = &x[..cpu_rows * in_dim];
@@ -115,11 +149,11 @@ pub fn linear(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize) -> Result<L
         rows,
         in_dim,
         out_dim,
-        gpu_forward_gflops: forward_flops / t_fwd / 1e9,
-        gpu_backward_gflops: backward_flops / t_bwd / 1e9,
+        gpu_forward_gflops: gpu_result.forward_gflops,
+        gpu_backward_gflops: gpu_result.backward_gflops,
         cpu_forward_gflops: forward_flops * cpu_scale / t_cpu_fwd / 1e9,
         cpu_backward_gflops: backward_flops * cpu_scale / t_cpu_bwd / 1e9,
-        gpu_timestamps: stamps,
+        gpu_timestamps: gpu_result.gpu_timestamps,
     })
 }
 
@@ -206,7 +240,7 @@ pub fn run(gpu: &Gpu, large: bool, mut progress: impl FnMut(&str)) -> Result<Ker
     let mut linear_results = Vec::new();
     let include_large = large || gpu.info.device_type != wgpu::DeviceType::Cpu;
     for &(rows, in_dim, out_dim) in &LINEAR_SHAPES {
-        if !include_large && rows * in_dim * out_dim > 1 << 30 {
+        if !include_large && is_large(rows, in_dim, out_dim) {
             continue;
         }
         progress(&format!("linear {rows}x{in_dim}->{out_dim}"));
@@ -218,6 +252,11 @@ pub fn run(gpu: &Gpu, large: bool, mut progress: impl FnMut(&str)) -> Result<Ker
         adam_results.push(adam(gpu, network, params)?);
     }
     Ok(KernelBench { linear: linear_results, adam: adam_results })
+}
+
+/// The shapes that take minutes on a CPU driver.
+pub fn is_large(rows: usize, in_dim: usize, out_dim: usize) -> bool {
+    rows * in_dim * out_dim > 1 << 30
 }
 
 /// Both tables as text.

@@ -2,4 +2,6 @@
 //! asserted in tests.
 
 pub mod kernels;
+pub mod peak;
+pub mod summary;
 pub mod train;

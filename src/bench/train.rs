@@ -31,7 +31,7 @@ use crate::rl::support::{SupportLayout, SupportSampler};
 pub const ENVIRONMENTS: [(Env, usize, usize); 2] = [(Env::Hopper, 11, 3), (Env::HalfCheetah, 17, 6)];
 
 /// Hidden layers of the policy and of each critic head.
-const HIDDEN_LAYERS: usize = 3;
+pub const HIDDEN_LAYERS: usize = 3;
 
 /// The sizes of one benchmark run.
 #[derive(Debug, Clone, Serialize)]
@@ -370,7 +370,7 @@ pub fn run(gpu: &Gpu, sizes: &TrainBenchSizes, mut progress: impl FnMut(&str)) -
 }
 
 /// Seconds in the unit that keeps them readable.
-fn duration(seconds: f64) -> String {
+pub(crate) fn duration(seconds: f64) -> String {
     match seconds {
         s if s < 1.0 => format!("{:.0} ms", s * 1e3),
         s if s < 120.0 => format!("{s:.1} s"),

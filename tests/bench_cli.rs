@@ -1,0 +1,98 @@
+//! `qipo bench --quick --json` through the built binary, on whatever adapter the tests run
+//! on: the JSON object's structure, and every measurement positive and finite. Speed itself
+//! is never asserted.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn qipo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
+}
+
+fn positive(value: &Value, what: &str) -> f64 {
+    let x = value.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {value}"));
+    assert!(x.is_finite() && x > 0.0, "{what} = {x}");
+    x
+}
+
+fn text<'a>(value: &'a Value, what: &str) -> &'a str {
+    value.as_str().unwrap_or_else(|| panic!("{what} is not a string: {value}"))
+}
+
+#[test]
+fn bench_quick_json_reports_every_measurement() {
+    let output = qipo(&["bench", "--quick", "--json"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "qipo bench failed: {stderr}");
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+
+    assert_eq!(text(&summary["qipo_version"], "qipo_version"), env!("CARGO_PKG_VERSION"));
+    let date = text(&summary["date"], "date");
+    assert!(
+        date.len() == 10
+            && date.chars().enumerate().all(|(i, c)| if i == 4 || i == 7 { c == '-' } else { c.is_ascii_digit() }),
+        "date {date}"
+    );
+    for key in ["description", "name", "backend", "device_type", "driver", "driver_info"] {
+        text(&summary["device"][key], key);
+    }
+    assert!(!text(&summary["device"]["name"], "device name").is_empty());
+    assert_eq!(summary["quick"], Value::Bool(true));
+    assert_eq!(summary["sizes"]["batch"], 32);
+    assert_eq!(summary["sizes"]["support_actions"], 4);
+    assert_eq!(summary["sizes"]["hidden"], 64);
+
+    let envs = summary["environments"].as_array().expect("environments");
+    let names: Vec<&str> = envs.iter().map(|e| text(&e["env"], "env")).collect();
+    assert_eq!(names, ["hopper", "halfcheetah"]);
+    for env in envs {
+        let stages = env["stages"].as_array().expect("stages");
+        let stage_names: Vec<&str> = stages.iter().map(|s| text(&s["stage"], "stage")).collect();
+        assert_eq!(stage_names, ["behaviour pretraining", "critic (softmax)", "critic (IQL)", "policy improvement"]);
+        for stage in stages {
+            let steps_per_s = positive(&stage["steps_per_s"], "steps_per_s");
+            let per_100k = positive(&stage["seconds_per_100k"], "seconds_per_100k");
+            assert!((steps_per_s * per_100k / 1e5 - 1.0).abs() < 1e-9);
+        }
+        let sampling = &env["sampling"];
+        for key in ["renewal_s", "support_sampling_s", "support_actions_per_s", "action_latency_ms"] {
+            positive(&sampling[key], key);
+        }
+    }
+
+    let linear = summary["linear"].as_array().expect("linear");
+    assert!(!linear.is_empty());
+    let peak = &summary["peak"];
+    let source = text(&peak["source"], "peak source");
+    for layer in linear {
+        for key in ["rows", "in_dim", "out_dim"] {
+            assert!(layer[key].as_u64().is_some_and(|n| n > 0), "{key}");
+        }
+        for (gflops, fraction) in
+            [("forward_gflops", "forward_fraction_of_peak"), ("backward_gflops", "backward_fraction_of_peak")]
+        {
+            let g = positive(&layer[gflops], gflops);
+            // A fraction exactly where a peak is known (a GPU in the spec-sheet table).
+            if peak["gflops"].is_null() {
+                assert_eq!(source, "unknown");
+                assert!(layer[fraction].is_null(), "{fraction} without a peak");
+            } else {
+                assert!(source.starts_with("spec sheet: "), "{source}");
+                let p = positive(&peak["gflops"], "peak gflops");
+                assert!((positive(&layer[fraction], fraction) - g / p).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
+fn bench_arguments_are_checked_before_any_work() {
+    let output = qipo(&["bench", "--peak-gflops", "0"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--peak-gflops"));
+
+    // The summary's flags belong to bare `qipo bench`, not to its subcommands.
+    let output = qipo(&["bench", "--quick", "train"]);
+    assert!(!output.status.success());
+}
