@@ -6,7 +6,7 @@
 # Run from a copy of the project that carries .gpu/qipo (the release binary) and, where the
 # machine has no Vulkan loader, .gl/*.deb: ../shared/tools/gpu-carry.sh prepares both. python3
 # must hold PyTorch (or set PYTHON; TORCH_DEVICE=cpu tries the script out without a GPU).
-# Writes qipo_train.json, qipo_kernels.json, torch_eager.json, torch_graphs.json, compare.md and
+# Writes qipo_bench.md (the one-table summary), qipo_train.json, qipo_kernels.json, torch_eager.json, torch_graphs.json, compare.md and
 # log.txt into OUT_DIR, then prints compare.md. A failing step is logged and the others still
 # run; the exit status says whether any failed.
 set -uo pipefail
@@ -49,6 +49,7 @@ step() {
 }
 
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv >> "$log" 2>&1
+step "qipo bench" qipo_bench.md "$qipo" bench "${quick[@]}"
 step "qipo bench train" qipo_train.json "$qipo" bench train --json "${quick[@]}"
 step "qipo bench kernels" qipo_kernels.json "$qipo" bench kernels --json
 for mode in eager graphs; do
