@@ -2,13 +2,10 @@
 //! on: the JSON object's structure, and every measurement positive and finite. Speed itself
 //! is never asserted.
 
-use std::process::{Command, Output};
+mod cli_support;
 
+use cli_support::qipo;
 use serde_json::Value;
-
-fn qipo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
-}
 
 fn positive(value: &Value, what: &str) -> f64 {
     let x = value.as_f64().unwrap_or_else(|| panic!("{what} is not a number: {value}"));

@@ -2,9 +2,11 @@
 //! and final evaluations of `qipo train`.
 #![cfg(feature = "mujoco")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::process::Output;
+
+use cli_support::{fails, ok, qipo, scratch};
 use serde_json::Value;
 
 const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
@@ -31,30 +33,8 @@ const TINY: [&str; 18] = [
     "support.euler_steps=3",
 ];
 
-fn qipo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
-}
-
-fn ok(output: Output) -> String {
-    assert!(output.status.success(), "qipo failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn fails(output: Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    // 1 for qipo's own errors, 2 for clap's usage errors.
-    assert!(matches!(output.status.code(), Some(1 | 2)), "expected a failure: {stderr}");
-    stderr.into_owned()
-}
-
 fn json(output: Output) -> Value {
     serde_json::from_str(&ok(output)).expect("--json prints one JSON object")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qipo-eval-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
 }
 
 fn eval(args: &[&str]) -> Value {

@@ -1,9 +1,12 @@
 //! `qipo train` and `qipo sample` end to end on the shipped dataset, on lavapipe: the run
 //! directory, resuming (finished and interrupted runs), determinism, the divergence guard.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::path::Path;
+use std::process::Output;
+
+use cli_support::{ok, qipo, scratch};
 use serde_json::Value;
 
 const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
@@ -25,22 +28,6 @@ const SHORT: [&str; 14] = [
     "--set",
     "run.checkpoint_every=50",
 ];
-
-fn qipo(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
-}
-
-fn ok(output: Output) -> String {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "qipo failed: {stderr}");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qipo-train-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "--dataset", DATASET, "--out", out.to_str().unwrap()];

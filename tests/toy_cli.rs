@@ -1,15 +1,14 @@
 //! `qipo toy` from the command line: the files it writes, user CSV data, and bad input.
 
+mod cli_support;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn qipo(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_qipo")).args(args).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()
-}
+use cli_support::qipo;
 
+/// An empty scratch directory.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("qipo-toy-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = cli_support::scratch(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::kernels::{self, LinearGpuResult, LINEAR_SHAPES};
 use super::peak::Peak;
-use super::train::{self, duration, EnvResult, TrainBenchSizes, HIDDEN_LAYERS};
+use super::train::{self, duration, EnvResult, TrainBenchSizes};
 use crate::gpu::Gpu;
 
 /// The arguments of bare `qipo bench`.
@@ -269,18 +269,7 @@ pub fn format_table(summary: &Summary) -> String {
     let s = &summary.sizes;
     let mut out =
         format!("qipo {} bench, {} (UTC), on {}\n", summary.qipo_version, summary.date, summary.device.description);
-    out += &format!(
-        "sizes ({}): {} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} \
-         Fourier features, critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps\n",
-        if summary.quick { "--quick" } else { "the paper's" },
-        s.transitions,
-        s.batch,
-        s.support_actions,
-        s.hidden,
-        s.time_features,
-        s.hidden,
-        s.euler_steps,
-    );
+    out += &format!("sizes ({}): {}\n", if summary.quick { "--quick" } else { "the paper's" }, s.describe());
     out += &match summary.peak.gflops {
         Some(g) => format!("FP32 peak: {:.1} TFLOP/s ({})\n\n", g / 1e3, summary.peak.source),
         None => "FP32 peak: n/a (not a GPU in the spec-sheet table; give it with --peak-gflops)\n\n".into(),

@@ -31,7 +31,7 @@ use crate::rl::support::{SupportLayout, SupportSampler};
 pub const ENVIRONMENTS: [(Env, usize, usize); 2] = [(Env::Hopper, 11, 3), (Env::HalfCheetah, 17, 6)];
 
 /// Hidden layers of the policy and of each critic head.
-pub const HIDDEN_LAYERS: usize = 3;
+const HIDDEN_LAYERS: usize = 3;
 
 /// The sizes of one benchmark run.
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +80,21 @@ impl TrainBenchSizes {
 
     /// Small sizes that finish in seconds on a CPU driver: the same code paths, not the
     /// paper's arithmetic.
+    /// The data and network sizes in words.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} Fourier features, \
+             critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps",
+            self.transitions,
+            self.batch,
+            self.support_actions,
+            self.hidden,
+            self.time_features,
+            self.hidden,
+            self.euler_steps
+        )
+    }
+
     pub fn quick() -> Self {
         Self {
             transitions: 1_024,
@@ -389,15 +404,8 @@ pub fn format_table(results: &TrainBench) -> String {
     let s = &results.sizes;
     let mut out = format!("QIPO training stages on {}\n", results.device);
     out += &format!(
-        "{} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} Fourier features, \
-         critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps; median of {} submits of {} steps each, after {} warm-up steps\n",
-        s.transitions,
-        s.batch,
-        s.support_actions,
-        s.hidden,
-        s.time_features,
-        s.hidden,
-        s.euler_steps,
+        "{}; median of {} submits of {} steps each, after {} warm-up steps\n",
+        s.describe(),
         s.timed_submits,
         s.steps_per_submit,
         s.warmup_steps
