@@ -1,12 +1,15 @@
 // Linear layer backward. With dY the gradient of the loss with respect to Y = act(Z):
 //     activation_backward:  dZ = dY ⊙ act'(Z)          (in place over dY)
 //     backward_input:       dX = dZ·W                  (rows×in)
-//     backward_weight:      dW = dZᵀ·X                 (out×in, into the flat gradient buffer)
-//     backward_bias:        db = column sums of dZ     (out, into the flat gradient buffer)
+//     backward_weight:      dW = dZᵀ·X, db = dZᵀ·1     (into the flat gradient buffer)
 // Every entry uses the bindings a (read), b (read), c (read_write) of this file; the
 // weight and bias gradients can accumulate into c (FLAG_ACCUMULATE) for shared parameters.
+// The products have a direct and a `_tiled` entry, one per matmul core.
 
 @group(0) @binding(2) var<storage, read_write> c: array<f32>;
+// The tiled core's vec4 views of a and b.
+@group(0) @binding(3) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> b4: array<vec4<f32>>;
 
 fn store(index: u32, value: f32) {
     if (p.flags & FLAG_ACCUMULATE) != 0u {
@@ -16,60 +19,73 @@ fn store(index: u32, value: f32) {
     }
 }
 
-// The matrix products dX and dW: the views in `p` pick which.
-fn product(gid: vec3<u32>) {
-    let row0 = gid.y * BLOCK;
-    let col0 = gid.x * BLOCK;
-    if row0 >= p.m || col0 >= p.n {
-        return;
-    }
-    let acc = matmul_block(row0, col0);
+// Stores the part of the block inside C (the views in `p` pick whether C is dX or dW) and,
+// for dW, the bias gradient: the row sums of A = dZᵀ.
+fn finish(gid: vec3<u32>, block: Block) {
+    let origin = block_origin(gid);
+    let out = c_start(gid.z);
+    let bias = p.bias_off + gid.z * p.c_batch_stride;
+    let sums = keeps_row_sums(origin);
     for (var i = 0u; i < BLOCK; i += 1u) {
-        let row = row0 + i;
+        let row = origin.x + i;
         if row >= p.m {
             break;
         }
+        if sums {
+            store(bias + row, block.row_sums[i]);
+        }
         for (var j = 0u; j < BLOCK; j += 1u) {
-            let col = col0 + j;
+            let col = origin.y + j;
             if col >= p.n {
                 break;
             }
-            store(p.c_off + row * p.n + col, acc[i][j]);
+            store(out + row * p.n + col, block.acc[i][j]);
         }
     }
+}
+
+fn product_direct(gid: vec3<u32>) {
+    if block_outside(gid) {
+        return;
+    }
+    finish(gid, matmul_direct(gid));
 }
 
 @compute @workgroup_size(WG, WG)
 fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
-    product(gid);
+    product_direct(gid);
 }
 
 @compute @workgroup_size(WG, WG)
 fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
-    product(gid);
+    product_direct(gid);
 }
 
-// One invocation per output column: db[col] = sum over rows of dZ[row, col].
-// a = dZ (m×n at a_off), c = gradient buffer (bias at bias_off).
-@compute @workgroup_size(256)
-fn backward_bias(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let col = gid.x;
-    if col >= p.n {
-        return;
-    }
-    var sum = 0.0;
-    for (var row = 0u; row < p.m; row += 1u) {
-        sum += a[p.a_off + row * p.n + col];
-    }
-    store(p.bias_off + col, sum);
+@compute @workgroup_size(WG, WG)
+fn backward_input_tiled(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    finish(gid, matmul_tiled(wid, lid));
 }
 
-// One invocation per element: dY[i] *= act'(Z[i]). a = Z at a_off, c = dY at c_off, m·n elements.
+@compute @workgroup_size(WG, WG)
+fn backward_weight_tiled(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    finish(gid, matmul_tiled(wid, lid));
+}
+
+// One invocation per element: dY[i] *= act'(Z[i]). a = Z at a_off, c = dY at c_off, m·n
+// elements per product of the batch (workgroup z).
 @compute @workgroup_size(256)
 fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * 256u;
     if i >= p.m * p.n {
         return;
     }
-    c[p.c_off + i] *= activate_grad(a[p.a_off + i], p.act);
+    c[c_start(gid.z) + i] *= activate_grad(a[a_start(gid.z) + i], p.act);
 }

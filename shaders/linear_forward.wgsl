@@ -1,38 +1,57 @@
 // Linear layer forward with the bias and activation fused into the epilogue:
 //     Z = X·Wᵀ + b,  Y = act(Z)
 // X is rows×in (a), W is out×in in PyTorch's layout and b is out, both in the flat parameter
-// buffer (b). Z is kept only when training needs it for the backward pass.
+// buffer (b). Z is kept only when training needs it for the backward pass. `forward` runs
+// the direct core, `forward_tiled` the workgroup-memory one; they compute the same thing.
 
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<f32>;
+// The tiled core's vec4 views of a and b.
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 
-@compute @workgroup_size(WG, WG)
-fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row0 = gid.y * BLOCK;
-    let col0 = gid.x * BLOCK;
-    if row0 >= p.m || col0 >= p.n {
-        return;
-    }
-    let acc = matmul_block(row0, col0);
+// Adds the bias, stores Z if asked and Y = act(Z) for the part of the block inside C.
+fn finish(gid: vec3<u32>, block: Block) {
+    let origin = block_origin(gid);
+    let out = c_start(gid.z);
+    let pre = p.z_off + gid.z * p.c_batch_stride;
+    let bias = p.bias_off + gid.z * p.b_batch_stride;
     for (var i = 0u; i < BLOCK; i += 1u) {
-        let row = row0 + i;
+        let row = origin.x + i;
         if row >= p.m {
             break;
         }
         for (var j = 0u; j < BLOCK; j += 1u) {
-            let col = col0 + j;
+            let col = origin.y + j;
             if col >= p.n {
                 break;
             }
-            var v = acc[i][j];
+            var v = block.acc[i][j];
             if (p.flags & FLAG_BIAS) != 0u {
-                v += b[p.bias_off + col];
+                v += b[bias + col];
             }
-            let out = row * p.n + col;
+            let at = row * p.n + col;
             if (p.flags & FLAG_STORE_Z) != 0u {
-                z[p.z_off + out] = v;
+                z[pre + at] = v;
             }
-            y[p.c_off + out] = activate(v, p.act);
+            y[out + at] = activate(v, p.act);
         }
     }
+}
+
+@compute @workgroup_size(WG, WG)
+fn forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if block_outside(gid) {
+        return;
+    }
+    finish(gid, matmul_direct(gid));
+}
+
+@compute @workgroup_size(WG, WG)
+fn forward_tiled(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    finish(gid, matmul_tiled(wid, lid));
 }

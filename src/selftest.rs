@@ -18,7 +18,9 @@ use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
 use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
 use crate::kernels::gather::{Gather, GATHER_ROWS};
-use crate::kernels::linear::{self, BackwardOffsets, LayerShape, LinearBackward, LinearForward};
+use crate::kernels::linear::{
+    self, BackwardOffsets, Copies, Core, ForwardOffsets, LayerShape, LinearBackward, LinearForward,
+};
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
 use crate::kernels::reduce::{Reduce, ReduceOp, REDUCE_RANGE, REDUCE_ROWS};
 use crate::kernels::rng::{self, streams, Distribution, RngDraw, RngFill, RngStream};
@@ -110,49 +112,73 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
-fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (rows, in_dim, out_dim, act) = (33, 17, 65, Activation::Mish);
-    let layer = LayerShape { in_dim, out_dim, weight_off: 0, bias_off: in_dim * out_dim };
-    let x = random(rng, rows * in_dim, 2.0);
-    let params = random(rng, layer.bias_off + out_dim, 0.5);
-    let dy = random(rng, rows * out_dim, 1.0);
-    let (w, b) = params.split_at(layer.bias_off);
-    let (z_ref, y_ref) = reference::linear::forward(&x, w, b, rows, in_dim, out_dim, act);
-    let want = reference::linear::backward(&x, w, &z_ref, &dy, rows, in_dim, out_dim, act);
+/// The products of one core: forward, weight gradient, input gradient.
+fn linear_products(core: Core) -> [Kernel; 3] {
+    use linear::{
+        BACKWARD_INPUT, BACKWARD_INPUT_TILED, BACKWARD_WEIGHT, BACKWARD_WEIGHT_TILED, FORWARD, FORWARD_TILED,
+    };
+    match core {
+        Core::Tiled => [FORWARD_TILED, BACKWARD_WEIGHT_TILED, BACKWARD_INPUT_TILED],
+        _ => [FORWARD, BACKWARD_WEIGHT, BACKWARD_INPUT],
+    }
+}
 
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let p_buf = GpuBuffer::from_slice(gpu, "params", &params)?;
-    let y_buf = GpuBuffer::zeros(gpu, "y", rows * out_dim)?;
-    let z_buf = GpuBuffer::zeros(gpu, "z", rows * out_dim)?;
-    let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy)?;
-    let g_buf = GpuBuffer::zeros(gpu, "grads", params.len())?;
-    let dx_buf = GpuBuffer::zeros(gpu, "dx", rows * in_dim)?;
-    let forward = LinearForward::new(gpu, &x_buf, &p_buf, &y_buf, &z_buf)?;
-    let backward = LinearBackward::new(gpu, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf))?;
-    let mut rec = Recorder::new(gpu);
-    forward.record(&mut rec, &layer, act, rows, 0, 0, Some(0));
-    backward.record(&mut rec, &layer, act, rows, BackwardOffsets::default(), false);
-    rec.submit_and_wait()?;
-    let grads: Vec<f32> = g_buf.read(gpu)?;
-    let dw_db: Vec<f32> = [want.dw, want.db].concat();
-    use linear::{ACTIVATION_BACKWARD, BACKWARD_BIAS, BACKWARD_INPUT, BACKWARD_WEIGHT, FORWARD};
-    Ok(vec![
-        Check::close("linear forward", &[FORWARD], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
-        Check::close(
-            "linear backward dW, db",
-            &[ACTIVATION_BACKWARD, BACKWARD_WEIGHT, BACKWARD_BIAS],
-            &grads,
-            &dw_db,
-            1e-4,
-        ),
-        Check::close(
-            "linear backward dX",
-            &[ACTIVATION_BACKWARD, BACKWARD_INPUT],
-            &dx_buf.read::<f32>(gpu)?,
-            &want.dx,
-            1e-5,
-        ),
-    ])
+/// Two copies of a layer in the same dispatches, on each matmul core.
+fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
+    let (copies, rows, in_dim, out_dim, act) = (2, 33, 17, 65, Activation::Mish);
+    let layer = LayerShape { in_dim, out_dim, weight_off: 0, bias_off: in_dim * out_dim };
+    let per_copy = layer.bias_off + out_dim;
+    let strides =
+        Copies { count: copies, params_stride: per_copy, input_stride: rows * in_dim, output_stride: rows * out_dim };
+    let x = random(rng, copies * rows * in_dim, 2.0);
+    let params = random(rng, copies * per_copy, 0.5);
+    let dy = random(rng, copies * rows * out_dim, 1.0);
+    let w: Vec<f32> = params.chunks(per_copy).flat_map(|c| c[..layer.bias_off].to_vec()).collect();
+    let b: Vec<f32> = params.chunks(per_copy).flat_map(|c| c[layer.bias_off..].to_vec()).collect();
+    let (z_ref, y_ref) = reference::linear::forward_copies(&x, &w, &b, copies, false, rows, in_dim, out_dim, act);
+    let want = reference::linear::backward_copies(&x, &w, &z_ref, &dy, copies, rows, in_dim, out_dim, act);
+    // The gradient buffer's layout: each copy's dW, then its db.
+    let dw_db: Vec<f32> =
+        want.dw.chunks(layer.bias_off).zip(want.db.chunks(out_dim)).flat_map(|(dw, db)| [dw, db].concat()).collect();
+
+    let mut checks = Vec::new();
+    for core in [Core::Direct, Core::Tiled] {
+        let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
+        let p_buf = GpuBuffer::from_slice(gpu, "params", &params)?;
+        let y_buf = GpuBuffer::zeros(gpu, "y", y_ref.len())?;
+        let z_buf = GpuBuffer::zeros(gpu, "z", z_ref.len())?;
+        let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy)?;
+        let g_buf = GpuBuffer::zeros(gpu, "grads", params.len())?;
+        let dx_buf = GpuBuffer::zeros(gpu, "dx", x.len())?;
+        let forward = LinearForward::with_core(gpu, core, &x_buf, &p_buf, &y_buf, &z_buf)?;
+        let backward = LinearBackward::with_core(gpu, core, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf))?;
+        let mut rec = Recorder::new(gpu);
+        let offsets = ForwardOffsets { z: Some(0), ..Default::default() };
+        forward.record_copies(&mut rec, &layer, act, rows, offsets, strides);
+        backward.record_copies(&mut rec, &layer, act, rows, BackwardOffsets::default(), strides, false);
+        rec.submit_and_wait()?;
+        let [fwd, weight, input] = linear_products(core);
+        let core_name = if core == Core::Tiled { "tiled" } else { "direct" };
+        let name = |what: &str| format!("linear {what}, {copies} copies, {core_name} core");
+        checks.extend([
+            Check::close(&name("forward"), &[fwd], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
+            Check::close(
+                &name("backward dW, db"),
+                &[linear::ACTIVATION_BACKWARD, weight],
+                &g_buf.read::<f32>(gpu)?,
+                &dw_db,
+                1e-4,
+            ),
+            Check::close(
+                &name("backward dX"),
+                &[linear::ACTIVATION_BACKWARD, input],
+                &dx_buf.read::<f32>(gpu)?,
+                &want.dx,
+                1e-5,
+            ),
+        ]);
+    }
+    Ok(checks)
 }
 
 fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
@@ -199,8 +225,8 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     loss.record(&mut rec, rows, spec.output, SquaredErrorParams { scale, ..Default::default() });
     pass.record_backward(&mut rec, &mlp, rows, false);
     rec.submit_and_wait()?;
-    let mut kernels = linear::KERNELS.to_vec();
-    kernels.push(WEIGHTED_SQUARED_ERROR);
+    let mut kernels = linear_products(Core::Auto.resolve(gpu)?).to_vec();
+    kernels.extend([linear::ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
     Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
 }
 

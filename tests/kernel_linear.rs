@@ -1,92 +1,280 @@
-//! The linear layer kernels against their CPU twin, on random inputs of odd sizes.
+//! The linear layer kernels against their CPU twin, on random inputs of odd sizes, on both
+//! matmul cores, single and in copies.
 
 mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::linear::{BackwardOffsets, LayerShape, LinearBackward, LinearForward};
+use qipo::kernels::linear::{BackwardOffsets, Copies, Core, ForwardOffsets, LayerShape, LinearBackward, LinearForward};
 use qipo::nn::Activation;
 use qipo::reference;
 
-/// (rows, in, out): the odd sizes the issue asks for, and both sides of the 64-wide tiles.
-const SHAPES: [(usize, usize, usize); 6] =
-    [(1, 1, 1), (7, 33, 5), (33, 7, 257), (257, 17, 33), (1, 257, 7), (65, 64, 63)];
+const CORES: [Core; 2] = [Core::Direct, Core::Tiled];
 
-/// Parameters laid out like an MLP's flat buffer: some padding, then W, then b.
-fn layer(in_dim: usize, out_dim: usize) -> LayerShape {
-    LayerShape { in_dim, out_dim, weight_off: 3, bias_off: 3 + in_dim * out_dim }
+/// (rows, in, out): odd sizes on both sides of the 64-wide tiles and the 16-deep k steps.
+const SHAPES: [(usize, usize, usize); 10] = [
+    (1, 1, 1),
+    (7, 33, 5),
+    (33, 7, 257),
+    (257, 17, 33),
+    (1, 257, 7),
+    (65, 64, 63),
+    (37, 29, 13),   // the forward product's m = 37, n = 13, k = 29
+    (300, 46, 256), // a hidden layer on an odd batch
+    (68, 32, 48),   // every size a multiple of 4: with aligned offsets, all loads are vec4s
+    (0, 5, 3),
+];
+
+/// Where the operands sit in their buffers, and the gap after each copy.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    weight: usize,
+    x: usize,
+    y: usize,
+    z: usize,
+    dy: usize,
+    dx: usize,
+    /// Copies start at multiples of this.
+    align: usize,
+}
+
+/// Odd offsets, where the tiled core must load scalars.
+const ODD: Layout = Layout { weight: 3, x: 5, y: 2, z: 1, dy: 6, dx: 1, align: 1 };
+/// Offsets and strides of whole vec4s, where it may load vec4s.
+const ALIGNED: Layout = Layout { weight: 4, x: 8, y: 0, z: 4, dy: 12, dx: 4, align: 4 };
+
+impl Layout {
+    /// The distance between copies of `len` values: at least one value apart.
+    fn stride(&self, len: usize) -> usize {
+        (len + 1).next_multiple_of(self.align)
+    }
+}
+
+/// One layer (or `copies` of it) to check.
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    rows: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+    copies: usize,
+    layout: Layout,
+    seed: u64,
+}
+
+impl Case {
+    fn layer(&self) -> LayerShape {
+        let weight_off = self.layout.weight;
+        LayerShape { in_dim: self.in_dim, out_dim: self.out_dim, weight_off, bias_off: weight_off + self.weights() }
+    }
+    fn weights(&self) -> usize {
+        self.out_dim * self.in_dim
+    }
+    fn inputs(&self) -> usize {
+        self.rows * self.in_dim
+    }
+    fn outputs(&self) -> usize {
+        self.rows * self.out_dim
+    }
+    fn strides(&self) -> Copies {
+        Copies {
+            count: self.copies,
+            params_stride: self.layout.stride(self.weights() + self.out_dim),
+            input_stride: self.layout.stride(self.inputs()),
+            output_stride: self.layout.stride(self.outputs()),
+        }
+    }
+    /// Room for `per_copy` values of each copy from `off` on, `stride` apart, all `fill`.
+    fn buffer(&self, off: usize, stride: usize, per_copy: usize, fill: f32) -> Vec<f32> {
+        vec![fill; (off + stride * (self.copies - 1) + per_copy).max(1)]
+    }
+}
+
+/// Writes each copy's `chunk` of `data` into `buf` at `off + s·stride`.
+fn place(buf: &mut [f32], off: usize, stride: usize, data: &[f32], chunk: usize) {
+    for (s, part) in data.chunks(chunk.max(1)).enumerate() {
+        buf[off + s * stride..][..part.len()].copy_from_slice(part);
+    }
+}
+
+/// Each copy's `chunk` values at `off + s·stride`, stacked.
+fn take(buf: &[f32], off: usize, stride: usize, copies: usize, chunk: usize) -> Vec<f32> {
+    (0..copies).flat_map(|s| buf[off + s * stride..][..chunk].to_vec()).collect()
+}
+
+/// Parameters with each copy's W and b at its place, random values between copies.
+fn params(case: &Case, strides: &Copies) -> Vec<f32> {
+    let layer = case.layer();
+    let per_copy = case.weights() + case.out_dim;
+    let len = layer.weight_off + strides.params_stride * (case.copies - 1) + per_copy;
+    random(case.seed + 1000, len, 0.5)
+}
+
+/// Forward of `case`; `shared_input` gives every copy the same X (input stride 0).
+fn check_forward(core: Core, case: Case, shared_input: bool) {
+    let gpu = gpu();
+    let (rows, in_dim, out_dim, l) = (case.rows, case.in_dim, case.out_dim, case.layout);
+    let layer = case.layer();
+    let mut copies = case.strides();
+    if shared_input {
+        copies.input_stride = 0;
+    }
+    let x = random(case.seed, case.inputs() * if shared_input { 1 } else { case.copies }, 2.0);
+    let params = params(&case, &copies);
+    let w = take(&params, layer.weight_off, copies.params_stride, case.copies, case.weights());
+    let b = take(&params, layer.bias_off, copies.params_stride, case.copies, out_dim);
+    let (z_ref, y_ref) =
+        reference::linear::forward_copies(&x, &w, &b, case.copies, shared_input, rows, in_dim, out_dim, case.act);
+
+    let mut x_host = case.buffer(l.x, copies.input_stride, case.inputs(), 9.0);
+    place(&mut x_host, l.x, copies.input_stride, &x, case.inputs());
+    let y_init = case.buffer(l.y, copies.output_stride, case.outputs(), 0.0);
+    let z_init = case.buffer(l.z, copies.output_stride, case.outputs(), -1.0);
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x_host).unwrap();
+    let p_buf = GpuBuffer::from_slice(gpu, "params", &params).unwrap();
+    let y_buf = GpuBuffer::from_slice(gpu, "y", &y_init).unwrap();
+    let z_buf = GpuBuffer::from_slice(gpu, "z", &z_init).unwrap();
+    let op = LinearForward::with_core(gpu, core, &x_buf, &p_buf, &y_buf, &z_buf).unwrap();
+    assert_eq!(op.core(), core, "{case:?}: the core asked for");
+    let mut rec = Recorder::new(gpu);
+    let offsets = ForwardOffsets { x: l.x, y: l.y, z: Some(l.z) };
+    op.record_copies(&mut rec, &layer, case.act, rows, offsets, copies);
+    rec.submit_and_wait().unwrap();
+
+    // Whole buffers: the values between copies must be left alone.
+    let (mut y_want, mut z_want) = (y_init, z_init);
+    place(&mut y_want, l.y, copies.output_stride, &y_ref, case.outputs());
+    place(&mut z_want, l.z, copies.output_stride, &z_ref, case.outputs());
+    let what = format!("{core:?} forward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?}", case.copies, case.act);
+    assert_close(&format!("{what} y"), &y_buf.read::<f32>(gpu).unwrap(), &y_want, 1e-5);
+    assert_close(&format!("{what} z"), &z_buf.read::<f32>(gpu).unwrap(), &z_want, 1e-5);
+}
+
+fn check_backward(core: Core, case: Case, accumulate: bool) {
+    let gpu = gpu();
+    let (rows, in_dim, out_dim, l) = (case.rows, case.in_dim, case.out_dim, case.layout);
+    let layer = case.layer();
+    let copies = case.strides();
+    let x = random(case.seed, case.inputs() * case.copies, 2.0);
+    let z = random(case.seed + 2, case.outputs() * case.copies, 3.0);
+    let dy = random(case.seed + 3, case.outputs() * case.copies, 1.0);
+    let params = params(&case, &copies);
+    let w = take(&params, layer.weight_off, copies.params_stride, case.copies, case.weights());
+    let want = reference::linear::backward_copies(&x, &w, &z, &dy, case.copies, rows, in_dim, out_dim, case.act);
+
+    let old_grads = random(case.seed + 4, params.len(), 1.0);
+    let mut x_host = case.buffer(l.x, copies.input_stride, case.inputs(), 9.0);
+    let mut z_host = case.buffer(l.z, copies.output_stride, case.outputs(), 0.5);
+    let mut dy_host = case.buffer(l.dy, copies.output_stride, case.outputs(), 7.0);
+    place(&mut x_host, l.x, copies.input_stride, &x, case.inputs());
+    place(&mut z_host, l.z, copies.output_stride, &z, case.outputs());
+    place(&mut dy_host, l.dy, copies.output_stride, &dy, case.outputs());
+    let dx_init = case.buffer(l.dx, copies.input_stride, case.inputs(), -3.0);
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x_host).unwrap();
+    let z_buf = GpuBuffer::from_slice(gpu, "z", &z_host).unwrap();
+    let p_buf = GpuBuffer::from_slice(gpu, "params", &params).unwrap();
+    let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy_host).unwrap();
+    let g_buf = GpuBuffer::from_slice(gpu, "grads", &old_grads).unwrap();
+    let dx_buf = GpuBuffer::from_slice(gpu, "dx", &dx_init).unwrap();
+    let op = LinearBackward::with_core(gpu, core, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf)).unwrap();
+    assert_eq!(op.core(), core, "{case:?}: the core asked for");
+    let mut rec = Recorder::new(gpu);
+    let offsets = BackwardOffsets { x: l.x, z: l.z, dy: l.dy, dx: l.dx };
+    op.record_copies(&mut rec, &layer, case.act, rows, offsets, copies, accumulate);
+    rec.submit_and_wait().unwrap();
+
+    let what = format!(
+        "{core:?} backward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?} accumulate={accumulate}",
+        case.copies, case.act
+    );
+    let mut grads_want = old_grads.clone();
+    let added = |old: Vec<f32>, new: &[f32]| -> Vec<f32> {
+        old.iter().zip(new).map(|(o, n)| if accumulate { o + n } else { *n }).collect()
+    };
+    let stride = copies.params_stride;
+    let dw = added(take(&old_grads, layer.weight_off, stride, case.copies, case.weights()), &want.dw);
+    let db = added(take(&old_grads, layer.bias_off, stride, case.copies, out_dim), &want.db);
+    place(&mut grads_want, layer.weight_off, stride, &dw, case.weights());
+    place(&mut grads_want, layer.bias_off, stride, &db, out_dim);
+    let mut dx_want = dx_init;
+    place(&mut dx_want, l.dx, copies.input_stride, &want.dx, case.inputs());
+    let mut dz_want = dy_host;
+    let dz: Vec<f32> =
+        dy.iter().zip(&z).map(|(&g, &v)| g * reference::activation::activate_grad(v, case.act)).collect();
+    place(&mut dz_want, l.dy, copies.output_stride, &dz, case.outputs());
+    assert_close(&format!("{what} dW, db"), &g_buf.read::<f32>(gpu).unwrap(), &grads_want, 1e-5);
+    assert_close(&format!("{what} dx"), &dx_buf.read::<f32>(gpu).unwrap(), &dx_want, 1e-5);
+    assert_close(&format!("{what} dz"), &dy_buf.read::<f32>(gpu).unwrap(), &dz_want, 1e-5);
+}
+
+fn single(case: usize, (rows, in_dim, out_dim): (usize, usize, usize), act: Activation, layout: Layout) -> Case {
+    Case { rows, in_dim, out_dim, act, copies: 1, layout, seed: 10 * case as u64 + act.code() as u64 }
 }
 
 #[test]
 fn forward_matches_reference() {
-    let gpu = gpu();
-    for (case, &(rows, in_dim, out_dim)) in SHAPES.iter().enumerate() {
-        for act in Activation::ALL {
-            let seed = 10 * case as u64 + act.code() as u64;
-            let shape = layer(in_dim, out_dim);
-            let x = random(seed, rows * in_dim, 2.0);
-            let params = random(seed + 1000, shape.bias_off + out_dim, 0.5);
-            let w = &params[shape.weight_off..shape.bias_off];
-            let b = &params[shape.bias_off..];
-            let (z_ref, y_ref) = reference::linear::forward(&x, w, b, rows, in_dim, out_dim, act);
-
-            // Offsets inside the input and output buffers check the strided addressing.
-            let x_buf = GpuBuffer::from_slice(gpu, "x", &[vec![9.0; 5], x].concat()).unwrap();
-            let p_buf = GpuBuffer::from_slice(gpu, "params", &params).unwrap();
-            let y_buf = GpuBuffer::zeros(gpu, "y", 2 + rows * out_dim).unwrap();
-            let z_buf = GpuBuffer::zeros(gpu, "z", 1 + rows * out_dim).unwrap();
-            let op = LinearForward::new(gpu, &x_buf, &p_buf, &y_buf, &z_buf).unwrap();
-            let mut rec = Recorder::new(gpu);
-            op.record(&mut rec, &shape, act, rows, 5, 2, Some(1));
-            rec.submit_and_wait().unwrap();
-            let what = format!("forward {rows}x{in_dim}->{out_dim} {act:?}");
-            assert_close(&format!("{what} y"), &y_buf.read::<f32>(gpu).unwrap()[2..], &y_ref, 1e-5);
-            assert_close(&format!("{what} z"), &z_buf.read::<f32>(gpu).unwrap()[1..], &z_ref, 1e-5);
+    for core in CORES {
+        for (i, &shape) in SHAPES.iter().enumerate() {
+            for act in Activation::ALL {
+                for layout in [ODD, ALIGNED] {
+                    check_forward(core, single(i, shape, act, layout), false);
+                }
+            }
         }
     }
 }
 
 #[test]
 fn backward_matches_reference() {
-    let gpu = gpu();
-    for (case, &(rows, in_dim, out_dim)) in SHAPES.iter().enumerate() {
-        for act in Activation::ALL {
-            for accumulate in [false, true] {
-                let seed = 100 * case as u64 + act.code() as u64;
-                let shape = layer(in_dim, out_dim);
-                let x = random(seed, rows * in_dim, 2.0);
-                let params = random(seed + 1, shape.bias_off + out_dim, 0.5);
-                let z = random(seed + 2, rows * out_dim, 3.0);
-                let dy = random(seed + 3, rows * out_dim, 1.0);
-                let w = &params[shape.weight_off..shape.bias_off];
-                let want = reference::linear::backward(&x, w, &z, &dy, rows, in_dim, out_dim, act);
-
-                let old_grads = random(seed + 4, params.len(), 1.0);
-                let x_buf = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
-                let z_buf = GpuBuffer::from_slice(gpu, "z", &[vec![0.0; 4], z].concat()).unwrap();
-                let p_buf = GpuBuffer::from_slice(gpu, "params", &params).unwrap();
-                let dy_buf = GpuBuffer::from_slice(gpu, "dy", &[vec![0.0; 6], dy].concat()).unwrap();
-                let g_buf = GpuBuffer::from_slice(gpu, "grads", &old_grads).unwrap();
-                let dx_buf = GpuBuffer::zeros(gpu, "dx", 1 + rows * in_dim).unwrap();
-                let op = LinearBackward::new(gpu, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf)).unwrap();
-                let mut rec = Recorder::new(gpu);
-                let offsets = BackwardOffsets { x: 0, z: 4, dy: 6, dx: 1 };
-                op.record(&mut rec, &shape, act, rows, offsets, accumulate);
-                rec.submit_and_wait().unwrap();
-
-                let what = format!("backward {rows}x{in_dim}->{out_dim} {act:?} accumulate={accumulate}");
-                let grads: Vec<f32> = g_buf.read(gpu).unwrap();
-                let base = |i: usize| if accumulate { old_grads[i] } else { 0.0 };
-                let dw_want: Vec<f32> = (0..want.dw.len()).map(|i| want.dw[i] + base(shape.weight_off + i)).collect();
-                let db_want: Vec<f32> = (0..out_dim).map(|i| want.db[i] + base(shape.bias_off + i)).collect();
-                assert_close(&format!("{what} dW"), &grads[shape.weight_off..shape.bias_off], &dw_want, 1e-5);
-                assert_close(&format!("{what} db"), &grads[shape.bias_off..], &db_want, 1e-5);
-                assert_close(&format!("{what} dx"), &dx_buf.read::<f32>(gpu).unwrap()[1..], &want.dx, 1e-5);
-                // Parameters outside the layer are left alone.
-                assert_eq!(grads[..shape.weight_off], old_grads[..shape.weight_off], "{what}: padding touched");
+    for core in CORES {
+        for (i, &shape) in SHAPES.iter().enumerate() {
+            for act in Activation::ALL {
+                for layout in [ODD, ALIGNED] {
+                    for accumulate in [false, true] {
+                        check_backward(core, single(i, shape, act, layout), accumulate);
+                    }
+                }
             }
         }
     }
+}
+
+#[test]
+fn copies_match_reference() {
+    let shapes = [(37, 29, 13), (300, 46, 256), (68, 32, 48), (1, 3, 11), (0, 5, 3)];
+    for core in CORES {
+        for (i, &(rows, in_dim, out_dim)) in shapes.iter().enumerate() {
+            for (layout, act) in [(ODD, Activation::Mish), (ALIGNED, Activation::Relu)] {
+                let case = Case { rows, in_dim, out_dim, act, copies: 3, layout, seed: 500 + i as u64 };
+                check_forward(core, case, false);
+                check_forward(core, case, true);
+                check_backward(core, case, false);
+                check_backward(core, case, true);
+            }
+        }
+    }
+}
+
+#[test]
+fn auto_core_follows_the_device() {
+    let gpu = gpu();
+    let forced = std::env::var(qipo::kernels::linear::CORE_VAR).ok();
+    let want = match forced.as_deref().map(|s| s.parse::<Core>().unwrap()) {
+        Some(core) if core != Core::Auto => core,
+        _ if gpu.info.device_type == wgpu::DeviceType::Cpu => Core::Direct,
+        _ => Core::Tiled,
+    };
+    assert_eq!(Core::Auto.resolve(gpu).unwrap(), want);
+    assert_eq!(Core::Tiled.resolve(gpu).unwrap(), Core::Tiled);
+    assert_eq!("Direct".parse::<Core>().unwrap(), Core::Direct);
+    assert!("fast".parse::<Core>().is_err());
+
+    // Buffers shorter than a vec4 cannot be read as vec4s: such a layer runs direct.
+    let x = GpuBuffer::zeros(gpu, "x", 2).unwrap();
+    let params = GpuBuffer::zeros(gpu, "params", 6).unwrap();
+    let (y, z) = (GpuBuffer::zeros(gpu, "y", 2).unwrap(), GpuBuffer::zeros(gpu, "z", 2).unwrap());
+    let op = LinearForward::with_core(gpu, Core::Tiled, &x, &params, &y, &z).unwrap();
+    assert_eq!(op.core(), Core::Direct);
 }
 
 #[test]

@@ -1,11 +1,17 @@
-// The matrix-product core shared by the linear layer's forward and backward kernels.
+// The matrix products of the linear layer's kernels: their views, and the direct core.
 //
 // C = A·B where A is m×k and B is k×n, each read through a (offset, row stride, column
 // stride) view of a flat buffer. The three products of a linear layer differ only in those
 // strides: Y = X·Wᵀ, dX = dZ·W and dW = dZᵀ·X, so one core serves them all.
 //
-// Each invocation computes a 4×4 block of C in registers, reading A and B straight from
-// memory: no workgroup memory and no barriers, which keeps CPU drivers (lavapipe) fast.
+// One dispatch can compute a batch of products of the same shape, one per workgroup z index:
+// product s finds each operand at its offset plus s times that operand's batch stride, so
+// networks of one shape stored back to back run in the same dispatches.
+//
+// Two cores compute the same 4×4 block of C per invocation, 64×64 per workgroup:
+// matmul_direct (here) reads A and B straight from memory, with no workgroup memory and no
+// barriers, which keeps CPU drivers (lavapipe) fast; matmul_tiled (matmul_tiled.wgsl) stages
+// them in workgroup memory, for GPUs.
 
 struct Matmul {
     m: u32,
@@ -14,19 +20,23 @@ struct Matmul {
     a_off: u32,
     a_row_stride: u32,
     a_col_stride: u32,
+    a_batch_stride: u32,
     b_off: u32,
     b_row_stride: u32,
     b_col_stride: u32,
-    c_off: u32,      // C is stored densely, row stride n
-    bias_off: u32,   // where the bias starts in `b` (forward) or `c` (bias gradient)
-    z_off: u32,      // where the pre-activation is stored (forward)
-    act: u32,        // activation code, see activations.wgsl
-    flags: u32,      // FLAG_* below
+    b_batch_stride: u32,
+    c_off: u32,          // C is stored densely, row stride n
+    c_batch_stride: u32,
+    bias_off: u32,       // the bias in `b` (forward) or its gradient (row sums) in `c`; moves with that buffer
+    z_off: u32,          // the pre-activation (forward), laid out like C
+    act: u32,            // activation code, see activations.wgsl
+    flags: u32,          // FLAG_* below
 }
 
 const FLAG_BIAS: u32 = 1u;        // forward: add the bias
 const FLAG_STORE_Z: u32 = 2u;     // forward: keep the pre-activation for the backward pass
 const FLAG_ACCUMULATE: u32 = 4u;  // backward: add to the output instead of overwriting it
+const FLAG_ROW_SUMS: u32 = 8u;    // also sum each row of A over k (the bias gradient, dZᵀ·1)
 
 const BLOCK: u32 = 4u;  // outputs per invocation along each axis
 const WG: u32 = 16u;    // invocations per workgroup along each axis: a 64×64 tile of C
@@ -36,14 +46,53 @@ var<immediate> p: Matmul;
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
 
-// The 4×4 block of A·B whose top-left element is (row0, col0). Rows and columns past the
-// edge are clamped to the last one, so every load is in bounds; callers drop those results.
-fn matmul_block(row0: u32, col0: u32) -> array<vec4<f32>, 4> {
-    let rows = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
-    let cols = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
-    let a_rows = vec4<u32>(p.a_off) + rows * p.a_row_stride;
-    let b_cols = vec4<u32>(p.b_off) + cols * p.b_col_stride;
+// Where product `copy` of the batch finds its operands.
+fn a_start(copy: u32) -> u32 {
+    return p.a_off + copy * p.a_batch_stride;
+}
+
+fn b_start(copy: u32) -> u32 {
+    return p.b_off + copy * p.b_batch_stride;
+}
+
+fn c_start(copy: u32) -> u32 {
+    return p.c_off + copy * p.c_batch_stride;
+}
+
+// The top-left element (row, column) of an invocation's 4×4 block, the same in both cores.
+fn block_origin(gid: vec3<u32>) -> vec2<u32> {
+    return vec2<u32>(gid.y, gid.x) * BLOCK;
+}
+
+// Whether an invocation's block lies wholly outside C (edge workgroups have some).
+fn block_outside(gid: vec3<u32>) -> bool {
+    let origin = block_origin(gid);
+    return origin.x >= p.m || origin.y >= p.n;
+}
+
+// An invocation's 4×4 block of A·B and, with FLAG_ROW_SUMS in C's first column of blocks,
+// the sums over k of A's 4 rows (zero elsewhere). The weight gradient's A is dZᵀ, whose row
+// sums are the bias gradient: they come with the product, from the values it loads anyway.
+struct Block {
+    acc: array<vec4<f32>, 4>,
+    row_sums: vec4<f32>,
+}
+
+fn keeps_row_sums(origin: vec2<u32>) -> bool {
+    return (p.flags & FLAG_ROW_SUMS) != 0u && origin.y == 0u;
+}
+
+// The invocation's block, for a block that is not outside C. Rows and columns past the edge
+// are clamped to the last one, so every load is in bounds; callers drop those results.
+fn matmul_direct(gid: vec3<u32>) -> Block {
+    let origin = block_origin(gid);
+    let rows = min(vec4<u32>(origin.x) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
+    let cols = min(vec4<u32>(origin.y) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
+    let a_rows = vec4<u32>(a_start(gid.z)) + rows * p.a_row_stride;
+    let b_cols = vec4<u32>(b_start(gid.z)) + cols * p.b_col_stride;
+    let sum_rows = keeps_row_sums(origin);
     var acc = array<vec4<f32>, 4>();
+    var row_sums = vec4<f32>();
     for (var kk = 0u; kk < p.k; kk += 1u) {
         let ia = a_rows + kk * p.a_col_stride;
         let ib = b_cols + kk * p.b_row_stride;
@@ -53,6 +102,9 @@ fn matmul_block(row0: u32, col0: u32) -> array<vec4<f32>, 4> {
         acc[1] += av.y * bv;
         acc[2] += av.z * bv;
         acc[3] += av.w * bv;
+        if sum_rows {
+            row_sums += av;
+        }
     }
-    return acc;
+    return Block(acc, row_sums);
 }

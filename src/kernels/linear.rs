@@ -1,13 +1,18 @@
 //! The linear layer: `shaders/linear_forward.wgsl` and `shaders/linear_backward.wgsl`.
 //!
 //! Shapes follow PyTorch: X is rows×in, W is out×in, b is out, all row-major. Offsets are
-//! in elements, so one flat buffer can hold every layer's parameters.
+//! in elements, so one flat buffer can hold every layer's parameters, and [`Copies`] runs
+//! several layers of one shape, stored back to back, in the same dispatches.
+//!
+//! The matrix products have two cores with the same results ([`Core`]): one staging tiles in
+//! workgroup memory for GPUs, one reading memory directly for CPU drivers such as lavapipe.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
-use super::snippets::{ACTIVATIONS, MATMUL};
+use super::snippets::{ACTIVATIONS, MATMUL, MATMUL_TILED};
 use crate::gpu::kernel::Source;
-use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::gpu::recorder::grid_1d;
+use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
 use crate::nn::Activation;
 
 const FORWARD_SRC: Source = ("linear_forward.wgsl", include_str!("../../shaders/linear_forward.wgsl"));
@@ -17,28 +22,97 @@ use Access::{Read, ReadWrite};
 
 /// Y = act(X·Wᵀ + b). Bindings: X, parameters, Y, Z (pre-activation).
 pub const FORWARD: Kernel = Kernel {
-    sources: &[ACTIVATIONS, MATMUL, FORWARD_SRC],
+    sources: &[ACTIVATIONS, MATMUL, MATMUL_TILED, FORWARD_SRC],
     entry: "forward",
     bindings: &[Read, Read, ReadWrite, ReadWrite],
 };
+/// [`FORWARD`] on the tiled core. Bindings: X, parameters, Y, Z, then X and parameters again
+/// (read as vec4s).
+pub const FORWARD_TILED: Kernel =
+    Kernel { entry: "forward_tiled", bindings: &[Read, Read, ReadWrite, ReadWrite, Read, Read], ..FORWARD };
 /// dX = dZ·W. Bindings: dZ, parameters, dX.
 pub const BACKWARD_INPUT: Kernel = Kernel {
-    sources: &[ACTIVATIONS, MATMUL, BACKWARD_SRC],
+    sources: &[ACTIVATIONS, MATMUL, MATMUL_TILED, BACKWARD_SRC],
     entry: "backward_input",
     bindings: &[Read, Read, ReadWrite],
 };
-/// dW = dZᵀ·X. Bindings: dZ, X, gradients.
+/// [`BACKWARD_INPUT`] on the tiled core. Bindings: dZ, parameters, dX, dZ, parameters.
+pub const BACKWARD_INPUT_TILED: Kernel =
+    Kernel { entry: "backward_input_tiled", bindings: &[Read, Read, ReadWrite, Read, Read], ..BACKWARD_INPUT };
+/// dW = dZᵀ·X and db = dZᵀ·1 (the column sums of dZ). Bindings: dZ, X, gradients.
 pub const BACKWARD_WEIGHT: Kernel = Kernel { entry: "backward_weight", ..BACKWARD_INPUT };
-/// db = column sums of dZ. Bindings: dZ, (unused), gradients.
-pub const BACKWARD_BIAS: Kernel = Kernel { entry: "backward_bias", ..BACKWARD_INPUT };
+/// [`BACKWARD_WEIGHT`] on the tiled core. Bindings: dZ, X, gradients, dZ, X.
+pub const BACKWARD_WEIGHT_TILED: Kernel = Kernel { entry: "backward_weight_tiled", ..BACKWARD_INPUT_TILED };
 /// dZ = dY ⊙ act'(Z) in place. Bindings: Z, (unused), dY.
 pub const ACTIVATION_BACKWARD: Kernel = Kernel { entry: "activation_backward", ..BACKWARD_INPUT };
 
-pub const KERNELS: [Kernel; 5] = [FORWARD, BACKWARD_INPUT, BACKWARD_WEIGHT, BACKWARD_BIAS, ACTIVATION_BACKWARD];
+pub const KERNELS: [Kernel; 7] = [
+    FORWARD,
+    FORWARD_TILED,
+    BACKWARD_INPUT,
+    BACKWARD_INPUT_TILED,
+    BACKWARD_WEIGHT,
+    BACKWARD_WEIGHT_TILED,
+    ACTIVATION_BACKWARD,
+];
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_STORE_Z: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
+const FLAG_ROW_SUMS: u32 = 8;
+
+/// The environment variable that overrides [`Core::Auto`].
+pub const CORE_VAR: &str = "QIPO_MATMUL";
+
+/// Which core computes the matrix products.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Core {
+    /// [`Core::Direct`] on CPU drivers, [`Core::Tiled`] on everything else, unless
+    /// `QIPO_MATMUL=direct|tiled` says otherwise.
+    #[default]
+    Auto,
+    /// Register blocks read straight from memory, no barriers: fastest on CPU drivers.
+    Direct,
+    /// Tiles staged in workgroup memory with vec4 loads: fastest on GPUs. Operands in buffers
+    /// shorter than one vec4 (4 values) cannot be bound as vec4s; such layers run direct.
+    Tiled,
+}
+
+impl std::str::FromStr for Core {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "auto" => Core::Auto,
+            "direct" => Core::Direct,
+            "tiled" => Core::Tiled,
+            _ => bail!("unknown matmul core '{s}' (auto, direct or tiled)"),
+        })
+    }
+}
+
+impl Core {
+    /// The core `Auto` stands for on `gpu`; `Direct` and `Tiled` stay as they are.
+    pub fn resolve(self, gpu: &Gpu) -> Result<Core> {
+        if self != Core::Auto {
+            return Ok(self);
+        }
+        if let Ok(forced) = std::env::var(CORE_VAR) {
+            let core: Core = forced.parse().map_err(|e| anyhow::anyhow!("{CORE_VAR}: {e}"))?;
+            if core != Core::Auto {
+                return Ok(core);
+            }
+        }
+        Ok(if gpu.info.device_type == wgpu::DeviceType::Cpu { Core::Direct } else { Core::Tiled })
+    }
+
+    /// The core a layer runs on: the tiled one where it was asked for, the device binds as
+    /// many buffers as `tiled` needs, and every operand read as vec4s holds one.
+    fn pick(self, gpu: &Gpu, tiled: &Kernel, vec4_operands: &[&GpuBuffer]) -> Result<Core> {
+        let fits = vec4_operands.iter().all(|b| b.len >= 4)
+            && tiled.bindings.len() as u64 <= gpu.limits.max_storage_buffers_per_shader_stage as u64;
+        Ok(if self.resolve(gpu)? == Core::Tiled && fits { Core::Tiled } else { Core::Direct })
+    }
+}
 
 /// The immediates of every linear kernel (`struct Matmul` in shaders/common/matmul.wgsl).
 #[repr(C)]
@@ -50,10 +124,13 @@ pub struct MatmulParams {
     pub a_off: u32,
     pub a_row_stride: u32,
     pub a_col_stride: u32,
+    pub a_batch_stride: u32,
     pub b_off: u32,
     pub b_row_stride: u32,
     pub b_col_stride: u32,
+    pub b_batch_stride: u32,
     pub c_off: u32,
+    pub c_batch_stride: u32,
     pub bias_off: u32,
     pub z_off: u32,
     pub act: u32,
@@ -69,23 +146,97 @@ pub struct LayerShape {
     pub bias_off: usize,
 }
 
-/// Workgroups covering an m×n output in 64×64 tiles (16×16 invocations of 4×4 outputs).
-fn tile_grid(m: usize, n: usize) -> [u32; 3] {
-    [n.div_ceil(64).max(1) as u32, m.div_ceil(64).max(1) as u32, 1]
+/// `count` layers of one shape run as one: copy `s` finds each operand at its offset plus `s`
+/// times the stride (in elements) of the buffer the operand lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Copies {
+    pub count: usize,
+    /// Between copies' weights and biases, and between their gradients.
+    pub params_stride: usize,
+    /// Between copies' inputs X, and their gradients dX. 0 shares one input (then the
+    /// backward pass cannot compute dX).
+    pub input_stride: usize,
+    /// Between copies' outputs Y, pre-activations Z and output gradients dY.
+    pub output_stride: usize,
+}
+
+impl Copies {
+    /// A single layer.
+    pub const ONE: Copies = Copies { count: 1, params_stride: 0, input_stride: 0, output_stride: 0 };
+
+    /// Copies must not write over each other's outputs, and fit in a dispatch.
+    fn check(&self, gpu: &Gpu, rows: usize, layer: &LayerShape) {
+        let max = gpu.limits.max_compute_workgroups_per_dimension as usize;
+        assert!(self.count <= max, "{} copies, a dispatch takes at most {max}", self.count);
+        if self.count > 1 {
+            assert!(
+                self.output_stride >= rows * layer.out_dim,
+                "copies of {rows}×{} outputs {} apart overlap",
+                layer.out_dim,
+                self.output_stride
+            );
+        }
+    }
+}
+
+impl Default for Copies {
+    fn default() -> Self {
+        Copies::ONE
+    }
+}
+
+/// Workgroups covering `batch` m×n outputs in 64×64 tiles (16×16 invocations of 4×4 outputs),
+/// the same for both cores.
+fn tile_grid(m: usize, n: usize, batch: usize) -> [u32; 3] {
+    [n.div_ceil(64).max(1) as u32, m.div_ceil(64).max(1) as u32, u(batch)]
 }
 
 fn u(x: usize) -> u32 {
     u32::try_from(x).expect("sizes and offsets fit in u32")
 }
 
+/// Element offsets of the forward pass's operands in their buffers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ForwardOffsets {
+    pub x: usize,
+    pub y: usize,
+    /// Where the pre-activation goes; `None` keeps none.
+    pub z: Option<usize>,
+}
+
 /// The forward kernel bound to its buffers.
-pub struct LinearForward(Bound);
+pub struct LinearForward {
+    op: Bound,
+    core: Core,
+}
 
 impl LinearForward {
     /// `z` receives the pre-activation when `record` is asked to store it; pass any buffer
-    /// (distinct from `y`) otherwise.
+    /// (distinct from `y`) otherwise. The core is [`Core::Auto`]'s choice.
     pub fn new(gpu: &Gpu, x: &GpuBuffer, params: &GpuBuffer, y: &GpuBuffer, z: &GpuBuffer) -> Result<Self> {
-        Ok(Self(Bound::new(gpu, &FORWARD, &[x, params, y, z])?))
+        Self::with_core(gpu, Core::Auto, x, params, y, z)
+    }
+
+    /// [`Self::new`] on a chosen core.
+    pub fn with_core(
+        gpu: &Gpu,
+        core: Core,
+        x: &GpuBuffer,
+        params: &GpuBuffer,
+        y: &GpuBuffer,
+        z: &GpuBuffer,
+    ) -> Result<Self> {
+        let core = core.pick(gpu, &FORWARD_TILED, &[x, params])?;
+        let op = match core {
+            Core::Tiled => Bound::new(gpu, &FORWARD_TILED, &[x, params, y, z, x, params])?,
+            _ => Bound::new(gpu, &FORWARD, &[x, params, y, z])?,
+        };
+        Ok(Self { op, core })
+    }
+
+    /// The core this layer runs on: [`Core::Direct`] or [`Core::Tiled`].
+    pub fn core(&self) -> Core {
+        self.core
     }
 
     /// Records Y[y_off..] = act(X[x_off..]·Wᵀ + b) for `rows` rows.
@@ -100,27 +251,45 @@ impl LinearForward {
         y_off: usize,
         z_off: Option<usize>,
     ) {
-        if rows == 0 {
+        let offsets = ForwardOffsets { x: x_off, y: y_off, z: z_off };
+        self.record_copies(rec, layer, act, rows, offsets, Copies::ONE);
+    }
+
+    /// Records the forward pass of every copy of the layer in one dispatch.
+    pub fn record_copies(
+        &self,
+        rec: &mut Recorder,
+        layer: &LayerShape,
+        act: Activation,
+        rows: usize,
+        offsets: ForwardOffsets,
+        copies: Copies,
+    ) {
+        copies.check(rec.gpu(), rows, layer);
+        if rows == 0 || copies.count == 0 {
             return;
         }
         let params = MatmulParams {
             m: u(rows),
             n: u(layer.out_dim),
             k: u(layer.in_dim),
-            a_off: u(x_off),
+            a_off: u(offsets.x),
             a_row_stride: u(layer.in_dim),
             a_col_stride: 1,
+            a_batch_stride: u(copies.input_stride),
             // B(k, n) = W[n, k]
             b_off: u(layer.weight_off),
             b_row_stride: 1,
             b_col_stride: u(layer.in_dim),
-            c_off: u(y_off),
+            b_batch_stride: u(copies.params_stride),
+            c_off: u(offsets.y),
+            c_batch_stride: u(copies.output_stride),
             bias_off: u(layer.bias_off),
-            z_off: u(z_off.unwrap_or(0)),
+            z_off: u(offsets.z.unwrap_or(0)),
             act: act.code(),
-            flags: FLAG_BIAS | if z_off.is_some() { FLAG_STORE_Z } else { 0 },
+            flags: FLAG_BIAS | if offsets.z.is_some() { FLAG_STORE_Z } else { 0 },
         };
-        self.0.record(rec, &params, tile_grid(rows, layer.out_dim));
+        self.op.record(rec, &params, tile_grid(rows, layer.out_dim, copies.count));
     }
 }
 
@@ -128,14 +297,14 @@ impl LinearForward {
 pub struct LinearBackward {
     activation: Bound,
     weight: Bound,
-    bias: Bound,
     input: Option<Bound>,
+    core: Core,
 }
 
 impl LinearBackward {
     /// `dy` holds the gradient of the layer's output and is turned into dZ in place; `x` is
     /// the layer's input, `z` its pre-activation. `dx`, when given, receives the gradient of
-    /// the input (the first layer of a network needs none).
+    /// the input (the first layer of a network needs none). The core is [`Core::Auto`]'s choice.
     pub fn new(
         gpu: &Gpu,
         x: &GpuBuffer,
@@ -145,17 +314,42 @@ impl LinearBackward {
         grads: &GpuBuffer,
         dx: Option<&GpuBuffer>,
     ) -> Result<Self> {
+        Self::with_core(gpu, Core::Auto, x, z, params, dy, grads, dx)
+    }
+
+    /// [`Self::new`] on a chosen core.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_core(
+        gpu: &Gpu,
+        core: Core,
+        x: &GpuBuffer,
+        z: &GpuBuffer,
+        params: &GpuBuffer,
+        dy: &GpuBuffer,
+        grads: &GpuBuffer,
+        dx: Option<&GpuBuffer>,
+    ) -> Result<Self> {
+        let core = core.pick(gpu, &BACKWARD_WEIGHT_TILED, &[dy, x, params])?;
+        // A product's bindings: A, B, C, and on the tiled core A and B again as vec4s.
+        let product = |direct: &Kernel, tiled: &Kernel, a: &GpuBuffer, b: &GpuBuffer, c: &GpuBuffer| match core {
+            Core::Tiled => Bound::new(gpu, tiled, &[a, b, c, a, b]),
+            _ => Bound::new(gpu, direct, &[a, b, c]),
+        };
         Ok(Self {
             activation: Bound::new(gpu, &ACTIVATION_BACKWARD, &[z, z, dy])?,
-            weight: Bound::new(gpu, &BACKWARD_WEIGHT, &[dy, x, grads])?,
-            bias: Bound::new(gpu, &BACKWARD_BIAS, &[dy, dy, grads])?,
-            input: dx.map(|dx| Bound::new(gpu, &BACKWARD_INPUT, &[dy, params, dx])).transpose()?,
+            weight: product(&BACKWARD_WEIGHT, &BACKWARD_WEIGHT_TILED, dy, x, grads)?,
+            input: dx.map(|dx| product(&BACKWARD_INPUT, &BACKWARD_INPUT_TILED, dy, params, dx)).transpose()?,
+            core,
         })
+    }
+
+    /// The core this layer's products run on: [`Core::Direct`] or [`Core::Tiled`].
+    pub fn core(&self) -> Core {
+        self.core
     }
 
     /// Records the backward pass for `rows` rows. With `accumulate`, the parameter gradients
     /// are added to what the gradient buffer holds.
-    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &self,
         rec: &mut Recorder,
@@ -165,17 +359,53 @@ impl LinearBackward {
         offsets: BackwardOffsets,
         accumulate: bool,
     ) {
-        if rows == 0 {
+        self.record_copies(rec, layer, act, rows, offsets, Copies::ONE, accumulate);
+    }
+
+    /// Records the backward pass of every copy of the layer, one dispatch per kernel. With no
+    /// rows the parameter gradients are zero (or, with `accumulate`, left as they are).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_copies(
+        &self,
+        rec: &mut Recorder,
+        layer: &LayerShape,
+        act: Activation,
+        rows: usize,
+        offsets: BackwardOffsets,
+        copies: Copies,
+        accumulate: bool,
+    ) {
+        copies.check(rec.gpu(), rows, layer);
+        if copies.count > 1 {
+            assert!(copies.params_stride > 0, "copies of a layer cannot share its gradients");
+            assert!(
+                self.input.is_none() || copies.input_stride >= rows * layer.in_dim,
+                "copies of {rows}×{} input gradients {} apart overlap",
+                layer.in_dim,
+                copies.input_stride
+            );
+        }
+        if copies.count == 0 {
             return;
         }
         let (m, n, k) = (u(rows), u(layer.out_dim), u(layer.in_dim));
         let acc = if accumulate { FLAG_ACCUMULATE } else { 0 };
         let base = MatmulParams { act: act.code(), ..Default::default() };
-        if act != Activation::Identity {
-            let p = MatmulParams { m, n, a_off: u(offsets.z), c_off: u(offsets.dy), ..base };
-            self.activation.record_1d(rec, &p, rows * layer.out_dim);
+        if act != Activation::Identity && rows > 0 {
+            let p = MatmulParams {
+                m,
+                n,
+                a_off: u(offsets.z),
+                a_batch_stride: u(copies.output_stride),
+                c_off: u(offsets.dy),
+                c_batch_stride: u(copies.output_stride),
+                ..base
+            };
+            let mut grid = grid_1d(rec.gpu(), rows * layer.out_dim, WORKGROUP_1D);
+            grid[2] = u(copies.count);
+            self.activation.record(rec, &p, grid);
         }
-        // dW (out×in) = dZᵀ·X: A(i, r) = dZ[r, i], B(r, j) = X[r, j].
+        // dW (out×in) = dZᵀ·X: A(i, r) = dZ[r, i], B(r, j) = X[r, j]; db = A's row sums.
         let p = MatmulParams {
             m: n,
             n: k,
@@ -183,17 +413,19 @@ impl LinearBackward {
             a_off: u(offsets.dy),
             a_row_stride: 1,
             a_col_stride: n,
+            a_batch_stride: u(copies.output_stride),
             b_off: u(offsets.x),
             b_row_stride: k,
             b_col_stride: 1,
+            b_batch_stride: u(copies.input_stride),
             c_off: u(layer.weight_off),
-            flags: acc,
+            c_batch_stride: u(copies.params_stride),
+            bias_off: u(layer.bias_off),
+            flags: acc | FLAG_ROW_SUMS,
             ..base
         };
-        self.weight.record(rec, &p, tile_grid(layer.out_dim, layer.in_dim));
-        let p = MatmulParams { m, n, a_off: u(offsets.dy), bias_off: u(layer.bias_off), flags: acc, ..base };
-        self.bias.record_1d(rec, &p, layer.out_dim);
-        if let Some(input) = &self.input {
+        self.weight.record(rec, &p, tile_grid(layer.out_dim, layer.in_dim, copies.count));
+        if let Some(input) = self.input.as_ref().filter(|_| rows > 0) {
             // dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j].
             let p = MatmulParams {
                 m,
@@ -202,13 +434,16 @@ impl LinearBackward {
                 a_off: u(offsets.dy),
                 a_row_stride: n,
                 a_col_stride: 1,
+                a_batch_stride: u(copies.output_stride),
                 b_off: u(layer.weight_off),
                 b_row_stride: k,
                 b_col_stride: 1,
+                b_batch_stride: u(copies.params_stride),
                 c_off: u(offsets.dx),
+                c_batch_stride: u(copies.input_stride),
                 ..base
             };
-            input.record(rec, &p, tile_grid(rows, layer.in_dim));
+            input.record(rec, &p, tile_grid(rows, layer.in_dim, copies.count));
         }
     }
 }

@@ -23,6 +23,8 @@ pub mod snippets {
     use super::Source;
     pub const ACTIVATIONS: Source = ("common/activations.wgsl", include_str!("../../shaders/common/activations.wgsl"));
     pub const MATMUL: Source = ("common/matmul.wgsl", include_str!("../../shaders/common/matmul.wgsl"));
+    pub const MATMUL_TILED: Source =
+        ("common/matmul_tiled.wgsl", include_str!("../../shaders/common/matmul_tiled.wgsl"));
     pub const RNG: Source = ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl"));
 }
 

@@ -73,3 +73,56 @@ pub fn backward(
     }
     LinearGrads { dx, dw, db }
 }
+
+/// [`forward`] of `copies` layers of one shape stored back to back: X is copies×rows×in (or
+/// one rows×in shared by all when `shared_input`), W copies×out×in, b copies×out. Z and Y
+/// come back as copies×rows×out.
+#[allow(clippy::too_many_arguments)]
+pub fn forward_copies(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    copies: usize,
+    shared_input: bool,
+    rows: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+) -> (Vec<f32>, Vec<f32>) {
+    let (mut z, mut y) = (Vec::new(), Vec::new());
+    for s in 0..copies {
+        let xs = if shared_input { x } else { &x[s * rows * in_dim..][..rows * in_dim] };
+        let ws = &w[s * out_dim * in_dim..][..out_dim * in_dim];
+        let (zs, ys) = forward(xs, ws, &b[s * out_dim..][..out_dim], rows, in_dim, out_dim, act);
+        z.extend(zs);
+        y.extend(ys);
+    }
+    (z, y)
+}
+
+/// [`backward`] of `copies` layers of one shape stored back to back (as in
+/// [`forward_copies`], without a shared input); the gradients are stacked the same way.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_copies(
+    x: &[f32],
+    w: &[f32],
+    z: &[f32],
+    dy: &[f32],
+    copies: usize,
+    rows: usize,
+    in_dim: usize,
+    out_dim: usize,
+    act: Activation,
+) -> LinearGrads {
+    let mut all = LinearGrads { dx: Vec::new(), dw: Vec::new(), db: Vec::new() };
+    for s in 0..copies {
+        let inputs = |v: &[f32]| v[s * rows * in_dim..][..rows * in_dim].to_vec();
+        let outputs = |v: &[f32]| v[s * rows * out_dim..][..rows * out_dim].to_vec();
+        let ws = &w[s * out_dim * in_dim..][..out_dim * in_dim];
+        let g = backward(&inputs(x), ws, &outputs(z), &outputs(dy), rows, in_dim, out_dim, act);
+        all.dx.extend(g.dx);
+        all.dw.extend(g.dw);
+        all.db.extend(g.db);
+    }
+    all
+}
