@@ -106,3 +106,46 @@ fn layout_and_initialisation_follow_pytorch() {
     assert_eq!(p, spec.init_params(1), "same seed, same parameters");
     assert_ne!(p, spec.init_params(2));
 }
+
+#[test]
+fn copies_run_together_like_separate_networks() {
+    // Three networks of one shape on a shared input, in the same dispatches: each copy's
+    // output and gradients must be those of its own network run alone (the CPU twin).
+    let gpu = gpu();
+    let spec = MlpSpec::new(11, &[19, 13], 2, Activation::Mish);
+    let (rows, capacity, copies) = (23, 25, 3);
+    let x = random(40, capacity * spec.input, 1.2);
+    let target = random(41, rows * spec.output, 1.0);
+    let params: Vec<Vec<f32>> = (0..copies).map(|c| spec.init_params(50 + c as u64)).collect();
+    let scale = 1.0 / rows as f32;
+
+    let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
+    let mlp = Mlp::copies_from_params(gpu, &spec, &refs).unwrap();
+    let x_buf = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
+    let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+    let pass = MlpPass::new(gpu, &mlp, &x_buf, capacity, true).unwrap();
+    let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    pass.record_forward(&mut rec, &mlp, rows);
+    for c in 0..copies {
+        let off = pass.output_offset(c) as u32;
+        let params = SquaredErrorParams { pred_off: off, grad_off: off, scale, ..Default::default() };
+        loss.record(&mut rec, rows, spec.output, params);
+    }
+    pass.record_backward(&mut rec, &mlp, rows, false);
+    rec.submit_and_wait().unwrap();
+
+    let grads: Vec<f32> = mlp.grads.read(gpu).unwrap();
+    let x_run = &x[..rows * spec.input];
+    for (c, p) in params.iter().enumerate() {
+        let acts = reference::mlp::forward(&spec, p, x_run, rows);
+        let out_ref = &acts.last().unwrap().1;
+        let (_, d_out) = reference::loss::weighted_squared_error(out_ref, &target, None, rows, spec.output, scale);
+        let grads_ref = reference::mlp::backward(&spec, p, x_run, &acts, &d_out, rows);
+        let out = pass.output().read_range::<f32>(gpu, pass.output_offset(c), rows * spec.output).unwrap();
+        assert_close(&format!("copy {c} output"), &out, out_ref, 1e-5);
+        let n = spec.param_count();
+        assert_close(&format!("copy {c} gradients"), &grads[mlp.copy_offset(c)..][..n], &grads_ref, 1e-4);
+    }
+}

@@ -222,11 +222,15 @@ fn critic_steps_match_reference(kind: CriticKind) {
     let stats: Vec<f32> = steps.iter().flat_map(|s| s.stats).collect();
     check(&format!("{name} statistics {CRITIC_STATS:?}"), &read(&trainer.stats), &stats);
     let last = &steps[STEPS - 1];
+    // The GPU heads are the two copies of one network, stored back to back.
+    let head = gpu_critic.spec.param_count();
+    let (grads, params) = (read(&gpu_critic.online.grads), read(&gpu_critic.online.params));
+    let targets = read(&gpu_critic.target.params);
     for (k, initial) in initial.iter().enumerate() {
-        let (online, target) = (&gpu_critic.online[k], &gpu_critic.target[k]);
-        check_gradients(&format!("{name} head {k} gradients"), &read(&online.grads), &last.grads[k]);
-        check_trained(&format!("{name} head {k}"), &read(&online.params), &cpu_critic.online[k], initial);
-        check(&format!("{name} head {k} target"), &read(&target.params), &cpu_critic.target[k]);
+        let part = |all: &[f32]| all[k * head..(k + 1) * head].to_vec();
+        check_gradients(&format!("{name} head {k} gradients"), &part(&grads), &last.grads[k]);
+        check_trained(&format!("{name} head {k}"), &part(&params), &cpu_critic.online[k], initial);
+        check(&format!("{name} head {k} target"), &part(&targets), &cpu_critic.target[k]);
     }
     let gpu_value = trainer.value_parts().map(|(value, _)| (read(&value.grads), read(&value.params)));
     assert_eq!(gpu_value.is_some(), iql, "only the IQL critic has a value network");

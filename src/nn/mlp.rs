@@ -4,6 +4,10 @@
 //! their gradients, so that one Adam dispatch updates the whole network and one file saves
 //! it. A network is described by an [`MlpSpec`]; running it on a batch needs an [`MlpPass`]:
 //! the activations workspace and the kernels bound to it, built once and recorded each step.
+//!
+//! An `Mlp` may hold several copies of one shape back to back (the twin critic's two heads):
+//! each layer of every copy then runs in the same dispatch, copy c reading its parameters
+//! `c × param_count` further on.
 
 use anyhow::{ensure, Result};
 use rand::{Rng, SeedableRng};
@@ -12,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Activation;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::linear::{BackwardOffsets, LayerShape, LinearBackward, LinearForward};
+use crate::kernels::linear::{BackwardOffsets, Copies, ForwardOffsets, LayerShape, LinearBackward, LinearForward};
 
 /// The shape of an MLP: `input → hidden[0] → … → output`, with `activation` after every
 /// hidden layer and none after the output layer.
@@ -77,10 +81,11 @@ impl MlpSpec {
     }
 }
 
-/// An MLP's parameters and gradients on the GPU.
+/// An MLP's parameters and gradients on the GPU: `copies` networks of one shape, back to back.
 pub struct Mlp {
     pub spec: MlpSpec,
     pub layers: Vec<LayerShape>,
+    pub copies: usize,
     pub params: GpuBuffer,
     pub grads: GpuBuffer,
 }
@@ -93,27 +98,46 @@ impl Mlp {
 
     /// A network with the given parameters (e.g. from a checkpoint).
     pub fn from_params(gpu: &Gpu, spec: &MlpSpec, params: &[f32]) -> Result<Self> {
+        Self::copies_from_params(gpu, spec, &[params])
+    }
+
+    /// Copies of one shape, copy c with `params[c]`, stored back to back.
+    pub fn copies_from_params(gpu: &Gpu, spec: &MlpSpec, params: &[&[f32]]) -> Result<Self> {
         ensure!(spec.input > 0 && spec.output > 0, "an MLP needs non-empty input and output");
         ensure!(spec.hidden.iter().all(|&h| h > 0), "hidden layers cannot be empty");
-        ensure!(
-            params.len() == spec.param_count(),
-            "{} parameters given for a network of {}",
-            params.len(),
-            spec.param_count()
-        );
+        ensure!(!params.is_empty(), "an MLP needs at least one copy");
+        for copy in params {
+            ensure!(
+                copy.len() == spec.param_count(),
+                "{} parameters given for a network of {}",
+                copy.len(),
+                spec.param_count()
+            );
+        }
+        let flat: Vec<f32> = params.concat();
         Ok(Self {
             spec: spec.clone(),
             layers: spec.layers(),
-            params: GpuBuffer::from_slice(gpu, "mlp params", params)?,
-            grads: GpuBuffer::zeros(gpu, "mlp grads", params.len())?,
+            copies: params.len(),
+            params: GpuBuffer::from_slice(gpu, "mlp params", &flat)?,
+            grads: GpuBuffer::zeros(gpu, "mlp grads", flat.len())?,
         })
+    }
+
+    /// Where copy `copy`'s parameters (and gradients) start.
+    pub fn copy_offset(&self, copy: usize) -> usize {
+        assert!(copy < self.copies, "copy {copy} of a network with {}", self.copies);
+        copy * self.spec.param_count()
     }
 }
 
 /// The workspace and bound kernels for running one network on up to `capacity` rows read
-/// from a fixed input buffer (rows×input, starting at element 0).
+/// from a fixed input buffer (rows×input, starting at element 0). The copies of a network
+/// all read that same input; copy c's activations start `c × capacity` rows further on.
 pub struct MlpPass {
     pub capacity: usize,
+    copies: usize,
+    output_width: usize,
     forward: Vec<LinearForward>,
     backward: Vec<LinearBackward>,
     /// Pre-activations and outputs per layer, capacity×width each.
@@ -137,7 +161,7 @@ impl MlpPass {
         );
         let (mut z, mut y, mut dy) = (Vec::new(), Vec::new(), Vec::new());
         for (i, layer) in mlp.layers.iter().enumerate() {
-            let n = capacity * layer.out_dim;
+            let n = mlp.copies * capacity * layer.out_dim;
             y.push(GpuBuffer::zeros(gpu, &format!("layer {i} output"), n)?);
             z.push(GpuBuffer::zeros(gpu, &format!("layer {i} pre-activation"), if train { n } else { 1 })?);
             if train {
@@ -154,10 +178,28 @@ impl MlpPass {
                 backward.push(LinearBackward::new(gpu, x, &z[i], &mlp.params, &dy[i], &mlp.grads, dx)?);
             }
         }
-        Ok(Self { capacity, forward, backward, z, y, dy })
+        Ok(Self { capacity, copies: mlp.copies, output_width: mlp.spec.output, forward, backward, z, y, dy })
     }
 
-    /// The network's output, rows×output.
+    /// How layer `i`'s copies lie: parameters one network apart, the first layer's input
+    /// shared, every activation `capacity` rows apart.
+    fn copies_of(&self, mlp: &Mlp, i: usize) -> Copies {
+        let layer = &mlp.layers[i];
+        Copies {
+            count: self.copies,
+            params_stride: mlp.spec.param_count(),
+            input_stride: if i == 0 { 0 } else { self.capacity * layer.in_dim },
+            output_stride: self.capacity * layer.out_dim,
+        }
+    }
+
+    /// Where copy `copy`'s rows start in [`Self::output`] and [`Self::output_grad`].
+    pub fn output_offset(&self, copy: usize) -> usize {
+        assert!(copy < self.copies, "copy {copy} of a pass with {}", self.copies);
+        copy * self.capacity * self.output_width
+    }
+
+    /// The network's output, rows×output (for copies, one such block per copy).
     pub fn output(&self) -> &GpuBuffer {
         self.y.last().expect("an MLP has at least one layer")
     }
@@ -177,7 +219,8 @@ impl MlpPass {
         self.check_rows(rows);
         let keep_z = !self.backward.is_empty();
         for (i, (op, layer)) in self.forward.iter().zip(&mlp.layers).enumerate() {
-            op.record(rec, layer, mlp.spec.activation_of(i), rows, 0, 0, keep_z.then_some(0));
+            let offsets = ForwardOffsets { x: 0, y: 0, z: keep_z.then_some(0) };
+            op.record_copies(rec, layer, mlp.spec.activation_of(i), rows, offsets, self.copies_of(mlp, i));
         }
     }
 
@@ -187,7 +230,8 @@ impl MlpPass {
         self.check_rows(rows);
         assert!(!self.backward.is_empty(), "this pass was built without training buffers");
         for (i, (op, layer)) in self.backward.iter().zip(&mlp.layers).enumerate().rev() {
-            op.record(rec, layer, mlp.spec.activation_of(i), rows, BackwardOffsets::default(), accumulate);
+            let (act, copies) = (mlp.spec.activation_of(i), self.copies_of(mlp, i));
+            op.record_copies(rec, layer, act, rows, BackwardOffsets::default(), copies, accumulate);
         }
     }
 

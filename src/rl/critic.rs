@@ -17,7 +17,7 @@ use crate::kernels::critic::{Expectile, Polyak, TdTarget, TdTargetParams};
 use crate::kernels::gather::Gather;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::reduce::{Reduce, ReduceOp};
-use crate::kernels::rows::Minimum;
+use crate::kernels::rows::{Minimum, MinimumParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{Mlp, MlpPass, MlpSpec};
 use crate::rl::config::{CriticConfig, CriticKind};
@@ -59,12 +59,20 @@ impl StateActionInput {
     }
 }
 
-/// Two Q networks Q(a, s) and their targets.
+/// Two Q networks Q(a, s) and their targets. The heads are the two copies of one MLP, so
+/// both run in the same dispatches, one Adam step updates both and one Polyak step both
+/// targets.
 pub struct TwinCritic {
     pub spec: MlpSpec,
-    pub online: [Mlp; 2],
-    pub target: [Mlp; 2],
+    /// Q1 and Q2, copies 0 and 1.
+    pub online: Mlp,
+    /// Their Polyak averages, likewise.
+    pub target: Mlp,
 }
+
+/// Checkpoint names of the online heads and of the target heads.
+pub const ONLINE_HEADS: [&str; 2] = ["q1", "q2"];
+pub const TARGET_HEADS: [&str; 2] = ["q1_target", "q2_target"];
 
 impl TwinCritic {
     /// Fresh heads from `seed` (each its own initialisation); targets start as copies.
@@ -73,16 +81,11 @@ impl TwinCritic {
         Self::from_params(gpu, spec, &params, &params)
     }
 
-    /// The four networks in the order checkpoints name them: q1, q2, q1_target, q2_target.
-    pub fn networks(&self) -> [&Mlp; 4] {
-        [&self.online[0], &self.online[1], &self.target[0], &self.target[1]]
-    }
-
     pub fn from_params(gpu: &Gpu, spec: &MlpSpec, online: &[Vec<f32>; 2], target: &[Vec<f32>; 2]) -> Result<Self> {
         Ok(Self {
             spec: spec.clone(),
-            online: [Mlp::from_params(gpu, spec, &online[0])?, Mlp::from_params(gpu, spec, &online[1])?],
-            target: [Mlp::from_params(gpu, spec, &target[0])?, Mlp::from_params(gpu, spec, &target[1])?],
+            online: Mlp::copies_from_params(gpu, spec, &[&online[0], &online[1]])?,
+            target: Mlp::copies_from_params(gpu, spec, &[&target[0], &target[1]])?,
         })
     }
 }
@@ -109,22 +112,24 @@ pub struct CriticTrainer {
     pub sampler: MinibatchSampler,
     /// Per-step statistics, `CRITIC_STATS.len()` values per slot.
     pub stats: GpuBuffer,
-    pub adam: [Adam; 2],
+    /// One optimiser for both heads (no clipping, so the same as one per head).
+    pub adam: Adam,
     ring_len: usize,
     steps: u64,
     /// Support actions per next state.
     support: usize,
     gather_support: Gather,
     target_input: StateActionInput,
-    target_passes: [MlpPass; 2],
+    /// Both target heads on the target rows, and both online heads on the minibatch.
+    target_pass: MlpPass,
     online_input: StateActionInput,
-    online_passes: [MlpPass; 2],
+    online_pass: MlpPass,
     td: TdTarget,
-    losses: [SquaredError; 2],
-    loss_sums: [Reduce; 2],
+    loss: SquaredError,
+    loss_sum: Reduce,
     q_mean: Reduce,
     y_mean: Reduce,
-    polyak: [Polyak; 2],
+    polyak: Polyak,
     iql: Option<IqlParts>,
     _buffers: Vec<GpuBuffer>,
 }
@@ -161,24 +166,16 @@ impl CriticTrainer {
             CriticKind::Softmax => (&target_input.rows, batch * support),
             CriticKind::Iql => (&online_input.rows, batch),
         };
-        let target_passes = [
-            pass(&critic.target[0], target_rows, target_capacity, false)?,
-            pass(&critic.target[1], target_rows, target_capacity, false)?,
-        ];
-        let online_passes = [
-            pass(&critic.online[0], &online_input.rows, batch, true)?,
-            pass(&critic.online[1], &online_input.rows, batch, true)?,
-        ];
+        let target_pass = pass(&critic.target, target_rows, target_capacity, false)?;
+        let online_pass = pass(&critic.online, &online_input.rows, batch, true)?;
 
         // y in [0, batch), the soft value v in [batch, 2·batch).
         let targets = GpuBuffer::zeros(gpu, "TD targets", 2 * batch)?;
         let stats = GpuBuffer::zeros(gpu, "critic stats", ring_len * CRITIC_STATS.len())?;
-        let loss_rows = [GpuBuffer::zeros(gpu, "q1 loss rows", batch)?, GpuBuffer::zeros(gpu, "q2 loss rows", batch)?];
-        let grad = |k: usize| online_passes[k].output_grad().expect("training pass");
-        let losses = [
-            SquaredError::new(gpu, online_passes[0].output(), &targets, None, grad(0), &loss_rows[0])?,
-            SquaredError::new(gpu, online_passes[1].output(), &targets, None, grad(1), &loss_rows[1])?,
-        ];
+        // Q1's per-row losses, then Q2's.
+        let loss_rows = GpuBuffer::zeros(gpu, "critic loss rows", 2 * batch)?;
+        let grad = online_pass.output_grad().expect("training pass");
+        let loss = SquaredError::new(gpu, online_pass.output(), &targets, None, grad, &loss_rows)?;
 
         let iql = match (config.kind, value) {
             (CriticKind::Iql, Some(value)) => {
@@ -188,7 +185,7 @@ impl CriticTrainer {
                 let next_value_pass = MlpPass::new(gpu, &value, &b.next_observations, batch, false)?;
                 let value_grad = value_pass.output_grad().expect("training pass");
                 Some(IqlParts {
-                    min_q: Minimum::new(gpu, target_passes[0].output(), target_passes[1].output(), &min_q)?,
+                    min_q: Minimum::new(gpu, target_pass.output(), target_pass.output(), &min_q)?,
                     expectile: Expectile::new(gpu, value_pass.output(), &min_q, value_grad, &next_value_rows)?,
                     value_adam: Adam::new(gpu, &value.params, &value.grads, adam_config)?,
                     value_loss_sum: Reduce::new(gpu, &next_value_rows, &stats)?,
@@ -203,14 +200,10 @@ impl CriticTrainer {
         };
         // Softmax: soft values of the target heads over the support; IQL: V(s') as a support of one.
         let td = match &iql {
-            None => TdTarget::new(
-                gpu,
-                target_passes[0].output(),
-                Some(target_passes[1].output()),
-                &b.rewards,
-                &b.dones,
-                &targets,
-            )?,
+            None => {
+                let q = target_pass.output();
+                TdTarget::new(gpu, q, Some(q), &b.rewards, &b.dones, &targets)?
+            }
             Some(parts) => {
                 let v = parts.next_value_pass.output();
                 TdTarget::new(gpu, v, Some(v), &b.rewards, &b.dones, &targets)?
@@ -219,30 +212,24 @@ impl CriticTrainer {
         Ok(Self {
             config: config.clone(),
             stats: stats.clone(),
-            adam: [
-                Adam::new(gpu, &critic.online[0].params, &critic.online[0].grads, adam_config)?,
-                Adam::new(gpu, &critic.online[1].params, &critic.online[1].grads, adam_config)?,
-            ],
+            adam: Adam::new(gpu, &critic.online.params, &critic.online.grads, adam_config)?,
             ring_len,
             steps: 0,
             support,
             gather_support,
-            loss_sums: [Reduce::new(gpu, &loss_rows[0], &stats)?, Reduce::new(gpu, &loss_rows[1], &stats)?],
-            q_mean: Reduce::new(gpu, online_passes[0].output(), &stats)?,
+            loss_sum: Reduce::new(gpu, &loss_rows, &stats)?,
+            q_mean: Reduce::new(gpu, online_pass.output(), &stats)?,
             y_mean: Reduce::new(gpu, &targets, &stats)?,
-            polyak: [
-                Polyak::new(gpu, &critic.online[0].params, &critic.target[0].params)?,
-                Polyak::new(gpu, &critic.online[1].params, &critic.target[1].params)?,
-            ],
+            polyak: Polyak::new(gpu, &critic.online.params, &critic.target.params)?,
             td,
-            losses,
+            loss,
             target_input,
-            target_passes,
+            target_pass,
             online_input,
-            online_passes,
+            online_pass,
             iql,
             sampler,
-            _buffers: vec![support_batch, targets, loss_rows[0].clone(), loss_rows[1].clone(), stats],
+            _buffers: vec![support_batch, targets, loss_rows, stats],
         })
     }
 }
@@ -262,6 +249,7 @@ impl CriticTrainer {
         self.online_input.record(rec, batch, 0, 0);
         let mut td = TdTargetParams {
             batch: batch as u32,
+            q2_off: self.target_pass.output_offset(1) as u32,
             q_stride: 1,
             value_off: batch as u32,
             has_value: 1,
@@ -274,17 +262,18 @@ impl CriticTrainer {
                 let support = self.support;
                 self.gather_support.record(rec, batch, support * act);
                 self.target_input.record(rec, batch * support, 0, 0);
-                for (pass, net) in self.target_passes.iter().zip(&critic.target) {
-                    pass.record_forward(rec, net, batch * support);
-                }
+                self.target_pass.record_forward(rec, &critic.target, batch * support);
                 td.support = support as u32;
             }
             Some(iql) => {
                 // V(s) → τ-expectile of min Q'(s, a), on the dataset actions.
-                for (pass, net) in self.target_passes.iter().zip(&critic.target) {
-                    pass.record_forward(rec, net, batch);
-                }
-                iql.min_q.record(rec, batch, 0);
+                self.target_pass.record_forward(rec, &critic.target, batch);
+                let heads = MinimumParams {
+                    count: batch as u32,
+                    b_off: self.target_pass.output_offset(1) as u32,
+                    ..Default::default()
+                };
+                iql.min_q.record_with(rec, heads);
                 iql.value_pass.record_forward(rec, &iql.value, batch);
                 iql.expectile.record(rec, batch, self.config.expectile as f32, 1.0 / batch as f32);
                 iql.value_loss_sum.record(rec, ReduceOp::Sum, 0, batch, slot + 4);
@@ -296,19 +285,25 @@ impl CriticTrainer {
             }
         }
         self.td.record_with(rec, td);
-        let loss = SquaredErrorParams { scale: 1.0 / batch as f32, ..Default::default() };
+        // Both heads regress onto the same y.
+        self.online_pass.record_forward(rec, &critic.online, batch);
         for k in 0..2 {
-            self.online_passes[k].record_forward(rec, &critic.online[k], batch);
-            self.losses[k].record(rec, batch, 1, loss);
-            self.loss_sums[k].record(rec, ReduceOp::Sum, 0, batch, slot + k);
+            let head = self.online_pass.output_offset(k) as u32;
+            let loss = SquaredErrorParams {
+                pred_off: head,
+                grad_off: head,
+                loss_off: (k * batch) as u32,
+                scale: 1.0 / batch as f32,
+                ..Default::default()
+            };
+            self.loss.record(rec, batch, 1, loss);
+            self.loss_sum.record(rec, ReduceOp::Sum, k * batch, batch, slot + k);
         }
         self.q_mean.record(rec, ReduceOp::Mean, 0, batch, slot + 2);
         self.y_mean.record(rec, ReduceOp::Mean, 0, batch, slot + 3);
-        for k in 0..2 {
-            self.online_passes[k].record_backward(rec, &critic.online[k], batch, false);
-            self.adam[k].record_step(rec);
-            self.polyak[k].record(rec, critic.spec.param_count(), self.config.tau as f32);
-        }
+        self.online_pass.record_backward(rec, &critic.online, batch, false);
+        self.adam.record_step(rec);
+        self.polyak.record(rec, critic.online.params.len, self.config.tau as f32);
         self.steps += 1;
     }
 

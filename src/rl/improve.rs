@@ -48,7 +48,8 @@ impl ImproveRng {
 /// The critic evaluated on every support action, chunk by chunk.
 struct SupportValues {
     input: StateActionInput,
-    passes: [MlpPass; 2],
+    /// Both heads, as the two copies of the critic's MLP.
+    pass: MlpPass,
     minimum: Minimum,
     softmax: EnergyWeights,
 }
@@ -117,15 +118,12 @@ impl PolicyImprover {
         let sampler = SupportSampler::new(gpu, policy, &data.observations, len, &support, m, layout, euler_steps)?;
         let chunk = CHUNK_STATES.min(len.max(1)) * group;
         let input = StateActionInput::new(gpu, &support, &data.observations, (act, obs), chunk, group)?;
-        let passes = [
-            MlpPass::new(gpu, &critic.online[0], &input.rows, chunk, false)?,
-            MlpPass::new(gpu, &critic.online[1], &input.rows, chunk, false)?,
-        ];
+        let pass = MlpPass::new(gpu, &critic.online, &input.rows, chunk, false)?;
         let values = SupportValues {
-            minimum: Minimum::new(gpu, passes[0].output(), passes[1].output(), &q_values)?,
+            minimum: Minimum::new(gpu, pass.output(), pass.output(), &q_values)?,
             softmax: EnergyWeights::new(gpu, &q_values, &weights)?,
             input,
-            passes,
+            pass,
         };
 
         let rows = batch * group;
@@ -188,13 +186,15 @@ impl PolicyImprover {
             let states = chunk_states.min(self.len - first);
             let rows = states * group;
             self.values.input.record(rec, rows, first * group, first);
-            for (pass, net) in self.values.passes.iter().zip(&critic.online) {
-                pass.record_forward(rec, net, rows);
-            }
+            self.values.pass.record_forward(rec, &critic.online, rows);
             let offset = (first * group) as u32;
-            self.values
-                .minimum
-                .record_with(rec, MinimumParams { count: rows as u32, out_off: offset, ..Default::default() });
+            let heads = MinimumParams {
+                count: rows as u32,
+                b_off: self.values.pass.output_offset(1) as u32,
+                out_off: offset,
+                ..Default::default()
+            };
+            self.values.minimum.record_with(rec, heads);
             let softmax = EnergyWeightsParams {
                 groups: states as u32,
                 group_size: group as u32,

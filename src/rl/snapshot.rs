@@ -23,6 +23,28 @@ pub fn load_mlp(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str, mlp: &Mlp) -> Result
     Ok(())
 }
 
+/// The copies of a network saved one by one, copy c under `names[c]`, exactly as
+/// [`save_mlp`] saves single networks.
+pub fn save_mlp_copies(ckpt: &mut Checkpoint, gpu: &Gpu, names: &[&str], mlp: &Mlp) -> Result<()> {
+    anyhow::ensure!(names.len() == mlp.copies, "{} names for {} copies", names.len(), mlp.copies);
+    let params: Vec<f32> = mlp.params.read(gpu)?;
+    for (name, copy) in names.iter().zip(params.chunks(mlp.spec.param_count())) {
+        ckpt.insert(&format!("{name}.params"), &[copy.len()], copy.to_vec())?;
+        ckpt.set_meta_json(&format!("{name}.spec"), &mlp.spec)?;
+    }
+    Ok(())
+}
+
+/// The copies saved by [`save_mlp_copies`] (or as single networks), written into `mlp`.
+pub fn load_mlp_copies(ckpt: &Checkpoint, gpu: &Gpu, names: &[&str], mlp: &Mlp) -> Result<()> {
+    anyhow::ensure!(names.len() == mlp.copies, "{} names for {} copies", names.len(), mlp.copies);
+    for (c, name) in names.iter().enumerate() {
+        let params = ckpt.tensor(&format!("{name}.params"), mlp.spec.param_count())?;
+        mlp.params.write(gpu, mlp.copy_offset(c), params);
+    }
+    Ok(())
+}
+
 pub fn save_velocity(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, net: &VelocityNet) -> Result<()> {
     save_mlp(ckpt, gpu, prefix, &net.mlp)?;
     let freqs: Vec<f32> = net.frequencies.read(gpu)?;
@@ -44,6 +66,32 @@ pub fn save_adam(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, adam: &Adam) ->
     ckpt.insert(&format!("{prefix}.adam_m"), &[m.len()], m)?;
     ckpt.insert(&format!("{prefix}.adam_v"), &[v.len()], v)?;
     ckpt.set_meta(&format!("{prefix}.adam_step"), adam.step().to_string());
+    Ok(())
+}
+
+/// The optimiser of a network of copies, its moments saved per copy under `names` (the
+/// layout of one optimiser per copy), `chunk` parameters each.
+pub fn save_adam_copies(ckpt: &mut Checkpoint, gpu: &Gpu, names: &[&str], adam: &Adam, chunk: usize) -> Result<()> {
+    let (m, v) = adam.moments();
+    let (m, v): (Vec<f32>, Vec<f32>) = (m.read(gpu)?, v.read(gpu)?);
+    anyhow::ensure!(m.len() == names.len() * chunk, "{} moments for {} copies of {chunk}", m.len(), names.len());
+    for ((name, m), v) in names.iter().zip(m.chunks(chunk)).zip(v.chunks(chunk)) {
+        ckpt.insert(&format!("{name}.adam_m"), &[chunk], m.to_vec())?;
+        ckpt.insert(&format!("{name}.adam_v"), &[chunk], v.to_vec())?;
+        ckpt.set_meta(&format!("{name}.adam_step"), adam.step().to_string());
+    }
+    Ok(())
+}
+
+pub fn load_adam_copies(ckpt: &Checkpoint, gpu: &Gpu, names: &[&str], adam: &mut Adam, chunk: usize) -> Result<()> {
+    let (m_buf, v_buf) = adam.moments();
+    anyhow::ensure!(m_buf.len == names.len() * chunk, "{} moments for {} copies of {chunk}", m_buf.len, names.len());
+    for (c, name) in names.iter().enumerate() {
+        m_buf.write(gpu, c * chunk, ckpt.tensor(&format!("{name}.adam_m"), chunk)?);
+        v_buf.write(gpu, c * chunk, ckpt.tensor(&format!("{name}.adam_v"), chunk)?);
+    }
+    let step = ckpt.meta(&format!("{}.adam_step", names[0]))?;
+    adam.set_step(step.parse().with_context(|| format!("bad Adam step '{step}' in the checkpoint"))?);
     Ok(())
 }
 

@@ -15,10 +15,13 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::{CriticKind, TrainConfig};
-use super::critic::{CriticTrainer, TwinCritic, CRITIC_STATS};
+use super::critic::{CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS};
 use super::evaluation::{Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
-use super::snapshot::{load_adam, load_mlp, load_rng, load_velocity, save_adam, save_mlp, save_rng, save_velocity};
+use super::snapshot::{
+    load_adam, load_adam_copies, load_mlp, load_mlp_copies, load_rng, load_velocity, save_adam, save_adam_copies,
+    save_mlp, save_mlp_copies, save_rng, save_velocity,
+};
 use super::support::{SupportLayout, SupportSampler};
 use crate::data::{Dataset, GpuDataset, Normalization};
 use crate::envs::EnvSpec;
@@ -384,12 +387,13 @@ impl Context<'_> {
             CriticKind::Iql => Some(Mlp::new(gpu, &value_spec, seed.wrapping_add(2))?),
             CriticKind::Softmax => None,
         };
-        let heads = ["q1", "q2", "q1_target", "q2_target"];
+        let load_heads = |ckpt: &Checkpoint| -> Result<()> {
+            load_mlp_copies(ckpt, gpu, &ONLINE_HEADS, &critic.online)?;
+            load_mlp_copies(ckpt, gpu, &TARGET_HEADS, &critic.target)
+        };
+        let head_params = spec.param_count();
         if state.is_completed(stage) {
-            let ckpt = self.load(stage)?;
-            for (name, mlp) in heads.iter().zip(critic.networks()) {
-                load_mlp(&ckpt, gpu, name, mlp)?;
-            }
+            load_heads(&self.load(stage)?)?;
             return Ok(Some(critic));
         }
         let log_every = self.config.run.log_every.max(1);
@@ -399,11 +403,8 @@ impl Context<'_> {
         let mut step = state.resume_step(stage);
         if step > 0 {
             let ckpt = self.load(stage)?;
-            for (name, mlp) in heads.iter().zip(critic.networks()) {
-                load_mlp(&ckpt, gpu, name, mlp)?;
-            }
-            load_adam(&ckpt, gpu, "q1", &mut trainer.adam[0])?;
-            load_adam(&ckpt, gpu, "q2", &mut trainer.adam[1])?;
+            load_heads(&ckpt)?;
+            load_adam_copies(&ckpt, gpu, &ONLINE_HEADS, &mut trainer.adam, head_params)?;
             load_rng(&ckpt, "minibatch", &mut trainer.sampler.rng)?;
             if let Some((value, adam)) = trainer.value_parts() {
                 load_mlp(&ckpt, gpu, "value", value)?;
@@ -436,11 +437,9 @@ impl Context<'_> {
             self.record(stage, step, fields)?;
             if step.is_multiple_of(self.config.run.checkpoint_every.max(1)) || step == total || out_of_budget {
                 let mut ckpt = self.new_checkpoint(step);
-                for (name, mlp) in heads.iter().zip(critic.networks()) {
-                    save_mlp(&mut ckpt, gpu, name, mlp)?;
-                }
-                save_adam(&mut ckpt, gpu, "q1", &trainer.adam[0])?;
-                save_adam(&mut ckpt, gpu, "q2", &trainer.adam[1])?;
+                save_mlp_copies(&mut ckpt, gpu, &ONLINE_HEADS, &critic.online)?;
+                save_mlp_copies(&mut ckpt, gpu, &TARGET_HEADS, &critic.target)?;
+                save_adam_copies(&mut ckpt, gpu, &ONLINE_HEADS, &trainer.adam, head_params)?;
                 save_rng(&mut ckpt, "minibatch", &trainer.sampler.rng);
                 if let Some((value, adam)) = trainer.value_parts() {
                     save_mlp(&mut ckpt, gpu, "value", value)?;
