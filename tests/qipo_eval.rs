@@ -11,8 +11,9 @@ use serde_json::Value;
 
 const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
 
-/// Every stage in a few seconds, evaluated every 50 steps with 2 episodes.
-const TINY: [&str; 18] = [
+/// Every stage in a few seconds, evaluated every 50 steps with 2 episodes, on standardised
+/// observations (which evaluation must standardise the same way).
+const TINY: [&str; 20] = [
     "--preset",
     "smoke",
     "--set",
@@ -31,6 +32,8 @@ const TINY: [&str; 18] = [
     "run.eval_episodes=2",
     "--set",
     "support.euler_steps=3",
+    "--set",
+    "data.normalize_observations=true",
 ];
 
 fn json(output: Output) -> Value {
@@ -97,6 +100,10 @@ fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
     assert_eq!(first["env"], "hopper-v5", "the run's environment is the default");
     assert_eq!(first["returns"], again["returns"], "same checkpoint and seed: same numbers");
     assert_eq!(first["lengths"], again["lengths"]);
+    // The policy's checkpoint file alone finds its run's normalisation and Euler steps.
+    let file = out.join("checkpoints").join("policy.safetensors");
+    let by_file = eval(&["--checkpoint", file.to_str().unwrap(), "--env", "hopper", "--episodes", "3", "--seed", "5"]);
+    assert_eq!(by_file["returns"], first["returns"], "a run's checkpoint file evaluates like the run");
 
     let wrong = fails(qipo(&["eval", "--checkpoint", dir, "--env", "halfcheetah", "--episodes", "1"]));
     assert!(wrong.contains("17-d observations") && wrong.contains("11-d states"), "{wrong}");

@@ -24,12 +24,37 @@ pub struct SavedPolicy {
     pub config: Option<TrainConfig>,
 }
 
+/// The run directory holding `file` as `<run>/checkpoints/<stage>.safetensors`, if any.
+fn run_of_checkpoint(file: &Path) -> Option<RunDir> {
+    let checkpoints = file.parent()?;
+    let run = checkpoints.parent()?;
+    let candidate = RunDir::open(run).ok()?;
+    (candidate.checkpoint_dir() == checkpoints).then_some(candidate)
+}
+
+/// The normalisation a run applied to its data, if it wrote one.
+fn read_normalization(run: &RunDir) -> Result<Option<Normalization>> {
+    let path = run.path().join(NORMALIZATION_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(
+            serde_json::from_slice(&bytes).with_context(|| format!("{}: not a normalisation", path.display()))?,
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
 impl SavedPolicy {
     pub fn open(path: &Path) -> Result<Self> {
         if path.is_file() {
             let checkpoint = Checkpoint::load(path)?;
             let prefix = if checkpoint.tensors.contains_key("policy.params") { "policy" } else { "behaviour" };
-            return Ok(Self { checkpoint, prefix: prefix.into(), normalization: None, config: None });
+            // A checkpoint inside a run directory takes the run's normalisation and settings:
+            // without them a policy trained on standardised states would see raw ones.
+            let (normalization, config) = match run_of_checkpoint(path) {
+                Some(run) => (read_normalization(&run)?, Some(run.read_config()?)),
+                None => (None, None),
+            };
+            return Ok(Self { checkpoint, prefix: prefix.into(), normalization, config });
         }
         let run = RunDir::open(path)?;
         let config = run.read_config()?;
@@ -37,13 +62,7 @@ impl SavedPolicy {
             p if p.exists() => (p, "policy"),
             _ => (run.checkpoint_path(Stage::Behaviour), "behaviour"),
         };
-        let normalization = match std::fs::read(run.path().join(NORMALIZATION_FILE)) {
-            Ok(bytes) => Some(
-                serde_json::from_slice(&bytes)
-                    .with_context(|| format!("{}: bad {NORMALIZATION_FILE}", path.display()))?,
-            ),
-            Err(_) => None,
-        };
+        let normalization = read_normalization(&run)?;
         Ok(Self { checkpoint: Checkpoint::load(&file)?, prefix: prefix.into(), normalization, config: Some(config) })
     }
 
