@@ -122,6 +122,14 @@ fn evaluation_needs_a_known_environment() {
     assert!(err.contains("run.eval_env"), "{err}");
     assert!(!out.exists(), "bad settings leave no run directory behind");
 
+    // A task preset names the environment when the file name does not.
+    let out = data.join("preset");
+    let args = ["train", "--dataset", unnamed.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let stop = ["--preset", "hopper-medium-replay-v2", "--set", "run.log_every=1", "--stop-after", "1"];
+    ok(qipo(&[&args[..], &stop[..]].concat()));
+    let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.contains("eval_env = \"hopper-v5\""), "{config}");
+
     let err = fails(qipo(&["eval", "--policy", "zero", "--episodes", "1"]));
     assert!(err.contains("--env"), "{err}");
     let err = fails(qipo(&["eval", "--policy", "zero", "--env", "cartpole"]));

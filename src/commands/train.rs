@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::data::Dataset;
+use crate::envs::EnvSpec;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
 use crate::rl::evaluation::env_of_dataset;
@@ -61,8 +62,9 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             }
             let mut config = resolve(preset.as_deref(), args.config.as_deref(), &overrides)?;
             if config.run.eval_env.is_empty() {
-                // Evaluate where the data came from, when its file name says.
-                if let Some(spec) = env_of_dataset(&args.dataset) {
+                // Evaluate where the data came from, when its file name (or else the preset) says.
+                let from_preset = || preset.as_deref().and_then(|p| p.parse::<EnvSpec>().ok());
+                if let Some(spec) = env_of_dataset(&args.dataset).or_else(from_preset) {
                     config.run.eval_env = spec.to_string();
                 }
             }
