@@ -12,7 +12,9 @@
 //
 // Global-norm gradient clipping: g = clip·grad with clip = min(1, max_norm / (‖grad‖ + 1e-6)),
 // where ‖grad‖² was written to stats[stats_off] by the reduction dispatched just before
-// (reduce.wgsl). max_norm <= 0 disables clipping and stats is not read.
+// (reduce.wgsl). max_norm <= 0 disables clipping and stats is not read. A buffer holding
+// copies of one network (`segment` parameters each) clips each copy by its own norm, found
+// at stats[stats_off + copy].
 
 struct AdamStep {
     offset: u32,           // first parameter updated
@@ -27,6 +29,7 @@ struct AdamStep {
     inv_sqrt_correction2: f32,  // 1 / sqrt(1 - β2^t)
     decay: f32,            // 1 - lr·λ
     max_norm: f32,         // <= 0: no clipping
+    segment: u32,          // parameters per copy; 0: one network
 }
 
 var<immediate> p: AdamStep;
@@ -39,12 +42,14 @@ var<immediate> p: AdamStep;
 
 const WG: u32 = 256u;
 
-// The factor every gradient is multiplied by: 1, or less when the global norm is too large.
-fn clip_scale() -> f32 {
+// The factor the gradients of parameter i's network are multiplied by: 1, or less when that
+// network's gradient norm is too large.
+fn clip_scale(i: u32) -> f32 {
     if p.max_norm <= 0.0 {
         return 1.0;
     }
-    let norm = sqrt(stats[p.stats_off]);
+    let copy = select(0u, i / p.segment, p.segment > 0u);
+    let norm = sqrt(stats[p.stats_off + copy]);
     return min(1.0, p.max_norm / (norm + 1e-6));
 }
 
@@ -55,7 +60,7 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         return;
     }
     let j = p.offset + i;
-    let g = grads[j] * clip_scale();
+    let g = grads[j] * clip_scale(i);
     let m_new = p.beta1 * m[j] + p.one_minus_beta1 * g;
     let v_new = p.beta2 * v[j] + p.one_minus_beta2 * (g * g);
     m[j] = m_new;

@@ -173,3 +173,39 @@ fn bias_corrections_are_computed_in_f64() {
     let late = config.step_params(1_000_000, 0, 1, 0);
     assert_eq!((late.step_size, late.inv_sqrt_correction2), (1e-3, 1.0));
 }
+
+#[test]
+fn copies_are_clipped_each_by_its_own_norm() {
+    // Three networks of 37 parameters in one buffer, gradients of very different sizes, and a
+    // norm limit only some of them exceed: one optimiser for all must act like three.
+    let gpu = gpu();
+    let (copies, segment) = (3, 37);
+    for (name, config) in configs() {
+        let mut params_cpu = random(70, copies * segment, 1.0);
+        let mut separate: Vec<(Vec<f32>, AdamState)> =
+            params_cpu.chunks(segment).map(|p| (p.to_vec(), AdamState::new(segment))).collect();
+        let mut state = AdamState::new(copies * segment);
+        let params = GpuBuffer::from_slice(gpu, "params", &params_cpu).unwrap();
+        let grads = GpuBuffer::zeros(gpu, "grads", copies * segment).unwrap();
+        let mut adam = Adam::for_copies(gpu, &params, &grads, config, copies).unwrap();
+        for step in 0..STEPS {
+            let g: Vec<f32> = (0..copies)
+                .flat_map(|c| random(80 + 10 * step + c as u64, segment, 0.01 * 30f32.powi(c as i32)))
+                .collect();
+            grads.write(gpu, 0, &g);
+            let mut rec = Recorder::new(gpu);
+            adam.record_step(&mut rec);
+            rec.submit_and_wait().unwrap();
+            cpu::step_copies(&mut params_cpu, &g, &mut state, &config, copies);
+            for ((p, s), g) in separate.iter_mut().zip(g.chunks(segment)) {
+                cpu::step(p, g, s, &config);
+            }
+        }
+        let gpu_params: Vec<f32> = params.read(gpu).unwrap();
+        assert_close(&format!("{name}: copies against their twin"), &gpu_params, &params_cpu, 1e-5);
+        let alone: Vec<f32> = separate.into_iter().flat_map(|(p, _)| p).collect();
+        assert_close(&format!("{name}: copies against separate optimisers"), &params_cpu, &alone, 1e-6);
+    }
+    let params = GpuBuffer::zeros(gpu, "params", 10).unwrap();
+    assert!(Adam::for_copies(gpu, &params, &params, AdamConfig::default(), 3).is_err(), "10 is not 3 copies");
+}

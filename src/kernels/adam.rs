@@ -1,4 +1,5 @@
-//! Adam and AdamW over one flat parameter buffer, with global-norm gradient clipping:
+//! Adam and AdamW over one flat parameter buffer (one network, or copies of one network each
+//! clipped by its own norm), with global-norm gradient clipping:
 //! `shaders/adam.wgsl`, plus the sum-of-squares reduction of `shaders/reduce.wgsl` for the
 //! gradient norm.
 //!
@@ -88,6 +89,7 @@ impl AdamConfig {
             inv_sqrt_correction2: (1.0 / (1.0 - self.beta2.powf(t)).sqrt()) as f32,
             decay: (1.0 - self.lr * self.weight_decay) as f32,
             max_norm: if self.clips() { self.max_grad_norm as f32 } else { 0.0 },
+            segment: 0,
         }
     }
 }
@@ -108,15 +110,16 @@ pub struct AdamParams {
     pub inv_sqrt_correction2: f32,
     pub decay: f32,
     pub max_norm: f32,
+    /// Parameters per copy when the buffer holds copies of one network; 0 for one network.
+    pub segment: u32,
 }
 
 fn u(x: usize) -> u32 {
     u32::try_from(x).expect("sizes and offsets fit in u32")
 }
 
-/// Where the squared gradient norm goes in the stats buffer.
+/// Where the squared gradient norm goes in the stats buffer (copy c's at this plus c).
 pub const STATS_GRAD_NORM_SQ: usize = 0;
-const STATS_LEN: usize = 1;
 
 /// An Adam(W) optimiser bound to one network's flat parameter and gradient buffers, with its
 /// moment buffers and step counter.
@@ -124,6 +127,8 @@ pub struct Adam {
     config: AdamConfig,
     step: u64,
     len: usize,
+    /// Copies of one network in the buffers, each clipped by its own gradient norm.
+    copies: usize,
     m: GpuBuffer,
     v: GpuBuffer,
     stats: GpuBuffer,
@@ -134,7 +139,23 @@ pub struct Adam {
 impl Adam {
     /// Zero moments and step 0. `params` and `grads` must have the same length.
     pub fn new(gpu: &Gpu, params: &GpuBuffer, grads: &GpuBuffer, config: AdamConfig) -> Result<Self> {
+        Self::for_copies(gpu, params, grads, config, 1)
+    }
+
+    /// One optimiser for `copies` networks of one shape stored back to back: the same update
+    /// in one dispatch, with each copy's gradient clipped by its own norm, as if each had its
+    /// own optimiser.
+    pub fn for_copies(
+        gpu: &Gpu,
+        params: &GpuBuffer,
+        grads: &GpuBuffer,
+        config: AdamConfig,
+        copies: usize,
+    ) -> Result<Self> {
         config.validate()?;
+        if copies == 0 || !params.len.is_multiple_of(copies) {
+            bail!("Adam: '{}' holds {} parameters, not {copies} equal copies", params.label, params.len);
+        }
         if params.len != grads.len {
             bail!(
                 "Adam: parameters '{}' have {} elements but gradients '{}' have {}",
@@ -147,10 +168,10 @@ impl Adam {
         let len = params.len;
         let m = GpuBuffer::zeros(gpu, &format!("{} adam m", params.label), len)?;
         let v = GpuBuffer::zeros(gpu, &format!("{} adam v", params.label), len)?;
-        let stats = GpuBuffer::zeros(gpu, &format!("{} adam stats", params.label), STATS_LEN)?;
+        let stats = GpuBuffer::zeros(gpu, &format!("{} adam stats", params.label), STATS_GRAD_NORM_SQ + copies)?;
         let update = Bound::new(gpu, &ADAM_STEP, &[params, grads, &m, &v, &stats])?;
         let grad_norm = Reduce::new(gpu, grads, &stats)?;
-        Ok(Self { config, step: 0, len, m, v, stats, update, grad_norm })
+        Ok(Self { config, step: 0, len, copies, m, v, stats, update, grad_norm })
     }
 
     /// Records one optimiser step over every parameter (the gradient norm first, when
@@ -160,10 +181,19 @@ impl Adam {
         if self.len == 0 {
             return;
         }
+        let segment = self.len / self.copies;
         if self.config.clips() {
-            self.grad_norm.record(rec, ReduceOp::SumOfSquares, 0, self.len, STATS_GRAD_NORM_SQ);
+            let op = ReduceOp::SumOfSquares;
+            match self.copies {
+                1 => self.grad_norm.record(rec, op, 0, self.len, STATS_GRAD_NORM_SQ),
+                // One squared norm per copy.
+                copies => self.grad_norm.record_rows(rec, op, 0, copies, segment, STATS_GRAD_NORM_SQ),
+            }
         }
-        let params = self.config.step_params(self.step, 0, self.len, STATS_GRAD_NORM_SQ);
+        let mut params = self.config.step_params(self.step, 0, self.len, STATS_GRAD_NORM_SQ);
+        if self.copies > 1 {
+            params.segment = segment as u32;
+        }
         self.update.record_1d(rec, &params, self.len);
     }
 

@@ -28,8 +28,16 @@ pub fn clip_scale(grads: &[f32], max_norm: f64) -> f32 {
 
 /// One step: the moments and parameters are updated in place and the step count advances.
 pub fn step(params: &mut [f32], grads: &[f32], state: &mut AdamState, config: &AdamConfig) {
+    step_copies(params, grads, state, config, 1);
+}
+
+/// One step over `copies` networks of one shape stored back to back, each clipped by its own
+/// gradient norm (the GPU's single optimiser for copies).
+pub fn step_copies(params: &mut [f32], grads: &[f32], state: &mut AdamState, config: &AdamConfig, copies: usize) {
     assert_eq!(params.len(), grads.len());
     assert_eq!(params.len(), state.m.len());
+    assert!(copies > 0 && params.len().is_multiple_of(copies), "{} parameters are not {copies} copies", params.len());
+    let segment = params.len() / copies;
     state.step += 1;
     // Per-step constants in f64, rounded once to f32 like the kernel's immediates.
     let t = state.step as f64;
@@ -42,9 +50,9 @@ pub fn step(params: &mut [f32], grads: &[f32], state: &mut AdamState, config: &A
     let decay = (1.0 - config.lr * config.weight_decay) as f32;
     let eps = config.eps as f32;
 
-    let clip = clip_scale(grads, config.max_grad_norm);
+    let clips: Vec<f32> = grads.chunks(segment.max(1)).map(|copy| clip_scale(copy, config.max_grad_norm)).collect();
     for i in 0..params.len() {
-        let g = grads[i] * clip;
+        let g = grads[i] * clips[i / segment.max(1)];
         let m = beta1 * state.m[i] + one_minus_beta1 * g;
         let v = beta2 * state.v[i] + one_minus_beta2 * (g * g);
         state.m[i] = m;

@@ -112,7 +112,7 @@ pub struct CriticTrainer {
     pub sampler: MinibatchSampler,
     /// Per-step statistics, `CRITIC_STATS.len()` values per slot.
     pub stats: GpuBuffer,
-    /// One optimiser for both heads (no clipping, so the same as one per head).
+    /// One optimiser for both heads, acting as one per head.
     pub adam: Adam,
     ring_len: usize,
     steps: u64,
@@ -212,7 +212,7 @@ impl CriticTrainer {
         Ok(Self {
             config: config.clone(),
             stats: stats.clone(),
-            adam: Adam::new(gpu, &critic.online.params, &critic.online.grads, adam_config)?,
+            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2)?,
             ring_len,
             steps: 0,
             support,
