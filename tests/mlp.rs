@@ -5,7 +5,7 @@ mod common;
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
-use qipo::nn::{Activation, Mlp, MlpPass, MlpSpec};
+use qipo::nn::{Activation, CopyInput, Mlp, MlpPass, MlpSpec};
 use qipo::reference;
 
 /// Forward, loss and backward of `spec` on `rows` random rows: GPU result and CPU result.
@@ -107,14 +107,15 @@ fn layout_and_initialisation_follow_pytorch() {
     assert_ne!(p, spec.init_params(2));
 }
 
-#[test]
-fn copies_run_together_like_separate_networks() {
-    // Three networks of one shape on a shared input, in the same dispatches: each copy's
-    // output and gradients must be those of its own network run alone (the CPU twin).
+/// Three networks of one shape run on a shared input or each on its own rows, in the same
+/// dispatches: each copy's output and gradients must be those of its own network run alone
+/// (the CPU twin) on its rows.
+fn check_copies(layout: CopyInput) {
     let gpu = gpu();
     let spec = MlpSpec::new(11, &[19, 13], 2, Activation::Mish);
     let (rows, capacity, copies) = (23, 25, 3);
-    let x = random(40, capacity * spec.input, 1.2);
+    let inputs = if layout == CopyInput::PerCopy { copies } else { 1 };
+    let x = random(40, inputs * capacity * spec.input, 1.2);
     let target = random(41, rows * spec.output, 1.0);
     let params: Vec<Vec<f32>> = (0..copies).map(|c| spec.init_params(50 + c as u64)).collect();
     let scale = 1.0 / rows as f32;
@@ -124,7 +125,7 @@ fn copies_run_together_like_separate_networks() {
     let x_buf = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
     let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
     let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
-    let pass = MlpPass::new(gpu, &mlp, &x_buf, capacity, true).unwrap();
+    let pass = MlpPass::with_input(gpu, &mlp, &x_buf, capacity, true, layout).unwrap();
     let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
     let mut rec = Recorder::new(gpu);
     pass.record_forward(&mut rec, &mlp, rows);
@@ -137,8 +138,9 @@ fn copies_run_together_like_separate_networks() {
     rec.submit_and_wait().unwrap();
 
     let grads: Vec<f32> = mlp.grads.read(gpu).unwrap();
-    let x_run = &x[..rows * spec.input];
     for (c, p) in params.iter().enumerate() {
+        let first = if layout == CopyInput::PerCopy { c * capacity * spec.input } else { 0 };
+        let x_run = &x[first..first + rows * spec.input];
         let acts = reference::mlp::forward(&spec, p, x_run, rows);
         let out_ref = &acts.last().unwrap().1;
         let (_, d_out) = reference::loss::weighted_squared_error(out_ref, &target, None, rows, spec.output, scale);
@@ -148,4 +150,14 @@ fn copies_run_together_like_separate_networks() {
         let n = spec.param_count();
         assert_close(&format!("copy {c} gradients"), &grads[mlp.copy_offset(c)..][..n], &grads_ref, 1e-4);
     }
+}
+
+#[test]
+fn copies_on_a_shared_input_run_like_separate_networks() {
+    check_copies(CopyInput::Shared);
+}
+
+#[test]
+fn copies_on_their_own_inputs_run_like_separate_networks() {
+    check_copies(CopyInput::PerCopy);
 }

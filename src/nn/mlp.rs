@@ -131,12 +131,22 @@ impl Mlp {
     }
 }
 
+/// How the copies of a network find their input rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyInput {
+    /// Every copy reads the same rows (the twin critic's heads).
+    Shared,
+    /// Copy c reads its own rows, `c × capacity` rows into the input (one minibatch per seed).
+    PerCopy,
+}
+
 /// The workspace and bound kernels for running one network on up to `capacity` rows read
-/// from a fixed input buffer (rows×input, starting at element 0). The copies of a network
-/// all read that same input; copy c's activations start `c × capacity` rows further on.
+/// from a fixed input buffer (rows×input, starting at element 0). Copy c's activations
+/// start `c × capacity` rows further on; its input is shared or its own ([`CopyInput`]).
 pub struct MlpPass {
     pub capacity: usize,
     copies: usize,
+    input_layout: CopyInput,
     output_width: usize,
     forward: Vec<LinearForward>,
     backward: Vec<LinearBackward>,
@@ -148,16 +158,30 @@ pub struct MlpPass {
 }
 
 impl MlpPass {
-    /// Binds `mlp` to `input`. With `train`, the pass keeps what the backward pass needs.
+    /// Binds `mlp` to `input`, which all its copies share. With `train`, the pass keeps what
+    /// the backward pass needs.
     pub fn new(gpu: &Gpu, mlp: &Mlp, input: &GpuBuffer, capacity: usize, train: bool) -> Result<Self> {
+        Self::with_input(gpu, mlp, input, capacity, train, CopyInput::Shared)
+    }
+
+    /// [`Self::new`] with the copies' input laid out as `layout` says.
+    pub fn with_input(
+        gpu: &Gpu,
+        mlp: &Mlp,
+        input: &GpuBuffer,
+        capacity: usize,
+        train: bool,
+        layout: CopyInput,
+    ) -> Result<Self> {
+        let inputs = if layout == CopyInput::PerCopy { mlp.copies } else { 1 };
+        let needed = inputs * capacity * mlp.spec.input;
         ensure!(
-            input.len >= capacity * mlp.spec.input,
-            "input buffer '{}' holds {} values, {} rows of {} need {}",
+            input.len >= needed,
+            "input buffer '{}' holds {} values, {} rows of {} need {needed}",
             input.label,
             input.len,
-            capacity,
+            inputs * capacity,
             mlp.spec.input,
-            capacity * mlp.spec.input
         );
         let (mut z, mut y, mut dy) = (Vec::new(), Vec::new(), Vec::new());
         for (i, layer) in mlp.layers.iter().enumerate() {
@@ -178,17 +202,19 @@ impl MlpPass {
                 backward.push(LinearBackward::new(gpu, x, &z[i], &mlp.params, &dy[i], &mlp.grads, dx)?);
             }
         }
-        Ok(Self { capacity, copies: mlp.copies, output_width: mlp.spec.output, forward, backward, z, y, dy })
+        let copies = mlp.copies;
+        Ok(Self { capacity, copies, input_layout: layout, output_width: mlp.spec.output, forward, backward, z, y, dy })
     }
 
-    /// How layer `i`'s copies lie: parameters one network apart, the first layer's input
-    /// shared, every activation `capacity` rows apart.
+    /// How layer `i`'s copies lie: parameters one network apart, every activation `capacity`
+    /// rows apart, and the first layer's input shared or `capacity` rows apart.
     fn copies_of(&self, mlp: &Mlp, i: usize) -> Copies {
         let layer = &mlp.layers[i];
+        let shared = i == 0 && self.input_layout == CopyInput::Shared;
         Copies {
             count: self.copies,
             params_stride: mlp.spec.param_count(),
-            input_stride: if i == 0 { 0 } else { self.capacity * layer.in_dim },
+            input_stride: if shared { 0 } else { self.capacity * layer.in_dim },
             output_stride: self.capacity * layer.out_dim,
         }
     }

@@ -5,4 +5,4 @@ pub mod activation;
 pub mod mlp;
 
 pub use activation::Activation;
-pub use mlp::{Mlp, MlpPass, MlpSpec};
+pub use mlp::{CopyInput, Mlp, MlpPass, MlpSpec};
