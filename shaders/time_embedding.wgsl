@@ -10,6 +10,10 @@
 // many consecutive rows (the M + 1 actions of its support set). Any of x_dim, F/2 and cond_dim
 // may be zero. All matrices are row-major and dense; every buffer has its own offset.
 //
+// Copies of one network (one per seed) embed their rows in one dispatch: with copy_rows > 0,
+// row r belongs to copy r / copy_rows, which reads its own frequencies (w_copy_stride apart)
+// and either its own conditioning rows (cond_copy_rows apart) or, with 0, the shared ones.
+//
 // One invocation per output element: the work is a gather, with nothing to share between
 // invocations, so there is no workgroup memory and no barrier.
 
@@ -24,6 +28,9 @@ struct Embedding {
     w_off: u32,
     cond_off: u32,
     out_off: u32,
+    copy_rows: u32,       // rows per copy; 0: one network
+    w_copy_stride: u32,   // frequencies between copies
+    cond_copy_rows: u32,  // conditioning rows between copies; 0 shares them
 }
 
 var<immediate> p: Embedding;
@@ -56,16 +63,18 @@ fn embed_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     }
     let row = i / width;
     let col = i % width;
+    let copy = select(0u, row / p.copy_rows, p.copy_rows > 0u);
+    let local_row = row - copy * p.copy_rows;
     var value: f32;
     if col < p.x_dim {
         value = x[p.x_off + row * p.x_dim + col];
     } else if col < p.x_dim + 2u * p.frequencies {
         let j = col - p.x_dim;
         let use_sin = j < p.frequencies;
-        let frequency = w[p.w_off + select(j - p.frequencies, j, use_sin)];
+        let frequency = w[p.w_off + copy * p.w_copy_stride + select(j - p.frequencies, j, use_sin)];
         value = fourier_feature(t[p.t_off + row], frequency, use_sin);
     } else {
-        let cond_row = row / max(p.repeat, 1u);
+        let cond_row = copy * p.cond_copy_rows + local_row / max(p.repeat, 1u);
         value = cond[p.cond_off + cond_row * p.cond_dim + (col - p.x_dim - 2u * p.frequencies)];
     }
     out[p.out_off + i] = value;

@@ -5,7 +5,8 @@ mod common;
 use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::time_embedding::{
-    fourier_frequencies, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, DEFAULT_FEATURES, DEFAULT_SCALE,
+    fourier_frequencies, EmbeddingCopies, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, DEFAULT_FEATURES,
+    DEFAULT_SCALE,
 };
 use qipo::reference::time_embedding::{embed, fourier_feature};
 
@@ -121,4 +122,49 @@ fn bad_configurations_are_errors() {
     }
     let shape = EmbeddingShape::new(3, DEFAULT_FEATURES, 17, 5).unwrap();
     assert_eq!((shape.width(), shape.cond_rows(11)), (52, 3));
+}
+
+#[test]
+fn copies_embed_with_their_own_frequencies_and_states() {
+    // Three copies of 7 rows, repeat 2 (4 conditioning rows per copy), each with its own
+    // frequencies; conditioning rows shared or per copy. Each copy's rows must be the CPU
+    // twin's embedding of that copy alone.
+    let gpu = gpu();
+    let (copies, rows, x_dim, features, cond_dim, repeat) = (3, 7, 3, 10, 5, 2);
+    let shape = EmbeddingShape::new(x_dim, features, cond_dim, repeat).unwrap();
+    let cond_rows = shape.cond_rows(rows);
+    let x = random(200, copies * rows * x_dim, 2.0);
+    let t: Vec<f32> = random(201, copies * rows, 0.5).iter().map(|v| v + 0.5).collect();
+    let w: Vec<f32> = (0..copies)
+        .flat_map(|c| fourier_frequencies(202 + c as u64, shape.frequencies, DEFAULT_SCALE).unwrap())
+        .collect();
+    for shared in [true, false] {
+        let cond = random(203, if shared { 1 } else { copies } * cond_rows * cond_dim, 1.0);
+        let buf = |label: &str, v: &[f32]| GpuBuffer::from_slice(gpu, label, v).unwrap();
+        let (x_buf, t_buf, w_buf, cond_buf) = (buf("x", &x), buf("t", &t), buf("w", &w), buf("cond", &cond));
+        let out = GpuBuffer::zeros(gpu, "out", copies * rows * shape.width()).unwrap();
+        let op = TimeEmbedding::new(gpu, &x_buf, &t_buf, &w_buf, &cond_buf, &out).unwrap();
+        let layout =
+            EmbeddingCopies { rows, w_stride: shape.frequencies, cond_rows: if shared { 0 } else { cond_rows } };
+        let mut rec = Recorder::new(gpu);
+        op.record_copies(&mut rec, &shape, copies * rows, EmbeddingOffsets::default(), layout);
+        rec.submit_and_wait().unwrap();
+        let got: Vec<f32> = out.read(gpu).unwrap();
+        for c in 0..copies {
+            let part = |v: &[f32], width: usize, n: usize| v[c * n * width..(c + 1) * n * width].to_vec();
+            let cond_c = if shared { cond.clone() } else { part(&cond, cond_dim, cond_rows) };
+            let w_c = part(&w, 1, shape.frequencies);
+            let want = embed(&part(&x, x_dim, rows), &part(&t, 1, rows), &w_c, &cond_c, x_dim, cond_dim, repeat);
+            let got_c = part(&got, shape.width(), rows);
+            for (i, (&g, &e)) in got_c.iter().zip(&want).enumerate() {
+                let (row, col) = (i / shape.width(), i % shape.width());
+                let tol = if (x_dim..x_dim + shape.features()).contains(&col) {
+                    feature_tolerance(t[c * rows + row], w_c[(col - x_dim) % shape.frequencies])
+                } else {
+                    0.0
+                };
+                assert!((g - e).abs() <= tol, "copy {c} (shared states: {shared}) [{row}, {col}] = {g}, want {e}");
+            }
+        }
+    }
 }

@@ -102,6 +102,18 @@ pub struct EmbeddingParams {
     pub w_off: u32,
     pub cond_off: u32,
     pub out_off: u32,
+    pub copy_rows: u32,
+    pub w_copy_stride: u32,
+    pub cond_copy_rows: u32,
+}
+
+/// How the rows of copies of one network (one per seed) lie: `rows` per copy, each copy's
+/// frequencies `w_stride` apart and its conditioning rows `cond_rows` apart (0 shares them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EmbeddingCopies {
+    pub rows: usize,
+    pub w_stride: usize,
+    pub cond_rows: usize,
 }
 
 fn u(x: usize) -> u32 {
@@ -127,6 +139,18 @@ impl TimeEmbedding {
 
     /// Records `rows` embedded rows into `out` at `offsets.out`.
     pub fn record(&self, rec: &mut Recorder, shape: &EmbeddingShape, rows: usize, offsets: EmbeddingOffsets) {
+        self.record_copies(rec, shape, rows, offsets, EmbeddingCopies::default());
+    }
+
+    /// Records `rows` embedded rows in all, `copies.rows` per copy of a network.
+    pub fn record_copies(
+        &self,
+        rec: &mut Recorder,
+        shape: &EmbeddingShape,
+        rows: usize,
+        offsets: EmbeddingOffsets,
+        copies: EmbeddingCopies,
+    ) {
         let n = rows * shape.width();
         if n == 0 {
             return;
@@ -142,6 +166,9 @@ impl TimeEmbedding {
             w_off: u(offsets.w),
             cond_off: u(offsets.cond),
             out_off: u(offsets.out),
+            copy_rows: u(copies.rows),
+            w_copy_stride: u(copies.w_stride),
+            cond_copy_rows: u(copies.cond_rows),
         };
         self.0.record_1d(rec, &params, n);
     }
