@@ -1,5 +1,6 @@
 //! AntMaze through the gymnasium-robotics subprocess: D4RL's observation layout and frame
-//! (the ant starts near the origin), determinism per seed, and clean errors.
+//! (the ant starts near the origin), its goal and success rule, determinism per seed, and
+//! clean errors.
 
 use qipo::envs::{self, EnvSpec, Maze, VecEnv};
 
@@ -17,8 +18,8 @@ fn observations_are_d4rls_and_start_at_the_origin() {
     let obs = env.reset(&[1, 2, 3]).unwrap();
     assert_eq!(obs.len(), 3 * 29);
     for row in obs.chunks(29) {
-        // D4RL measures x, y from the start cell's centre; the start is within ±1 of it.
-        assert!(row[0].abs() <= 1.0 && row[1].abs() <= 1.0, "start at ({}, {})", row[0], row[1]);
+        // D4RL measures x, y from the start cell's centre, and perturbs the start by U(±0.1).
+        assert!(row[0].abs() <= 0.1 && row[1].abs() <= 0.1, "start at ({}, {})", row[0], row[1]);
         assert!(row[2] > 0.3 && row[2] < 1.5, "torso height {}", row[2]);
     }
     let steps = env.step(&[0, 2], &[0.0; 16]).unwrap();
@@ -49,4 +50,21 @@ fn bad_requests_are_errors() {
     let err = env.step(&[5], &[0.0; 8]).unwrap_err().to_string();
     assert!(err.contains("no AntMaze environment 5"), "{err}");
     assert!(env.step(&[0], &[0.0; 3]).is_err());
+}
+
+#[test]
+fn reaching_the_goal_ends_the_episode_with_reward_one() {
+    // The server's episode logic on its own (tests/python/antmaze_goal.py): D4RL's goal
+    // noise keeps the goal within [0, 1.5] m of the goal cell's corner, and an ant placed
+    // within 0.5 m of it succeeds, earning 1 and ending the episode.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/antmaze_goal.py");
+    let python = std::env::var("QIPO_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("ok"), "{stdout}");
 }

@@ -1,6 +1,7 @@
-//! D4RL's AntMaze through gymnasium-robotics, run in a Python subprocess
-//! (`antmaze_server.py`, embedded in the binary) that speaks a small binary protocol over
-//! its stdin and stdout. Score: 100 × the fraction of episodes that reach the goal.
+//! D4RL's AntMaze evaluation, run in a Python subprocess (`antmaze_server.py`, embedded in
+//! the binary) that builds the maze with gymnasium-robotics around D4RL's ant
+//! (`data/mujoco/d4rl_ant.xml`) and speaks a small binary protocol over its stdin and stdout.
+//! Score: 100 × the fraction of episodes that reach the goal.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -12,6 +13,8 @@ use super::spec::{EnvSpec, Maze};
 use super::{StepOutcome, VecEnv};
 
 const SERVER: &str = include_str!("antmaze_server.py");
+/// The ant D4RL's AntMaze data was recorded with.
+const ANT_XML: &str = include_str!("../../data/mujoco/d4rl_ant.xml");
 const MAGIC: &[u8; 4] = b"QAM1";
 
 /// The Python interpreter: `$QIPO_PYTHON`, else `python3`.
@@ -39,7 +42,7 @@ impl AntMazeVec {
         ensure!(n > 0, "AntMaze needs at least one episode");
         let python = python();
         let mut child = Command::new(&python)
-            .args(["-c", SERVER, maze.name(), &n.to_string()])
+            .args(["-c", SERVER, maze.name(), &n.to_string(), ANT_XML])
             // MuJoCo's Python bindings write MUJOCO_LOG.TXT into the working directory.
             .current_dir(std::env::temp_dir())
             .stdin(Stdio::piped())
