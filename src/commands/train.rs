@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
-use crate::rl::evaluation::env_of_dataset;
+use crate::rl::evaluation::{env_of_dataset, run_eval_env};
 use crate::rl::presets::preset_for_dataset;
 use crate::rl::train::train;
 use crate::run::RunDir;
@@ -68,13 +68,8 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                     config.run.eval_env = spec.to_string();
                 }
             }
-            if config.run.eval_every > 0 && config.run.eval_env.is_empty() {
-                bail!(
-                    "run.eval_every is {} but {} does not name its environment: set run.eval_env",
-                    config.run.eval_every,
-                    args.dataset.display()
-                );
-            }
+            // Checked before the run directory exists, so bad settings leave nothing behind.
+            run_eval_env(&config, &args.dataset)?;
             let out = args.out.clone().unwrap_or_else(|| {
                 let stem = args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
                 PathBuf::from("runs").join(format!("{stem}-seed{}", config.seed))

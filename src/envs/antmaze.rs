@@ -5,7 +5,7 @@
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use anyhow::{bail, ensure, Context as _, Result};
 
@@ -29,8 +29,8 @@ pub struct AntMazeVec {
     child: Child,
     input: BufWriter<ChildStdin>,
     output: BufReader<ChildStdout>,
-    /// The server's stderr, kept to explain a failure.
-    stderr: Arc<Mutex<String>>,
+    /// Collects the server's stderr, to explain a failure once the server has exited.
+    stderr: Option<JoinHandle<String>>,
     obs_dim: usize,
     act_dim: usize,
     max_steps: usize,
@@ -50,14 +50,13 @@ impl AntMazeVec {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("cannot start {python} for AntMaze (set QIPO_PYTHON to another interpreter)"))?;
-        let stderr = Arc::new(Mutex::new(String::new()));
         let mut err_pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
+        // Drained on a thread so a chatty server never blocks on a full pipe.
+        let stderr = Some(std::thread::spawn(move || {
             let mut text = String::new();
             let _ = err_pipe.read_to_string(&mut text);
-            *sink.lock().expect("stderr buffer") = text;
-        });
+            text
+        }));
         let input = BufWriter::new(child.stdin.take().expect("piped stdin"));
         let output = BufReader::new(child.stdout.take().expect("piped stdout"));
         let mut env = Self {
@@ -90,9 +89,8 @@ impl AntMazeVec {
     /// The server's error, once it has exited: the last lines of its stderr.
     fn failure(&mut self) -> anyhow::Error {
         let status = self.child.wait().map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-        // Give the reader thread a moment to collect the text of a crash.
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        let text = self.stderr.lock().map(|t| t.clone()).unwrap_or_default();
+        // The server has exited, so its stderr is closed and the reader has all of it.
+        let text = self.stderr.take().and_then(|reader| reader.join().ok()).unwrap_or_default();
         let tail: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
         let tail = match tail[tail.len().saturating_sub(3)..].join(" | ") {
             t if t.is_empty() => String::new(),

@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::data::{Env, ObservationNormalization};
+use super::config::TrainConfig;
+use crate::data::ObservationNormalization;
 use crate::envs::{self, EnvSpec, VecEnv};
 use crate::eval::{evaluate, EvalReport, FlowPolicy};
 use crate::flow::VelocityNet;
@@ -18,13 +19,25 @@ pub const EVAL_FILE: &str = "eval.json";
 /// The environment a dataset's file name names (`hopper-medium-v2.hdf5`,
 /// `antmaze-large-diverse-v2.hdf5`, `mujoco/walker2d/medium-v0/...`), if any.
 pub fn env_of_dataset(path: &Path) -> Option<EnvSpec> {
-    let env = Env::find_in_path(path)?;
-    let named = path
-        .components()
-        .rev()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .find(|c| Env::find_in(c) == Some(env))?;
-    named.parse().ok()
+    // The file name first, then the folders from the nearest up, as `Env::find_in_path`.
+    path.components().rev().find_map(|c| c.as_os_str().to_string_lossy().parse().ok())
+}
+
+/// The environment a run evaluates in (`run.eval_env`, checked by the config's validation),
+/// or an error naming `dataset` when periodic evaluation is asked for without one.
+pub fn run_eval_env(config: &TrainConfig, dataset: &Path) -> Result<Option<EnvSpec>> {
+    let spec = match config.run.eval_env.as_str() {
+        "" => None,
+        name => Some(name.parse::<EnvSpec>().map_err(|e| anyhow::anyhow!("run.eval_env: {e}"))?),
+    };
+    if config.run.eval_every > 0 && spec.is_none() {
+        anyhow::bail!(
+            "run.eval_every is {} but {} does not name its environment: set run.eval_env",
+            config.run.eval_every,
+            dataset.display()
+        );
+    }
+    Ok(spec)
 }
 
 /// A progress bar over the steps of an evaluation.

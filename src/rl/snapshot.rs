@@ -11,16 +11,12 @@ use crate::nn::Mlp;
 use crate::run::checkpoint::Checkpoint;
 
 pub fn save_mlp(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, mlp: &Mlp) -> Result<()> {
-    let params: Vec<f32> = mlp.params.read(gpu)?;
-    ckpt.insert(&format!("{prefix}.params"), &[params.len()], params)?;
-    ckpt.set_meta_json(&format!("{prefix}.spec"), &mlp.spec)
+    save_mlp_copies(ckpt, gpu, &[prefix], mlp)
 }
 
 /// The parameters saved for a network of `mlp`'s shape, written into it.
 pub fn load_mlp(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str, mlp: &Mlp) -> Result<()> {
-    let params = ckpt.tensor(&format!("{prefix}.params"), mlp.spec.param_count())?;
-    mlp.params.write(gpu, 0, params);
-    Ok(())
+    load_mlp_copies(ckpt, gpu, &[prefix], mlp)
 }
 
 /// The copies of a network saved one by one, copy c under `names[c]`, exactly as
@@ -61,12 +57,7 @@ pub fn load_velocity(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str) -> Result<Veloc
 }
 
 pub fn save_adam(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, adam: &Adam) -> Result<()> {
-    let (m, v) = adam.moments();
-    let (m, v): (Vec<f32>, Vec<f32>) = (m.read(gpu)?, v.read(gpu)?);
-    ckpt.insert(&format!("{prefix}.adam_m"), &[m.len()], m)?;
-    ckpt.insert(&format!("{prefix}.adam_v"), &[v.len()], v)?;
-    ckpt.set_meta(&format!("{prefix}.adam_step"), adam.step().to_string());
-    Ok(())
+    save_adam_copies(ckpt, gpu, &[prefix], adam, adam.moments().0.len)
 }
 
 /// The optimiser of a network of copies, its moments saved per copy under `names` (the
@@ -96,13 +87,8 @@ pub fn load_adam_copies(ckpt: &Checkpoint, gpu: &Gpu, names: &[&str], adam: &mut
 }
 
 pub fn load_adam(ckpt: &Checkpoint, gpu: &Gpu, prefix: &str, adam: &mut Adam) -> Result<()> {
-    let (m_buf, v_buf) = adam.moments();
-    let len = m_buf.len;
-    m_buf.write(gpu, 0, ckpt.tensor(&format!("{prefix}.adam_m"), len)?);
-    v_buf.write(gpu, 0, ckpt.tensor(&format!("{prefix}.adam_v"), len)?);
-    let step = ckpt.meta(&format!("{prefix}.adam_step"))?;
-    adam.set_step(step.parse().with_context(|| format!("bad Adam step '{step}' in the checkpoint"))?);
-    Ok(())
+    let len = adam.moments().0.len;
+    load_adam_copies(ckpt, gpu, &[prefix], adam, len)
 }
 
 pub fn save_rng(ckpt: &mut Checkpoint, name: &str, rng: &RngStream) {

@@ -16,7 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::{CriticKind, TrainConfig};
 use super::critic::{CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS};
-use super::evaluation::{Evaluator, EVAL_FILE};
+use super::evaluation::{run_eval_env, Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{
     load_adam, load_adam_copies, load_mlp, load_mlp_copies, load_rng, load_velocity, save_adam, save_adam_copies,
@@ -81,17 +81,7 @@ pub fn train(
         Normalization::fit(&dataset, config.data.reward_normalization, config.data.normalize_observations)
             .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
-    let eval_env = match config.run.eval_env.as_str() {
-        "" => None,
-        name => Some(name.parse::<EnvSpec>().map_err(|e| anyhow::anyhow!("run.eval_env: {e}"))?),
-    };
-    if config.run.eval_every > 0 && eval_env.is_none() {
-        bail!(
-            "run.eval_every is {} but {} does not name its environment: set run.eval_env",
-            config.run.eval_every,
-            dataset.source.display()
-        );
-    }
+    let eval_env = run_eval_env(config, &dataset.source)?;
     crate::run::write_atomic(&run.path().join(NORMALIZATION_FILE), &serde_json::to_vec_pretty(&normalization)?)?;
     let data = GpuDataset::upload(gpu, &dataset)?;
     let mut ctx = Context {
