@@ -3,6 +3,9 @@
 //     x0 ~ N(0, I),  t ~ U(0, 1),  x_t = (1 - t)·x0 + t·x1,  target = x1 - x0
 // The noise and times are drawn inline from the counter-based RNG (common/rng.wgsl), so the
 // batch costs one dispatch and no random numbers ever cross the bus.
+//
+// Copies of a network (one per seed) form their pairs in one dispatch: with copy_rows > 0, row r
+// belongs to copy r / copy_rows and draws as row r % copy_rows of that copy's own draws.
 
 struct Params {
     noise: RngDraw,  // x0, element row·dim + j
@@ -13,6 +16,7 @@ struct Params {
     xt_off: u32,
     t_off: u32,
     target_off: u32,
+    copy_rows: u32,  // rows per copy; 0: one copy
 }
 
 var<immediate> p: Params;
@@ -28,11 +32,20 @@ fn flow_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     if row >= p.rows {
         return;
     }
-    let t = rng_uniform(p.time, row);
+    var noise = p.noise;
+    var time = p.time;
+    var local_row = row;
+    if p.copy_rows > 0u {
+        let copy = row / p.copy_rows;
+        noise = rng_copy_draw(p.noise, copy);
+        time = rng_copy_draw(p.time, copy);
+        local_row = row - copy * p.copy_rows;
+    }
+    let t = rng_uniform(time, local_row);
     t_out[p.t_off + row] = t;
     for (var j = 0u; j < p.dim; j += 1u) {
         let i = row * p.dim + j;
-        let x0 = rng_normal(p.noise, i);
+        let x0 = rng_normal(noise, local_row * p.dim + j);
         let data = x1[p.x1_off + i];
         x_t[p.xt_off + i] = (1.0 - t) * x0 + t * data;
         velocity_target[p.target_off + i] = data - x0;

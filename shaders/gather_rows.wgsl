@@ -5,6 +5,10 @@
 // One invocation per output element. The data is moved as raw 32-bit words, never as floats,
 // so every row arrives bit for bit whatever it holds (f32 or u32).
 //
+// Copies of a network (one per seed) can gather from tables of their own in one dispatch: with
+// copy_rows > 0, output row r belongs to copy r / copy_rows, which reads the table of src_rows
+// rows starting that many tables after src_off.
+//
 // An index past the last source row fills its output row with all-ones words, a NaN as f32:
 // a bad index then surfaces as a NaN loss instead of a silently wrong row.
 
@@ -15,6 +19,7 @@ struct Params {
     index_off: u32,  // first index used
     src_off: u32,    // element where the source table starts
     out_off: u32,    // element where the output starts
+    copy_rows: u32,  // output rows per copy; 0: one table for all
 }
 
 const BAD_INDEX: u32 = 0xFFFFFFFFu;
@@ -35,8 +40,9 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let column = i % p.width;
     let index = indices[p.index_off + row];
     var word = BAD_INDEX;
+    let table = select(0u, row / p.copy_rows, p.copy_rows > 0u);
     if index < p.src_rows {
-        word = src[p.src_off + index * p.width + column];
+        word = src[p.src_off + (table * p.src_rows + index) * p.width + column];
     }
     out[p.out_off + i] = word;
 }

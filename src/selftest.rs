@@ -128,8 +128,13 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
     let (copies, rows, in_dim, out_dim, act) = (2, 33, 17, 65, Activation::Mish);
     let layer = LayerShape { in_dim, out_dim, weight_off: 0, bias_off: in_dim * out_dim };
     let per_copy = layer.bias_off + out_dim;
-    let strides =
-        Copies { count: copies, params_stride: per_copy, input_stride: rows * in_dim, output_stride: rows * out_dim };
+    let strides = Copies {
+        count: copies,
+        params_stride: per_copy,
+        input_stride: rows * in_dim,
+        output_stride: rows * out_dim,
+        input_group: 1,
+    };
     let x = random(rng, copies * rows * in_dim, 2.0);
     let params = random(rng, copies * per_copy, 0.5);
     let dy = random(rng, copies * rows * out_dim, 1.0);

@@ -118,3 +118,74 @@ fn flow_pairs_match_reference() {
         }
     }
 }
+
+/// Copies of a network form their pairs in one dispatch: copy c's block of rows must be what
+/// the single-copy kernel gives on that block alone with copy c's draws (bit for bit), and the
+/// CPU twin's pairs for those draws; the seed's low word carries into the high one at copy 2.
+#[test]
+fn flow_pair_copies_match_per_seed_pairs() {
+    use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
+    use qipo::kernels::rng::{streams, RngStream};
+    let gpu = gpu();
+    let (copies, copy_rows, dim) = (3usize, 5usize, 3usize);
+    let rows = copies * copy_rows;
+    let seed = 0x0000_0002_FFFF_FFFEu64;
+    let x1 = random(77, rows * dim, 3.0);
+    let mut noise = RngStream { calls: 4, ..RngStream::new(seed, streams::FLOW_NOISE) };
+    let mut time = RngStream::new(seed, streams::FLOW_TIME);
+    let (noise_draw, time_draw) = (noise.peek(), time.peek());
+    // The copies' pairs fill the first half of each output, the per-copy runs the second.
+    let x1_buf = GpuBuffer::from_slice(gpu, "x1", &x1).unwrap();
+    let xt = GpuBuffer::zeros(gpu, "x_t", 2 * rows * dim).unwrap();
+    let t = GpuBuffer::zeros(gpu, "t", 2 * rows).unwrap();
+    let target = GpuBuffer::zeros(gpu, "target", 2 * rows * dim).unwrap();
+    let op = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target).unwrap();
+    let mut rec = Recorder::new(gpu);
+    op.record_copies(&mut rec, copies, copy_rows, dim, &mut noise, &mut time);
+    for c in 0..copies {
+        let first = c * copy_rows;
+        let params = FlowPairsParams {
+            noise: noise_draw.for_copy(c as u32),
+            time: time_draw.for_copy(c as u32),
+            rows: copy_rows as u32,
+            dim: dim as u32,
+            x1_off: (first * dim) as u32,
+            xt_off: ((rows + first) * dim) as u32,
+            t_off: (rows + first) as u32,
+            target_off: ((rows + first) * dim) as u32,
+            copy_rows: 0,
+        };
+        op.record_with(&mut rec, params);
+    }
+    rec.submit_and_wait().unwrap();
+    assert_eq!((noise.calls, time.calls), (5, 1), "one draw from each stream for all copies");
+
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    let (xt, t, target) = (xt.read::<f32>(gpu).unwrap(), t.read::<f32>(gpu).unwrap(), target.read::<f32>(gpu).unwrap());
+    let n = copy_rows * dim;
+    for c in 0..copies {
+        let what = format!("pairs copy {c} of {copies}×{copy_rows}x{dim}");
+        let (rows_c, values_c) = (c * copy_rows..(c + 1) * copy_rows, c * n..(c + 1) * n);
+        let alone = |v: &[f32], per_row: usize| v[(rows + c * copy_rows) * per_row..][..copy_rows * per_row].to_vec();
+        assert_eq!(bits(&t[rows_c.clone()]), bits(&alone(&t, 1)), "{what} t against its block alone");
+        assert_eq!(bits(&xt[values_c.clone()]), bits(&alone(&xt, dim)), "{what} x_t against its block alone");
+        assert_eq!(
+            bits(&target[values_c.clone()]),
+            bits(&alone(&target, dim)),
+            "{what} target against its block alone"
+        );
+        let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(
+            &x1[values_c.clone()],
+            copy_rows,
+            dim,
+            noise_draw.for_copy(c as u32),
+            time_draw.for_copy(c as u32),
+        );
+        assert_close(&format!("{what} t"), &t[rows_c.clone()], &t_ref, 1e-6);
+        assert_close(&format!("{what} x_t"), &xt[values_c.clone()], &xt_ref, 1e-5);
+        assert_close(&format!("{what} target"), &target[values_c], &target_ref, 1e-5);
+        for other in 0..c {
+            assert_ne!(t[rows_c.clone()], t[other * copy_rows..][..copy_rows], "{what}: times same as copy {other}");
+        }
+    }
+}

@@ -56,6 +56,7 @@ fn gather_matches_reference() {
                 index_off: index_off as u32,
                 src_off: src_off as u32,
                 out_off: out_off as u32,
+                copy_rows: 0,
             };
             let mut rec = Recorder::new(gpu);
             op.record_with(&mut rec, params);
@@ -106,4 +107,96 @@ fn index_past_the_table_gives_nan_rows() {
     op.record_with(&mut rec, params);
     rec.submit_and_wait().unwrap();
     assert_bits_equal("bad indices", &out_buf.read::<f32>(gpu).unwrap(), &want);
+}
+
+/// `copies` tables of `src_rows` rows back to back, and `copy_rows` indices into each, with
+/// one index per copy past its table (at the table's end, just past it, and far past it).
+fn copy_tables_and_indices(copies: usize, copy_rows: usize, src_rows: usize, width: usize) -> (Vec<f32>, Vec<u32>) {
+    let tables = random(31, copies * src_rows * width, 10.0);
+    let bad = [src_rows as u32, src_rows as u32 + 1, u32::MAX];
+    let indices = (0..copies)
+        .flat_map(|c| {
+            let mut own = indices_covering_the_ends(40 + c as u64, copy_rows, src_rows);
+            own[1 + c % (copy_rows - 1)] = bad[c % bad.len()];
+            own
+        })
+        .collect();
+    (tables, indices)
+}
+
+/// The CPU twin of a gather over copies: copy c's rows from table c.
+fn gather_copies(tables: &[f32], indices: &[u32], copies: usize, copy_rows: usize, width: usize) -> Vec<f32> {
+    let table_len = tables.len() / copies;
+    (0..copies)
+        .flat_map(|c| gather_rows(&tables[c * table_len..][..table_len], width, &indices[c * copy_rows..][..copy_rows]))
+        .collect()
+}
+
+#[test]
+fn gather_copies_read_their_own_tables() {
+    let gpu = gpu();
+    let (copies, copy_rows, width, src_rows) = (3usize, 7usize, 5usize, 11usize);
+    let rows = copies * copy_rows;
+    let (tables, indices) = copy_tables_and_indices(copies, copy_rows, src_rows, width);
+    let want = gather_copies(&tables, &indices, copies, copy_rows, width);
+    for c in 0..copies {
+        let bad_rows = want[c * copy_rows * width..][..copy_rows * width]
+            .chunks(width)
+            .filter(|row| row.iter().all(|v| v.to_bits() == BAD_INDEX_VALUE))
+            .count();
+        assert_eq!(bad_rows, 1, "copy {c}: one index past its table");
+    }
+
+    // Whole buffers: record_copies finds the tables' size from the source's.
+    let index_buf = GpuBuffer::from_slice(gpu, "indices", &indices).unwrap();
+    let src_buf = GpuBuffer::from_slice(gpu, "src", &tables).unwrap();
+    let out_buf = GpuBuffer::zeros(gpu, "out", rows * width).unwrap();
+    let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    op.record_copies(&mut rec, copies, copy_rows, width);
+    rec.submit_and_wait().unwrap();
+    let out: Vec<f32> = out_buf.read(gpu).unwrap();
+    assert_bits_equal(&format!("gather copies {copies}×{copy_rows}x{width}"), &out, &want);
+
+    // Offsets in every buffer, and a guard row after the last table.
+    let (index_off, src_off, out_off) = (3usize, 5usize, 2usize);
+    let index_buf = GpuBuffer::from_slice(gpu, "indices", &[vec![7u32; index_off], indices].concat()).unwrap();
+    let padded = [vec![0.0; src_off], tables, vec![-1.0; width]].concat();
+    let src_buf = GpuBuffer::from_slice(gpu, "src", &padded).unwrap();
+    let out_buf = GpuBuffer::zeros(gpu, "out", out_off + rows * width + 1).unwrap();
+    let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+    let params = GatherParams {
+        rows: rows as u32,
+        width: width as u32,
+        src_rows: src_rows as u32,
+        index_off: index_off as u32,
+        src_off: src_off as u32,
+        out_off: out_off as u32,
+        copy_rows: copy_rows as u32,
+    };
+    let mut rec = Recorder::new(gpu);
+    op.record_with(&mut rec, params);
+    rec.submit_and_wait().unwrap();
+    let out: Vec<f32> = out_buf.read(gpu).unwrap();
+    let what = format!("gather copies {copies}×{copy_rows}x{width} with offsets");
+    assert_bits_equal(&what, &out[out_off..out_off + rows * width], &want);
+    let untouched = [&out[..out_off], &out[out_off + rows * width..]].concat();
+    assert!(untouched.iter().all(|&v| v == 0.0), "{what}: wrote outside its output rows");
+}
+
+#[test]
+fn gather_one_copy_is_a_plain_gather() {
+    let gpu = gpu();
+    let (src_rows, width, rows) = (11usize, 5usize, 7usize);
+    let (table, indices) = copy_tables_and_indices(1, rows, src_rows, width);
+    let index_buf = GpuBuffer::from_slice(gpu, "indices", &indices).unwrap();
+    let src_buf = GpuBuffer::from_slice(gpu, "src", &table).unwrap();
+    let out_buf = GpuBuffer::zeros(gpu, "out", 2 * rows * width).unwrap();
+    let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    op.record_copies(&mut rec, 1, rows, width);
+    rec.submit_and_wait().unwrap();
+    let out: Vec<f32> = out_buf.read(gpu).unwrap();
+    assert_bits_equal("gather one copy", &out[..rows * width], &gather_rows(&table, width, &indices));
+    assert!(out[rows * width..].iter().all(|&v| v == 0.0), "gather one copy: wrote past its rows");
 }

@@ -58,6 +58,8 @@ struct Case {
     out_dim: usize,
     act: Activation,
     copies: usize,
+    /// Consecutive copies reading one input block (`Copies::input_group`).
+    input_group: usize,
     layout: Layout,
     seed: u64,
 }
@@ -82,7 +84,18 @@ impl Case {
             params_stride: self.layout.stride(self.weights() + self.out_dim),
             input_stride: self.layout.stride(self.inputs()),
             output_stride: self.layout.stride(self.outputs()),
+            input_group: self.input_group,
         }
+    }
+    /// Input blocks the copies read: one per group of copies, the last group maybe partial.
+    fn input_blocks(&self) -> usize {
+        self.copies.div_ceil(self.input_group)
+    }
+    /// Each copy's input (copy s reads block s / input_group of `x`, or block 0 of a shared
+    /// input), stacked: the per-copy X of the CPU twin.
+    fn copy_inputs(&self, x: &[f32], shared_input: bool) -> Vec<f32> {
+        let block = |s: usize| if shared_input { 0 } else { s / self.input_group };
+        (0..self.copies).flat_map(|s| x[block(s) * self.inputs()..][..self.inputs()].to_vec()).collect()
     }
     /// Room for `per_copy` values of each copy from `off` on, `stride` apart, all `fill`.
     fn buffer(&self, off: usize, stride: usize, per_copy: usize, fill: f32) -> Vec<f32> {
@@ -119,12 +132,13 @@ fn check_forward(core: Core, case: Case, shared_input: bool) {
     if shared_input {
         copies.input_stride = 0;
     }
-    let x = random(case.seed, case.inputs() * if shared_input { 1 } else { case.copies }, 2.0);
+    let x = random(case.seed, case.inputs() * if shared_input { 1 } else { case.input_blocks() }, 2.0);
     let params = params(&case, &copies);
     let w = take(&params, layer.weight_off, copies.params_stride, case.copies, case.weights());
     let b = take(&params, layer.bias_off, copies.params_stride, case.copies, out_dim);
+    let x_copies = case.copy_inputs(&x, shared_input);
     let (z_ref, y_ref) =
-        reference::linear::forward_copies(&x, &w, &b, case.copies, shared_input, rows, in_dim, out_dim, case.act);
+        reference::linear::forward_copies(&x_copies, &w, &b, case.copies, false, rows, in_dim, out_dim, case.act);
 
     let mut x_host = case.buffer(l.x, copies.input_stride, case.inputs(), 9.0);
     place(&mut x_host, l.x, copies.input_stride, &x, case.inputs());
@@ -145,7 +159,10 @@ fn check_forward(core: Core, case: Case, shared_input: bool) {
     let (mut y_want, mut z_want) = (y_init, z_init);
     place(&mut y_want, l.y, copies.output_stride, &y_ref, case.outputs());
     place(&mut z_want, l.z, copies.output_stride, &z_ref, case.outputs());
-    let what = format!("{core:?} forward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?}", case.copies, case.act);
+    let what = format!(
+        "{core:?} forward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?} shared={shared_input} group={}",
+        case.copies, case.act, case.input_group
+    );
     assert_close(&format!("{what} y"), &y_buf.read::<f32>(gpu).unwrap(), &y_want, 1e-5);
     assert_close(&format!("{what} z"), &z_buf.read::<f32>(gpu).unwrap(), &z_want, 1e-5);
 }
@@ -155,12 +172,15 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
     let (rows, in_dim, out_dim, l) = (case.rows, case.in_dim, case.out_dim, case.layout);
     let layer = case.layer();
     let copies = case.strides();
-    let x = random(case.seed, case.inputs() * case.copies, 2.0);
+    let x = random(case.seed, case.inputs() * case.input_blocks(), 2.0);
     let z = random(case.seed + 2, case.outputs() * case.copies, 3.0);
     let dy = random(case.seed + 3, case.outputs() * case.copies, 1.0);
     let params = params(&case, &copies);
     let w = take(&params, layer.weight_off, copies.params_stride, case.copies, case.weights());
-    let want = reference::linear::backward_copies(&x, &w, &z, &dy, case.copies, rows, in_dim, out_dim, case.act);
+    let x_copies = case.copy_inputs(&x, false);
+    let want = reference::linear::backward_copies(&x_copies, &w, &z, &dy, case.copies, rows, in_dim, out_dim, case.act);
+    // Copies sharing an input block cannot each write its gradient: no dX then.
+    let with_dx = case.input_group == 1;
 
     let old_grads = random(case.seed + 4, params.len(), 1.0);
     let mut x_host = case.buffer(l.x, copies.input_stride, case.inputs(), 9.0);
@@ -176,7 +196,8 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
     let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy_host).unwrap();
     let g_buf = GpuBuffer::from_slice(gpu, "grads", &old_grads).unwrap();
     let dx_buf = GpuBuffer::from_slice(gpu, "dx", &dx_init).unwrap();
-    let op = LinearBackward::with_core(gpu, core, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf)).unwrap();
+    let dx_arg = Some(&dx_buf).filter(|_| with_dx);
+    let op = LinearBackward::with_core(gpu, core, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, dx_arg).unwrap();
     assert_eq!(op.core(), core, "{case:?}: the core asked for");
     let mut rec = Recorder::new(gpu);
     let offsets = BackwardOffsets { x: l.x, z: l.z, dy: l.dy, dx: l.dx };
@@ -184,8 +205,8 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
     rec.submit_and_wait().unwrap();
 
     let what = format!(
-        "{core:?} backward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?} accumulate={accumulate}",
-        case.copies, case.act
+        "{core:?} backward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?} group={} accumulate={accumulate}",
+        case.copies, case.act, case.input_group
     );
     let mut grads_want = old_grads.clone();
     let added = |old: Vec<f32>, new: &[f32]| -> Vec<f32> {
@@ -196,8 +217,11 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
     let db = added(take(&old_grads, layer.bias_off, stride, case.copies, out_dim), &want.db);
     place(&mut grads_want, layer.weight_off, stride, &dw, case.weights());
     place(&mut grads_want, layer.bias_off, stride, &db, out_dim);
+    // Without dX the buffer must be left alone.
     let mut dx_want = dx_init;
-    place(&mut dx_want, l.dx, copies.input_stride, &want.dx, case.inputs());
+    if with_dx {
+        place(&mut dx_want, l.dx, copies.input_stride, &want.dx, case.inputs());
+    }
     let mut dz_want = dy_host;
     let dz: Vec<f32> =
         dy.iter().zip(&z).map(|(&g, &v)| g * reference::activation::activate_grad(v, case.act)).collect();
@@ -208,7 +232,7 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
 }
 
 fn single(case: usize, (rows, in_dim, out_dim): (usize, usize, usize), act: Activation, layout: Layout) -> Case {
-    Case { rows, in_dim, out_dim, act, copies: 1, layout, seed: 10 * case as u64 + act.code() as u64 }
+    Case { rows, in_dim, out_dim, act, copies: 1, input_group: 1, layout, seed: 10 * case as u64 + act.code() as u64 }
 }
 
 #[test]
@@ -245,11 +269,31 @@ fn copies_match_reference() {
     for core in CORES {
         for (i, &(rows, in_dim, out_dim)) in shapes.iter().enumerate() {
             for (layout, act) in [(ODD, Activation::Mish), (ALIGNED, Activation::Relu)] {
-                let case = Case { rows, in_dim, out_dim, act, copies: 3, layout, seed: 500 + i as u64 };
+                let case = Case { rows, in_dim, out_dim, act, copies: 3, input_group: 1, layout, seed: 500 + i as u64 };
                 check_forward(core, case, false);
                 check_forward(core, case, true);
                 check_backward(core, case, false);
                 check_backward(core, case, true);
+            }
+        }
+    }
+}
+
+/// Consecutive copies sharing one input block (the twin heads of one seed): each copy's Y, Z,
+/// dW and db must be its own layer's on the block it shares, the last group partial.
+#[test]
+fn copies_in_groups_on_shared_inputs_match_reference() {
+    let shapes = [(37, 29, 13), (68, 32, 48), (1, 3, 11), (0, 5, 3)];
+    for core in CORES {
+        for (i, &(rows, in_dim, out_dim)) in shapes.iter().enumerate() {
+            for (layout, act) in [(ODD, Activation::Mish), (ALIGNED, Activation::Relu)] {
+                for (copies, input_group) in [(3, 2), (5, 3)] {
+                    let seed = 700 + 10 * i as u64 + copies as u64;
+                    let case = Case { rows, in_dim, out_dim, act, copies, input_group, layout, seed };
+                    check_forward(core, case, false);
+                    check_backward(core, case, false);
+                    check_backward(core, case, true);
+                }
             }
         }
     }

@@ -199,6 +199,143 @@ fn scaled_fills_match_reference() {
     }
 }
 
+/// The fill distributions the copy tests run through, with the CPU twin of each as raw words.
+fn copy_distributions() -> [Distribution; 4] {
+    [
+        Distribution::Bits,
+        Distribution::Uniform { low: -0.25, high: 0.75 },
+        Distribution::Normal { mean: 2.0, std: 0.5 },
+        Distribution::Index { n: 1000 },
+    ]
+}
+
+/// Checks `words` (one block of a fill) against the CPU twin's `count` values for `draw`.
+fn assert_fill_matches_reference(what: &str, distribution: Distribution, draw: RngDraw, words: &[u32]) {
+    let count = words.len();
+    match distribution {
+        Distribution::Bits => assert_eq!(words, cpu::fill_bits(draw, count), "{what}"),
+        Distribution::Uniform { low, high } => {
+            assert_eq!(floats(words), cpu::fill_uniform(draw, count, high - low, low), "{what}")
+        }
+        Distribution::Normal { mean, std } => {
+            assert_close(what, &floats(words), &cpu::fill_normal(draw, count, std, mean), 1e-6)
+        }
+        Distribution::Index { n } => assert_eq!(words, cpu::fill_indices(draw, count, n), "{what}"),
+    }
+}
+
+#[test]
+fn copy_draws_advance_the_seed_with_carry() {
+    // The low word is all ones: copy 1 carries into the high word, as the u64 add does.
+    let seed = 0x0000_0007_FFFF_FFFFu64;
+    let draw = RngDraw::new(seed, streams::FLOW_NOISE, 9);
+    assert_eq!(draw.for_copy(0), draw);
+    assert_eq!((draw.for_copy(1).seed_lo, draw.for_copy(1).seed_hi), (0, 8));
+    for c in 0..4u32 {
+        assert_eq!(draw.for_copy(c), RngDraw::new(seed + c as u64, streams::FLOW_NOISE, 9), "copy {c}");
+    }
+    // The stream and call stay; the whole u64 wraps.
+    assert_eq!(RngDraw::new(u64::MAX, 3, 5).for_copy(2), RngDraw::new(1, 3, 5));
+}
+
+/// Copies of a fill in one dispatch: block c must be what a plain fill with copy c's draw
+/// writes (on the GPU bit for bit, and against the CPU twin), across a seed whose low word
+/// carries into the high one.
+#[test]
+fn copy_fills_match_per_seed_fills() {
+    let gpu = gpu();
+    let (copies, copy_len, offset) = (3usize, 37usize, 5usize);
+    let seed = 0x0000_0007_FFFF_FFFFu64;
+    let total = copies * copy_len;
+    // The copies' fill at `offset`, then each copy filled alone, then one untouched word.
+    let alone_off = offset + total;
+    let len = alone_off + total + 1;
+    for distribution in copy_distributions() {
+        let out = GpuBuffer::from_slice(gpu, "fill", &vec![0xDEAD_BEEFu32; len]).unwrap();
+        let fill = RngFill::new(gpu, &out, distribution).unwrap();
+        let mut rng = RngStream { calls: 9, ..RngStream::new(seed, streams::FLOW_NOISE) };
+        let draw = rng.peek();
+        let mut rec = Recorder::new(gpu);
+        fill.record_copies(&mut rec, &mut rng, offset, copies, copy_len);
+        for c in 0..copies {
+            fill.record_draw(&mut rec, draw.for_copy(c as u32), alone_off + c * copy_len, copy_len);
+        }
+        rec.submit_and_wait().unwrap();
+        assert_eq!(rng.calls, 10, "{distribution:?}: one draw taken for all copies");
+        let words: Vec<u32> = out.read(gpu).unwrap();
+        assert!(words[..offset].iter().all(|&w| w == 0xDEAD_BEEF), "{distribution:?}: wrote before the offset");
+        assert_eq!(words[len - 1], 0xDEAD_BEEF, "{distribution:?}: wrote past the copies");
+        let together = &words[offset..alone_off];
+        let alone = &words[alone_off..alone_off + total];
+        for c in 0..copies {
+            let block = &together[c * copy_len..][..copy_len];
+            let what = format!("{distribution:?}, copy {c} of {copies}×{copy_len}");
+            assert_eq!(block, &alone[c * copy_len..][..copy_len], "{what}: against a plain fill with its draw");
+            assert_fill_matches_reference(&what, distribution, draw.for_copy(c as u32), block);
+            for other in 0..c {
+                assert_ne!(block, &together[other * copy_len..][..copy_len], "{what}: same as copy {other}");
+            }
+        }
+    }
+}
+
+#[test]
+fn one_copy_fill_is_a_plain_fill() {
+    let gpu = gpu();
+    let (copy_len, offset) = (37usize, 3usize);
+    for distribution in copy_distributions() {
+        let out = GpuBuffer::from_slice(gpu, "fill", &vec![0xDEAD_BEEFu32; offset + 2 * copy_len]).unwrap();
+        let fill = RngFill::new(gpu, &out, distribution).unwrap();
+        let seed = 0x0000_0007_FFFF_FFFFu64;
+        let (mut a, mut b) = (RngStream::new(seed, streams::MINIBATCH), RngStream::new(seed, streams::MINIBATCH));
+        let mut rec = Recorder::new(gpu);
+        fill.record_copies(&mut rec, &mut a, offset, 1, copy_len);
+        fill.record(&mut rec, &mut b, offset + copy_len, copy_len);
+        rec.submit_and_wait().unwrap();
+        assert_eq!(a, b, "{distribution:?}: both take one draw");
+        let words: Vec<u32> = out.read(gpu).unwrap();
+        let what = format!("{distribution:?}, one copy of {copy_len}");
+        assert_eq!(words[offset..offset + copy_len], words[offset + copy_len..], "{what}");
+        assert_fill_matches_reference(
+            &what,
+            distribution,
+            RngDraw::new(seed, streams::MINIBATCH, 0),
+            &words[offset..offset + copy_len],
+        );
+    }
+}
+
+/// A draw filled in parts (the support sampler's chunks), for one copy and for copies, gives
+/// exactly the values of one fill of the whole.
+#[test]
+fn a_draw_filled_in_parts_equals_one_fill() {
+    let gpu = gpu();
+    let (copies, len, split) = (3usize, 41usize, 17usize);
+    let draw = RngDraw::new(0x0000_0002_FFFF_FFFF, streams::SUPPORT, 4);
+    for distribution in copy_distributions() {
+        let whole = GpuBuffer::from_slice(gpu, "whole", &vec![0u32; copies * len]).unwrap();
+        let parts = GpuBuffer::from_slice(gpu, "parts", &vec![0u32; copies * len]).unwrap();
+        let (fill_whole, fill_parts) =
+            (RngFill::new(gpu, &whole, distribution).unwrap(), RngFill::new(gpu, &parts, distribution).unwrap());
+        let mut rec = Recorder::new(gpu);
+        fill_whole.record_part(&mut rec, draw, 0, copies, len, 0);
+        // Each part lands in its own block of `parts`: first the elements 0..split of every
+        // copy, then split..len.
+        fill_parts.record_part(&mut rec, draw, 0, copies, split, 0);
+        fill_parts.record_part(&mut rec, draw, copies * split, copies, len - split, split);
+        rec.submit_and_wait().unwrap();
+        let (whole, parts): (Vec<u32>, Vec<u32>) = (whole.read(gpu).unwrap(), parts.read(gpu).unwrap());
+        for c in 0..copies {
+            let what = format!("{distribution:?}, copy {c}");
+            let own = &whole[c * len..(c + 1) * len];
+            assert_eq!(own[..split], parts[c * split..(c + 1) * split], "{what}: first part");
+            let rest = &parts[copies * split + c * (len - split)..][..len - split];
+            assert_eq!(own[split..], *rest, "{what}: second part");
+            assert_fill_matches_reference(&what, distribution, draw.for_copy(c as u32), own);
+        }
+    }
+}
+
 #[test]
 fn rng_stream_hands_out_fresh_calls() {
     let mut rng = RngStream::new(SEED, streams::MINIBATCH);

@@ -107,14 +107,23 @@ fn layout_and_initialisation_follow_pytorch() {
     assert_ne!(p, spec.init_params(2));
 }
 
-/// Three networks of one shape run on a shared input or each on its own rows, in the same
-/// dispatches: each copy's output and gradients must be those of its own network run alone
-/// (the CPU twin) on its rows.
+/// The input block copy `c` reads under `layout`.
+fn input_block(layout: CopyInput, c: usize) -> usize {
+    match layout {
+        CopyInput::Shared => 0,
+        CopyInput::PerCopy => c,
+        CopyInput::PerGroup(k) => c / k,
+    }
+}
+
+/// Three networks of one shape run on a shared input, each on its own rows, or in pairs on
+/// shared rows, in the same dispatches: each copy's output and gradients must be those of its
+/// own network run alone (the CPU twin) on its rows.
 fn check_copies(layout: CopyInput) {
     let gpu = gpu();
     let spec = MlpSpec::new(11, &[19, 13], 2, Activation::Mish);
     let (rows, capacity, copies) = (23, 25, 3);
-    let inputs = if layout == CopyInput::PerCopy { copies } else { 1 };
+    let inputs = input_block(layout, copies - 1) + 1;
     let x = random(40, inputs * capacity * spec.input, 1.2);
     let target = random(41, rows * spec.output, 1.0);
     let params: Vec<Vec<f32>> = (0..copies).map(|c| spec.init_params(50 + c as u64)).collect();
@@ -130,7 +139,7 @@ fn check_copies(layout: CopyInput) {
     let mut rec = Recorder::new(gpu);
     pass.record_forward(&mut rec, &mlp, rows);
     for c in 0..copies {
-        let off = pass.output_offset(c) as u32;
+        let off = pass.output_offset(c, rows) as u32;
         let params = SquaredErrorParams { pred_off: off, grad_off: off, scale, ..Default::default() };
         loss.record(&mut rec, rows, spec.output, params);
     }
@@ -139,13 +148,14 @@ fn check_copies(layout: CopyInput) {
 
     let grads: Vec<f32> = mlp.grads.read(gpu).unwrap();
     for (c, p) in params.iter().enumerate() {
-        let first = if layout == CopyInput::PerCopy { c * capacity * spec.input } else { 0 };
+        // Copies lie back to back, `rows` rows apart, on a call over `rows` rows.
+        let first = input_block(layout, c) * rows * spec.input;
         let x_run = &x[first..first + rows * spec.input];
         let acts = reference::mlp::forward(&spec, p, x_run, rows);
         let out_ref = &acts.last().unwrap().1;
         let (_, d_out) = reference::loss::weighted_squared_error(out_ref, &target, None, rows, spec.output, scale);
         let grads_ref = reference::mlp::backward(&spec, p, x_run, &acts, &d_out, rows);
-        let out = pass.output().read_range::<f32>(gpu, pass.output_offset(c), rows * spec.output).unwrap();
+        let out = pass.output().read_range::<f32>(gpu, pass.output_offset(c, rows), rows * spec.output).unwrap();
         assert_close(&format!("copy {c} output"), &out, out_ref, 1e-5);
         let n = spec.param_count();
         assert_close(&format!("copy {c} gradients"), &grads[mlp.copy_offset(c)..][..n], &grads_ref, 1e-4);
@@ -160,4 +170,9 @@ fn copies_on_a_shared_input_run_like_separate_networks() {
 #[test]
 fn copies_on_their_own_inputs_run_like_separate_networks() {
     check_copies(CopyInput::PerCopy);
+}
+
+#[test]
+fn copies_in_pairs_on_shared_inputs_run_like_separate_networks() {
+    check_copies(CopyInput::PerGroup(2));
 }

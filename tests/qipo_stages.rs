@@ -34,7 +34,7 @@ use qipo::rl::support::{SupportLayout, SupportSampler, CHUNK_STATES};
 /// Transitions of the tiny dataset.
 const LEN: usize = 37;
 /// States enough for two chunks of the support sampler, whose boundary has its own offsets
-/// and its own random draw.
+/// and continues the table's one random draw.
 const TWO_CHUNKS: usize = CHUNK_STATES + 3;
 const OBS_DIM: usize = 5;
 const ACT_DIM: usize = 2;

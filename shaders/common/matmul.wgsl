@@ -6,7 +6,9 @@
 //
 // One dispatch can compute a batch of products of the same shape, one per workgroup z index:
 // product s finds each operand at its offset plus s times that operand's batch stride, so
-// networks of one shape stored back to back run in the same dispatches.
+// networks of one shape stored back to back run in the same dispatches. A and B may also be
+// shared by consecutive products: with a group of g, products s and s' use the same A when
+// s / g = s' / g (the twin critic heads of each seed read that seed's input).
 //
 // Two cores compute the same 4×4 block of C per invocation, 64×64 per workgroup:
 // matmul_direct (here) reads A and B straight from memory, with no workgroup memory and no
@@ -31,6 +33,8 @@ struct Matmul {
     z_off: u32,          // the pre-activation (forward), laid out like C
     act: u32,            // activation code, see activations.wgsl
     flags: u32,          // FLAG_* below
+    a_batch_group: u32,  // consecutive products sharing one A; 0 or 1: each its own
+    b_batch_group: u32,  // likewise for B
 }
 
 const FLAG_BIAS: u32 = 1u;        // forward: add the bias
@@ -48,11 +52,11 @@ var<immediate> p: Matmul;
 
 // Where product `copy` of the batch finds its operands.
 fn a_start(copy: u32) -> u32 {
-    return p.a_off + copy * p.a_batch_stride;
+    return p.a_off + copy / max(p.a_batch_group, 1u) * p.a_batch_stride;
 }
 
 fn b_start(copy: u32) -> u32 {
-    return p.b_off + copy * p.b_batch_stride;
+    return p.b_off + copy / max(p.b_batch_group, 1u) * p.b_batch_stride;
 }
 
 fn c_start(copy: u32) -> u32 {

@@ -37,6 +37,14 @@ struct RngDraw {
     call: u32,
 }
 
+// The draw of copy `copy` of a network trained as several seeds at once: the same draw with
+// the seed advanced by `copy`, so copy c draws exactly what a run with seed + c would.
+fn rng_copy_draw(draw: RngDraw, copy: u32) -> RngDraw {
+    let lo = draw.seed_lo + copy;
+    let carry = select(0u, 1u, lo < copy);
+    return RngDraw(lo, draw.seed_hi + carry, draw.stream, draw.call);
+}
+
 // Philox4x32 constants: the round multipliers and the Weyl sequence that bumps the key.
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;

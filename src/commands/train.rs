@@ -1,16 +1,18 @@
 //! `qipo train`: a full QIPO run on a D4RL or Minari dataset, or the resumption of one.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
 use crate::data::Dataset;
 use crate::envs::EnvSpec;
+use crate::eval::EvalReport;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
 use crate::rl::evaluation::{env_of_dataset, run_eval_env};
 use crate::rl::presets::preset_for_dataset;
-use crate::rl::train::train;
+use crate::rl::train::{train_seeds, SeedRun};
+use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
 use crate::run::RunDir;
 
 #[derive(clap::Args, Debug)]
@@ -28,14 +30,19 @@ pub struct TrainArgs {
     /// One setting, applied last, e.g. `--set policy.beta=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// The run directory; default runs/<dataset>-seed<S>.
+    /// The run directory; default runs/<dataset>-seed<S> (with --seeds: -seeds<S>-<S+N-1>).
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Train N seeds (the seed, seed + 1, ...) together, every step of all of them in the
+    /// same GPU dispatches. Each gets a run directory of its own under --out, exactly the run
+    /// that seed alone would make, and seeds.json sums up their evaluations.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_SEEDS))]
+    pub seeds: u64,
     /// Continue the run in this directory from its last checkpoint (a finished run is left
     /// as it is). The run keeps the settings it was started with.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "overrides", "out", "seed"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["preset", "config", "overrides", "out", "seed", "seeds"])]
     pub resume: Option<PathBuf>,
     /// Stop (resumably) after this many optimisation steps in this invocation, at the next
     /// point the run can resume from exactly: for time-boxed jobs.
@@ -43,16 +50,59 @@ pub struct TrainArgs {
     pub stop_after: Option<u64>,
 }
 
+/// The most seeds one invocation trains together.
+const MAX_SEEDS: u64 = 256;
+
+/// Where a run lives: one run directory, or a directory of seeds.
+enum Runs {
+    Single(RunDir),
+    Seeds(SeedsDir),
+}
+
+impl Runs {
+    /// Opens the run in `dir`, of either kind.
+    fn open(dir: &Path) -> Result<Self> {
+        Ok(if SeedsDir::is_at(dir) { Self::Seeds(SeedsDir::open(dir)?) } else { Self::Single(RunDir::open(dir)?) })
+    }
+
+    fn dirs(&self) -> &[RunDir] {
+        match self {
+            Self::Single(run) => std::slice::from_ref(run),
+            Self::Seeds(seeds) => &seeds.runs,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Self::Single(run) => run.path(),
+            Self::Seeds(seeds) => seeds.path(),
+        }
+    }
+
+    fn finished(&self) -> Result<bool> {
+        for run in self.dirs() {
+            if !run.read_state()?.finished {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn configs(&self) -> Result<Vec<TrainConfig>> {
+        self.dirs().iter().map(RunDir::read_config).collect()
+    }
+}
+
 pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
-    let (run, config, dataset) = match &args.resume {
+    let (runs, configs, dataset) = match &args.resume {
         Some(dir) => {
-            let run = RunDir::open(dir)?;
-            if run.read_state()?.finished {
-                println!("{} is already finished: nothing to do", run.path().display());
+            let runs = Runs::open(dir)?;
+            if runs.finished()? {
+                println!("{} is already finished: nothing to do", runs.path().display());
                 return Ok(());
             }
-            let config = run.read_config()?;
-            (run, config, Dataset::load(&args.dataset)?)
+            let configs = runs.configs()?;
+            (runs, configs, Dataset::load(&args.dataset)?)
         }
         None => {
             let preset = args.preset.clone().or_else(|| preset_for_dataset(&args.dataset).map(str::to_string));
@@ -70,64 +120,113 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             }
             // Checked before the run directory exists, so bad settings leave nothing behind.
             run_eval_env(&config, &args.dataset)?;
+            let last_seed = config.seed.checked_add(args.seeds - 1).filter(|&s| s <= i64::MAX as u64);
+            let Some(last_seed) = last_seed else {
+                bail!(
+                    "seeds {} to {} + {} do not fit: seeds must be at most {}",
+                    config.seed,
+                    config.seed,
+                    args.seeds - 1,
+                    i64::MAX
+                )
+            };
+            let configs: Vec<TrainConfig> =
+                (config.seed..=last_seed).map(|seed| TrainConfig { seed, ..config.clone() }).collect();
             let out = args.out.clone().unwrap_or_else(|| {
                 let stem = args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                PathBuf::from("runs").join(format!("{stem}-seed{}", config.seed))
+                let seeds = match args.seeds {
+                    1 => format!("seed{}", config.seed),
+                    _ => format!("seeds{}-{last_seed}", config.seed),
+                };
+                PathBuf::from("runs").join(format!("{stem}-{seeds}"))
             });
-            if out.join("config.toml").exists() {
+            if out.join("config.toml").exists() || SeedsDir::is_at(&out) {
                 // The same command again continues (or leaves alone) the run it started.
-                let run = RunDir::open(&out)?;
-                if run.read_config()? != config {
+                let runs = Runs::open(&out)?;
+                if runs.configs()? != configs {
                     bail!(
                         "{} already holds a run with other settings: continue it with --resume {0}, or choose another --out",
                         out.display()
                     );
                 }
-                if run.read_state()?.finished {
-                    println!("{} is already finished: nothing to do", run.path().display());
+                if runs.finished()? {
+                    println!("{} is already finished: nothing to do", out.display());
                     return Ok(());
                 }
                 let dataset = Dataset::load(&args.dataset)?;
-                return finish(gpu, dataset, run, config, &args);
+                return finish(gpu, dataset, runs, configs, &args);
             }
             // The dataset is read before the run directory exists, so bad input leaves nothing behind.
             let dataset = Dataset::load(&args.dataset)?;
-            let run = RunDir::create(&out)?;
-            run.write_config(&config)?;
-            (run, config, dataset)
+            let runs = match args.seeds {
+                1 => Runs::Single(RunDir::create(&out)?),
+                _ => {
+                    let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
+                    Runs::Seeds(SeedsDir::create(&out, &seeds)?)
+                }
+            };
+            for (run, config) in runs.dirs().iter().zip(&configs) {
+                run.write_config(config)?;
+            }
+            (runs, configs, dataset)
         }
     };
-    finish(gpu, dataset, run, config, &args)
+    finish(gpu, dataset, runs, configs, &args)
 }
 
 /// Trains the run and reports how it ended.
-fn finish(gpu: &Gpu, dataset: Dataset, run: RunDir, config: TrainConfig, args: &TrainArgs) -> Result<()> {
+fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>, args: &TrainArgs) -> Result<()> {
+    let seeds = match configs.len() {
+        1 => String::new(),
+        n => format!(", {n} seeds together"),
+    };
     eprintln!(
-        "qipo train: {} on {} (preset '{}'), run directory {}",
+        "qipo train: {} on {} (preset '{}'{seeds}), run directory {}",
         args.dataset.display(),
         gpu.describe(),
-        config.preset,
-        run.path().display()
+        configs[0].preset,
+        runs.path().display()
     );
-    let summary = train(gpu, dataset, &run, &config, args.stop_after)?;
-    if summary.already_finished {
-        println!("{} is already finished: nothing to do", run.path().display());
+    let seed_runs: Vec<SeedRun> =
+        runs.dirs().iter().zip(&configs).map(|(run, config)| SeedRun { run, config }).collect();
+    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after)?;
+    if summaries.iter().all(|s| s.already_finished) {
+        println!("{} is already finished: nothing to do", runs.path().display());
         return Ok(());
     }
-    if summary.stopped {
-        println!("stopped after the step budget; continue with --resume {}", run.path().display());
+    if summaries.iter().any(|s| s.stopped) {
+        println!("stopped after the step budget; continue with --resume {}", runs.path().display());
         return Ok(());
-    }
-    if let Some(report) = &summary.eval {
-        eprint!("{}", crate::commands::eval::summary(report));
     }
     let q = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    println!(
-        "done: mean Q of the dataset's actions {}, of the behaviour policy's {}, of the improved policy's {}; wrote {}",
-        q(summary.q_dataset),
-        q(summary.q_behaviour),
-        q(summary.q_policy),
-        run.path().display()
-    );
+    for ((summary, run), config) in summaries.iter().zip(runs.dirs()).zip(&configs) {
+        if let Some(report) = &summary.eval {
+            eprint!("{}", crate::commands::eval::summary(report));
+        }
+        let seed = if configs.len() > 1 { format!("seed {}: ", config.seed) } else { String::new() };
+        println!(
+            "{seed}done: mean Q of the dataset's actions {}, of the behaviour policy's {}, of the improved policy's {}; wrote {}",
+            q(summary.q_dataset),
+            q(summary.q_behaviour),
+            q(summary.q_policy),
+            run.path().display()
+        );
+    }
+    if let Runs::Seeds(dir) = &mut runs {
+        let reports: Vec<EvalReport> = summaries.iter().filter_map(|s| s.eval.clone()).collect();
+        if let Some(evaluation) = SeedsEvaluation::of(&reports).filter(|_| reports.len() == summaries.len()) {
+            println!(
+                "{} seeds in {}: D4RL score {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}",
+                reports.len(),
+                evaluation.env,
+                evaluation.score_mean,
+                evaluation.score_stderr,
+                evaluation.return_mean,
+                evaluation.return_stderr,
+                dir.path().join(SEEDS_FILE).display()
+            );
+            dir.write_evaluation(evaluation)?;
+        }
+    }
     Ok(())
 }

@@ -117,11 +117,19 @@ pub struct MinibatchSampler {
     draw_indices: RngFill,
     /// One gather per dataset array, with its row width.
     gathers: Vec<(Gather, usize)>,
+    /// Minibatches drawn per call, one per seed, copy after copy in `batch`.
+    copies: usize,
 }
 
 impl MinibatchSampler {
     /// Allocates the batch buffers and binds the kernels once, for batches of `batch_size`.
     pub fn new(gpu: &Gpu, data: &GpuDataset, batch_size: usize, seed: u64) -> Result<Self> {
+        Self::for_copies(gpu, data, batch_size, seed, 1)
+    }
+
+    /// A sampler for `copies` seeds trained together: each call draws `copies` minibatches
+    /// into `batch`, one after another, copy c's the one a sampler of seed + c would draw.
+    pub fn for_copies(gpu: &Gpu, data: &GpuDataset, batch_size: usize, seed: u64, copies: usize) -> Result<Self> {
         let file = data.source.display();
         if data.len == 0 {
             bail!("{file}: no transitions to draw minibatches from");
@@ -130,7 +138,7 @@ impl MinibatchSampler {
             bail!("the minibatch size must be between 1 and {}, not {batch_size}", u32::MAX);
         }
         let rows = u32::try_from(data.len).with_context(|| format!("{file}: {} rows is too many", data.len))?;
-        let batch = Self::allocate(gpu, data, batch_size)
+        let batch = Self::allocate(gpu, data, batch_size * copies.max(1))
             .with_context(|| format!("cannot allocate a minibatch of {batch_size} transitions"))?;
         let draw_indices = RngFill::new(gpu, &batch.indices, Distribution::Index { n: rows })?;
         let pairs = [
@@ -144,7 +152,7 @@ impl MinibatchSampler {
             .into_iter()
             .map(|(src, out, width)| Ok((Gather::new(gpu, &batch.indices, src, out)?, width)))
             .collect::<Result<_>>()?;
-        Ok(Self { batch, rng: RngStream::new(seed, streams::MINIBATCH), draw_indices, gathers })
+        Ok(Self { batch, rng: RngStream::new(seed, streams::MINIBATCH), draw_indices, gathers, copies: copies.max(1) })
     }
 
     fn allocate(gpu: &Gpu, data: &GpuDataset, size: usize) -> Result<Minibatch> {
@@ -163,7 +171,7 @@ impl MinibatchSampler {
     /// name gathered into `batch`. Dispatches recorded after this one see the new batch.
     pub fn record(&mut self, rec: &mut Recorder) {
         let size = self.batch.size;
-        self.draw_indices.record(rec, &mut self.rng, 0, size);
+        self.draw_indices.record_copies(rec, &mut self.rng, 0, self.copies, size / self.copies);
         for (gather, width) in &self.gathers {
             gather.record(rec, size, *width);
         }

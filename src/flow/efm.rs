@@ -4,6 +4,9 @@
 //!     L = Σ_i w_i · ‖v(x_t,i, t_i [, c_i]) - (x1_i - x0_i)‖²,   Σ_i w_i = 1.
 //! beta = 0 gives plain (conditional) flow matching. Nothing is read back inside the loop:
 //! each step's loss goes into a ring buffer that the caller reads between submits.
+//!
+//! A network of copies trains every copy (seed) in the same dispatches, each on its own
+//! minibatch drawn as a run with its seed would draw it; the table is shared.
 
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
@@ -41,7 +44,8 @@ pub struct EfmTable<'a> {
 
 pub struct EfmTrainer {
     pub config: EfmConfig,
-    /// Per-step losses, `steps % ring_len` being the slot of a step.
+    /// Per-step losses, one per copy: step k's are at slot `k % ring_len`, `copies` values
+    /// from `slot × copies` on.
     pub losses: GpuBuffer,
     pub adam: Adam,
     /// The random streams: minibatch indices, flow noise x0, flow times t.
@@ -56,6 +60,7 @@ pub struct EfmTrainer {
     loss: SquaredError,
     sum: Reduce,
     steps: u64,
+    copies: usize,
     /// Batch buffers, kept alive for the bind groups that use them.
     _buffers: Vec<GpuBuffer>,
 }
@@ -71,6 +76,7 @@ impl EfmTrainer {
         ring_len: usize,
     ) -> Result<Self> {
         let (batch, dim, cond_dim) = (config.batch, net.spec.dim, net.spec.cond_dim);
+        let copies = net.copies();
         ensure!(batch > 0, "the batch size must be at least 1");
         ensure!(table.len > 0, "there are no points to train on");
         ensure!(table.points.len >= table.len * dim, "the point table is shorter than {} rows", table.len);
@@ -80,18 +86,20 @@ impl EfmTrainer {
         ensure!(batch.is_multiple_of(group), "the batch ({batch}) must be a whole number of groups of {group}");
         ensure!(cond_dim == 0 || table.cond.is_some(), "a conditional network needs conditioning rows");
 
-        let indices = GpuBuffer::zeros(gpu, "minibatch indices", batch)?;
-        let x1 = GpuBuffer::zeros(gpu, "minibatch x1", batch * dim)?;
-        let energies = GpuBuffer::zeros(gpu, "minibatch energies", batch)?;
-        let cond = GpuBuffer::zeros(gpu, "minibatch conditions", batch * cond_dim.max(1))?;
-        let x_t = GpuBuffer::zeros(gpu, "x_t", batch * dim)?;
-        let t = GpuBuffer::zeros(gpu, "t", batch)?;
-        let target = GpuBuffer::zeros(gpu, "target velocity", batch * dim)?;
-        let weights = GpuBuffer::zeros(gpu, "energy weights", batch)?;
-        let loss_rows = GpuBuffer::zeros(gpu, "loss rows", batch)?;
-        let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1))?;
+        // Every batch buffer holds one batch per copy, copy after copy.
+        let rows = copies * batch;
+        let indices = GpuBuffer::zeros(gpu, "minibatch indices", rows)?;
+        let x1 = GpuBuffer::zeros(gpu, "minibatch x1", rows * dim)?;
+        let energies = GpuBuffer::zeros(gpu, "minibatch energies", rows)?;
+        let cond = GpuBuffer::zeros(gpu, "minibatch conditions", rows * cond_dim.max(1))?;
+        let x_t = GpuBuffer::zeros(gpu, "x_t", rows * dim)?;
+        let t = GpuBuffer::zeros(gpu, "t", rows)?;
+        let target = GpuBuffer::zeros(gpu, "target velocity", rows * dim)?;
+        let weights = GpuBuffer::zeros(gpu, "energy weights", rows)?;
+        let loss_rows = GpuBuffer::zeros(gpu, "loss rows", rows)?;
+        let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1) * copies)?;
 
-        let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true)?;
+        let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true, true)?;
         let grad = pass.mlp.output_grad().expect("a training pass has an output gradient");
         let index_range = Distribution::Index { n: u32::try_from(table.len)? };
         Ok(Self {
@@ -106,7 +114,7 @@ impl EfmTrainer {
             weights: EnergyWeights::new(gpu, &energies, &weights)?,
             loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &loss_rows)?,
             sum: Reduce::new(gpu, &loss_rows, &losses)?,
-            adam: Adam::new(gpu, &net.mlp.params, &net.mlp.grads, config.adam)?,
+            adam: Adam::for_copies(gpu, &net.mlp.params, &net.mlp.grads, config.adam, copies)?,
             rng: [
                 RngStream::new(seed, streams::MINIBATCH),
                 RngStream::new(seed, streams::FLOW_NOISE),
@@ -116,6 +124,7 @@ impl EfmTrainer {
             config,
             losses,
             steps: 0,
+            copies,
             _buffers: vec![indices, x1, energies, cond, x_t, t, target, weights, loss_rows],
         })
     }
@@ -125,25 +134,30 @@ impl EfmTrainer {
         self.steps
     }
 
-    /// Records one training step; its loss goes to `losses[steps % ring_len]`.
+    /// Records one training step; copy c's loss goes to `losses[slot × copies + c]`, slot
+    /// `steps % ring_len`.
     pub fn record_step(&mut self, rec: &mut Recorder, net: &VelocityNet) {
-        let (batch, dim) = (self.config.batch, net.spec.dim);
+        let (batch, dim, copies) = (self.config.batch, net.spec.dim, self.copies);
+        let rows = copies * batch;
         let [index_rng, noise_rng, time_rng] = &mut self.rng;
-        self.indices_fill.record(rec, index_rng, 0, batch);
-        self.gather_points.record(rec, batch, dim);
-        self.gather_energies.record(rec, batch, 1);
+        self.indices_fill.record_copies(rec, index_rng, 0, copies, batch);
+        self.gather_points.record(rec, rows, dim);
+        self.gather_energies.record(rec, rows, 1);
         if let Some(g) = &self.gather_cond {
-            g.record(rec, batch, net.spec.cond_dim);
+            g.record(rec, rows, net.spec.cond_dim);
         }
-        self.pairs.record(rec, batch, dim, noise_rng, time_rng);
+        self.pairs.record_copies(rec, copies, batch, dim, noise_rng, time_rng);
         let group = if self.config.group == 0 { batch } else { self.config.group };
-        // Each group's weights sum to group/batch, so all of them sum to 1.
-        self.weights.record(rec, batch / group, group, -self.config.beta, group as f32 / batch as f32);
+        // Each group's weights sum to group/batch, so each copy's sum to 1.
+        self.weights.record(rec, rows / group, group, -self.config.beta, group as f32 / batch as f32);
         self.pass.record_forward(rec, net, batch, Default::default());
         let loss = SquaredErrorParams { has_weights: 1, scale: 1.0, ..Default::default() };
-        self.loss.record(rec, batch, dim, loss);
-        let slot = (self.steps % self.losses.len as u64) as usize;
-        self.sum.record(rec, ReduceOp::Sum, 0, batch, slot);
+        self.loss.record(rec, rows, dim, loss);
+        let slot = (self.steps % (self.losses.len / copies) as u64) as usize;
+        match copies {
+            1 => self.sum.record(rec, ReduceOp::Sum, 0, batch, slot),
+            _ => self.sum.record_rows(rec, ReduceOp::Sum, 0, copies, batch, slot * copies),
+        }
         self.pass.mlp.record_backward(rec, &net.mlp, batch, false);
         self.adam.record_step(rec);
         self.steps += 1;

@@ -29,6 +29,8 @@ pub struct FlowPairsParams {
     pub xt_off: u32,
     pub t_off: u32,
     pub target_off: u32,
+    /// Rows per copy of a network, each drawing with its own seed (0: one network).
+    pub copy_rows: u32,
 }
 
 /// Draws x0 and t and writes x_t and the target velocity x1 - x0 for a batch of data rows.
@@ -47,6 +49,28 @@ impl FlowPairs {
             time: time.next_draw(),
             rows: rows as u32,
             dim: dim as u32,
+            ..Default::default()
+        };
+        self.record_with(rec, p);
+    }
+
+    /// Records pairs for `copies` blocks of `copy_rows` rows, one per copy of a network, each
+    /// drawn as a run with the streams' seed + c would draw them.
+    pub fn record_copies(
+        &self,
+        rec: &mut Recorder,
+        copies: usize,
+        copy_rows: usize,
+        dim: usize,
+        noise: &mut RngStream,
+        time: &mut RngStream,
+    ) {
+        let p = FlowPairsParams {
+            noise: noise.next_draw(),
+            time: time.next_draw(),
+            rows: (copies * copy_rows) as u32,
+            dim: dim as u32,
+            copy_rows: if copies > 1 { copy_rows as u32 } else { 0 },
             ..Default::default()
         };
         self.record_with(rec, p);

@@ -26,6 +26,9 @@ pub struct GatherParams {
     pub index_off: u32,
     pub src_off: u32,
     pub out_off: u32,
+    /// Output rows per copy of a network; copy c reads table c, `src_rows` rows after table
+    /// c - 1 (0: one table for all rows).
+    pub copy_rows: u32,
 }
 
 fn u(x: usize) -> u32 {
@@ -54,13 +57,29 @@ impl Gather {
         self.record_with(rec, params);
     }
 
+    /// Records `copies` blocks of `copy_rows` rows, block c gathered from table c of the
+    /// source, which holds `copies` tables of equal size back to back.
+    pub fn record_copies(&self, rec: &mut Recorder, copies: usize, copy_rows: usize, width: usize) {
+        let src_rows = self.src_len.checked_div(width * copies.max(1)).unwrap_or(0);
+        let params = GatherParams {
+            rows: u(copies * copy_rows),
+            width: u(width),
+            src_rows: u(src_rows),
+            copy_rows: if copies > 1 { u(copy_rows) } else { 0 },
+            ..Default::default()
+        };
+        self.record_with(rec, params);
+    }
+
     /// Records with explicit offsets and source size.
     pub fn record_with(&self, rec: &mut Recorder, params: GatherParams) {
         let [rows, width, src_rows] = [params.rows, params.width, params.src_rows].map(|x| x as usize);
         let count = rows * width;
         assert!(params.index_off as usize + rows <= self.index_len, "gather of {rows} rows overruns its indices");
         assert!(params.out_off as usize + count <= self.out_len, "gather of {rows}x{width} overruns its output");
-        assert!(params.src_off as usize + src_rows * width <= self.src_len, "gather source overruns its buffer");
+        let tables = if params.copy_rows > 0 { rows.div_ceil(params.copy_rows as usize) } else { 1 };
+        let src_len = tables * src_rows * width;
+        assert!(params.src_off as usize + src_len <= self.src_len, "gather source overruns its buffer");
         assert!(u32::try_from(count).is_ok(), "gather of {rows}x{width} values exceeds the u32 element index");
         if count == 0 {
             return;

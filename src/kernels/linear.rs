@@ -135,6 +135,8 @@ pub struct MatmulParams {
     pub z_off: u32,
     pub act: u32,
     pub flags: u32,
+    pub a_batch_group: u32,
+    pub b_batch_group: u32,
 }
 
 /// Where one layer's weight (out×in) and bias (out) live in a flat parameter buffer.
@@ -158,11 +160,14 @@ pub struct Copies {
     pub input_stride: usize,
     /// Between copies' outputs Y, pre-activations Z and output gradients dY.
     pub output_stride: usize,
+    /// Consecutive copies sharing one input block (the twin heads of one seed): copy s reads
+    /// input block s / input_group. 1: each copy its own. With more, dX cannot be computed.
+    pub input_group: usize,
 }
 
 impl Copies {
     /// A single layer.
-    pub const ONE: Copies = Copies { count: 1, params_stride: 0, input_stride: 0, output_stride: 0 };
+    pub const ONE: Copies = Copies { count: 1, params_stride: 0, input_stride: 0, output_stride: 0, input_group: 1 };
 
     /// Copies must not write over each other's outputs, and fit in a dispatch.
     fn check(&self, gpu: &Gpu, rows: usize, layer: &LayerShape) {
@@ -277,6 +282,8 @@ impl LinearForward {
             a_row_stride: u(layer.in_dim),
             a_col_stride: 1,
             a_batch_stride: u(copies.input_stride),
+            a_batch_group: u(copies.input_group),
+            b_batch_group: 1,
             // B(k, n) = W[n, k]
             b_off: u(layer.weight_off),
             b_row_stride: 1,
@@ -379,6 +386,10 @@ impl LinearBackward {
         if copies.count > 1 {
             assert!(copies.params_stride > 0, "copies of a layer cannot share its gradients");
             assert!(
+                self.input.is_none() || copies.input_group <= 1,
+                "copies sharing an input block cannot each write its gradient"
+            );
+            assert!(
                 self.input.is_none() || copies.input_stride >= rows * layer.in_dim,
                 "copies of {rows}×{} input gradients {} apart overlap",
                 layer.in_dim,
@@ -418,6 +429,7 @@ impl LinearBackward {
             b_row_stride: k,
             b_col_stride: 1,
             b_batch_stride: u(copies.input_stride),
+            b_batch_group: u(copies.input_group),
             c_off: u(layer.weight_off),
             c_batch_stride: u(copies.params_stride),
             bias_off: u(layer.bias_off),

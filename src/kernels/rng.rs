@@ -58,6 +58,13 @@ impl RngDraw {
     pub fn new(seed: u64, stream: u32, call: u32) -> Self {
         Self { seed_lo: seed as u32, seed_hi: (seed >> 32) as u32, stream, call }
     }
+
+    /// The draw copy `copy` of a network makes in a dispatch over copies (`rng_copy_draw` in
+    /// shaders/common/rng.wgsl): the seed advanced by `copy`, as a run with that seed draws.
+    pub fn for_copy(&self, copy: u32) -> Self {
+        let seed = (self.seed_lo as u64 | (self.seed_hi as u64) << 32).wrapping_add(copy as u64);
+        Self::new(seed, self.stream, self.call)
+    }
 }
 
 /// One stream of draws: a seed, a purpose, and how many draws were handed out so far.
@@ -114,6 +121,8 @@ pub struct FillParams {
     pub n: u32,
     pub scale: f32,
     pub shift: f32,
+    pub copy_len: u32,
+    pub first: u32,
 }
 
 /// What a fill kernel writes into each element.
@@ -195,8 +204,36 @@ impl RngFill {
         self.record_draw(rec, rng.next_draw(), offset, count);
     }
 
+    /// Records a fill for copies of a network: `copies` blocks of `copy_len` values from
+    /// `offset` on, block c drawn as a run with the stream's seed + c would draw it.
+    pub fn record_copies(
+        &self,
+        rec: &mut Recorder,
+        rng: &mut RngStream,
+        offset: usize,
+        copies: usize,
+        copy_len: usize,
+    ) {
+        self.record_part(rec, rng.next_draw(), offset, copies, copy_len, 0);
+    }
+
     /// Records a fill with an explicit draw: the same draw always writes the same values.
     pub fn record_draw(&self, rec: &mut Recorder, draw: RngDraw, offset: usize, count: usize) {
+        self.record_part(rec, draw, offset, 1, count, 0);
+    }
+
+    /// Records part of a draw for copies: each copy's `copy_len` values are elements `first`,
+    /// `first + 1`, ... of its draw, so a draw filled in parts gives what one fill would.
+    pub fn record_part(
+        &self,
+        rec: &mut Recorder,
+        draw: RngDraw,
+        offset: usize,
+        copies: usize,
+        copy_len: usize,
+        first: usize,
+    ) {
+        let count = copies * copy_len;
         assert!(
             offset + count <= self.out_len,
             "random fill of {count} at {offset} overruns a buffer of {}",
@@ -206,7 +243,9 @@ impl RngFill {
             return;
         }
         let (n, scale, shift) = self.distribution.params();
-        let params = FillParams { draw, offset: u(offset), count: u(count), n, scale, shift };
+        let copy_len = if copies > 1 { u(copy_len) } else { 0 };
+        let params =
+            FillParams { draw, offset: u(offset), count: u(count), n, scale, shift, copy_len, first: u(first) };
         self.bound.record_1d(rec, &params, count);
     }
 }

@@ -138,11 +138,26 @@ pub enum CopyInput {
     Shared,
     /// Copy c reads its own rows, `c × capacity` rows into the input (one minibatch per seed).
     PerCopy,
+    /// Copy c reads block c / k of `capacity` rows: k consecutive copies share one block (the
+    /// twin heads of each seed, k = 2).
+    PerGroup(usize),
+}
+
+impl CopyInput {
+    /// Copies reading one input block (0: all of them).
+    fn group(self) -> usize {
+        match self {
+            Self::Shared => 0,
+            Self::PerCopy => 1,
+            Self::PerGroup(k) => k.max(1),
+        }
+    }
 }
 
 /// The workspace and bound kernels for running one network on up to `capacity` rows read
-/// from a fixed input buffer (rows×input, starting at element 0). Copy c's activations
-/// start `c × capacity` rows further on; its input is shared or its own ([`CopyInput`]).
+/// from a fixed input buffer (rows×input, starting at element 0). Copies lie back to back:
+/// on a call over `rows` rows, copy c's activations start `c × rows` rows in, and its input
+/// is shared or its own block of `rows` rows ([`CopyInput`]).
 pub struct MlpPass {
     pub capacity: usize,
     copies: usize,
@@ -173,7 +188,10 @@ impl MlpPass {
         train: bool,
         layout: CopyInput,
     ) -> Result<Self> {
-        let inputs = if layout == CopyInput::PerCopy { mlp.copies } else { 1 };
+        let inputs = match layout.group() {
+            0 => 1,
+            k => mlp.copies.div_ceil(k),
+        };
         let needed = inputs * capacity * mlp.spec.input;
         ensure!(
             input.len >= needed,
@@ -206,23 +224,29 @@ impl MlpPass {
         Ok(Self { capacity, copies, input_layout: layout, output_width: mlp.spec.output, forward, backward, z, y, dy })
     }
 
-    /// How layer `i`'s copies lie: parameters one network apart, every activation `capacity`
-    /// rows apart, and the first layer's input shared or `capacity` rows apart.
-    fn copies_of(&self, mlp: &Mlp, i: usize) -> Copies {
+    /// How layer `i`'s copies lie on a call over `rows` rows: parameters one network apart,
+    /// every activation `rows` rows apart, and the first layer's input as [`CopyInput`] says.
+    fn copies_of(&self, mlp: &Mlp, i: usize, rows: usize) -> Copies {
         let layer = &mlp.layers[i];
-        let shared = i == 0 && self.input_layout == CopyInput::Shared;
+        let group = if i == 0 { self.input_layout.group() } else { 1 };
         Copies {
             count: self.copies,
             params_stride: mlp.spec.param_count(),
-            input_stride: if shared { 0 } else { self.capacity * layer.in_dim },
-            output_stride: self.capacity * layer.out_dim,
+            input_stride: if group == 0 { 0 } else { rows * layer.in_dim },
+            output_stride: rows * layer.out_dim,
+            input_group: group.max(1),
         }
     }
 
-    /// Where copy `copy`'s rows start in [`Self::output`] and [`Self::output_grad`].
-    pub fn output_offset(&self, copy: usize) -> usize {
+    /// Where copy `copy`'s rows start in [`Self::output`] and [`Self::output_grad`] after a
+    /// call over `rows` rows.
+    pub fn output_offset(&self, copy: usize, rows: usize) -> usize {
         assert!(copy < self.copies, "copy {copy} of a pass with {}", self.copies);
-        copy * self.capacity * self.output_width
+        copy * rows * self.output_width
+    }
+
+    pub fn copies(&self) -> usize {
+        self.copies
     }
 
     /// The network's output, rows×output (for copies, one such block per copy).
@@ -246,7 +270,7 @@ impl MlpPass {
         let keep_z = !self.backward.is_empty();
         for (i, (op, layer)) in self.forward.iter().zip(&mlp.layers).enumerate() {
             let offsets = ForwardOffsets { x: 0, y: 0, z: keep_z.then_some(0) };
-            op.record_copies(rec, layer, mlp.spec.activation_of(i), rows, offsets, self.copies_of(mlp, i));
+            op.record_copies(rec, layer, mlp.spec.activation_of(i), rows, offsets, self.copies_of(mlp, i, rows));
         }
     }
 
@@ -256,7 +280,7 @@ impl MlpPass {
         self.check_rows(rows);
         assert!(!self.backward.is_empty(), "this pass was built without training buffers");
         for (i, (op, layer)) in self.backward.iter().zip(&mlp.layers).enumerate().rev() {
-            let (act, copies) = (mlp.spec.activation_of(i), self.copies_of(mlp, i));
+            let (act, copies) = (mlp.spec.activation_of(i), self.copies_of(mlp, i, rows));
             op.record_copies(rec, layer, act, rows, BackwardOffsets::default(), copies, accumulate);
         }
     }

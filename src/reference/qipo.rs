@@ -28,7 +28,6 @@ use crate::nn::MlpSpec;
 use crate::rl::config::{CriticConfig, PolicyConfig};
 use crate::rl::critic::CRITIC_STATS;
 use crate::rl::improve::ImproveRng;
-use crate::rl::support::CHUNK_STATES;
 
 /// A velocity network v(x_t, t [, cond]) on the CPU: the flat MLP parameters and the Fourier
 /// frequencies of a [`crate::flow::VelocityNet`].
@@ -177,8 +176,9 @@ pub fn euler_sample(
 }
 
 /// M actions for every state of `states` (len×cond_dim), state after state, clipped to
-/// D4RL's [-1, 1]. Like the GPU, the states go in chunks of [`CHUNK_STATES`], each chunk
-/// taking its own draw of `rng`. Place them with [`rows::copy_rows`] as a layout needs.
+/// D4RL's [-1, 1]. Like the GPU, the whole table takes one draw of `rng`, sample i's noise
+/// being elements i·dim.. of it, however the GPU splits the states into chunks. Place them
+/// with [`rows::copy_rows`] as a layout needs.
 pub fn sample_support(
     net: &VelocityParams,
     states: &[f32],
@@ -186,13 +186,8 @@ pub fn sample_support(
     euler_steps: usize,
     rng: &mut RngStream,
 ) -> Vec<f32> {
-    let cond_dim = net.spec.cond_dim;
-    let mut samples = Vec::new();
-    for chunk in states.chunks(CHUNK_STATES * cond_dim) {
-        let rows = chunk.len() / cond_dim * m;
-        samples.extend(euler_sample(net, chunk, rows, m, euler_steps, rng, Some((-1.0, 1.0))));
-    }
-    samples
+    let rows = states.len() / net.spec.cond_dim.max(1) * m;
+    euler_sample(net, states, rows, m, euler_steps, rng, Some((-1.0, 1.0)))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@
 //! over the M support actions a'_j of s' drawn from the behaviour policy (kept on the GPU),
 //! and both heads regress onto y. IQL instead fits V(s) to the τ-expectile of min Q'(s, a)
 //! and regresses both heads onto r + γ(1 - d)·V(s').
+//!
+//! Several seeds train together: the critic then holds each seed's twin heads (copies 2c and
+//! 2c + 1 of one MLP), and every step runs all seeds on their own minibatches in the same
+//! matrix, Adam and Polyak dispatches.
 
 use anyhow::Result;
 
@@ -19,7 +23,7 @@ use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::reduce::{Reduce, ReduceOp};
 use crate::kernels::rows::{Minimum, MinimumParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
-use crate::nn::{Mlp, MlpPass, MlpSpec};
+use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
 use crate::rl::config::{CriticConfig, CriticKind};
 
 /// Rows [a, s] for a critic, built by the embedding kernel with no time features: each
@@ -50,43 +54,97 @@ impl StateActionInput {
     /// Records `rows` input rows from actions starting at row `action_row` and states at
     /// row `state_row`.
     pub fn record(&self, rec: &mut Recorder, rows: usize, action_row: usize, state_row: usize) {
+        self.record_at(rec, rows, action_row, state_row, 0);
+    }
+
+    /// [`Self::record`] into the input rows from row `out_row` on.
+    pub fn record_at(&self, rec: &mut Recorder, rows: usize, action_row: usize, state_row: usize, out_row: usize) {
         let offsets = EmbeddingOffsets {
             x: action_row * self.shape.x_dim,
             cond: state_row * self.shape.cond_dim,
+            out: out_row * self.shape.width(),
             ..Default::default()
         };
         self.embed.record(rec, &self.shape, rows, offsets);
     }
 }
 
-/// Two Q networks Q(a, s) and their targets. The heads are the two copies of one MLP, so
-/// both run in the same dispatches, one Adam step updates both and one Polyak step both
-/// targets.
+/// Two Q networks Q(a, s) and their targets, for one seed or several. The heads are copies
+/// of one MLP (seed c's Q1 and Q2 are copies 2c and 2c + 1), so all of them run in the same
+/// dispatches, one Adam step updates them all and one Polyak step all the targets.
 pub struct TwinCritic {
     pub spec: MlpSpec,
-    /// Q1 and Q2, copies 0 and 1.
+    /// Q1 and Q2 of every seed.
     pub online: Mlp,
     /// Their Polyak averages, likewise.
     pub target: Mlp,
+    pub seeds: usize,
 }
 
 /// Checkpoint names of the online heads and of the target heads.
 pub const ONLINE_HEADS: [&str; 2] = ["q1", "q2"];
 pub const TARGET_HEADS: [&str; 2] = ["q1_target", "q2_target"];
 
+/// The initialisation seed of network `k` of a critic trained from `seed` (the heads 0 and 1,
+/// IQL's value network 2): far apart, so no two seeds of a multi-seed run share one.
+pub fn network_seed(seed: u64, k: u64) -> u64 {
+    seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
 impl TwinCritic {
     /// Fresh heads from `seed` (each its own initialisation); targets start as copies.
     pub fn new(gpu: &Gpu, spec: &MlpSpec, seed: u64) -> Result<Self> {
-        let params = [spec.init_params(seed), spec.init_params(seed.wrapping_add(1))];
+        Self::for_seeds(gpu, spec, seed, 1)
+    }
+
+    /// The critics of `seeds` seeds, seed c's exactly what [`Self::new`] makes from seed + c.
+    pub fn for_seeds(gpu: &Gpu, spec: &MlpSpec, seed: u64, seeds: usize) -> Result<Self> {
+        let params: Vec<Vec<f32>> = (0..seeds as u64)
+            .flat_map(|c| [0, 1].map(|head| spec.init_params(network_seed(seed.wrapping_add(c), head))))
+            .collect();
         Self::from_params(gpu, spec, &params, &params)
     }
 
-    pub fn from_params(gpu: &Gpu, spec: &MlpSpec, online: &[Vec<f32>; 2], target: &[Vec<f32>; 2]) -> Result<Self> {
+    /// Heads given seed by seed: Q1 and Q2 of seed 0, then of seed 1, and so on.
+    pub fn from_params(gpu: &Gpu, spec: &MlpSpec, online: &[Vec<f32>], target: &[Vec<f32>]) -> Result<Self> {
+        anyhow::ensure!(
+            !online.is_empty() && online.len().is_multiple_of(2) && online.len() == target.len(),
+            "a twin critic needs two heads and two targets per seed"
+        );
+        fn refs(heads: &[Vec<f32>]) -> Vec<&[f32]> {
+            heads.iter().map(Vec::as_slice).collect()
+        }
         Ok(Self {
             spec: spec.clone(),
-            online: Mlp::copies_from_params(gpu, spec, &[&online[0], &online[1]])?,
-            target: Mlp::copies_from_params(gpu, spec, &[&target[0], &target[1]])?,
+            online: Mlp::copies_from_params(gpu, spec, &refs(online))?,
+            target: Mlp::copies_from_params(gpu, spec, &refs(target))?,
+            seeds: online.len() / 2,
         })
+    }
+}
+
+/// Where statistic `stat` (an index into [`CRITIC_STATS`]) of seed `seed` lies in a slot of
+/// the stats ring: the head losses seed by seed, then each other statistic for every seed.
+pub fn stat_index(stat: usize, seeds: usize, seed: usize) -> usize {
+    match stat {
+        0 | 1 => 2 * seed + stat,
+        k => k * seeds + seed,
+    }
+}
+
+/// Reduces `copies` blocks of `len` values at `src_off` to one value each, at `dst` on.
+fn reduce_copies(
+    reduce: &Reduce,
+    rec: &mut Recorder,
+    op: ReduceOp,
+    src_off: usize,
+    copies: usize,
+    len: usize,
+    dst: usize,
+) {
+    match copies {
+        1 => reduce.record(rec, op, src_off, len, dst),
+        _ => reduce.record_rows(rec, op, src_off, copies, len, dst),
     }
 }
 
@@ -110,7 +168,7 @@ struct IqlParts {
 pub struct CriticTrainer {
     pub config: CriticConfig,
     pub sampler: MinibatchSampler,
-    /// Per-step statistics, `CRITIC_STATS.len()` values per slot.
+    /// Per-step statistics, `CRITIC_STATS.len()` values per seed and slot (see [`stat_index`]).
     pub stats: GpuBuffer,
     /// One optimiser for both heads, acting as one per head.
     pub adam: Adam,
@@ -118,6 +176,7 @@ pub struct CriticTrainer {
     steps: u64,
     /// Support actions per next state.
     support: usize,
+    seeds: usize,
     gather_support: Gather,
     target_input: StateActionInput,
     /// Both target heads on the target rows, and both online heads on the minibatch.
@@ -136,7 +195,8 @@ pub struct CriticTrainer {
 
 impl CriticTrainer {
     /// `next_support` holds M actions for every next state (len×M×act_dim), drawn from the
-    /// behaviour policy; `value` is IQL's value network (ignored by the softmax critic).
+    /// behaviour policy, a table per seed; `value` is IQL's value network, a copy per seed
+    /// (ignored by the softmax critic).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
@@ -149,18 +209,22 @@ impl CriticTrainer {
         seed: u64,
         ring_len: usize,
     ) -> Result<Self> {
-        let batch = config.batch;
+        let (batch, seeds) = (config.batch, critic.seeds);
         let (obs, act) = (data.obs_dim, data.act_dim);
-        let sampler = MinibatchSampler::new(gpu, data, batch, seed)?;
+        let sampler = MinibatchSampler::for_copies(gpu, data, batch, seed, seeds)?;
         let b = &sampler.batch;
         let adam_config = AdamConfig { lr: config.lr, ..Default::default() };
 
-        let support_batch = GpuBuffer::zeros(gpu, "next-state support batch", batch * support * act)?;
+        let rows = seeds * batch;
+        let support_batch = GpuBuffer::zeros(gpu, "next-state support batch", rows * support * act)?;
         let gather_support = Gather::new(gpu, &b.indices, next_support, &support_batch)?;
         let target_input =
-            StateActionInput::new(gpu, &support_batch, &b.next_observations, (act, obs), batch * support, support)?;
-        let online_input = StateActionInput::new(gpu, &b.actions, &b.observations, (act, obs), batch, 1)?;
-        let pass = |mlp: &Mlp, input: &GpuBuffer, rows: usize, train: bool| MlpPass::new(gpu, mlp, input, rows, train);
+            StateActionInput::new(gpu, &support_batch, &b.next_observations, (act, obs), rows * support, support)?;
+        let online_input = StateActionInput::new(gpu, &b.actions, &b.observations, (act, obs), rows, 1)?;
+        // Each seed's two heads read that seed's rows.
+        let pass = |mlp: &Mlp, input: &GpuBuffer, rows: usize, train: bool| {
+            MlpPass::with_input(gpu, mlp, input, rows, train, CopyInput::PerGroup(2))
+        };
         // Softmax: target heads on every support action of s'; IQL: on the dataset's (s, a).
         let (target_rows, target_capacity) = match config.kind {
             CriticKind::Softmax => (&target_input.rows, batch * support),
@@ -169,25 +233,27 @@ impl CriticTrainer {
         let target_pass = pass(&critic.target, target_rows, target_capacity, false)?;
         let online_pass = pass(&critic.online, &online_input.rows, batch, true)?;
 
-        // y in [0, batch), the soft value v in [batch, 2·batch).
-        let targets = GpuBuffer::zeros(gpu, "TD targets", 2 * batch)?;
-        let stats = GpuBuffer::zeros(gpu, "critic stats", ring_len * CRITIC_STATS.len())?;
-        // Q1's per-row losses, then Q2's.
-        let loss_rows = GpuBuffer::zeros(gpu, "critic loss rows", 2 * batch)?;
+        // Every seed's y, then every seed's soft value v, a batch each.
+        let targets = GpuBuffer::zeros(gpu, "TD targets", 2 * rows)?;
+        let stats = GpuBuffer::zeros(gpu, "critic stats", ring_len * CRITIC_STATS.len() * seeds)?;
+        // Per-row losses of every head, in the heads' order.
+        let loss_rows = GpuBuffer::zeros(gpu, "critic loss rows", 2 * rows)?;
         let grad = online_pass.output_grad().expect("training pass");
         let loss = SquaredError::new(gpu, online_pass.output(), &targets, None, grad, &loss_rows)?;
 
         let iql = match (config.kind, value) {
             (CriticKind::Iql, Some(value)) => {
-                let min_q = GpuBuffer::zeros(gpu, "min target Q", batch)?;
-                let next_value_rows = GpuBuffer::zeros(gpu, "value loss rows", batch)?;
-                let value_pass = MlpPass::new(gpu, &value, &b.observations, batch, true)?;
-                let next_value_pass = MlpPass::new(gpu, &value, &b.next_observations, batch, false)?;
+                anyhow::ensure!(value.copies == seeds, "{} value networks for {seeds} seeds", value.copies);
+                let min_q = GpuBuffer::zeros(gpu, "min target Q", rows)?;
+                let next_value_rows = GpuBuffer::zeros(gpu, "value loss rows", rows)?;
+                let per_seed = CopyInput::PerCopy;
+                let value_pass = MlpPass::with_input(gpu, &value, &b.observations, batch, true, per_seed)?;
+                let next_value_pass = MlpPass::with_input(gpu, &value, &b.next_observations, batch, false, per_seed)?;
                 let value_grad = value_pass.output_grad().expect("training pass");
                 Some(IqlParts {
                     min_q: Minimum::new(gpu, target_pass.output(), target_pass.output(), &min_q)?,
                     expectile: Expectile::new(gpu, value_pass.output(), &min_q, value_grad, &next_value_rows)?,
-                    value_adam: Adam::new(gpu, &value.params, &value.grads, adam_config)?,
+                    value_adam: Adam::for_copies(gpu, &value.params, &value.grads, adam_config, seeds)?,
                     value_loss_sum: Reduce::new(gpu, &next_value_rows, &stats)?,
                     value_pass,
                     next_value_pass,
@@ -212,10 +278,11 @@ impl CriticTrainer {
         Ok(Self {
             config: config.clone(),
             stats: stats.clone(),
-            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2)?,
+            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2 * seeds)?,
             ring_len,
             steps: 0,
             support,
+            seeds,
             gather_support,
             loss_sum: Reduce::new(gpu, &loss_rows, &stats)?,
             q_mean: Reduce::new(gpu, online_pass.output(), &stats)?,
@@ -242,65 +309,89 @@ impl CriticTrainer {
 
     /// Records one critic step; its statistics go to slot `steps % ring_len` of `stats`.
     pub fn record_step(&mut self, rec: &mut Recorder, critic: &TwinCritic) {
-        let batch = self.config.batch;
-        let act = self.sampler.batch.actions.len / batch;
-        let slot = (self.steps % self.ring_len as u64) as usize * CRITIC_STATS.len();
+        let (batch, seeds, support) = (self.config.batch, self.seeds, self.support);
+        let rows = seeds * batch;
+        let act = self.sampler.batch.actions.len / rows;
+        let slot = (self.steps % self.ring_len as u64) as usize * CRITIC_STATS.len() * seeds;
+        let stat = |k: usize, seed: usize| slot + stat_index(k, seeds, seed);
         self.sampler.record(rec);
-        self.online_input.record(rec, batch, 0, 0);
-        let mut td = TdTargetParams {
-            batch: batch as u32,
-            q2_off: self.target_pass.output_offset(1) as u32,
-            q_stride: 1,
-            value_off: batch as u32,
-            has_value: 1,
-            alpha: self.config.alpha_q as f32,
-            gamma: self.config.gamma as f32,
-            ..Default::default()
-        };
-        match &mut self.iql {
+        self.online_input.record(rec, rows, 0, 0);
+        // The rows each head of the target critic was run on, per seed.
+        let target_rows = match &mut self.iql {
             None => {
-                let support = self.support;
-                self.gather_support.record(rec, batch, support * act);
-                self.target_input.record(rec, batch * support, 0, 0);
+                self.gather_support.record_copies(rec, seeds, batch, support * act);
+                self.target_input.record(rec, rows * support, 0, 0);
                 self.target_pass.record_forward(rec, &critic.target, batch * support);
-                td.support = support as u32;
+                batch * support
             }
             Some(iql) => {
                 // V(s) → τ-expectile of min Q'(s, a), on the dataset actions.
                 self.target_pass.record_forward(rec, &critic.target, batch);
-                let heads = MinimumParams {
-                    count: batch as u32,
-                    b_off: self.target_pass.output_offset(1) as u32,
-                    ..Default::default()
-                };
-                iql.min_q.record_with(rec, heads);
+                for c in 0..seeds {
+                    let heads = MinimumParams {
+                        count: batch as u32,
+                        a_off: self.target_pass.output_offset(2 * c, batch) as u32,
+                        b_off: self.target_pass.output_offset(2 * c + 1, batch) as u32,
+                        out_off: (c * batch) as u32,
+                    };
+                    iql.min_q.record_with(rec, heads);
+                }
                 iql.value_pass.record_forward(rec, &iql.value, batch);
-                iql.expectile.record(rec, batch, self.config.expectile as f32, 1.0 / batch as f32);
-                iql.value_loss_sum.record(rec, ReduceOp::Sum, 0, batch, slot + 4);
+                iql.expectile.record(rec, rows, self.config.expectile as f32, 1.0 / batch as f32);
+                reduce_copies(&iql.value_loss_sum, rec, ReduceOp::Sum, 0, seeds, batch, stat(4, 0));
                 iql.value_pass.record_backward(rec, &iql.value, batch, false);
                 // As in IQL, V is updated first and the Q target bootstraps from the new V(s').
                 iql.value_adam.record_step(rec);
                 iql.next_value_pass.record_forward(rec, &iql.value, batch);
-                td.support = 1;
+                batch
             }
+        };
+        for c in 0..seeds {
+            // Softmax: the soft value of the target heads over the support; IQL: V(s') as a
+            // support of one.
+            let (q1_off, q2_off, support) = match &self.iql {
+                None => {
+                    let [q1, q2] = [2 * c, 2 * c + 1].map(|k| self.target_pass.output_offset(k, target_rows));
+                    (q1, q2, support)
+                }
+                Some(_) => (c * batch, c * batch, 1),
+            };
+            let td = TdTargetParams {
+                batch: batch as u32,
+                support: support as u32,
+                q1_off: q1_off as u32,
+                q2_off: q2_off as u32,
+                q_stride: 1,
+                reward_off: (c * batch) as u32,
+                done_off: (c * batch) as u32,
+                y_off: (c * batch) as u32,
+                value_off: (rows + c * batch) as u32,
+                has_value: 1,
+                alpha: self.config.alpha_q as f32,
+                gamma: self.config.gamma as f32,
+            };
+            self.td.record_with(rec, td);
         }
-        self.td.record_with(rec, td);
-        // Both heads regress onto the same y.
+        // Both heads of a seed regress onto its y.
         self.online_pass.record_forward(rec, &critic.online, batch);
-        for k in 0..2 {
-            let head = self.online_pass.output_offset(k) as u32;
+        for k in 0..2 * seeds {
+            let head = self.online_pass.output_offset(k, batch) as u32;
             let loss = SquaredErrorParams {
                 pred_off: head,
+                target_off: (k / 2 * batch) as u32,
                 grad_off: head,
                 loss_off: (k * batch) as u32,
                 scale: 1.0 / batch as f32,
                 ..Default::default()
             };
             self.loss.record(rec, batch, 1, loss);
-            self.loss_sum.record(rec, ReduceOp::Sum, k * batch, batch, slot + k);
         }
-        self.q_mean.record(rec, ReduceOp::Mean, 0, batch, slot + 2);
-        self.y_mean.record(rec, ReduceOp::Mean, 0, batch, slot + 3);
+        reduce_copies(&self.loss_sum, rec, ReduceOp::Sum, 0, 2 * seeds, batch, stat(0, 0));
+        for c in 0..seeds {
+            let q1 = self.online_pass.output_offset(2 * c, batch);
+            self.q_mean.record(rec, ReduceOp::Mean, q1, batch, stat(2, c));
+        }
+        reduce_copies(&self.y_mean, rec, ReduceOp::Mean, 0, seeds, batch, stat(3, 0));
         self.online_pass.record_backward(rec, &critic.online, batch, false);
         self.adam.record_step(rec);
         self.polyak.record(rec, critic.online.params.len, self.config.tau as f32);

@@ -80,6 +80,19 @@ impl Evaluator {
 
     /// Runs the episodes with `net` choosing the actions, all episodes stepped together.
     pub fn run(&mut self, gpu: &Gpu, net: &VelocityNet, name: &str, quiet: bool) -> Result<EvalReport> {
+        self.run_with_seed(gpu, net, name, quiet, self.seed)
+    }
+
+    /// [`Self::run`] with the episodes and the policy's noise drawn from `seed` (each seed of
+    /// a multi-seed run evaluates as a run of that seed alone would).
+    pub fn run_with_seed(
+        &mut self,
+        gpu: &Gpu,
+        net: &VelocityNet,
+        name: &str,
+        quiet: bool,
+        seed: u64,
+    ) -> Result<EvalReport> {
         let (spec, env) = (self.spec, &mut self.env);
         anyhow::ensure!(
             env.obs_dim() == net.spec.cond_dim && env.act_dim() == net.spec.dim,
@@ -90,10 +103,10 @@ impl Evaluator {
             net.spec.dim
         );
         let normalization = self.normalization.clone();
-        let mut policy = FlowPolicy::new(gpu, net, env.len(), self.euler_steps, normalization, self.seed, name)?;
+        let mut policy = FlowPolicy::new(gpu, net, env.len(), self.euler_steps, normalization, seed, name)?;
         let bar = eval_progress(spec, env.max_steps(), quiet);
-        let report = evaluate(env.as_mut(), &mut policy, self.seed, Some(&bar))
-            .with_context(|| format!("evaluating in {spec}"))?;
+        let report =
+            evaluate(env.as_mut(), &mut policy, seed, Some(&bar)).with_context(|| format!("evaluating in {spec}"))?;
         bar.finish_and_clear();
         Ok(report)
     }

@@ -6,11 +6,14 @@
 //! renewed (every `renew_every` steps) and are computed then for the whole dataset. Each
 //! step is energy-weighted flow matching on batch×(M+1) pairs:
 //!     L = Σ_i Σ_j g_ij ‖v(a_ij,t, t, s_i) - (a_ij - x0_ij)‖² / batch.
+//!
+//! A policy of copies (seeds) improves every copy in the same dispatches, each against its
+//! own seed's critic, with its own support sets (a table per seed) and minibatches.
 
 use anyhow::Result;
 
 use super::critic::{StateActionInput, TwinCritic};
-use super::support::{SupportLayout, SupportSampler, CHUNK_STATES};
+use super::support::{chunk_states, SupportLayout, SupportSampler};
 use crate::data::GpuDataset;
 use crate::flow::{VelocityNet, VelocityPass};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
@@ -22,7 +25,7 @@ use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::reduce::{Reduce, ReduceOp};
 use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
-use crate::nn::MlpPass;
+use crate::nn::{CopyInput, MlpPass};
 use crate::rl::config::PolicyConfig;
 
 /// The random streams of policy improvement: minibatch indices, flow noise, flow times and
@@ -56,18 +59,21 @@ struct SupportValues {
 
 pub struct PolicyImprover {
     pub config: PolicyConfig,
-    /// len×(M+1)×act_dim: each state's support set, dataset action first.
+    /// len×(M+1)×act_dim per seed: each state's support set, dataset action first.
     pub support: GpuBuffer,
-    /// len×(M+1): min(Q1, Q2) of every support action at the last renewal.
+    /// len×(M+1) per seed: min(Q1, Q2) of every support action at the last renewal.
     pub q_values: GpuBuffer,
-    /// len×(M+1): g_ij, each state's weights summing to 1.
+    /// len×(M+1) per seed: g_ij, each state's weights summing to 1.
     pub weights: GpuBuffer,
-    /// Per-step losses, slot `steps % ring_len`.
+    /// Per-step losses, one per seed: step k's at slot `k % ring_len`, `seeds` values from
+    /// `slot × seeds` on.
     pub losses: GpuBuffer,
     pub adam: Adam,
     pub rng: ImproveRng,
     m: usize,
     len: usize,
+    seeds: usize,
+    chunk_states: usize,
     ring_len: usize,
     steps: u64,
     sampler: SupportSampler,
@@ -95,30 +101,36 @@ impl PolicyImprover {
         ring_len: usize,
     ) -> Result<Self> {
         let (len, act, obs, batch) = (data.len, data.act_dim, data.obs_dim, config.batch);
+        let seeds = policy.copies();
+        anyhow::ensure!(critic.seeds == seeds, "a critic of {} seeds for a policy of {seeds}", critic.seeds);
         let group = m + 1;
-        let support = GpuBuffer::zeros(gpu, "support sets", len * group * act)?;
-        let q_values = GpuBuffer::zeros(gpu, "support Q values", len * group)?;
-        let weights = GpuBuffer::zeros(gpu, "support weights", len * group)?;
+        let support = GpuBuffer::zeros(gpu, "support sets", seeds * len * group * act)?;
+        let q_values = GpuBuffer::zeros(gpu, "support Q values", seeds * len * group)?;
+        let weights = GpuBuffer::zeros(gpu, "support weights", seeds * len * group)?;
 
-        // Slot 0 of every group is the dataset action, written once.
+        // Slot 0 of every group is the dataset action, written once into every seed's table.
         let mut rec = Recorder::new(gpu);
-        CopyRows::new(gpu, &data.actions, &support)?.record(
-            &mut rec,
-            CopyRowsParams {
+        let first_slots = CopyRows::new(gpu, &data.actions, &support)?;
+        for c in 0..seeds {
+            let params = CopyRowsParams {
                 rows: len as u32,
                 width: act as u32,
                 per_group: 1,
                 dst_group: group as u32,
+                dst_off: (c * len * group * act) as u32,
                 ..Default::default()
-            },
-        );
+            };
+            first_slots.record(&mut rec, params);
+        }
         rec.submit()?;
 
         let layout = SupportLayout { group, first: 1 };
         let sampler = SupportSampler::new(gpu, policy, &data.observations, len, &support, m, layout, euler_steps)?;
-        let chunk = CHUNK_STATES.min(len.max(1)) * group;
-        let input = StateActionInput::new(gpu, &support, &data.observations, (act, obs), chunk, group)?;
-        let pass = MlpPass::new(gpu, &critic.online, &input.rows, chunk, false)?;
+        let chunk_states = chunk_states(len, seeds);
+        let chunk = chunk_states * group;
+        // Each seed's chunk of support actions, one after another; the states are shared.
+        let input = StateActionInput::new(gpu, &support, &data.observations, (act, obs), seeds * chunk, group)?;
+        let pass = MlpPass::with_input(gpu, &critic.online, &input.rows, chunk, false, CopyInput::PerGroup(2))?;
         let values = SupportValues {
             minimum: Minimum::new(gpu, pass.output(), pass.output(), &q_values)?,
             softmax: EnergyWeights::new(gpu, &q_values, &weights)?,
@@ -126,17 +138,19 @@ impl PolicyImprover {
             pass,
         };
 
+        // Rows of one seed's step; every batch buffer holds one such block per seed.
         let rows = batch * group;
-        let indices = GpuBuffer::zeros(gpu, "policy minibatch", batch)?;
-        let x1 = GpuBuffer::zeros(gpu, "policy support batch", rows * act)?;
-        let w = GpuBuffer::zeros(gpu, "policy weights batch", rows)?;
-        let states = GpuBuffer::zeros(gpu, "policy states batch", batch * obs)?;
-        let x_t = GpuBuffer::zeros(gpu, "policy x_t", rows * act)?;
-        let t = GpuBuffer::zeros(gpu, "policy t", rows)?;
-        let target = GpuBuffer::zeros(gpu, "policy target velocity", rows * act)?;
-        let loss_rows = GpuBuffer::zeros(gpu, "policy loss rows", rows)?;
-        let losses = GpuBuffer::zeros(gpu, "policy losses", ring_len.max(1))?;
-        let pass = VelocityPass::new(gpu, policy, &x_t, &t, &states, rows, group, true)?;
+        let all = seeds * rows;
+        let indices = GpuBuffer::zeros(gpu, "policy minibatch", seeds * batch)?;
+        let x1 = GpuBuffer::zeros(gpu, "policy support batch", all * act)?;
+        let w = GpuBuffer::zeros(gpu, "policy weights batch", all)?;
+        let states = GpuBuffer::zeros(gpu, "policy states batch", seeds * batch * obs)?;
+        let x_t = GpuBuffer::zeros(gpu, "policy x_t", all * act)?;
+        let t = GpuBuffer::zeros(gpu, "policy t", all)?;
+        let target = GpuBuffer::zeros(gpu, "policy target velocity", all * act)?;
+        let loss_rows = GpuBuffer::zeros(gpu, "policy loss rows", all)?;
+        let losses = GpuBuffer::zeros(gpu, "policy losses", ring_len.max(1) * seeds)?;
+        let pass = VelocityPass::new(gpu, policy, &x_t, &t, &states, rows, group, true, true)?;
         let grad = pass.mlp.output_grad().expect("training pass");
         Ok(Self {
             config: config.clone(),
@@ -149,11 +163,12 @@ impl PolicyImprover {
             pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
             loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &loss_rows)?,
             loss_sum: Reduce::new(gpu, &loss_rows, &losses)?,
-            adam: Adam::new(
+            adam: Adam::for_copies(
                 gpu,
                 &policy.mlp.params,
                 &policy.mlp.grads,
                 AdamConfig { lr: config.lr, ..Default::default() },
+                seeds,
             )?,
             rng: ImproveRng::new(seed),
             pass,
@@ -163,6 +178,8 @@ impl PolicyImprover {
             losses,
             m,
             len,
+            seeds,
+            chunk_states,
             ring_len: ring_len.max(1),
             steps: 0,
             sampler,
@@ -179,49 +196,59 @@ impl PolicyImprover {
     /// and the weights of every support set.
     pub fn record_renewal(&mut self, rec: &mut Recorder, policy: &VelocityNet, critic: &TwinCritic) {
         self.sampler.record_all(rec, policy, &mut self.rng.support);
-        let group = self.m + 1;
-        let chunk_states = CHUNK_STATES.min(self.len.max(1));
+        let (group, len, seeds) = (self.m + 1, self.len, self.seeds);
         let mut first = 0;
-        while first < self.len {
-            let states = chunk_states.min(self.len - first);
+        while first < len {
+            let states = self.chunk_states.min(len - first);
             let rows = states * group;
-            self.values.input.record(rec, rows, first * group, first);
+            for c in 0..seeds {
+                let table = c * len * group;
+                self.values.input.record_at(rec, rows, table + first * group, first, c * rows);
+            }
             self.values.pass.record_forward(rec, &critic.online, rows);
-            let offset = (first * group) as u32;
-            let heads = MinimumParams {
-                count: rows as u32,
-                b_off: self.values.pass.output_offset(1) as u32,
-                out_off: offset,
-                ..Default::default()
-            };
-            self.values.minimum.record_with(rec, heads);
-            let softmax = EnergyWeightsParams {
-                groups: states as u32,
-                group_size: group as u32,
-                value_off: offset,
-                weight_off: offset,
-                coef: self.config.beta as f32,
-                scale: 1.0,
-            };
-            self.values.softmax.record_with(rec, softmax);
+            for c in 0..seeds {
+                let offset = ((c * len + first) * group) as u32;
+                let heads = MinimumParams {
+                    count: rows as u32,
+                    a_off: self.values.pass.output_offset(2 * c, rows) as u32,
+                    b_off: self.values.pass.output_offset(2 * c + 1, rows) as u32,
+                    out_off: offset,
+                };
+                self.values.minimum.record_with(rec, heads);
+                let softmax = EnergyWeightsParams {
+                    groups: states as u32,
+                    group_size: group as u32,
+                    value_off: offset,
+                    weight_off: offset,
+                    coef: self.config.beta as f32,
+                    scale: 1.0,
+                };
+                self.values.softmax.record_with(rec, softmax);
+            }
             first += states;
         }
     }
 
-    /// Records one improvement step; its loss goes to `losses[steps % ring_len]`.
+    /// Records one improvement step; seed c's loss goes to `losses[slot × seeds + c]`, slot
+    /// `steps % ring_len`.
     pub fn record_step(&mut self, rec: &mut Recorder, policy: &VelocityNet) {
-        let batch = self.config.batch;
-        let rows = batch * (self.m + 1);
-        self.draw_indices.record(rec, &mut self.rng.minibatch, 0, batch);
-        for (gather, width) in &self.gathers {
-            gather.record(rec, batch, *width);
-        }
-        self.pairs.record(rec, rows, policy.spec.dim, &mut self.rng.noise, &mut self.rng.time);
+        let (batch, seeds, group) = (self.config.batch, self.seeds, self.m + 1);
+        let rows = batch * group;
+        self.draw_indices.record_copies(rec, &mut self.rng.minibatch, 0, seeds, batch);
+        let [(support, support_width), (weights, weight_width), (states, obs)] = &self.gathers;
+        support.record_copies(rec, seeds, batch, *support_width);
+        weights.record_copies(rec, seeds, batch, *weight_width);
+        states.record(rec, seeds * batch, *obs);
+        let dim = policy.spec.dim;
+        self.pairs.record_copies(rec, seeds, rows, dim, &mut self.rng.noise, &mut self.rng.time);
         self.pass.record_forward(rec, policy, rows, Default::default());
         let params = SquaredErrorParams { has_weights: 1, scale: 1.0 / batch as f32, ..Default::default() };
-        self.loss.record(rec, rows, policy.spec.dim, params);
+        self.loss.record(rec, seeds * rows, dim, params);
         let slot = (self.steps % self.ring_len as u64) as usize;
-        self.loss_sum.record(rec, ReduceOp::Sum, 0, rows, slot);
+        match seeds {
+            1 => self.loss_sum.record(rec, ReduceOp::Sum, 0, rows, slot),
+            _ => self.loss_sum.record_rows(rec, ReduceOp::Sum, 0, seeds, rows, slot * seeds),
+        }
         self.pass.mlp.record_backward(rec, &policy.mlp, rows, false);
         self.adam.record_step(rec);
         self.steps += 1;

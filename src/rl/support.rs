@@ -4,6 +4,9 @@
 //! The critic uses M behaviour actions per next state (dense, len×M rows); policy
 //! improvement keeps each state's support set [a_i0 | a_i1..a_iM] together (len×(M+1) rows,
 //! the dataset action in slot 0), so the samples go to slots 1..M of every group.
+//!
+//! A policy of copies (seeds) samples for all of them at once; copy c's samples go to table c
+//! of `dst`, which holds one such layout per copy, back to back.
 
 use anyhow::Result;
 
@@ -14,6 +17,12 @@ use crate::kernels::rows::{CopyRows, CopyRowsParams};
 
 /// States sampled per chunk: bounds the sampler's buffers whatever the dataset's size.
 pub const CHUNK_STATES: usize = 4096;
+
+/// States per chunk for `copies` networks sampled together, at most `len`: the chunk shrinks
+/// with the copies so the buffers stay the same size.
+pub fn chunk_states(len: usize, copies: usize) -> usize {
+    (CHUNK_STATES / copies.max(1)).max(1).min(len.max(1))
+}
 
 /// Where the M samples of each state go: groups of `group` rows, samples from `first` on.
 #[derive(Clone, Copy, Debug)]
@@ -31,10 +40,11 @@ pub struct SupportSampler {
     act_dim: usize,
     chunk: usize,
     layout: SupportLayout,
+    copies: usize,
 }
 
 impl SupportSampler {
-    /// `states` is len×cond_dim; `dst` receives the samples in `layout`.
+    /// `states` is len×cond_dim; `dst` receives the samples in `layout`, a table per copy.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
@@ -48,29 +58,42 @@ impl SupportSampler {
     ) -> Result<Self> {
         anyhow::ensure!(m > 0, "support sets need at least one action (support.actions >= 1)");
         anyhow::ensure!(layout.first + m <= layout.group, "support layout too small for {m} actions");
-        let chunk = CHUNK_STATES.min(len.max(1));
+        let chunk = chunk_states(len, policy.copies());
         let sampler = EulerSampler::new(gpu, policy, states, chunk * m, m, euler_steps)?;
         let copy = CopyRows::new(gpu, &sampler.x, dst)?;
-        Ok(Self { sampler, copy, len, m, act_dim: policy.spec.dim, chunk, layout })
+        let copies = policy.copies();
+        let table = len * layout.group * policy.spec.dim;
+        anyhow::ensure!(
+            dst.len >= copies * table,
+            "the support table holds {} values, not {copies} × {table}",
+            dst.len
+        );
+        Ok(Self { sampler, copy, len, m, act_dim: policy.spec.dim, chunk, layout, copies })
     }
 
-    /// Records sampling for every state; actions are clipped to [-1, 1], D4RL's bounds.
+    /// Records sampling for every state; actions are clipped to [-1, 1], D4RL's bounds. The
+    /// whole table is one draw of `rng`, so the chunks do not change the samples.
     pub fn record_all(&self, rec: &mut Recorder, policy: &VelocityNet, rng: &mut RngStream) {
+        let draw = rng.next_draw();
         let mut first_state = 0;
         while first_state < self.len {
             let states = self.chunk.min(self.len - first_state);
             let rows = states * self.m;
-            self.sampler.record(rec, policy, rows, first_state, rng, Some((-1.0, 1.0)));
-            let params = CopyRowsParams {
-                rows: rows as u32,
-                width: self.act_dim as u32,
-                per_group: self.m as u32,
-                dst_group: self.layout.group as u32,
-                dst_first: self.layout.first as u32,
-                src_off: 0,
-                dst_off: (first_state * self.layout.group * self.act_dim) as u32,
-            };
-            self.copy.record(rec, params);
+            let first_sample = first_state * self.m;
+            self.sampler.record_part(rec, policy, rows, first_state, draw, first_sample, Some((-1.0, 1.0)));
+            let table = self.len * self.layout.group * self.act_dim;
+            for c in 0..self.copies {
+                let params = CopyRowsParams {
+                    rows: rows as u32,
+                    width: self.act_dim as u32,
+                    per_group: self.m as u32,
+                    dst_group: self.layout.group as u32,
+                    dst_first: self.layout.first as u32,
+                    src_off: (c * rows * self.act_dim) as u32,
+                    dst_off: (c * table + first_state * self.layout.group * self.act_dim) as u32,
+                };
+                self.copy.record(rec, params);
+            }
             first_state += states;
         }
     }

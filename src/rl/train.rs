@@ -7,6 +7,12 @@
 //! written atomically every `run.checkpoint_every` steps (policy improvement: at every
 //! renewal of the support sets, from which it resumes exactly). A non-finite loss stops the
 //! run, naming the stage and step, and keeps the last good checkpoint.
+//!
+//! Several seeds of one task train together ([`train_seeds`]): every network holds a copy
+//! per seed and each step runs all of them in the same dispatches. Each seed keeps a run
+//! directory of its own, with exactly the metrics, checkpoints and evaluations a run of that
+//! seed alone would write (up to floating-point rounding), so any of them can be evaluated,
+//! or resumed, as a single run.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -15,12 +21,12 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::{CriticKind, TrainConfig};
-use super::critic::{CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS};
+use super::critic::{network_seed, stat_index, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS};
 use super::evaluation::{run_eval_env, Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{
-    load_adam, load_adam_copies, load_mlp, load_mlp_copies, load_rng, load_velocity, save_adam, save_adam_copies,
-    save_mlp, save_mlp_copies, save_rng, save_velocity,
+    load_adam_seeds, load_mlp_seeds, load_rng, load_velocity_seeds, save_adam_seeds, save_mlp_seeds, save_rng,
+    save_velocity_seeds,
 };
 use super::support::{SupportLayout, SupportSampler};
 use crate::data::{Dataset, GpuDataset, Normalization};
@@ -40,9 +46,11 @@ use crate::run::{RunDir, Stage};
 /// The file holding the reward and observation normalisation evaluation must apply.
 pub const NORMALIZATION_FILE: &str = "normalization.json";
 
-/// Each stage draws from its own seed so no two stages share random numbers.
+/// Each stage draws from its own seed so no two stages share random numbers. The offset is
+/// added, so seed + c of a stage is the stage seed of run seed + c: copy c of a multi-seed
+/// run draws (on the GPU, by advancing the seed) what a run of seed + c draws.
 fn stage_seed(seed: u64, stage: Stage) -> u64 {
-    seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(stage as u64 + 1))
+    seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(stage as u64 + 1))
 }
 
 /// What a finished (or already finished) run reports.
@@ -68,28 +76,64 @@ pub struct TrainSummary {
 /// run logs and computes exactly what an uninterrupted one does.
 pub fn train(
     gpu: &Gpu,
-    mut dataset: Dataset,
+    dataset: Dataset,
     run: &RunDir,
     config: &TrainConfig,
     stop_after: Option<u64>,
 ) -> Result<TrainSummary> {
-    let mut state = run.read_state()?;
-    if state.finished {
-        return Ok(TrainSummary { already_finished: true, ..Default::default() });
+    let seed = SeedRun { run, config };
+    Ok(train_seeds(gpu, dataset, &[seed], stop_after)?.remove(0))
+}
+
+/// One seed of a run: its directory and its settings.
+#[derive(Clone, Copy)]
+pub struct SeedRun<'a> {
+    pub run: &'a RunDir,
+    pub config: &'a TrainConfig,
+}
+
+/// Trains (or resumes) several seeds of one task together, seed c's run in `seeds[c]`. Their
+/// settings must be the same but for the seed, and the seeds consecutive; [`train`] is the
+/// case of one seed. Returns each seed's summary.
+pub fn train_seeds(
+    gpu: &Gpu,
+    mut dataset: Dataset,
+    seeds: &[SeedRun],
+    stop_after: Option<u64>,
+) -> Result<Vec<TrainSummary>> {
+    let config = check_seeds(seeds)?;
+    let mut states = seeds.iter().map(|s| s.run.read_state()).collect::<Result<Vec<_>>>()?;
+    let progress = |s: &RunState| (s.completed.clone(), s.current, s.finished);
+    if let Some((c, _)) = states.iter().enumerate().find(|(_, s)| progress(s) != progress(&states[0])) {
+        bail!(
+            "{} and {} have not come equally far: resume them one by one",
+            seeds[0].run.path().display(),
+            seeds[c].run.path().display()
+        );
+    }
+    if states[0].finished {
+        return Ok(seeds.iter().map(|_| TrainSummary { already_finished: true, ..Default::default() }).collect());
     }
     let normalization =
         Normalization::fit(&dataset, config.data.reward_normalization, config.data.normalize_observations)
             .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
     let eval_env = run_eval_env(config, &dataset.source)?;
-    crate::run::write_atomic(&run.path().join(NORMALIZATION_FILE), &serde_json::to_vec_pretty(&normalization)?)?;
+    for seed in seeds {
+        let path = seed.run.path().join(NORMALIZATION_FILE);
+        crate::run::write_atomic(&path, &serde_json::to_vec_pretty(&normalization)?)?;
+    }
     let data = GpuDataset::upload(gpu, &dataset)?;
+    let mut runs = Vec::new();
+    for (seed, state) in seeds.iter().zip(&states) {
+        let metrics = MetricsWriter::open_truncated(&seed.run.metrics_path(), state.metrics_records)?;
+        runs.push(SeedState { run: seed.run, metrics });
+    }
     let mut ctx = Context {
         budget: stop_after,
         gpu,
-        run,
         config,
-        metrics: MetricsWriter::open_truncated(&run.metrics_path(), state.metrics_records)?,
+        seeds: runs,
         data: &data,
         eval_env,
         evaluator: None,
@@ -104,25 +148,54 @@ pub fn train(
         hidden: config.policy_net.hidden.clone(),
         activation: config.policy_net.activation,
     };
-    let stopped = || TrainSummary { stopped: true, ..Default::default() };
-    let Some(behaviour) = ctx.behaviour(&mut state, &policy_spec)? else { return Ok(stopped()) };
-    let next_support = ctx.support(&mut state, &behaviour)?;
-    let Some(critic) = ctx.critic(&mut state, &next_support)? else { return Ok(stopped()) };
-    let Some((mut summary, policy)) = ctx.policy(&mut state, &behaviour, &critic)? else { return Ok(stopped()) };
-    summary.eval = ctx.final_evaluation(&policy)?;
-    state.finish();
-    ctx.write_state(&mut state)?;
-    plot_learning_curves(&run.metrics_path(), &run.plot_path())?;
-    Ok(summary)
+    let stopped = || seeds.iter().map(|_| TrainSummary { stopped: true, ..Default::default() }).collect();
+    let Some(behaviour) = ctx.behaviour(&mut states, &policy_spec)? else { return Ok(stopped()) };
+    let next_support = ctx.support(&mut states, &behaviour)?;
+    let Some(critic) = ctx.critic(&mut states, &next_support)? else { return Ok(stopped()) };
+    let Some((mut summaries, policy)) = ctx.policy(&mut states, &behaviour, &critic)? else { return Ok(stopped()) };
+    for (summary, eval) in summaries.iter_mut().zip(ctx.final_evaluation(&policy)?) {
+        summary.eval = eval;
+    }
+    for state in &mut states {
+        state.finish();
+    }
+    ctx.write_states(&mut states)?;
+    for seed in seeds {
+        plot_learning_curves(&seed.run.metrics_path(), &seed.run.plot_path())?;
+    }
+    Ok(summaries)
+}
+
+/// The settings shared by every seed: the seeds' own must differ only in the seed, which
+/// must count up from the first one.
+fn check_seeds<'a>(seeds: &[SeedRun<'a>]) -> Result<&'a TrainConfig> {
+    let first = seeds.first().context("no seeds to train")?.config;
+    for (c, seed) in seeds.iter().enumerate() {
+        let expected = first.seed.wrapping_add(c as u64);
+        let same = TrainConfig { seed: first.seed, ..seed.config.clone() } == *first;
+        if !same || seed.config.seed != expected {
+            bail!(
+                "{}: seeds trained together need the same settings and consecutive seeds ({expected} here)",
+                seed.run.path().display()
+            );
+        }
+    }
+    Ok(first)
+}
+
+/// What each seed writes to as it trains.
+struct SeedState<'a> {
+    run: &'a RunDir,
+    metrics: MetricsWriter,
 }
 
 struct Context<'a> {
     /// Optimisation steps this invocation may still take (None: no limit).
     budget: Option<u64>,
     gpu: &'a Gpu,
-    run: &'a RunDir,
+    /// The first seed's settings; the others differ only in the seed.
     config: &'a TrainConfig,
-    metrics: MetricsWriter,
+    seeds: Vec<SeedState<'a>>,
     data: &'a GpuDataset,
     /// Where policies are evaluated, if the run knows its environment.
     eval_env: Option<EnvSpec>,
@@ -176,6 +249,12 @@ fn mean(values: &[f32]) -> f64 {
     values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
 }
 
+/// The mean over records of column `column` of records `width` values wide.
+fn column_mean(records: &[f32], width: usize, column: usize) -> f64 {
+    let values: Vec<f32> = records.chunks(width).map(|row| row[column]).collect();
+    mean(&values)
+}
+
 /// The metrics fields of an evaluation.
 fn eval_fields(report: &EvalReport) -> BTreeMap<String, f64> {
     let mut fields = BTreeMap::from([
@@ -198,6 +277,11 @@ fn check_finite(stage: Stage, step: u64, name: &str, value: f64, run: &RunDir) -
     Ok(())
 }
 
+/// The mean of every seed's values, for the progress bar.
+fn mean_of(fields: &[BTreeMap<String, f64>], name: &str) -> f64 {
+    fields.iter().map(|f| f[name]).sum::<f64>() / fields.len().max(1) as f64
+}
+
 impl Context<'_> {
     /// Spends `steps` of the budget; true when it is used up.
     fn spend(&mut self, steps: u64) -> bool {
@@ -210,59 +294,108 @@ impl Context<'_> {
         }
     }
 
-    fn record(&mut self, stage: Stage, step: u64, fields: BTreeMap<String, f64>) -> Result<()> {
-        self.metrics.record(stage, step, &fields)
+    fn copies(&self) -> usize {
+        self.seeds.len()
     }
 
-    fn save(&self, ckpt: &Checkpoint, state: &mut RunState, stage: Stage, step: u64, done: bool) -> Result<()> {
-        std::fs::create_dir_all(self.run.checkpoint_dir())?;
-        ckpt.save_atomic(&self.run.checkpoint_path(stage))?;
-        if done {
-            state.complete(stage);
-        } else {
-            state.set_progress(stage, step);
+    /// Writes each seed's fields (one map per seed) to its metrics.
+    fn record(&mut self, stage: Stage, step: u64, fields: &[BTreeMap<String, f64>]) -> Result<()> {
+        for (seed, fields) in self.seeds.iter_mut().zip(fields) {
+            seed.metrics.record(stage, step, fields)?;
         }
-        self.write_state(state)
+        Ok(())
     }
 
-    /// Saves the progress state with the number of metrics records it covers.
-    fn write_state(&self, state: &mut RunState) -> Result<()> {
-        state.metrics_records = self.metrics.records();
-        self.run.write_state(state)
+    /// Fails on the first seed whose field `key` (described as `what`) is not finite.
+    fn check_finite(
+        &self,
+        stage: Stage,
+        step: u64,
+        key: &str,
+        what: &str,
+        fields: &[BTreeMap<String, f64>],
+    ) -> Result<()> {
+        for (seed, fields) in self.seeds.iter().zip(fields) {
+            check_finite(stage, step, what, fields[key], seed.run)?;
+        }
+        Ok(())
     }
 
-    fn load(&self, stage: Stage) -> Result<Checkpoint> {
-        let ckpt = Checkpoint::load(&self.run.checkpoint_path(stage))?;
+    fn save(&self, ckpts: &[Checkpoint], states: &mut [RunState], stage: Stage, step: u64, done: bool) -> Result<()> {
+        for ((seed, ckpt), state) in self.seeds.iter().zip(ckpts).zip(states.iter_mut()) {
+            std::fs::create_dir_all(seed.run.checkpoint_dir())?;
+            ckpt.save_atomic(&seed.run.checkpoint_path(stage))?;
+            if done {
+                state.complete(stage);
+            } else {
+                state.set_progress(stage, step);
+            }
+        }
+        self.write_states(states)
+    }
+
+    /// Saves each seed's progress state with the number of metrics records it covers.
+    fn write_states(&self, states: &mut [RunState]) -> Result<()> {
+        for (seed, state) in self.seeds.iter().zip(states.iter_mut()) {
+            state.metrics_records = seed.metrics.records();
+            seed.run.write_state(state)?;
+        }
+        Ok(())
+    }
+
+    fn complete(&self, states: &mut [RunState], stage: Stage) -> Result<()> {
+        for state in states.iter_mut() {
+            state.complete(stage);
+        }
+        self.write_states(states)
+    }
+
+    /// Every seed's checkpoint of `stage`.
+    fn load(&self, stage: Stage) -> Result<Vec<Checkpoint>> {
+        self.seeds.iter().map(|seed| self.load_one(seed.run, stage)).collect()
+    }
+
+    fn load_one(&self, run: &RunDir, stage: Stage) -> Result<Checkpoint> {
+        let ckpt = Checkpoint::load(&run.checkpoint_path(stage))?;
         let (len, obs, act) = (ckpt.meta("dataset.len")?, ckpt.meta("dataset.obs_dim")?, ckpt.meta("dataset.act_dim")?);
         let here = (self.data.len.to_string(), self.data.obs_dim.to_string(), self.data.act_dim.to_string());
         if (len, obs, act) != (here.0.as_str(), here.1.as_str(), here.2.as_str()) {
             bail!(
                 "{}: this run was trained on {len} transitions of {obs}-d observations and {act}-d actions, not on {}",
-                self.run.path().display(),
+                run.path().display(),
                 self.data.source.display()
             );
         }
         Ok(ckpt)
     }
 
-    fn new_checkpoint(&self, step: u64) -> Checkpoint {
+    /// A fresh checkpoint per seed.
+    fn new_checkpoints(&self, step: u64) -> Vec<Checkpoint> {
         let mut ckpt = Checkpoint::new();
         ckpt.set_meta("step", step.to_string());
         ckpt.set_meta("dataset.len", self.data.len.to_string());
         ckpt.set_meta("dataset.obs_dim", self.data.obs_dim.to_string());
         ckpt.set_meta("dataset.act_dim", self.data.act_dim.to_string());
-        ckpt
+        vec![ckpt; self.copies()]
+    }
+
+    /// Plots every seed's learning curves.
+    fn plot(&self) -> Result<()> {
+        for seed in &self.seeds {
+            plot_learning_curves(&seed.run.metrics_path(), &seed.run.plot_path())?;
+        }
+        Ok(())
     }
 
     /// Stage 1: conditional flow matching of the dataset's actions given its states.
-    fn behaviour(&mut self, state: &mut RunState, spec: &VelocitySpec) -> Result<Option<VelocityNet>> {
-        let (gpu, cfg) = (self.gpu, &self.config.behaviour);
+    fn behaviour(&mut self, states: &mut [RunState], spec: &VelocitySpec) -> Result<Option<VelocityNet>> {
+        let (gpu, cfg, copies) = (self.gpu, &self.config.behaviour, self.copies());
         let stage = Stage::Behaviour;
         let seed = stage_seed(self.config.seed, stage);
-        if state.is_completed(stage) {
-            return load_velocity(&self.load(stage)?, gpu, "behaviour").map(Some);
+        if states[0].is_completed(stage) {
+            return load_velocity_seeds(&self.load(stage)?, gpu, "behaviour").map(Some);
         }
-        let net = VelocityNet::new(gpu, spec, seed)?;
+        let net = VelocityNet::for_seeds(gpu, spec, seed, copies)?;
         let zeros = GpuBuffer::zeros(gpu, "zero energies", self.data.len)?;
         let table = EfmTable {
             len: self.data.len,
@@ -274,13 +407,14 @@ impl Context<'_> {
         let efm = EfmConfig { batch: cfg.batch, beta: 0.0, group: 0, adam };
         let log_every = self.config.run.log_every.max(1);
         let mut trainer = EfmTrainer::new(gpu, &net, table, efm, seed, log_every as usize)?;
-        let mut step = state.resume_step(stage);
+        let params = spec.mlp().param_count();
+        let mut step = states[0].resume_step(stage);
         if step > 0 {
-            let ckpt = self.load(stage)?;
-            load_mlp(&ckpt, gpu, "behaviour", &net.mlp)?;
-            load_adam(&ckpt, gpu, "behaviour", &mut trainer.adam)?;
+            let ckpts = self.load(stage)?;
+            load_mlp_seeds(&ckpts, gpu, &["behaviour"], &net.mlp)?;
+            load_adam_seeds(&ckpts, gpu, &["behaviour"], &mut trainer.adam, params)?;
             for (name, rng) in ["minibatch", "noise", "time"].iter().zip(trainer.rng.iter_mut()) {
-                load_rng(&ckpt, name, rng)?;
+                load_rng(&ckpts, name, rng)?;
             }
         }
         let total = cfg.steps;
@@ -290,29 +424,34 @@ impl Context<'_> {
             let stop = next_stop(step, total, &stops);
             let first_slot = trainer.steps();
             let rate = run_chunk(gpu, stop - step, |rec| trainer.record_step(rec, &net))?;
-            let losses = read_ring(gpu, &trainer.losses, first_slot, (stop - step) as usize, 1)?;
-            let loss = mean(&losses);
-            check_finite(stage, stop, "the flow-matching loss", loss, self.run)?;
+            let losses = read_ring(gpu, &trainer.losses, first_slot, (stop - step) as usize, copies)?;
+            let mut fields: Vec<BTreeMap<String, f64>> = (0..copies)
+                .map(|c| {
+                    BTreeMap::from([("loss".into(), column_mean(&losses, copies, c)), ("steps_per_s".into(), rate)])
+                })
+                .collect();
+            self.check_finite(stage, stop, "loss", "the flow-matching loss", &fields)?;
             let out_of_budget = self.spend(stop - step);
             step = stop;
-            let mut fields = BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]);
             if self.eval_due(step, total) {
                 bar.set_message("evaluating");
-                fields.extend(self.evaluate(&net, "behaviour")?);
+                for (f, eval) in fields.iter_mut().zip(self.evaluate(&net, "behaviour")?) {
+                    f.extend(eval);
+                }
             }
-            self.record(stage, step, fields)?;
+            self.record(stage, step, &fields)?;
             bar.set_position(step);
-            bar.set_message(format!("loss {loss:.4}"));
+            bar.set_message(format!("loss {:.4}", mean_of(&fields, "loss")));
             let checkpoint_due =
                 step.is_multiple_of(self.config.run.checkpoint_every.max(1)) || step == total || out_of_budget;
             if checkpoint_due {
-                let mut ckpt = self.new_checkpoint(step);
-                save_velocity(&mut ckpt, gpu, "behaviour", &net)?;
-                save_adam(&mut ckpt, gpu, "behaviour", &trainer.adam)?;
+                let mut ckpts = self.new_checkpoints(step);
+                save_velocity_seeds(&mut ckpts, gpu, "behaviour", &net)?;
+                save_adam_seeds(&mut ckpts, gpu, &["behaviour"], &trainer.adam, params)?;
                 for (name, rng) in ["minibatch", "noise", "time"].iter().zip(trainer.rng.iter()) {
-                    save_rng(&mut ckpt, name, rng);
+                    save_rng(&mut ckpts, name, rng);
                 }
-                self.save(&ckpt, state, stage, step, step == total)?;
+                self.save(&ckpts, states, stage, step, step == total)?;
             }
             if out_of_budget && step < total {
                 bar.abandon();
@@ -320,20 +459,21 @@ impl Context<'_> {
             }
         }
         bar.finish();
-        plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
+        self.plot()?;
         Ok(Some(net))
     }
 
-    /// Stage 2: M behaviour actions for every next state, for the critic's targets. It is
-    /// a pure function of the behaviour policy and the seed, so it is recomputed on resume.
-    fn support(&mut self, state: &mut RunState, behaviour: &VelocityNet) -> Result<GpuBuffer> {
-        let (gpu, m) = (self.gpu, self.config.support.actions);
+    /// Stage 2: M behaviour actions for every next state, for the critic's targets (a table
+    /// per seed). It is a pure function of the behaviour policy and the seed, so it is
+    /// recomputed on resume.
+    fn support(&mut self, states: &mut [RunState], behaviour: &VelocityNet) -> Result<GpuBuffer> {
+        let (gpu, m, copies) = (self.gpu, self.config.support.actions, self.copies());
         let stage = Stage::Support;
-        let next_support = GpuBuffer::zeros(gpu, "next-state support actions", self.data.len * m * self.data.act_dim)?;
+        let table = self.data.len * m * self.data.act_dim;
+        let next_support = GpuBuffer::zeros(gpu, "next-state support actions", copies * table)?;
         if self.config.critic.kind == CriticKind::Iql {
             // IQL bootstraps from V(s'), not from support actions.
-            state.complete(stage);
-            self.write_state(state)?;
+            self.complete(states, stage)?;
             return Ok(next_support);
         }
         let started = Instant::now();
@@ -352,37 +492,42 @@ impl Context<'_> {
         let mut rec = Recorder::new(gpu);
         sampler.record_all(&mut rec, behaviour, &mut rng);
         rec.submit_and_wait()?;
-        if !state.is_completed(stage) {
+        if !states[0].is_completed(stage) {
             // A resumed run recomputes the support actions but logs them once.
             let seconds = started.elapsed().as_secs_f64();
-            let actions = (self.data.len * m) as f64;
-            self.record(stage, 0, BTreeMap::from([("actions_per_s".into(), actions / seconds)]))?;
+            let actions = (copies * self.data.len * m) as f64;
+            let fields = BTreeMap::from([("actions_per_s".into(), actions / seconds)]);
+            self.record(stage, 0, &vec![fields; copies])?;
         }
-        state.complete(stage);
-        self.write_state(state)?;
+        self.complete(states, stage)?;
         Ok(next_support)
     }
 
     /// Stage 3: the twin critic (softmax Q-learning over the support, or IQL).
-    fn critic(&mut self, state: &mut RunState, next_support: &GpuBuffer) -> Result<Option<TwinCritic>> {
-        let (gpu, cfg) = (self.gpu, &self.config.critic);
+    fn critic(&mut self, states: &mut [RunState], next_support: &GpuBuffer) -> Result<Option<TwinCritic>> {
+        let (gpu, cfg, copies) = (self.gpu, &self.config.critic, self.copies());
         let stage = Stage::Critic;
         let seed = stage_seed(self.config.seed, stage);
         let net = &self.config.critic_net;
         let (obs, act) = (self.data.obs_dim, self.data.act_dim);
         let spec = MlpSpec::new(act + obs, &net.hidden, 1, net.activation);
-        let critic = TwinCritic::new(gpu, &spec, seed)?;
+        let critic = TwinCritic::for_seeds(gpu, &spec, seed, copies)?;
         let value_spec = MlpSpec::new(obs, &net.hidden, 1, net.activation);
         let value = match cfg.kind {
-            CriticKind::Iql => Some(Mlp::new(gpu, &value_spec, seed.wrapping_add(2))?),
+            CriticKind::Iql => {
+                let params: Vec<Vec<f32>> =
+                    (0..copies as u64).map(|c| value_spec.init_params(network_seed(seed.wrapping_add(c), 2))).collect();
+                let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
+                Some(Mlp::copies_from_params(gpu, &value_spec, &refs)?)
+            }
             CriticKind::Softmax => None,
         };
-        let load_heads = |ckpt: &Checkpoint| -> Result<()> {
-            load_mlp_copies(ckpt, gpu, &ONLINE_HEADS, &critic.online)?;
-            load_mlp_copies(ckpt, gpu, &TARGET_HEADS, &critic.target)
+        let load_heads = |ckpts: &[Checkpoint]| -> Result<()> {
+            load_mlp_seeds(ckpts, gpu, &ONLINE_HEADS, &critic.online)?;
+            load_mlp_seeds(ckpts, gpu, &TARGET_HEADS, &critic.target)
         };
         let head_params = spec.param_count();
-        if state.is_completed(stage) {
+        if states[0].is_completed(stage) {
             load_heads(&self.load(stage)?)?;
             return Ok(Some(critic));
         }
@@ -390,20 +535,20 @@ impl Context<'_> {
         let m = self.config.support.actions;
         let mut trainer =
             CriticTrainer::new(gpu, self.data, next_support, m, &critic, value, cfg, seed, log_every as usize)?;
-        let mut step = state.resume_step(stage);
+        let mut step = states[0].resume_step(stage);
         if step > 0 {
-            let ckpt = self.load(stage)?;
-            load_heads(&ckpt)?;
-            load_adam_copies(&ckpt, gpu, &ONLINE_HEADS, &mut trainer.adam, head_params)?;
-            load_rng(&ckpt, "minibatch", &mut trainer.sampler.rng)?;
+            let ckpts = self.load(stage)?;
+            load_heads(&ckpts)?;
+            load_adam_seeds(&ckpts, gpu, &ONLINE_HEADS, &mut trainer.adam, head_params)?;
+            load_rng(&ckpts, "minibatch", &mut trainer.sampler.rng)?;
             if let Some((value, adam)) = trainer.value_parts() {
-                load_mlp(&ckpt, gpu, "value", value)?;
-                load_adam(&ckpt, gpu, "value", adam)?;
+                load_mlp_seeds(&ckpts, gpu, &["value"], value)?;
+                load_adam_seeds(&ckpts, gpu, &["value"], adam, value_spec.param_count())?;
             }
         }
         let total = cfg.steps;
         let bar = progress(stage, total, step);
-        let width = CRITIC_STATS.len();
+        let width = CRITIC_STATS.len() * copies;
         while step < total {
             let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
             let first_slot = trainer.steps();
@@ -412,30 +557,31 @@ impl Context<'_> {
             let stats = read_ring(gpu, &trainer.stats, first_slot, n, width)?;
             let out_of_budget = self.spend(stop - step);
             step = stop;
-            let mut fields = BTreeMap::from([("steps_per_s".to_string(), rate)]);
+            let mut fields = vec![BTreeMap::from([("steps_per_s".to_string(), rate)]); copies];
             for (k, name) in CRITIC_STATS.iter().enumerate() {
                 if *name == "value_loss" && cfg.kind != CriticKind::Iql {
                     continue;
                 }
-                let column: Vec<f32> = stats.chunks(width).map(|row| row[k]).collect();
-                let value = mean(&column);
-                check_finite(stage, step, name, value, self.run)?;
-                fields.insert(name.to_string(), value);
+                for (c, f) in fields.iter_mut().enumerate() {
+                    f.insert(name.to_string(), column_mean(&stats, width, stat_index(k, copies, c)));
+                }
+                self.check_finite(stage, step, name, name, &fields)?;
             }
             bar.set_position(step);
-            bar.set_message(format!("q1 loss {:.4} Q {:.2}", fields["q1_loss"], fields["q_mean"]));
-            self.record(stage, step, fields)?;
+            let (loss, q) = (mean_of(&fields, "q1_loss"), mean_of(&fields, "q_mean"));
+            bar.set_message(format!("q1 loss {loss:.4} Q {q:.2}"));
+            self.record(stage, step, &fields)?;
             if step.is_multiple_of(self.config.run.checkpoint_every.max(1)) || step == total || out_of_budget {
-                let mut ckpt = self.new_checkpoint(step);
-                save_mlp_copies(&mut ckpt, gpu, &ONLINE_HEADS, &critic.online)?;
-                save_mlp_copies(&mut ckpt, gpu, &TARGET_HEADS, &critic.target)?;
-                save_adam_copies(&mut ckpt, gpu, &ONLINE_HEADS, &trainer.adam, head_params)?;
-                save_rng(&mut ckpt, "minibatch", &trainer.sampler.rng);
+                let mut ckpts = self.new_checkpoints(step);
+                save_mlp_seeds(&mut ckpts, gpu, &ONLINE_HEADS, &critic.online)?;
+                save_mlp_seeds(&mut ckpts, gpu, &TARGET_HEADS, &critic.target)?;
+                save_adam_seeds(&mut ckpts, gpu, &ONLINE_HEADS, &trainer.adam, head_params)?;
+                save_rng(&mut ckpts, "minibatch", &trainer.sampler.rng);
                 if let Some((value, adam)) = trainer.value_parts() {
-                    save_mlp(&mut ckpt, gpu, "value", value)?;
-                    save_adam(&mut ckpt, gpu, "value", adam)?;
+                    save_mlp_seeds(&mut ckpts, gpu, &["value"], value)?;
+                    save_adam_seeds(&mut ckpts, gpu, &["value"], adam, value_spec.param_count())?;
                 }
-                self.save(&ckpt, state, stage, step, step == total)?;
+                self.save(&ckpts, states, stage, step, step == total)?;
             }
             if out_of_budget && step < total {
                 bar.abandon();
@@ -444,35 +590,31 @@ impl Context<'_> {
         }
         bar.finish();
         drop(trainer);
-        plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
+        self.plot()?;
         Ok(Some(critic))
     }
 
     /// Stage 4: Q-weighted iterative policy improvement, starting from the behaviour policy.
     fn policy(
         &mut self,
-        state: &mut RunState,
+        states: &mut [RunState],
         behaviour: &VelocityNet,
         critic: &TwinCritic,
-    ) -> Result<Option<(TrainSummary, VelocityNet)>> {
-        let (gpu, cfg) = (self.gpu, &self.config.policy);
+    ) -> Result<Option<(Vec<TrainSummary>, VelocityNet)>> {
+        let (gpu, cfg, copies) = (self.gpu, &self.config.policy, self.copies());
         let stage = Stage::Policy;
         let seed = stage_seed(self.config.seed, stage);
-        let policy = VelocityNet::from_parts(
-            gpu,
-            &behaviour.spec,
-            &behaviour.mlp.params.read::<f32>(gpu)?,
-            &behaviour.frequencies.read::<f32>(gpu)?,
-        )?;
+        let policy = behaviour.duplicate(gpu)?;
         let log_every = self.config.run.log_every.max(1);
         let (m, euler) = (self.config.support.actions, self.config.support.euler_steps);
         let mut improver =
             PolicyImprover::new(gpu, self.data, &policy, critic, cfg, m, euler, seed, log_every as usize)?;
-        let mut step = state.resume_step(stage);
+        let mut step = states[0].resume_step(stage);
         if step > 0 {
-            let ckpt = self.load(stage)?;
-            load_mlp(&ckpt, gpu, "policy", &policy.mlp)?;
-            load_adam(&ckpt, gpu, "policy", &mut improver.adam)?;
+            let ckpts = self.load(stage)?;
+            load_mlp_seeds(&ckpts, gpu, &["policy"], &policy.mlp)?;
+            let params = policy.spec.mlp().param_count();
+            load_adam_seeds(&ckpts, gpu, &["policy"], &mut improver.adam, params)?;
             let rng = &mut improver.rng;
             for (name, stream) in [
                 ("minibatch", &mut rng.minibatch),
@@ -480,7 +622,7 @@ impl Context<'_> {
                 ("time", &mut rng.time),
                 ("support", &mut rng.support),
             ] {
-                load_rng(&ckpt, name, stream)?;
+                load_rng(&ckpts, name, stream)?;
             }
         }
         let total = cfg.steps;
@@ -490,54 +632,60 @@ impl Context<'_> {
             if step.is_multiple_of(renew) || step == total {
                 if step < total && self.budget == Some(0) {
                     // Out of budget: save here, at a renewal, so the resumed run renews exactly.
-                    self.save_policy(state, step, &policy, &improver, false)?;
+                    self.save_policy(states, step, &policy, &improver, false)?;
                     bar.abandon();
                     return Ok(None);
                 }
                 if step < total {
                     // Checkpoint just before a renewal: a resumed run renews exactly as this one.
-                    self.save_policy(state, step, &policy, &improver, false)?;
+                    self.save_policy(states, step, &policy, &improver, false)?;
                 }
                 let mut rec = Recorder::new(gpu);
                 improver.record_renewal(&mut rec, &policy, critic);
                 rec.submit_and_wait()?;
                 let fields = self.support_statistics(&improver, m)?;
-                let q_policy = fields["q_policy_mean"];
-                check_finite(stage, step, "the support Q values", q_policy, self.run)?;
-                let q_data = fields["q_data_mean"];
-                bar.set_message(format!("Q policy {q_policy:.3}"));
-                self.record(stage, step, fields)?;
+                self.check_finite(stage, step, "q_policy_mean", "the support Q values", &fields)?;
+                bar.set_message(format!("Q policy {:.3}", mean_of(&fields, "q_policy_mean")));
+                self.record(stage, step, &fields)?;
                 if step == total {
                     // The last renewal measures the final policy; then the run is done.
-                    self.save_policy(state, step, &policy, &improver, true)?;
+                    self.save_policy(states, step, &policy, &improver, true)?;
                     bar.finish();
-                    plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
-                    let summary = TrainSummary {
-                        q_dataset: Some(q_data),
-                        q_behaviour: self.behaviour_q()?,
-                        q_policy: Some(q_policy),
-                        ..Default::default()
-                    };
-                    return Ok(Some((summary, policy)));
+                    self.plot()?;
+                    let mut summaries = Vec::new();
+                    for (seed, f) in self.seeds.iter().zip(&fields) {
+                        summaries.push(TrainSummary {
+                            q_dataset: Some(f["q_data_mean"]),
+                            q_behaviour: behaviour_q(seed.run)?,
+                            q_policy: Some(f["q_policy_mean"]),
+                            ..Default::default()
+                        });
+                    }
+                    return Ok(Some((summaries, policy)));
                 }
             }
             let stop = next_stop(step, total, &[log_every, renew, self.config.run.eval_every]);
             let first_slot = improver.steps();
             let rate = run_chunk(gpu, stop - step, |rec| improver.record_step(rec, &policy))?;
-            let losses = read_ring(gpu, &improver.losses, first_slot, (stop - step) as usize, 1)?;
-            let loss = mean(&losses);
-            check_finite(stage, stop, "the weighted flow-matching loss", loss, self.run)?;
+            let losses = read_ring(gpu, &improver.losses, first_slot, (stop - step) as usize, copies)?;
+            let mut fields: Vec<BTreeMap<String, f64>> = (0..copies)
+                .map(|c| {
+                    BTreeMap::from([("loss".into(), column_mean(&losses, copies, c)), ("steps_per_s".into(), rate)])
+                })
+                .collect();
+            self.check_finite(stage, stop, "loss", "the weighted flow-matching loss", &fields)?;
             // The budget stops the policy stage only at renewals, where it resumes exactly.
             self.spend(stop - step);
             step = stop;
             bar.set_position(step);
-            let mut fields = BTreeMap::from([("loss".into(), loss), ("steps_per_s".into(), rate)]);
             // The final policy is evaluated once, by the final evaluation.
             if step < total && self.eval_due(step, total) {
                 bar.set_message("evaluating");
-                fields.extend(self.evaluate(&policy, "policy")?);
+                for (f, eval) in fields.iter_mut().zip(self.evaluate(&policy, "policy")?) {
+                    f.extend(eval);
+                }
             }
-            self.record(stage, step, fields)?;
+            self.record(stage, step, &fields)?;
         }
     }
 
@@ -547,11 +695,30 @@ impl Context<'_> {
         every > 0 && (step.is_multiple_of(every) || step == total)
     }
 
-    /// Evaluates `net` in the run's environment; the metrics fields of the result.
-    fn evaluate(&mut self, net: &VelocityNet, name: &str) -> Result<BTreeMap<String, f64>> {
+    /// Evaluates every seed's copy of `net` in the run's environment, each with the episodes
+    /// of its own seed; the metrics fields of the results.
+    fn evaluate(&mut self, net: &VelocityNet, name: &str) -> Result<Vec<BTreeMap<String, f64>>> {
+        let reports = self.evaluate_seeds(net, name, true)?;
+        Ok(reports.iter().map(eval_fields).collect())
+    }
+
+    fn evaluate_seeds(&mut self, net: &VelocityNet, name: &str, quiet: bool) -> Result<Vec<EvalReport>> {
         let gpu = self.gpu;
-        let report = self.evaluator()?.run(gpu, net, name, true)?;
-        Ok(eval_fields(&report))
+        let base = stage_seed(self.config.seed, Stage::Evaluation);
+        let mut reports = Vec::new();
+        for c in 0..self.copies() {
+            let single;
+            let copy = match net.copies() {
+                1 => net,
+                _ => {
+                    single = net.copy(gpu, c)?;
+                    &single
+                }
+            };
+            let seed = base.wrapping_add(c as u64);
+            reports.push(self.evaluator()?.run_with_seed(gpu, copy, name, quiet, seed)?);
+        }
+        Ok(reports)
     }
 
     fn evaluator(&mut self) -> Result<&mut Evaluator> {
@@ -567,83 +734,96 @@ impl Context<'_> {
         Ok(self.evaluator.as_mut().expect("created above"))
     }
 
-    /// The final policy's evaluation, written to eval.json and the metrics. Skipped, with a
-    /// note, when the run's environment is unknown or this build has no MuJoCo.
-    fn final_evaluation(&mut self, policy: &VelocityNet) -> Result<Option<EvalReport>> {
+    /// Each seed's final policy's evaluation, written to its eval.json and metrics. Skipped,
+    /// with a note, when the run's environment is unknown or this build has no MuJoCo.
+    fn final_evaluation(&mut self, policy: &VelocityNet) -> Result<Vec<Option<EvalReport>>> {
+        let none = vec![None; self.copies()];
         let Some(spec) = self.eval_env else {
             eprintln!("no final evaluation: the dataset's name does not say its environment (set run.eval_env)");
-            return Ok(None);
+            return Ok(none);
         };
         if matches!(spec, EnvSpec::Locomotion { .. }) && !cfg!(feature = "mujoco") {
             eprintln!("no final evaluation: this qipo was built without MuJoCo");
-            return Ok(None);
+            return Ok(none);
         }
-        eprintln!("evaluating the final policy: {} episodes of {spec}", self.config.run.eval_episodes);
-        let (gpu, dir) = (self.gpu, self.run.path().display().to_string());
-        let report = self
-            .evaluator()?
-            .run(gpu, policy, "policy", false)
+        let seeds = match self.copies() {
+            1 => String::new(),
+            n => format!(" for each of {n} seeds"),
+        };
+        eprintln!("evaluating the final policy: {} episodes of {spec}{seeds}", self.config.run.eval_episodes);
+        let dir = self.seeds[0].run.path().display().to_string();
+        let reports = self
+            .evaluate_seeds(policy, "policy", false)
             .with_context(|| format!("the final evaluation failed; rerun it with `qipo eval --checkpoint {dir}`"))?;
-        crate::run::write_atomic(&self.run.path().join(EVAL_FILE), &serde_json::to_vec_pretty(&report)?)?;
+        for (seed, report) in self.seeds.iter().zip(&reports) {
+            crate::run::write_atomic(&seed.run.path().join(EVAL_FILE), &serde_json::to_vec_pretty(report)?)?;
+        }
         // The same names as the periodic evaluations, so the plot shows them in one panel;
         // the standard errors and every episode are in eval.json.
-        let fields = eval_fields(&report);
-        self.record(Stage::Evaluation, 0, fields)?;
-        plot_learning_curves(&self.run.metrics_path(), &self.run.plot_path())?;
-        Ok(Some(report))
+        let fields: Vec<_> = reports.iter().map(eval_fields).collect();
+        self.record(Stage::Evaluation, 0, &fields)?;
+        self.plot()?;
+        Ok(reports.into_iter().map(Some).collect())
     }
 
     fn save_policy(
         &self,
-        state: &mut RunState,
+        states: &mut [RunState],
         step: u64,
         policy: &VelocityNet,
         improver: &PolicyImprover,
         done: bool,
     ) -> Result<()> {
-        let mut ckpt = self.new_checkpoint(step);
-        save_velocity(&mut ckpt, self.gpu, "policy", policy)?;
-        save_adam(&mut ckpt, self.gpu, "policy", &improver.adam)?;
+        let mut ckpts = self.new_checkpoints(step);
+        save_velocity_seeds(&mut ckpts, self.gpu, "policy", policy)?;
+        let params = policy.spec.mlp().param_count();
+        save_adam_seeds(&mut ckpts, self.gpu, &["policy"], &improver.adam, params)?;
         let rng = &improver.rng;
         for (name, stream) in
             [("minibatch", &rng.minibatch), ("noise", &rng.noise), ("time", &rng.time), ("support", &rng.support)]
         {
-            save_rng(&mut ckpt, name, stream);
+            save_rng(&mut ckpts, name, stream);
         }
-        self.save(&ckpt, state, Stage::Policy, step, done)
+        self.save(&ckpts, states, Stage::Policy, step, done)
     }
 
-    /// The mean Q of the behaviour policy's samples: the first renewal of policy
-    /// improvement, read back from the metrics so a resumed run reports it too.
-    fn behaviour_q(&self) -> Result<Option<f64>> {
-        let records = crate::run::metrics::read_metrics(&self.run.metrics_path())?;
-        Ok(records
-            .iter()
-            .find(|r| r["stage"] == "policy" && r["step"] == 0 && r.get("q_policy_mean").is_some())
-            .and_then(|r| r["q_policy_mean"].as_f64()))
-    }
-
-    /// Statistics of the support sets after a renewal: the mean Q of the dataset actions and
-    /// of the policy's, and the entropy and effective sample size of the weights.
-    fn support_statistics(&self, improver: &PolicyImprover, m: usize) -> Result<BTreeMap<String, f64>> {
+    /// Each seed's statistics of its support sets after a renewal: the mean Q of the dataset
+    /// actions and of the policy's, and the entropy and effective sample size of the weights.
+    fn support_statistics(&self, improver: &PolicyImprover, m: usize) -> Result<Vec<BTreeMap<String, f64>>> {
         let q: Vec<f32> = improver.q_values.read(self.gpu)?;
         let w: Vec<f32> = improver.weights.read(self.gpu)?;
-        let group = m + 1;
-        let (mut q_data, mut q_policy, mut entropy, mut ess, mut w_data) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        for (qs, ws) in q.chunks(group).zip(w.chunks(group)) {
-            q_data += qs[0] as f64;
-            q_policy += qs[1..].iter().map(|&v| v as f64).sum::<f64>() / m as f64;
-            entropy -= ws.iter().filter(|&&p| p > 0.0).map(|&p| p as f64 * (p as f64).ln()).sum::<f64>();
-            ess += 1.0 / ws.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().max(f64::MIN_POSITIVE);
-            w_data += ws[0] as f64;
-        }
-        let n = (q.len() / group).max(1) as f64;
-        Ok(BTreeMap::from([
-            ("q_data_mean".into(), q_data / n),
-            ("q_policy_mean".into(), q_policy / n),
-            ("weight_entropy".into(), entropy / n),
-            ("weight_ess".into(), ess / n),
-            ("weight_dataset_action".into(), w_data / n),
-        ]))
+        let per_seed = q.len() / self.copies();
+        Ok(q.chunks(per_seed).zip(w.chunks(per_seed)).map(|(q, w)| support_statistics(q, w, m)).collect())
     }
+}
+
+/// The mean Q of the behaviour policy's samples: the first renewal of policy improvement,
+/// read back from the metrics so a resumed run reports it too.
+fn behaviour_q(run: &RunDir) -> Result<Option<f64>> {
+    let records = crate::run::metrics::read_metrics(&run.metrics_path())?;
+    Ok(records
+        .iter()
+        .find(|r| r["stage"] == "policy" && r["step"] == 0 && r.get("q_policy_mean").is_some())
+        .and_then(|r| r["q_policy_mean"].as_f64()))
+}
+
+/// Statistics of one seed's support sets: its Q values and weights, M + 1 per state.
+fn support_statistics(q: &[f32], w: &[f32], m: usize) -> BTreeMap<String, f64> {
+    let group = m + 1;
+    let (mut q_data, mut q_policy, mut entropy, mut ess, mut w_data) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (qs, ws) in q.chunks(group).zip(w.chunks(group)) {
+        q_data += qs[0] as f64;
+        q_policy += qs[1..].iter().map(|&v| v as f64).sum::<f64>() / m as f64;
+        entropy -= ws.iter().filter(|&&p| p > 0.0).map(|&p| p as f64 * (p as f64).ln()).sum::<f64>();
+        ess += 1.0 / ws.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().max(f64::MIN_POSITIVE);
+        w_data += ws[0] as f64;
+    }
+    let n = (q.len() / group).max(1) as f64;
+    BTreeMap::from([
+        ("q_data_mean".into(), q_data / n),
+        ("q_policy_mean".into(), q_policy / n),
+        ("weight_entropy".into(), entropy / n),
+        ("weight_ess".into(), ess / n),
+        ("weight_dataset_action".into(), w_data / n),
+    ])
 }

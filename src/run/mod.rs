@@ -19,6 +19,7 @@
 pub mod checkpoint;
 pub mod metrics;
 pub mod plot;
+pub mod seeds;
 
 use std::fmt;
 use std::fs::{self, File};

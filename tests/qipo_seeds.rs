@@ -1,0 +1,163 @@
+//! `qipo train --seeds N` end to end on the shipped dataset, on lavapipe: seeds trained
+//! together in the same dispatches must each produce the run that seed makes alone (metrics,
+//! final evaluation, checkpoints), survive an interruption, and sum up in seeds.json.
+
+mod cli_support;
+
+use std::path::Path;
+use std::process::Output;
+
+use cli_support::{fails, ok, qipo, scratch};
+use qipo::run::checkpoint::Checkpoint;
+use serde_json::Value;
+
+const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
+
+/// The smoke preset, shortened further: every stage, two renewals, a few seconds.
+const SHORT: [&str; 14] = [
+    "--preset",
+    "smoke",
+    "--set",
+    "behaviour.steps=60",
+    "--set",
+    "critic.steps=60",
+    "--set",
+    "policy.steps=60",
+    "--set",
+    "policy.renew_every=30",
+    "--set",
+    "run.log_every=20",
+    "--set",
+    "run.checkpoint_every=30",
+];
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--dataset", DATASET, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&SHORT);
+    args.extend_from_slice(extra);
+    qipo(&args)
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The metrics without their timings, which differ from run to run.
+fn metrics(run: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|line| {
+            let mut record: Value = serde_json::from_str(line).unwrap();
+            let fields = record.as_object_mut().unwrap();
+            fields.retain(|key, _| !matches!(key.as_str(), "time_s" | "steps_per_s" | "actions_per_s"));
+            record
+        })
+        .collect()
+}
+
+/// Every number of `a` and `b` within a relative `tol`, and everything else equal.
+fn assert_same(what: &str, a: &Value, b: &Value, tol: f64) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= tol * x.abs().max(1e-3), "{what}: {x} alone, {y} among seeds");
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{what}: fields");
+            for (key, value) in x {
+                if key != "seconds" && key != "env_steps_per_s" {
+                    assert_same(&format!("{what}.{key}"), value, &y[key], tol);
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{what}: lengths");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_same(&format!("{what}[{i}]"), u, v, tol);
+            }
+        }
+        _ => assert_eq!(a, b, "{what}"),
+    }
+}
+
+/// Every tensor of a stage's checkpoint, alone and among seeds.
+fn assert_same_checkpoint(alone: &Path, among: &Path, stage: &str) {
+    let path = |run: &Path| run.join("checkpoints").join(format!("{stage}.safetensors"));
+    let (a, b) = (Checkpoint::load(&path(alone)).unwrap(), Checkpoint::load(&path(among)).unwrap());
+    assert_eq!(a.tensors.keys().collect::<Vec<_>>(), b.tensors.keys().collect::<Vec<_>>(), "{stage} tensors");
+    for (name, (shape, values)) in &a.tensors {
+        let (other_shape, other) = &b.tensors[name];
+        assert_eq!(shape, other_shape, "{stage} {name}");
+        for (x, y) in values.iter().zip(other) {
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{stage} {name}: {x} alone, {y} among seeds");
+        }
+    }
+    assert_eq!(a.meta, b.meta, "{stage} metadata");
+}
+
+/// Two seeds trained together, interrupted and resumed, against each trained alone.
+fn check_seeds_match_single_runs(name: &str, extra: &[&str]) {
+    let together = scratch(&format!("{name}-together"));
+    let mut interrupted = vec!["--seeds", "2", "--seed", "7", "--stop-after", "70"];
+    interrupted.extend_from_slice(extra);
+    let stdout = ok(train(&together, &interrupted));
+    assert!(stdout.contains("--resume"), "the budget stops the run: {stdout}");
+    let resumed = qipo(&["train", "--dataset", DATASET, "--resume", together.to_str().unwrap()]);
+    let stdout = ok(resumed);
+    assert!(stdout.contains("seed 7: done") && stdout.contains("seed 8: done"), "{stdout}");
+
+    let index = read_json(&together.join("seeds.json"));
+    assert_eq!(index["seeds"], serde_json::json!([7, 8]));
+    let mut scores = Vec::new();
+    for seed in [7u64, 8] {
+        let alone = scratch(&format!("{name}-alone-{seed}"));
+        let seed_arg = seed.to_string();
+        let mut args = vec!["--seed", seed_arg.as_str()];
+        args.extend_from_slice(extra);
+        ok(train(&alone, &args));
+        let among = together.join(format!("seed{seed}"));
+        let config = std::fs::read_to_string(among.join("config.toml")).unwrap();
+        assert!(config.contains(&format!("seed = {seed}")), "{config}");
+        assert_same(
+            &format!("seed {seed} metrics"),
+            &Value::from(metrics(&alone)),
+            &Value::from(metrics(&among)),
+            1e-4,
+        );
+        let eval = read_json(&among.join("eval.json"));
+        assert_same(&format!("seed {seed} evaluation"), &read_json(&alone.join("eval.json")), &eval, 1e-4);
+        scores.push(eval["score_mean"].as_f64().unwrap());
+        for stage in ["behaviour", "critic", "policy"] {
+            assert_same_checkpoint(&alone, &among, stage);
+        }
+    }
+    assert_ne!(metrics(&together.join("seed7")), metrics(&together.join("seed8")), "the seeds differ");
+    let summary = &index["evaluation"];
+    assert_eq!(summary["scores"], serde_json::json!(scores));
+    let mean = (scores[0] + scores[1]) / 2.0;
+    assert!((summary["score_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{summary}");
+}
+
+#[test]
+fn seeds_trained_together_match_runs_of_each_seed_alone() {
+    check_seeds_match_single_runs("softmax", &[]);
+}
+
+#[test]
+fn iql_seeds_trained_together_match_runs_of_each_seed_alone() {
+    check_seeds_match_single_runs("iql", &["--set", "critic.kind=iql"]);
+}
+
+#[test]
+fn a_multi_seed_run_is_continued_by_the_same_command_and_refuses_other_settings() {
+    let out = scratch("again");
+    let quick = ["--seeds", "2", "--set", "run.eval_every=0", "--set", "run.eval_episodes=1"];
+    ok(train(&out, &quick));
+    let again = ok(train(&out, &quick));
+    assert!(again.contains("already finished"), "{again}");
+    let other = fails(train(&out, &["--seeds", "3"]));
+    assert!(other.contains("other settings"), "{other}");
+    let zero = fails(train(&scratch("zero"), &["--seeds", "0"]));
+    assert!(zero.contains("--seeds"), "{zero}");
+}
