@@ -6,8 +6,9 @@
 # Run from a copy of the project that carries .gpu/qipo (the release binary) and, where the
 # machine has no Vulkan loader, .gl/*.deb: ../shared/tools/gpu-carry.sh prepares both. python3
 # must hold PyTorch (or set PYTHON; TORCH_DEVICE=cpu tries the script out without a GPU).
-# Writes qipo_bench.md (the one-table summary), qipo_train.json, qipo_kernels.json, torch_eager.json, torch_graphs.json, compare.md and
-# log.txt into OUT_DIR, then prints compare.md. A failing step is logged and the others still
+# Writes qipo_bench.md (the one-table summary), qipo_train.json, qipo_train_seeds8.md (the training
+# stages with 8 seeds in every step), qipo_kernels.json, torch_eager.json, torch_graphs.json, compare.md
+# and log.txt into OUT_DIR, then prints compare.md. A failing step is logged and the others still
 # run; the exit status says whether any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -51,6 +52,7 @@ step() {
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv >> "$log" 2>&1
 step "qipo bench" qipo_bench.md "$qipo" bench "${quick[@]}"
 step "qipo bench train" qipo_train.json "$qipo" bench train --json "${quick[@]}"
+step "qipo bench train --seeds 8" qipo_train_seeds8.md "$qipo" bench train --seeds 8 "${quick[@]}"
 step "qipo bench kernels" qipo_kernels.json "$qipo" bench kernels --json
 for mode in eager graphs; do
   step "PyTorch $mode" "torch_$mode.json" \

@@ -63,6 +63,9 @@ enum BenchCommand {
         /// Small sizes that finish in seconds on a CPU driver (default: the paper's sizes).
         #[arg(long)]
         quick: bool,
+        /// Seeds trained together in every step (as `qipo train --seeds`).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
+        seeds: u64,
         /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -83,10 +86,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench { what: Some(BenchCommand::Train { quick, json }), .. } => {
+        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, json }), .. } => {
             use qipo::bench::train::TrainBenchSizes;
             let gpu = Gpu::new(&cli.adapter)?;
             let sizes = if quick { TrainBenchSizes::quick() } else { TrainBenchSizes::paper() };
+            let sizes = TrainBenchSizes { seeds: seeds as usize, ..sizes };
             let results = qipo::bench::train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&results)?);

@@ -57,6 +57,8 @@ pub struct TrainBenchSizes {
     pub eval_states: usize,
     /// Timed evaluation-style calls; the median is reported.
     pub latency_calls: usize,
+    /// Seeds trained together: every step trains all of them (`qipo train --seeds`).
+    pub seeds: usize,
 }
 
 impl TrainBenchSizes {
@@ -75,6 +77,7 @@ impl TrainBenchSizes {
             timed_submits: 3,
             eval_states: 10,
             latency_calls: 30,
+            seeds: 1,
         }
     }
 
@@ -82,9 +85,13 @@ impl TrainBenchSizes {
     /// paper's arithmetic.
     /// The data and network sizes in words.
     pub fn describe(&self) -> String {
+        let seeds = match self.seeds {
+            1 => String::new(),
+            n => format!("; {n} seeds trained together, each step training all of them"),
+        };
         format!(
             "{} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} Fourier features, \
-             critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps",
+             critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps{seeds}",
             self.transitions,
             self.batch,
             self.support_actions,
@@ -314,7 +321,8 @@ pub fn bench_env(
     };
     let critic_spec = MlpSpec::new(act_dim + obs_dim, &hidden, 1, Activation::Relu);
     let value_spec = MlpSpec::new(obs_dim, &hidden, 1, Activation::Relu);
-    let policy = VelocityNet::new(gpu, &policy_spec, 1)?;
+    let seeds = sizes.seeds.max(1);
+    let policy = VelocityNet::for_seeds(gpu, &policy_spec, 1, seeds)?;
     let mut stages = Vec::new();
 
     progress(&format!("{name}: behaviour pretraining"));
@@ -326,18 +334,23 @@ pub fn bench_env(
     drop(behaviour);
 
     progress(&format!("{name}: support sampling ({} actions)", len * m));
-    let next_support = GpuBuffer::zeros(gpu, "next-state support actions", len * m * act_dim)?;
+    let next_support = GpuBuffer::zeros(gpu, "next-state support actions", seeds * len * m * act_dim)?;
     let layout = SupportLayout { group: m, first: 0 };
     let sampler = SupportSampler::new(gpu, &policy, &data.next_observations, len, &next_support, m, layout, euler)?;
     let mut rng = RngStream::new(2, streams::SUPPORT);
     let support = time_submit(gpu, sizes, 1, 1, |rec| sampler.record_all(rec, &policy, &mut rng))?;
+    let support_actions = seeds * len * m;
     drop(sampler);
 
     for (kind, stage) in [(CriticKind::Softmax, "critic (softmax)"), (CriticKind::Iql, "critic (IQL)")] {
         progress(&format!("{name}: {stage}"));
-        let critic = TwinCritic::new(gpu, &critic_spec, 3)?;
+        let critic = TwinCritic::for_seeds(gpu, &critic_spec, 3, seeds)?;
         let value = match kind {
-            CriticKind::Iql => Some(Mlp::new(gpu, &value_spec, 4)?),
+            CriticKind::Iql => {
+                let params: Vec<Vec<f32>> = (0..seeds as u64).map(|c| value_spec.init_params(4 + c)).collect();
+                let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
+                Some(Mlp::copies_from_params(gpu, &value_spec, &refs)?)
+            }
             CriticKind::Softmax => None,
         };
         let config = CriticConfig { kind, batch, ..Default::default() };
@@ -346,7 +359,7 @@ pub fn bench_env(
     }
 
     progress(&format!("{name}: renewal and policy improvement"));
-    let critic = TwinCritic::new(gpu, &critic_spec, 5)?;
+    let critic = TwinCritic::for_seeds(gpu, &critic_spec, 5, seeds)?;
     let config = PolicyConfig { batch, ..Default::default() };
     let mut improver = PolicyImprover::new(gpu, &data, &policy, &critic, &config, m, euler, 5, ring)?;
     let renewal = time_submit(gpu, sizes, 1, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
@@ -366,7 +379,7 @@ pub fn bench_env(
             renewal_gpu_s: renewal.gpu_s,
             renewal_dispatches: renewal.dispatches,
             support_sampling_s: support.wall_s,
-            support_actions_per_s: (len * m) as f64 / support.wall_s,
+            support_actions_per_s: support_actions as f64 / support.wall_s,
             action_latency_ms,
             action_latency_min_ms,
         },
@@ -439,12 +452,16 @@ pub fn format_table(results: &TrainBench) -> String {
         out += &format!(
             "  support sampling: {:.0} actions/s ({} actions in {})\n",
             p.support_actions_per_s,
-            s.transitions * s.support_actions,
+            s.seeds.max(1) * s.transitions * s.support_actions,
             duration(p.support_sampling_s)
         );
         out += &format!(
-            "  one action for each of {} states: {:.2} ms median, {:.2} ms fastest of {} calls\n",
-            s.eval_states, p.action_latency_ms, p.action_latency_min_ms, s.latency_calls
+            "  one action for each of {} states{}: {:.2} ms median, {:.2} ms fastest of {} calls\n",
+            s.eval_states,
+            if s.seeds > 1 { format!(" and each of {} seeds", s.seeds) } else { String::new() },
+            p.action_latency_ms,
+            p.action_latency_min_ms,
+            s.latency_calls
         );
     }
     let clock = if results.gpu_timestamps { "GPU timestamps" } else { "none: the adapter has no timestamps" };
