@@ -58,17 +58,23 @@ fn gather_matches_reference() {
                 out_off: out_off as u32,
                 copy_rows: 0,
             };
-            let mut rec = Recorder::new(gpu);
-            op.record_with(&mut rec, params);
-            rec.submit_and_wait().unwrap();
-
-            let out: Vec<f32> = out_buf.read(gpu).unwrap();
-            let what = format!("gather {rows}x{width}");
-            assert_bits_equal(&what, &out[out_off..out_off + rows * width], &want);
-            let untouched = [&out[..out_off], &out[out_off + rows * width..]].concat();
-            assert!(untouched.iter().all(|&v| v == 0.0), "{what}: wrote outside its output rows");
+            record_and_check(&op, &out_buf, params, &want, &format!("gather {rows}x{width}"));
         }
     }
+}
+
+/// Records the gather of `params` and checks its output rows against `want`, bit for bit, and
+/// that the rest of the output (zeros) is left alone.
+fn record_and_check(op: &Gather, out_buf: &GpuBuffer, params: GatherParams, want: &[f32], what: &str) {
+    let gpu = gpu();
+    let mut rec = Recorder::new(gpu);
+    op.record_with(&mut rec, params);
+    rec.submit_and_wait().unwrap();
+    let out: Vec<f32> = out_buf.read(gpu).unwrap();
+    let (start, end) = (params.out_off as usize, (params.out_off + params.rows * params.width) as usize);
+    assert_bits_equal(what, &out[start..end], want);
+    let untouched = [&out[..start], &out[end..]].concat();
+    assert!(untouched.iter().all(|&v| v == 0.0), "{what}: wrote outside its output rows");
 }
 
 #[test]
@@ -174,14 +180,7 @@ fn gather_copies_read_their_own_tables() {
         out_off: out_off as u32,
         copy_rows: copy_rows as u32,
     };
-    let mut rec = Recorder::new(gpu);
-    op.record_with(&mut rec, params);
-    rec.submit_and_wait().unwrap();
-    let out: Vec<f32> = out_buf.read(gpu).unwrap();
-    let what = format!("gather copies {copies}×{copy_rows}x{width} with offsets");
-    assert_bits_equal(&what, &out[out_off..out_off + rows * width], &want);
-    let untouched = [&out[..out_off], &out[out_off + rows * width..]].concat();
-    assert!(untouched.iter().all(|&v| v == 0.0), "{what}: wrote outside its output rows");
+    record_and_check(&op, &out_buf, params, &want, &format!("gather copies {copies}×{copy_rows}x{width} with offsets"));
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod cli_support;
 use std::path::Path;
 use std::process::Output;
 
-use cli_support::{fails, ok, qipo, scratch};
+use cli_support::{fails, metrics_without_timings as metrics, ok, qipo, scratch};
 use qipo::run::checkpoint::Checkpoint;
 use serde_json::Value;
 
@@ -41,19 +41,6 @@ fn train(out: &Path, extra: &[&str]) -> Output {
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
-}
-
-/// The metrics without their timings, which differ from run to run.
-fn metrics(run: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    text.lines()
-        .map(|line| {
-            let mut record: Value = serde_json::from_str(line).unwrap();
-            let fields = record.as_object_mut().unwrap();
-            fields.retain(|key, _| !matches!(key.as_str(), "time_s" | "steps_per_s" | "actions_per_s"));
-            record
-        })
-        .collect()
 }
 
 /// Every number of `a` and `b` within a relative `tol`, and everything else equal.

@@ -6,7 +6,7 @@ mod cli_support;
 use std::path::Path;
 use std::process::Output;
 
-use cli_support::{ok, qipo, scratch};
+use cli_support::{metrics_without_timings as metrics, ok, qipo, scratch};
 use serde_json::Value;
 
 const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
@@ -40,19 +40,6 @@ fn resume(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "--dataset", DATASET, "--resume", out.to_str().unwrap()];
     args.extend_from_slice(extra);
     qipo(&args)
-}
-
-/// The metrics without their timings, which differ from run to run.
-fn metrics(out: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-    text.lines()
-        .map(|line| {
-            let mut record: Value = serde_json::from_str(line).unwrap();
-            let fields = record.as_object_mut().unwrap();
-            fields.retain(|key, _| !matches!(key.as_str(), "time_s" | "steps_per_s" | "actions_per_s"));
-            record
-        })
-        .collect()
 }
 
 fn stage_records<'a>(records: &'a [Value], stage: &str) -> Vec<&'a Value> {

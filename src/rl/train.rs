@@ -277,6 +277,14 @@ fn check_finite(stage: Stage, step: u64, name: &str, value: f64, run: &RunDir) -
     Ok(())
 }
 
+/// Each seed's metrics fields of a chunk of steps: its mean loss over the chunk's `losses`
+/// (one per seed and step) and the chunk's steps/s.
+fn loss_fields(losses: &[f32], seeds: usize, rate: f64) -> Vec<BTreeMap<String, f64>> {
+    (0..seeds)
+        .map(|c| BTreeMap::from([("loss".into(), column_mean(losses, seeds, c)), ("steps_per_s".into(), rate)]))
+        .collect()
+}
+
 /// The mean of every seed's values, for the progress bar.
 fn mean_of(fields: &[BTreeMap<String, f64>], name: &str) -> f64 {
     fields.iter().map(|f| f[name]).sum::<f64>() / fields.len().max(1) as f64
@@ -425,11 +433,7 @@ impl Context<'_> {
             let first_slot = trainer.steps();
             let rate = run_chunk(gpu, stop - step, |rec| trainer.record_step(rec, &net))?;
             let losses = read_ring(gpu, &trainer.losses, first_slot, (stop - step) as usize, copies)?;
-            let mut fields: Vec<BTreeMap<String, f64>> = (0..copies)
-                .map(|c| {
-                    BTreeMap::from([("loss".into(), column_mean(&losses, copies, c)), ("steps_per_s".into(), rate)])
-                })
-                .collect();
+            let mut fields = loss_fields(&losses, copies, rate);
             self.check_finite(stage, stop, "loss", "the flow-matching loss", &fields)?;
             let out_of_budget = self.spend(stop - step);
             step = stop;
@@ -668,11 +672,7 @@ impl Context<'_> {
             let first_slot = improver.steps();
             let rate = run_chunk(gpu, stop - step, |rec| improver.record_step(rec, &policy))?;
             let losses = read_ring(gpu, &improver.losses, first_slot, (stop - step) as usize, copies)?;
-            let mut fields: Vec<BTreeMap<String, f64>> = (0..copies)
-                .map(|c| {
-                    BTreeMap::from([("loss".into(), column_mean(&losses, copies, c)), ("steps_per_s".into(), rate)])
-                })
-                .collect();
+            let mut fields = loss_fields(&losses, copies, rate);
             self.check_finite(stage, stop, "loss", "the weighted flow-matching loss", &fields)?;
             // The budget stops the policy stage only at renewals, where it resumes exactly.
             self.spend(stop - step);
