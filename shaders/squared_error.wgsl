@@ -4,6 +4,10 @@
 // With w = 1 and scale = 1/rows this is the mean squared error over rows; energy-weighted
 // flow matching passes the energy weights as w. The total loss is the sum of loss_row
 // (reduced by the reduction kernels), so no atomics are needed here.
+//
+// Several predictions may share one goal: with target_block > 0, the rows come in blocks of
+// target_block rows and `target_share` consecutive blocks read the same block of goal rows
+// (the two heads of each seed's twin critic regress onto that seed's TD targets).
 
 struct Params {
     rows: u32,
@@ -15,6 +19,8 @@ struct Params {
     loss_off: u32,
     has_weights: u32,  // 0: every weight is 1
     scale: f32,
+    target_block: u32,  // rows per block of predictions; 0: row i reads goal row i
+    target_share: u32,  // consecutive blocks sharing one goal block (0 is read as 1)
 }
 
 var<immediate> p: Params;
@@ -35,9 +41,14 @@ fn weighted_squared_error(@builtin(global_invocation_id) gid: vec3<u32>, @builti
     if p.has_weights != 0u {
         w *= weight[p.weight_off + row];
     }
+    var goal_row = row;
+    if p.target_block > 0u {
+        let block = row / p.target_block;
+        goal_row = block / max(p.target_share, 1u) * p.target_block + (row - block * p.target_block);
+    }
     var sum = 0.0;
     for (var j = 0u; j < p.cols; j += 1u) {
-        let d = pred[p.pred_off + row * p.cols + j] - goal[p.target_off + row * p.cols + j];
+        let d = pred[p.pred_off + row * p.cols + j] - goal[p.target_off + goal_row * p.cols + j];
         sum += d * d;
         grad[p.grad_off + row * p.cols + j] = 2.0 * w * d;
     }

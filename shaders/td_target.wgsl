@@ -10,6 +10,10 @@
 // stride 2 when one network's output rows hold both heads side by side.
 // y goes to out[y_off + i] and, when has_value is set, v to out[value_off + i] (for logging
 // the mean target value).
+//
+// Several seeds' minibatches run in one dispatch: with copy_rows > 0, row i belongs to seed
+// i / copy_rows, whose heads' values start q_copy_stride further on per seed (the rows of
+// rewards, dones and outputs simply continue).
 
 struct Params {
     batch: u32,
@@ -24,6 +28,8 @@ struct Params {
     has_value: u32,    // 0: v is not written
     alpha: f32,
     gamma: f32,
+    copy_rows: u32,      // rows per seed; 0: one seed
+    q_copy_stride: u32,  // between seeds' head values
 }
 
 var<immediate> p: Params;
@@ -38,7 +44,13 @@ const WG: u32 = 64u;
 
 // The pessimistic value of support action j of row i: the smaller of the twin heads.
 fn twin_min(i: u32, j: u32) -> f32 {
-    let k = (i * p.support + j) * p.q_stride;
+    var copy = 0u;
+    var local = i;
+    if p.copy_rows > 0u {
+        copy = i / p.copy_rows;
+        local = i - copy * p.copy_rows;
+    }
+    let k = (local * p.support + j) * p.q_stride + copy * p.q_copy_stride;
     return min(q1[p.q1_off + k], q2[p.q2_off + k]);
 }
 

@@ -79,6 +79,7 @@ fn td_target_matches_reference() {
                         has_value: 1,
                         alpha,
                         gamma,
+                        ..Default::default()
                     };
                     op.record_with(&mut rec, params);
                     rec.submit_and_wait().unwrap();
@@ -89,6 +90,61 @@ fn td_target_matches_reference() {
                 }
             }
         }
+    }
+}
+
+/// Three seeds' minibatches in one dispatch, laid out as the multi-seed critic lays them
+/// out: each seed's two heads one after the other, `q_copy_stride` apart per seed. Each
+/// seed's targets must be the CPU twin's on its own heads.
+#[test]
+fn td_targets_of_several_seeds_match_reference() {
+    let gpu = gpu();
+    let (seeds, batch, support, gap) = (3usize, 7usize, 5usize, 2usize);
+    let n = batch * support;
+    // Per seed: head 1, head 2, then a gap of junk values.
+    let stride = 2 * n + gap;
+    let q = random(11, seeds * stride, 40.0);
+    let rewards = random(12, seeds * batch, 3.0);
+    let done = dones(13, seeds * batch);
+    let q_buf = GpuBuffer::from_slice(gpu, "q", &q).unwrap();
+    let reward_buf = GpuBuffer::from_slice(gpu, "rewards", &rewards).unwrap();
+    let done_buf = GpuBuffer::from_slice(gpu, "dones", &done).unwrap();
+    let out = GpuBuffer::zeros(gpu, "td", 2 * seeds * batch).unwrap();
+    let op = TdTarget::new(gpu, &q_buf, None, &reward_buf, &done_buf, &out).unwrap();
+    let (alpha, gamma) = (1.5f32, 0.9f32);
+    let params = TdTargetParams {
+        batch: (seeds * batch) as u32,
+        support: support as u32,
+        q1_off: 0,
+        q2_off: n as u32,
+        q_stride: 1,
+        value_off: (seeds * batch) as u32,
+        has_value: 1,
+        alpha,
+        gamma,
+        copy_rows: batch as u32,
+        q_copy_stride: stride as u32,
+        ..Default::default()
+    };
+    let mut rec = Recorder::new(gpu);
+    op.record_with(&mut rec, params);
+    rec.submit_and_wait().unwrap();
+    let got = out.read::<f32>(gpu).unwrap();
+    for c in 0..seeds {
+        let own = &q[c * stride..];
+        let rows = c * batch..(c + 1) * batch;
+        let (y_ref, v_ref) = reference::critic::td_target(
+            &own[..n],
+            &own[n..2 * n],
+            &rewards[rows.clone()],
+            &done[rows.clone()],
+            support,
+            alpha,
+            gamma,
+        );
+        assert_close(&format!("seed {c} y"), &got[rows.clone()], &y_ref, 1e-5);
+        let values = seeds * batch + rows.start..seeds * batch + rows.end;
+        assert_close(&format!("seed {c} v"), &got[values], &v_ref, 1e-5);
     }
 }
 

@@ -46,6 +46,42 @@ fn weighted_squared_error_matches_reference() {
     }
 }
 
+/// Blocks of predictions sharing goals, as the twin heads of each seed share its TD targets:
+/// block b reads goal block b / share. Each block must match the CPU twin on its own goals.
+#[test]
+fn prediction_blocks_sharing_goals_match_reference() {
+    let gpu = gpu();
+    let (block, cols) = (7usize, 3usize);
+    for (blocks, share) in [(6usize, 2usize), (5, 2), (3, 3), (4, 1)] {
+        let goal_blocks = blocks.div_ceil(share);
+        let rows = blocks * block;
+        let pred = random(40 + blocks as u64, rows * cols, 2.0);
+        let goal = random(50 + blocks as u64, goal_blocks * block * cols, 2.0);
+        let scale = 1.0 / block as f32;
+        let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred).unwrap();
+        let goal_buf = GpuBuffer::from_slice(gpu, "goal", &goal).unwrap();
+        let grad_buf = GpuBuffer::zeros(gpu, "grad", rows * cols).unwrap();
+        let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+        let op = SquaredError::new(gpu, &pred_buf, &goal_buf, None, &grad_buf, &loss_buf).unwrap();
+        let params =
+            SquaredErrorParams { scale, target_block: block as u32, target_share: share as u32, ..Default::default() };
+        let mut rec = Recorder::new(gpu);
+        op.record(&mut rec, rows, cols, params);
+        rec.submit_and_wait().unwrap();
+        let (loss, grad) = (loss_buf.read::<f32>(gpu).unwrap(), grad_buf.read::<f32>(gpu).unwrap());
+        for b in 0..blocks {
+            let span = block * cols;
+            let own_goal = &goal[b / share * span..][..span];
+            let own_pred = &pred[b * span..][..span];
+            let (loss_ref, grad_ref) =
+                reference::loss::weighted_squared_error(own_pred, own_goal, None, block, cols, scale);
+            let what = format!("{blocks} blocks sharing {share}: block {b}");
+            assert_close(&format!("{what} loss"), &loss[b * block..][..block], &loss_ref, 1e-5);
+            assert_close(&format!("{what} grad"), &grad[b * span..][..span], &grad_ref, 1e-5);
+        }
+    }
+}
+
 #[test]
 fn squared_error_gradient_matches_finite_differences() {
     let (rows, cols) = (5, 3);

@@ -147,4 +147,9 @@ fn a_multi_seed_run_is_continued_by_the_same_command_and_refuses_other_settings(
     assert!(other.contains("other settings"), "{other}");
     let zero = fails(train(&scratch("zero"), &["--seeds", "0"]));
     assert!(zero.contains("--seeds"), "{zero}");
+    // Evaluation takes one seed's run; the directory of seeds names them.
+    let eval = fails(qipo(&["eval", "--checkpoint", out.to_str().unwrap(), "--episodes", "1"]));
+    assert!(eval.contains("holds 2 seeds") && eval.contains("seed0"), "{eval}");
+    let report = ok(qipo(&["eval", "--checkpoint", out.join("seed1").to_str().unwrap(), "--episodes", "1", "--json"]));
+    assert!(report.contains("score_mean"), "{report}");
 }

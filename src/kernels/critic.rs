@@ -59,6 +59,10 @@ pub struct TdTargetParams {
     pub alpha: f32,
     /// Discount.
     pub gamma: f32,
+    /// Rows per seed when several seeds' minibatches run together (0: one seed).
+    pub copy_rows: u32,
+    /// Between seeds' head values (with `copy_rows`).
+    pub q_copy_stride: u32,
 }
 
 /// `y_i = r_i + gamma·(1 - done_i)·Σ_j softmax_j(alpha·q_ij)·q_ij` with `q_ij` the smaller of

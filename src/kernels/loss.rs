@@ -28,6 +28,10 @@ pub struct SquaredErrorParams {
     pub loss_off: u32,
     pub has_weights: u32,
     pub scale: f32,
+    /// Rows per block of predictions sharing goals with the next `target_share - 1` blocks
+    /// (0: each row its own goal row).
+    pub target_block: u32,
+    pub target_share: u32,
 }
 
 /// The loss bound to its buffers. Without `weights`, every row weighs 1.

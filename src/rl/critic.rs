@@ -346,46 +346,41 @@ impl CriticTrainer {
                 batch
             }
         };
-        for c in 0..seeds {
-            // Softmax: the soft value of the target heads over the support; IQL: V(s') as a
-            // support of one.
-            let (q1_off, q2_off, support) = match &self.iql {
-                None => {
-                    let [q1, q2] = [2 * c, 2 * c + 1].map(|k| self.target_pass.output_offset(k, target_rows));
-                    (q1, q2, support)
-                }
-                Some(_) => (c * batch, c * batch, 1),
-            };
-            let td = TdTargetParams {
-                batch: batch as u32,
-                support: support as u32,
-                q1_off: q1_off as u32,
-                q2_off: q2_off as u32,
-                q_stride: 1,
-                reward_off: (c * batch) as u32,
-                done_off: (c * batch) as u32,
-                y_off: (c * batch) as u32,
-                value_off: (rows + c * batch) as u32,
-                has_value: 1,
-                alpha: self.config.alpha_q as f32,
-                gamma: self.config.gamma as f32,
-            };
-            self.td.record_with(rec, td);
-        }
-        // Both heads of a seed regress onto its y.
+        // Softmax: the soft value of the target heads over the support, seed c's heads being
+        // copies 2c and 2c + 1; IQL: V(s'), a support of one, seed c's at row c × batch.
+        let (q1_off, q2_off, q_copy_stride, support) = match &self.iql {
+            None => {
+                let [q1, q2] = [0, 1].map(|k| self.target_pass.output_offset(k, target_rows));
+                (q1, q2, 2 * target_rows, support)
+            }
+            Some(_) => (0, 0, batch, 1),
+        };
+        let td = TdTargetParams {
+            batch: rows as u32,
+            support: support as u32,
+            q1_off: q1_off as u32,
+            q2_off: q2_off as u32,
+            q_stride: 1,
+            y_off: 0,
+            value_off: rows as u32,
+            has_value: 1,
+            alpha: self.config.alpha_q as f32,
+            gamma: self.config.gamma as f32,
+            copy_rows: batch as u32,
+            q_copy_stride: q_copy_stride as u32,
+            ..Default::default()
+        };
+        self.td.record_with(rec, td);
+        // Both heads of a seed regress onto its y: the heads' rows follow each other, two
+        // blocks of `batch` rows per seed reading that seed's block of targets.
         self.online_pass.record_forward(rec, &critic.online, batch);
-        for k in 0..2 * seeds {
-            let head = self.online_pass.output_offset(k, batch) as u32;
-            let loss = SquaredErrorParams {
-                pred_off: head,
-                target_off: (k / 2 * batch) as u32,
-                grad_off: head,
-                loss_off: (k * batch) as u32,
-                scale: 1.0 / batch as f32,
-                ..Default::default()
-            };
-            self.loss.record(rec, batch, 1, loss);
-        }
+        let loss = SquaredErrorParams {
+            scale: 1.0 / batch as f32,
+            target_block: batch as u32,
+            target_share: 2,
+            ..Default::default()
+        };
+        self.loss.record(rec, 2 * rows, 1, loss);
         reduce_copies(&self.loss_sum, rec, ReduceOp::Sum, 0, 2 * seeds, batch, stat(0, 0));
         for c in 0..seeds {
             let q1 = self.online_pass.output_offset(2 * c, batch);

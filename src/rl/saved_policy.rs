@@ -12,6 +12,7 @@ use crate::data::Normalization;
 use crate::flow::VelocityNet;
 use crate::gpu::Gpu;
 use crate::run::checkpoint::Checkpoint;
+use crate::run::seeds::SeedsDir;
 use crate::run::{RunDir, Stage};
 
 pub struct SavedPolicy {
@@ -55,6 +56,15 @@ impl SavedPolicy {
                 None => (None, None),
             };
             return Ok(Self { checkpoint, prefix: prefix.into(), normalization, config });
+        }
+        if SeedsDir::is_at(path) {
+            let seeds = SeedsDir::open(path)?;
+            let first = seeds.runs[0].path().display();
+            anyhow::bail!(
+                "{} holds {} seeds, each a run of its own: name one, e.g. --checkpoint {first}",
+                path.display(),
+                seeds.runs.len()
+            );
         }
         let run = RunDir::open(path)?;
         let config = run.read_config()?;
