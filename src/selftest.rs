@@ -19,7 +19,7 @@ use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
 use crate::kernels::gather::{Gather, GATHER_ROWS};
 use crate::kernels::linear::{
-    self, BackwardOffsets, Copies, Core, ForwardOffsets, LayerShape, LinearBackward, LinearForward,
+    self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
 };
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
 use crate::kernels::reduce::{Reduce, ReduceOp, REDUCE_RANGE, REDUCE_ROWS};
@@ -156,7 +156,16 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         let g_buf = GpuBuffer::zeros(gpu, "grads", params.len())?;
         let dx_buf = GpuBuffer::zeros(gpu, "dx", x.len())?;
         let forward = LinearForward::with_core(gpu, core, &x_buf, &p_buf, &y_buf, &z_buf)?;
-        let backward = LinearBackward::with_core(gpu, core, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf))?;
+        let backward = LinearBackward::with_core(
+            gpu,
+            core,
+            &x_buf,
+            &z_buf,
+            &p_buf,
+            &dy_buf,
+            &g_buf,
+            Some(InputGradient::plain(&dx_buf)),
+        )?;
         let mut rec = Recorder::new(gpu);
         let offsets = ForwardOffsets { z: Some(0), ..Default::default() };
         forward.record_copies(&mut rec, &layer, act, rows, offsets, strides);

@@ -93,3 +93,40 @@ fn bench_arguments_are_checked_before_any_work() {
     let output = qipo(&["bench", "--quick", "train"]);
     assert!(!output.status.success());
 }
+
+/// The stages' dispatches per step, by environment and stage, of `qipo bench train --quick`
+/// with `seeds` seeds.
+fn train_bench_dispatches(seeds: u64) -> Vec<(String, f64)> {
+    let seeds_arg = seeds.to_string();
+    let output = qipo(&["bench", "train", "--quick", "--seeds", &seeds_arg, "--json"]);
+    assert!(output.status.success(), "qipo bench train failed: {}", String::from_utf8_lossy(&output.stderr));
+    let results: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
+    assert_eq!(results["sizes"]["seeds"], seeds);
+    let mut dispatches = Vec::new();
+    for env in results["environments"].as_array().expect("environments") {
+        for stage in env["stages"].as_array().expect("stages") {
+            positive(&stage["steps_per_s"], "steps_per_s");
+            let name = format!("{} {}", text(&env["env"], "env"), text(&stage["stage"], "stage"));
+            dispatches.push((name, positive(&stage["dispatches_per_step"], "dispatches_per_step")));
+        }
+    }
+    dispatches
+}
+
+/// Seeds trained together share their dispatches: a step of three seeds records as many as a
+/// step of one, but for the critic's per-seed Q-mean statistic (and IQL's per-seed minimum of
+/// the target heads).
+#[test]
+fn bench_train_with_seeds_batches_the_seeds_into_the_same_dispatches() {
+    let (one, three) = (train_bench_dispatches(1), train_bench_dispatches(3));
+    assert_eq!(one.len(), three.len());
+    for ((stage, single), (_, seeds)) in one.iter().zip(&three) {
+        let per_extra_seed = match stage {
+            s if s.contains("IQL") => 2.0,
+            s if s.contains("critic") => 1.0,
+            _ => 0.0,
+        };
+        let extra = 2.0 * per_extra_seed;
+        assert!(*seeds <= single + extra, "{stage}: {single} dispatches per step for one seed, {seeds} for three");
+    }
+}

@@ -5,7 +5,9 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::linear::{BackwardOffsets, Copies, Core, ForwardOffsets, LayerShape, LinearBackward, LinearForward};
+use qipo::kernels::linear::{
+    BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
+};
 use qipo::nn::Activation;
 use qipo::reference;
 
@@ -168,6 +170,12 @@ fn check_forward(core: Core, case: Case, shared_input: bool) {
 }
 
 fn check_backward(core: Core, case: Case, accumulate: bool) {
+    check_backward_below(core, case, accumulate, None);
+}
+
+/// [`check_backward`], with `below` the activation of a layer below whose gradient dX's
+/// epilogue applies: dX must then be (dZ·W) ⊙ act'(Z below).
+fn check_backward_below(core: Core, case: Case, accumulate: bool, below: Option<Activation>) {
     let gpu = gpu();
     let (rows, in_dim, out_dim, l) = (case.rows, case.in_dim, case.out_dim, case.layout);
     let layer = case.layer();
@@ -196,16 +204,21 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
     let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy_host).unwrap();
     let g_buf = GpuBuffer::from_slice(gpu, "grads", &old_grads).unwrap();
     let dx_buf = GpuBuffer::from_slice(gpu, "dx", &dx_init).unwrap();
-    let dx_arg = Some(&dx_buf).filter(|_| with_dx);
+    // The layer below's pre-activation lies like dX, with junk around it.
+    let z_below = random(case.seed + 5, case.inputs() * case.copies, 3.0);
+    let mut z_below_host = case.buffer(l.dx, copies.input_stride, case.inputs(), 9.0);
+    place(&mut z_below_host, l.dx, copies.input_stride, &z_below, case.inputs());
+    let z_below_buf = GpuBuffer::from_slice(gpu, "z below", &z_below_host).unwrap();
+    let dx_arg = with_dx.then(|| InputGradient { dx: &dx_buf, below: below.map(|act| (&z_below_buf, act)) });
     let op = LinearBackward::with_core(gpu, core, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, dx_arg).unwrap();
     assert_eq!(op.core(), core, "{case:?}: the core asked for");
     let mut rec = Recorder::new(gpu);
-    let offsets = BackwardOffsets { x: l.x, z: l.z, dy: l.dy, dx: l.dx };
+    let offsets = BackwardOffsets { x: l.x, z: l.z, dy: l.dy, dx: l.dx, z_below: l.dx };
     op.record_copies(&mut rec, &layer, case.act, rows, offsets, copies, accumulate);
     rec.submit_and_wait().unwrap();
 
     let what = format!(
-        "{core:?} backward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?} group={} accumulate={accumulate}",
+        "{core:?} backward {}×{rows}x{in_dim}->{out_dim} {:?} {l:?} group={} accumulate={accumulate} below={below:?}",
         case.copies, case.act, case.input_group
     );
     let mut grads_want = old_grads.clone();
@@ -220,7 +233,13 @@ fn check_backward(core: Core, case: Case, accumulate: bool) {
     // Without dX the buffer must be left alone.
     let mut dx_want = dx_init;
     if with_dx {
-        place(&mut dx_want, l.dx, copies.input_stride, &want.dx, case.inputs());
+        let dx: Vec<f32> = match below {
+            None => want.dx.clone(),
+            Some(act) => {
+                want.dx.iter().zip(&z_below).map(|(&g, &v)| g * reference::activation::activate_grad(v, act)).collect()
+            }
+        };
+        place(&mut dx_want, l.dx, copies.input_stride, &dx, case.inputs());
     }
     let mut dz_want = dy_host;
     let dz: Vec<f32> =
@@ -274,6 +293,25 @@ fn copies_match_reference() {
                 check_forward(core, case, true);
                 check_backward(core, case, false);
                 check_backward(core, case, true);
+            }
+        }
+    }
+}
+
+/// dX with the activation gradient of the layer below fused into its epilogue, for every
+/// activation below, on single layers and on copies, on both cores.
+#[test]
+fn input_gradient_with_the_activation_below_matches_reference() {
+    let shapes = [(37, 29, 13), (68, 32, 48), (1, 3, 11), (5, 1, 7)];
+    for core in CORES {
+        for (i, &(rows, in_dim, out_dim)) in shapes.iter().enumerate() {
+            for below in Activation::ALL {
+                for (layout, copies) in [(ODD, 1), (ALIGNED, 3)] {
+                    let seed = 900 + 10 * i as u64 + below.code() as u64;
+                    let act = Activation::Mish;
+                    let case = Case { rows, in_dim, out_dim, act, copies, input_group: 1, layout, seed };
+                    check_backward_below(core, case, false, Some(below));
+                }
             }
         }
     }

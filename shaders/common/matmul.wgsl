@@ -41,6 +41,7 @@ const FLAG_BIAS: u32 = 1u;        // forward: add the bias
 const FLAG_STORE_Z: u32 = 2u;     // forward: keep the pre-activation for the backward pass
 const FLAG_ACCUMULATE: u32 = 4u;  // backward: add to the output instead of overwriting it
 const FLAG_ROW_SUMS: u32 = 8u;    // also sum each row of A over k (the bias gradient, dZᵀ·1)
+const FLAG_ACT_GRAD: u32 = 16u;   // backward dX: times act'(Z) of the layer below, giving its dZ
 
 const BLOCK: u32 = 4u;  // outputs per invocation along each axis
 const WG: u32 = 16u;    // invocations per workgroup along each axis: a 64×64 tile of C

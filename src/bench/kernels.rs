@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig};
-use crate::kernels::linear::{BackwardOffsets, LayerShape, LinearBackward, LinearForward};
+use crate::kernels::linear::{BackwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward};
 use crate::nn::{Activation, MlpSpec};
 use crate::reference;
 use crate::selftest::random;
@@ -109,7 +109,8 @@ pub fn linear_gpu(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize, flop_bu
     let g_buf = GpuBuffer::zeros(gpu, "grads", params.len())?;
     let dx_buf = GpuBuffer::zeros(gpu, "dx", rows * in_dim)?;
     let forward = LinearForward::new(gpu, &x_buf, &p_buf, &y_buf, &z_buf)?;
-    let backward = LinearBackward::new(gpu, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(&dx_buf))?;
+    let backward =
+        LinearBackward::new(gpu, &x_buf, &z_buf, &p_buf, &dy_buf, &g_buf, Some(InputGradient::plain(&dx_buf)))?;
 
     let forward_flops = 2.0 * (rows * in_dim * out_dim) as f64;
     let backward_flops = 2.0 * forward_flops; // dX and dW

@@ -30,21 +30,25 @@ pub const FORWARD: Kernel = Kernel {
 /// (read as vec4s).
 pub const FORWARD_TILED: Kernel =
     Kernel { entry: "forward_tiled", bindings: &[Read, Read, ReadWrite, ReadWrite, Read, Read], ..FORWARD };
-/// dX = dZ·W. Bindings: dZ, parameters, dX.
+/// dX = dZ·W, or with the layer below's activation gradient fused in, that layer's
+/// dZ = (dZ·W) ⊙ act'(Z below). Bindings: dZ, parameters, dX, Z below.
 pub const BACKWARD_INPUT: Kernel = Kernel {
     sources: &[ACTIVATIONS, MATMUL, MATMUL_TILED, BACKWARD_SRC],
     entry: "backward_input",
-    bindings: &[Read, Read, ReadWrite],
+    bindings: &[Read, Read, ReadWrite, Read],
 };
-/// [`BACKWARD_INPUT`] on the tiled core. Bindings: dZ, parameters, dX, dZ, parameters.
+/// [`BACKWARD_INPUT`] on the tiled core. Bindings: dZ, parameters, dX, Z below, then dZ and
+/// parameters again (read as vec4s).
 pub const BACKWARD_INPUT_TILED: Kernel =
-    Kernel { entry: "backward_input_tiled", bindings: &[Read, Read, ReadWrite, Read, Read], ..BACKWARD_INPUT };
+    Kernel { entry: "backward_input_tiled", bindings: &[Read, Read, ReadWrite, Read, Read, Read], ..BACKWARD_INPUT };
 /// dW = dZᵀ·X and db = dZᵀ·1 (the column sums of dZ). Bindings: dZ, X, gradients.
-pub const BACKWARD_WEIGHT: Kernel = Kernel { entry: "backward_weight", ..BACKWARD_INPUT };
-/// [`BACKWARD_WEIGHT`] on the tiled core. Bindings: dZ, X, gradients, dZ, X.
+pub const BACKWARD_WEIGHT: Kernel =
+    Kernel { entry: "backward_weight", bindings: &[Read, Read, ReadWrite], ..BACKWARD_INPUT };
+/// [`BACKWARD_WEIGHT`] on the tiled core. Bindings: dZ, X, gradients, (unused), dZ, X.
 pub const BACKWARD_WEIGHT_TILED: Kernel = Kernel { entry: "backward_weight_tiled", ..BACKWARD_INPUT_TILED };
 /// dZ = dY ⊙ act'(Z) in place. Bindings: Z, (unused), dY.
-pub const ACTIVATION_BACKWARD: Kernel = Kernel { entry: "activation_backward", ..BACKWARD_INPUT };
+pub const ACTIVATION_BACKWARD: Kernel =
+    Kernel { entry: "activation_backward", bindings: &[Read, Read, ReadWrite], ..BACKWARD_INPUT };
 
 pub const KERNELS: [Kernel; 7] = [
     FORWARD,
@@ -60,6 +64,7 @@ const FLAG_BIAS: u32 = 1;
 const FLAG_STORE_Z: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
 const FLAG_ROW_SUMS: u32 = 8;
+const FLAG_ACT_GRAD: u32 = 16;
 
 /// The environment variable that overrides [`Core::Auto`].
 pub const CORE_VAR: &str = "QIPO_MATMUL";
@@ -305,7 +310,25 @@ pub struct LinearBackward {
     activation: Bound,
     weight: Bound,
     input: Option<Bound>,
+    /// The activation of the layer below, whose gradient dX's epilogue applies.
+    below: Option<Activation>,
     core: Core,
+}
+
+/// Where the gradient of a layer's input goes: `dx`, and with `below`, the pre-activation
+/// and activation of the layer below, so that dX comes out as that layer's dZ (its backward
+/// pass then skips its own activation step).
+#[derive(Clone, Copy)]
+pub struct InputGradient<'a> {
+    pub dx: &'a GpuBuffer,
+    pub below: Option<(&'a GpuBuffer, Activation)>,
+}
+
+impl<'a> InputGradient<'a> {
+    /// dX alone.
+    pub fn plain(dx: &'a GpuBuffer) -> Self {
+        Self { dx, below: None }
+    }
 }
 
 impl LinearBackward {
@@ -319,7 +342,7 @@ impl LinearBackward {
         params: &GpuBuffer,
         dy: &GpuBuffer,
         grads: &GpuBuffer,
-        dx: Option<&GpuBuffer>,
+        dx: Option<InputGradient>,
     ) -> Result<Self> {
         Self::with_core(gpu, Core::Auto, x, z, params, dy, grads, dx)
     }
@@ -334,18 +357,30 @@ impl LinearBackward {
         params: &GpuBuffer,
         dy: &GpuBuffer,
         grads: &GpuBuffer,
-        dx: Option<&GpuBuffer>,
+        dx: Option<InputGradient>,
     ) -> Result<Self> {
         let core = core.pick(gpu, &BACKWARD_WEIGHT_TILED, &[dy, x, params])?;
-        // A product's bindings: A, B, C, and on the tiled core A and B again as vec4s.
-        let product = |direct: &Kernel, tiled: &Kernel, a: &GpuBuffer, b: &GpuBuffer, c: &GpuBuffer| match core {
-            Core::Tiled => Bound::new(gpu, tiled, &[a, b, c, a, b]),
-            _ => Bound::new(gpu, direct, &[a, b, c]),
+        let weight = match core {
+            // dZ, X, gradients, (binding 3 is backward_input's), dZ and X as vec4s.
+            Core::Tiled => Bound::new(gpu, &BACKWARD_WEIGHT_TILED, &[dy, x, grads, dy, dy, x])?,
+            _ => Bound::new(gpu, &BACKWARD_WEIGHT, &[dy, x, grads])?,
+        };
+        let input = match dx {
+            None => None,
+            Some(InputGradient { dx, below }) => {
+                // Without a layer below to fuse, any buffer fills the Z-below binding.
+                let z_below = below.map_or(dy, |(z, _)| z);
+                Some(match core {
+                    Core::Tiled => Bound::new(gpu, &BACKWARD_INPUT_TILED, &[dy, params, dx, z_below, dy, params])?,
+                    _ => Bound::new(gpu, &BACKWARD_INPUT, &[dy, params, dx, z_below])?,
+                })
+            }
         };
         Ok(Self {
             activation: Bound::new(gpu, &ACTIVATION_BACKWARD, &[z, z, dy])?,
-            weight: product(&BACKWARD_WEIGHT, &BACKWARD_WEIGHT_TILED, dy, x, grads)?,
-            input: dx.map(|dx| product(&BACKWARD_INPUT, &BACKWARD_INPUT_TILED, dy, params, dx)).transpose()?,
+            weight,
+            input,
+            below: dx.and_then(|d| d.below).map(|(_, act)| act),
             core,
         })
     }
@@ -371,6 +406,8 @@ impl LinearBackward {
 
     /// Records the backward pass of every copy of the layer, one dispatch per kernel. With no
     /// rows the parameter gradients are zero (or, with `accumulate`, left as they are).
+    /// `act` is the layer's activation, whose gradient is applied to dY first; pass
+    /// [`Activation::Identity`] when dY already holds dZ (the layer above fused it in).
     #[allow(clippy::too_many_arguments)]
     pub fn record_copies(
         &self,
@@ -438,7 +475,12 @@ impl LinearBackward {
         };
         self.weight.record(rec, &p, tile_grid(layer.out_dim, layer.in_dim, copies.count));
         if let Some(input) = self.input.as_ref().filter(|_| rows > 0) {
-            // dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j].
+            // dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j]; with a layer below
+            // to fuse, times its act'(Z), which lies like dX.
+            let (flags, act, z_off) = match self.below {
+                Some(below) => (FLAG_ACT_GRAD, below.code(), u(offsets.z_below)),
+                None => (0, base.act, 0),
+            };
             let p = MatmulParams {
                 m,
                 n: k,
@@ -453,6 +495,9 @@ impl LinearBackward {
                 b_batch_stride: u(copies.params_stride),
                 c_off: u(offsets.dx),
                 c_batch_stride: u(copies.input_stride),
+                z_off,
+                act,
+                flags,
                 ..base
             };
             input.record(rec, &p, tile_grid(rows, layer.in_dim, copies.count));
@@ -467,4 +512,6 @@ pub struct BackwardOffsets {
     pub z: usize,
     pub dy: usize,
     pub dx: usize,
+    /// The pre-activation of the layer below, when its activation gradient is fused into dX.
+    pub z_below: usize,
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Activation;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::linear::{BackwardOffsets, Copies, ForwardOffsets, LayerShape, LinearBackward, LinearForward};
+use crate::kernels::linear::{
+    BackwardOffsets, Copies, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
+};
 
 /// The shape of an MLP: `input → hidden[0] → … → output`, with `activation` after every
 /// hidden layer and none after the output layer.
@@ -216,7 +218,10 @@ impl MlpPass {
             let x = if i == 0 { input } else { &y[i - 1] };
             forward.push(LinearForward::new(gpu, x, &mlp.params, &y[i], &z[i])?);
             if train {
-                let dx = if i == 0 { None } else { Some(&dy[i - 1]) };
+                // dX of layer i is dY of layer i - 1: its epilogue applies that layer's
+                // activation gradient, so layer i - 1 starts from its dZ.
+                let dx = (i > 0)
+                    .then(|| InputGradient { dx: &dy[i - 1], below: Some((&z[i - 1], mlp.spec.activation_of(i - 1))) });
                 backward.push(LinearBackward::new(gpu, x, &z[i], &mlp.params, &dy[i], &mlp.grads, dx)?);
             }
         }
@@ -279,8 +284,11 @@ impl MlpPass {
     pub fn record_backward(&self, rec: &mut Recorder, mlp: &Mlp, rows: usize, accumulate: bool) {
         self.check_rows(rows);
         assert!(!self.backward.is_empty(), "this pass was built without training buffers");
+        let top = mlp.layers.len() - 1;
         for (i, (op, layer)) in self.backward.iter().zip(&mlp.layers).enumerate().rev() {
-            let (act, copies) = (mlp.spec.activation_of(i), self.copies_of(mlp, i, rows));
+            // Below the top layer, dY already holds dZ: the layer above fused it in.
+            let act = if i == top { mlp.spec.activation_of(i) } else { Activation::Identity };
+            let copies = self.copies_of(mlp, i, rows);
             op.record_copies(rec, layer, act, rows, BackwardOffsets::default(), copies, accumulate);
         }
     }
