@@ -43,12 +43,7 @@ fn gather_matches_reference() {
             let indices = indices_covering_the_ends(rows as u64, rows, src_rows);
             let want = gather_rows(&table, width, &indices);
 
-            let index_buf = GpuBuffer::from_slice(gpu, "indices", &[vec![7u32; index_off], indices].concat()).unwrap();
-            // A guard value after the table: a gather reading past it would copy -1.
-            let padded = [vec![0.0; src_off], table, vec![-1.0; width]].concat();
-            let src_buf = GpuBuffer::from_slice(gpu, "src", &padded).unwrap();
-            let out_buf = GpuBuffer::zeros(gpu, "out", out_off + rows * width + 1).unwrap();
-            let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+            let (op, out_buf) = gather_with_offsets(&indices, &table, width, rows, (index_off, src_off, out_off));
             let params = GatherParams {
                 rows: rows as u32,
                 width: width as u32,
@@ -61,6 +56,24 @@ fn gather_matches_reference() {
             record_and_check(&op, &out_buf, params, &want, &format!("gather {rows}x{width}"));
         }
     }
+}
+
+/// A gather bound to `indices` and `table` placed at offsets (index, source, output) in
+/// their buffers, the table followed by a guard row of -1 (a gather reading past the table
+/// would copy it), and its zeroed output buffer of `rows` rows.
+fn gather_with_offsets(
+    indices: &[u32],
+    table: &[f32],
+    width: usize,
+    rows: usize,
+    (index_off, src_off, out_off): (usize, usize, usize),
+) -> (Gather, GpuBuffer) {
+    let gpu = gpu();
+    let index_buf = GpuBuffer::from_slice(gpu, "indices", &[vec![7u32; index_off], indices.to_vec()].concat()).unwrap();
+    let padded = [vec![0.0; src_off], table.to_vec(), vec![-1.0; width]].concat();
+    let src_buf = GpuBuffer::from_slice(gpu, "src", &padded).unwrap();
+    let out_buf = GpuBuffer::zeros(gpu, "out", out_off + rows * width + 1).unwrap();
+    (Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap(), out_buf)
 }
 
 /// Records the gather of `params` and checks its output rows against `want`, bit for bit, and
@@ -166,11 +179,7 @@ fn gather_copies_read_their_own_tables() {
 
     // Offsets in every buffer, and a guard row after the last table.
     let (index_off, src_off, out_off) = (3usize, 5usize, 2usize);
-    let index_buf = GpuBuffer::from_slice(gpu, "indices", &[vec![7u32; index_off], indices].concat()).unwrap();
-    let padded = [vec![0.0; src_off], tables, vec![-1.0; width]].concat();
-    let src_buf = GpuBuffer::from_slice(gpu, "src", &padded).unwrap();
-    let out_buf = GpuBuffer::zeros(gpu, "out", out_off + rows * width + 1).unwrap();
-    let op = Gather::new(gpu, &index_buf, &src_buf, &out_buf).unwrap();
+    let (op, out_buf) = gather_with_offsets(&indices, &tables, width, rows, (index_off, src_off, out_off));
     let params = GatherParams {
         rows: rows as u32,
         width: width as u32,
