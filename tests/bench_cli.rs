@@ -113,20 +113,13 @@ fn train_bench_dispatches(seeds: u64) -> Vec<(String, f64)> {
     dispatches
 }
 
-/// Seeds trained together share their dispatches: a step of three seeds records as many as a
-/// step of one, but for the critic's per-seed Q-mean statistic (and IQL's per-seed minimum of
-/// the target heads).
+/// Seeds trained together share their dispatches: a step of three seeds records exactly the
+/// dispatches of a step of one, in every stage.
 #[test]
 fn bench_train_with_seeds_batches_the_seeds_into_the_same_dispatches() {
     let (one, three) = (train_bench_dispatches(1), train_bench_dispatches(3));
     assert_eq!(one.len(), three.len());
     for ((stage, single), (_, seeds)) in one.iter().zip(&three) {
-        let per_extra_seed = match stage {
-            s if s.contains("IQL") => 2.0,
-            s if s.contains("critic") => 1.0,
-            _ => 0.0,
-        };
-        let extra = 2.0 * per_extra_seed;
-        assert!(*seeds <= single + extra, "{stage}: {single} dispatches per step for one seed, {seeds} for three");
+        assert_eq!(single, seeds, "{stage}: dispatches per step for one seed and for three");
     }
 }

@@ -33,7 +33,6 @@ fn indices_covering_the_ends(seed: u64, rows: usize, src_rows: usize) -> Vec<u32
 
 #[test]
 fn gather_matches_reference() {
-    let gpu = gpu();
     // Offsets in every buffer, so a kernel ignoring one reads or writes the wrong place.
     let (index_off, src_off, out_off) = (3usize, 5usize, 2usize);
     for rows in [1usize, 7, 33, 257] {

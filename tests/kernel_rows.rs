@@ -50,8 +50,42 @@ fn minimum_matches_reference() {
         let out = GpuBuffer::zeros(gpu, "out", n + 2).unwrap();
         let op = Minimum::new(gpu, &ab, &bb, &out).unwrap();
         let mut rec = Recorder::new(gpu);
-        op.record_with(&mut rec, MinimumParams { count: n as u32, a_off: 0, b_off: 1, out_off: 2 });
+        op.record_with(
+            &mut rec,
+            MinimumParams { count: n as u32, a_off: 0, b_off: 1, out_off: 2, ..Default::default() },
+        );
         rec.submit_and_wait().unwrap();
         assert_eq!(&out.read::<f32>(gpu).unwrap()[2..], &want[..], "n = {n}");
     }
+}
+
+/// Three seeds' twin heads in one buffer (Q1 then Q2 per seed, with a gap): one dispatch gives
+/// every seed's min(Q1, Q2), one seed after another.
+#[test]
+fn minimum_over_copies_matches_reference() {
+    let gpu = gpu();
+    let (copies, len, gap) = (3usize, 37usize, 4usize);
+    let stride = 2 * len + gap;
+    let heads = random(77, copies * stride + 1, 5.0);
+    let buf = GpuBuffer::from_slice(gpu, "heads", &heads).unwrap();
+    let out = GpuBuffer::zeros(gpu, "out", copies * len + 1).unwrap();
+    let op = Minimum::new(gpu, &buf, &buf, &out).unwrap();
+    let params = MinimumParams {
+        count: (copies * len) as u32,
+        a_off: 1,
+        b_off: (1 + len) as u32,
+        out_off: 1,
+        copy_len: len as u32,
+        copy_stride: stride as u32,
+    };
+    let mut rec = Recorder::new(gpu);
+    op.record_with(&mut rec, params);
+    rec.submit_and_wait().unwrap();
+    let got = out.read::<f32>(gpu).unwrap();
+    for c in 0..copies {
+        let own = &heads[1 + c * stride..];
+        let want = reference::rows::minimum(&own[..len], &own[len..2 * len]);
+        assert_eq!(&got[1 + c * len..][..len], &want[..], "copy {c}");
+    }
+    assert_eq!(got[0], 0.0, "nothing written before the output");
 }

@@ -54,6 +54,10 @@ pub struct MinimumParams {
     pub a_off: u32,
     pub b_off: u32,
     pub out_off: u32,
+    /// Elements per copy (seed); copy c reads its inputs `copy_stride` further on per copy.
+    /// 0: one copy.
+    pub copy_len: u32,
+    pub copy_stride: u32,
 }
 
 /// out = min(a, b) elementwise.

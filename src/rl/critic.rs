@@ -124,12 +124,19 @@ impl TwinCritic {
 }
 
 /// Where statistic `stat` (an index into [`CRITIC_STATS`]) of seed `seed` lies in a slot of
-/// the stats ring: the head losses seed by seed, then each other statistic for every seed.
+/// the stats ring of [`stats_width`] values: each head's loss, then each head's mean Q (of
+/// which `q_mean` is Q1's), both seed by seed, then the target and value statistics.
 pub fn stat_index(stat: usize, seeds: usize, seed: usize) -> usize {
     match stat {
         0 | 1 => 2 * seed + stat,
-        k => k * seeds + seed,
+        2 => 2 * seeds + 2 * seed,
+        k => (k + 1) * seeds + seed,
     }
+}
+
+/// Values per slot of the stats ring for `seeds` seeds.
+pub fn stats_width(seeds: usize) -> usize {
+    (CRITIC_STATS.len() + 1) * seeds
 }
 
 /// Reduces `copies` blocks of `len` values at `src_off` to one value each, at `dst` on.
@@ -168,7 +175,7 @@ struct IqlParts {
 pub struct CriticTrainer {
     pub config: CriticConfig,
     pub sampler: MinibatchSampler,
-    /// Per-step statistics, `CRITIC_STATS.len()` values per seed and slot (see [`stat_index`]).
+    /// Per-step statistics, [`stats_width`] values per slot (see [`stat_index`]).
     pub stats: GpuBuffer,
     /// One optimiser for both heads, acting as one per head.
     pub adam: Adam,
@@ -235,7 +242,7 @@ impl CriticTrainer {
 
         // Every seed's y, then every seed's soft value v, a batch each.
         let targets = GpuBuffer::zeros(gpu, "TD targets", 2 * rows)?;
-        let stats = GpuBuffer::zeros(gpu, "critic stats", ring_len * CRITIC_STATS.len() * seeds)?;
+        let stats = GpuBuffer::zeros(gpu, "critic stats", ring_len * stats_width(seeds))?;
         // Per-row losses of every head, in the heads' order.
         let loss_rows = GpuBuffer::zeros(gpu, "critic loss rows", 2 * rows)?;
         let grad = online_pass.output_grad().expect("training pass");
@@ -312,7 +319,7 @@ impl CriticTrainer {
         let (batch, seeds, support) = (self.config.batch, self.seeds, self.support);
         let rows = seeds * batch;
         let act = self.sampler.batch.actions.len / rows;
-        let slot = (self.steps % self.ring_len as u64) as usize * CRITIC_STATS.len() * seeds;
+        let slot = (self.steps % self.ring_len as u64) as usize * stats_width(seeds);
         let stat = |k: usize, seed: usize| slot + stat_index(k, seeds, seed);
         self.sampler.record(rec);
         self.online_input.record(rec, rows, 0, 0);
@@ -327,15 +334,15 @@ impl CriticTrainer {
             Some(iql) => {
                 // V(s) → τ-expectile of min Q'(s, a), on the dataset actions.
                 self.target_pass.record_forward(rec, &critic.target, batch);
-                for c in 0..seeds {
-                    let heads = MinimumParams {
-                        count: batch as u32,
-                        a_off: self.target_pass.output_offset(2 * c, batch) as u32,
-                        b_off: self.target_pass.output_offset(2 * c + 1, batch) as u32,
-                        out_off: (c * batch) as u32,
-                    };
-                    iql.min_q.record_with(rec, heads);
-                }
+                // Seed c's heads are blocks 2c and 2c + 1 of `batch` rows.
+                let heads = MinimumParams {
+                    count: rows as u32,
+                    b_off: self.target_pass.output_offset(1, batch) as u32,
+                    copy_len: batch as u32,
+                    copy_stride: (2 * batch) as u32,
+                    ..Default::default()
+                };
+                iql.min_q.record_with(rec, heads);
                 iql.value_pass.record_forward(rec, &iql.value, batch);
                 iql.expectile.record(rec, rows, self.config.expectile as f32, 1.0 / batch as f32);
                 reduce_copies(&iql.value_loss_sum, rec, ReduceOp::Sum, 0, seeds, batch, stat(4, 0));
@@ -382,10 +389,7 @@ impl CriticTrainer {
         };
         self.loss.record(rec, 2 * rows, 1, loss);
         reduce_copies(&self.loss_sum, rec, ReduceOp::Sum, 0, 2 * seeds, batch, stat(0, 0));
-        for c in 0..seeds {
-            let q1 = self.online_pass.output_offset(2 * c, batch);
-            self.q_mean.record(rec, ReduceOp::Mean, q1, batch, stat(2, c));
-        }
+        reduce_copies(&self.q_mean, rec, ReduceOp::Mean, 0, 2 * seeds, batch, stat(2, 0));
         reduce_copies(&self.y_mean, rec, ReduceOp::Mean, 0, seeds, batch, stat(3, 0));
         self.online_pass.record_backward(rec, &critic.online, batch, false);
         self.adam.record_step(rec);

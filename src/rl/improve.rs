@@ -213,6 +213,7 @@ impl PolicyImprover {
                     a_off: self.values.pass.output_offset(2 * c, rows) as u32,
                     b_off: self.values.pass.output_offset(2 * c + 1, rows) as u32,
                     out_off: offset,
+                    ..Default::default()
                 };
                 self.values.minimum.record_with(rec, heads);
                 let softmax = EnergyWeightsParams {

@@ -21,7 +21,9 @@ use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::{CriticKind, TrainConfig};
-use super::critic::{network_seed, stat_index, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS};
+use super::critic::{
+    network_seed, stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS,
+};
 use super::evaluation::{run_eval_env, Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{
@@ -552,7 +554,7 @@ impl Context<'_> {
         }
         let total = cfg.steps;
         let bar = progress(stage, total, step);
-        let width = CRITIC_STATS.len() * copies;
+        let width = stats_width(copies);
         while step < total {
             let stop = next_stop(step, total, &[log_every, self.config.run.checkpoint_every]);
             let first_slot = trainer.steps();
