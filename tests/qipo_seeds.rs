@@ -94,6 +94,8 @@ fn check_seeds_match_single_runs(name: &str, extra: &[&str]) {
     let stdout = ok(resumed);
     assert!(stdout.contains("seed 7: done") && stdout.contains("seed 8: done"), "{stdout}");
 
+    let plot = std::fs::read(together.join("seeds.png")).expect("the seeds' learning curves");
+    assert!(plot.starts_with(b"\x89PNG"), "seeds.png is a PNG");
     let index = read_json(&together.join("seeds.json"));
     assert_eq!(index["seeds"], serde_json::json!([7, 8]));
     let mut scores = Vec::new();

@@ -194,6 +194,9 @@ fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>
         println!("{} is already finished: nothing to do", runs.path().display());
         return Ok(());
     }
+    if let Runs::Seeds(dir) = &runs {
+        dir.plot()?;
+    }
     if summaries.iter().any(|s| s.stopped) {
         println!("stopped after the step budget; continue with --resume {}", runs.path().display());
         return Ok(());

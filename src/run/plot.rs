@@ -1,6 +1,7 @@
 //! Learning curves from `metrics.jsonl`: one small panel per metric, the x axis the global
 //! step (each stage's steps placed after the previous stage's), every stage in its own colour
-//! with a dashed line where it begins.
+//! with a dashed line where it begins. The runs of several seeds can be overlaid instead, one
+//! colour per seed ([`plot_seed_curves`]).
 //!
 //! Missing and non-finite values break a curve instead of failing, and an empty log gives a
 //! placeholder panel, so the plot can be drawn at any moment of a run. Text needs a TrueType
@@ -33,13 +34,18 @@ const MIN_WIDTH_PX: u32 = 840;
 /// Fields of every record that are not metrics.
 const RECORD_KEYS: [&str; 3] = ["stage", "step", "time_s"];
 
-/// Colours of the stages in their usual order; stages beyond them reuse them.
-const STAGE_COLOURS: [RGBColor; 5] = [
+/// Colours of the stages (or seeds) in their usual order; more reuse them.
+const STAGE_COLOURS: [RGBColor; 10] = [
     RGBColor(50, 90, 170),
     RGBColor(120, 120, 120),
     RGBColor(30, 140, 70),
     RGBColor(210, 80, 30),
     RGBColor(130, 60, 160),
+    RGBColor(200, 160, 20),
+    RGBColor(20, 160, 170),
+    RGBColor(220, 90, 150),
+    RGBColor(100, 60, 30),
+    RGBColor(0, 0, 0),
 ];
 
 /// Writes the learning curves of the metrics log `metrics_path` to `png_path` (a `.png`).
@@ -48,6 +54,19 @@ pub fn plot_learning_curves(metrics_path: &Path, png_path: &Path) -> Result<()> 
     ensure!(is_png, "plot file {} must end in .png", png_path.display());
     let curves = Curves::from_records(&read_metrics(metrics_path)?);
     render(&curves, png_path, font_registered()).with_context(|| format!("cannot write plot {}", png_path.display()))
+}
+
+/// Overlays the learning curves of several runs of one task (the seeds of a multi-seed run),
+/// `runs` naming each run and its metrics log: one colour per run, every stage of a run on
+/// one line, the stage boundaries the first run's.
+pub fn plot_seed_curves(runs: &[(String, &Path)], png_path: &Path) -> Result<()> {
+    let is_png = png_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    ensure!(is_png, "plot file {} must end in .png", png_path.display());
+    let labels: Vec<String> = runs.iter().map(|(label, _)| label.clone()).collect();
+    let curves =
+        runs.iter().map(|(_, path)| Ok(Curves::from_records(&read_metrics(path)?))).collect::<Result<Vec<_>>>()?;
+    let overlay = Curves::overlay(&labels, &curves);
+    render(&overlay, png_path, font_registered()).with_context(|| format!("cannot write plot {}", png_path.display()))
 }
 
 /// The metrics of a log arranged for drawing.
@@ -120,6 +139,35 @@ impl Curves {
             }
         }
         curves
+    }
+
+    /// Several runs' curves as one: run r takes the place of stage r (its colour and its
+    /// name in the header), its stages joined into one line with a break between them.
+    fn overlay(labels: &[String], runs: &[Curves]) -> Self {
+        let first = runs.first();
+        let mut out = Curves {
+            stages: labels.to_vec(),
+            stage_starts: first.map(|c| c.stage_starts.clone()).unwrap_or_default(),
+            metrics: Vec::new(),
+            last_step: runs.iter().map(|c| c.last_step).fold(0.0, f64::max),
+        };
+        for (r, run) in runs.iter().enumerate() {
+            for metric in &run.metrics {
+                let slot = out.metrics.iter().position(|m| m.name == metric.name).unwrap_or_else(|| {
+                    out.metrics.push(Metric { name: metric.name.clone(), per_stage: vec![Vec::new(); runs.len()] });
+                    out.metrics.len() - 1
+                });
+                let mut line: Points = Vec::new();
+                for points in metric.per_stage.iter().filter(|p| !p.is_empty()) {
+                    if !line.is_empty() {
+                        line.push((points[0].0, None));
+                    }
+                    line.extend(points);
+                }
+                out.metrics[slot].per_stage[r] = line;
+            }
+        }
+        out
     }
 }
 
@@ -280,6 +328,29 @@ mod tests {
         ];
         let curves = Curves::from_records(&records);
         assert_eq!(curves.metrics[0].per_stage[0], [(10.0, Some(1.0)), (20.0, Some(5.0))]);
+    }
+
+    #[test]
+    fn seeds_overlay_one_line_each_with_breaks_between_stages() {
+        let seed = |loss: f64| {
+            Curves::from_records(&[
+                json!({"stage": "behaviour", "step": 100, "loss": loss}),
+                json!({"stage": "policy", "step": 50, "loss": loss + 1.0}),
+                json!({"stage": "policy", "step": 60, "q": 2.0}),
+            ])
+        };
+        let labels = ["seed0".to_string(), "seed1".to_string()];
+        let overlay = Curves::overlay(&labels, &[seed(1.0), seed(3.0)]);
+        assert_eq!(overlay.stages, labels);
+        assert_eq!(overlay.stage_starts, [0.0, 100.0]);
+        assert_eq!(overlay.last_step, 160.0);
+        let loss = &overlay.metrics[0];
+        assert_eq!(loss.per_stage[1], [(100.0, Some(3.0)), (150.0, None), (150.0, Some(4.0))]);
+        assert_eq!(overlay.metrics[1].per_stage[0], [(160.0, Some(2.0))]);
+        let path = std::env::temp_dir().join(format!("qipo-run-plot-seeds-{}.png", std::process::id()));
+        render(&overlay, &path, false).unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
+        std::fs::remove_file(&path).ok();
     }
 
     #[test]

@@ -1,16 +1,20 @@
-//! The directory of a multi-seed run: one ordinary run directory per seed (`seed<k>/`), and
-//! `seeds.json`, which lists them and, once they are done, sums up their evaluations.
+//! The directory of a multi-seed run: one ordinary run directory per seed (`seed<k>/`),
+//! `seeds.json`, which lists them and, once they are done, sums up their evaluations, and
+//! `seeds.png`, every seed's learning curves overlaid.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context as _, Result};
 use serde::{Deserialize, Serialize};
 
+use super::plot::plot_seed_curves;
 use super::{write_atomic, RunDir};
 use crate::eval::EvalReport;
 
 /// The file that marks a multi-seed run directory.
 pub const SEEDS_FILE: &str = "seeds.json";
+/// The seeds' learning curves, overlaid.
+pub const SEEDS_PLOT: &str = "seeds.png";
 
 /// The contents of `seeds.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -123,6 +127,14 @@ impl SeedsDir {
 
     fn write_index(&self) -> Result<()> {
         write_atomic(&self.path.join(SEEDS_FILE), &serde_json::to_vec_pretty(&self.index)?)
+    }
+
+    /// Draws every seed's learning curves into `seeds.png`.
+    pub fn plot(&self) -> Result<()> {
+        let runs: Vec<(String, PathBuf)> =
+            self.index.runs.iter().zip(&self.runs).map(|(name, run)| (name.clone(), run.metrics_path())).collect();
+        let runs: Vec<(String, &Path)> = runs.iter().map(|(name, path)| (name.clone(), path.as_path())).collect();
+        plot_seed_curves(&runs, &self.path.join(SEEDS_PLOT))
     }
 
     /// Records the seeds' final evaluations in `seeds.json`.
