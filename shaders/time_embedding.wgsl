@@ -42,17 +42,7 @@ var<immediate> p: Embedding;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-const TAU: f32 = 6.28318530717959;
 
-// sin and cos of 2π·t·w, the first when `use_sin`. t·w reaches about ±100 with QGPO's scale of
-// 30; reducing it to a fraction of a turn in [-1/2, 1/2] first keeps the angle in [-π, π],
-// where GPUs evaluate sin and cos accurately, and changes no value (sin and cos have period 1
-// in turns).
-fn fourier_feature(time: f32, frequency: f32, use_sin: bool) -> f32 {
-    let turns = time * frequency;
-    let angle = TAU * (turns - round(turns));
-    return select(cos(angle), sin(angle), use_sin);
-}
 
 @compute @workgroup_size(WG)
 fn embed_time(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

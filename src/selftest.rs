@@ -9,6 +9,7 @@ use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig, ADAM_STEP};
 use crate::kernels::critic::{
@@ -24,9 +25,11 @@ use crate::kernels::linear::{
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
 use crate::kernels::reduce::{Reduce, ReduceOp, REDUCE_RANGE, REDUCE_ROWS};
 use crate::kernels::rng::{self, streams, Distribution, RngDraw, RngFill, RngStream};
+use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::kernels::time_embedding::{self as embedding, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, EMBED_TIME};
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
 use crate::reference;
+use crate::reference::qipo::VelocityParams;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -109,6 +112,7 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.push(gather(gpu, &mut rng)?);
     checks.extend(critic(gpu, &mut rng)?);
     checks.extend(rows(gpu, &mut rng)?);
+    checks.push(sample_rows(gpu, &mut rng)?);
     Ok(checks)
 }
 
@@ -404,6 +408,32 @@ fn euler(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     op.record(&mut rec, n, dt, clip);
     rec.submit_and_wait()?;
     Ok(Check::close("Euler step (then clipped)", &[EULER_STEP], &x_buf.read::<f32>(gpu)?, &want, 1e-6))
+}
+
+/// A few actions sampled in one dispatch by a small velocity network, through 3 Euler steps,
+/// clipped: the CPU twin samples the same from the same draw.
+fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let spec = VelocitySpec {
+        dim: 3,
+        cond_dim: 5,
+        time_features: 8,
+        time_scale: 30.0,
+        hidden: vec![16, 16],
+        activation: Activation::Mish,
+    };
+    let (rows, steps, clip) = (4, 3, Some((-1.0, 1.0)));
+    let net = VelocityNet::new(gpu, &spec, rng.random::<u64>())?;
+    let states = random(rng, rows * spec.cond_dim, 1.0);
+    let states_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
+    let sampler = RowSampler::new(gpu, &net, &states_buf, rows, steps)?;
+    let mut draws = RngStream::new(rng.random::<u64>(), streams::POLICY_NOISE);
+    let cpu_net = VelocityParams { spec, params: net.mlp.params.read(gpu)?, frequencies: net.frequencies.read(gpu)? };
+    let want = reference::qipo::euler_sample(&cpu_net, &states, rows, 1, steps, &mut draws.clone(), clip);
+    let mut rec = Recorder::new(gpu);
+    sampler.record(&mut rec, &net, rows, &mut draws, clip);
+    rec.submit_and_wait()?;
+    let got: Vec<f32> = sampler.x.read(gpu)?;
+    Ok(Check::close("Euler sampling in one dispatch", &[SAMPLE_ROWS], &got, &want, 1e-4))
 }
 
 /// A batch of 6-D actions: x_t, t and the target velocity.

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::data::{Dataset, Env, Episode, EpisodeEnd, Format, GpuDataset};
 use crate::flow::efm::EfmTable;
-use crate::flow::{EfmConfig, EfmTrainer, EulerSampler, VelocityNet, VelocitySpec};
+use crate::flow::{ActionSampler, EfmConfig, EfmTrainer, RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::rng::{streams, RngStream};
@@ -149,9 +149,15 @@ pub struct SamplingResult {
     pub support_sampling_s: f64,
     pub support_actions_per_s: f64,
     /// One action for each of `eval_states` states: upload the states, record, submit,
-    /// sample and read the actions back; the median and the fastest of the timed calls.
+    /// sample and read the actions back; the median and the fastest of the timed calls, with
+    /// the sampler evaluation uses (`QIPO_SAMPLER`, by default the one-dispatch sampler on
+    /// GPUs and the batched one on CPU drivers).
     pub action_latency_ms: f64,
     pub action_latency_min_ms: f64,
+    /// The median with each sampler: the batched one, and the one-dispatch one (null where
+    /// the network does not fit it).
+    pub action_latency_batched_ms: f64,
+    pub action_latency_one_dispatch_ms: Option<f64>,
 }
 
 /// Every measurement of one environment's shapes.
@@ -271,21 +277,28 @@ fn time_stage(gpu: &Gpu, stage: &str, sizes: &TrainBenchSizes, body: impl FnMut(
 }
 
 /// Milliseconds per call of the evaluation path: new states uploaded, one action sampled
-/// for each by the Euler sampler, the actions read back. Returns the median and the
-/// minimum over `latency_calls` calls after three warm-up calls.
-fn action_latency(gpu: &Gpu, policy: &VelocityNet, dataset: &Dataset, sizes: &TrainBenchSizes) -> Result<(f64, f64)> {
+/// for each by the Euler sampler (the one-dispatch one with `rows`, where the network fits
+/// it), the actions read back. Returns the median and the minimum over `latency_calls` calls
+/// after three warm-up calls.
+fn action_latency(
+    gpu: &Gpu,
+    policy: &VelocityNet,
+    dataset: &Dataset,
+    sizes: &TrainBenchSizes,
+    rows: bool,
+) -> Result<(f64, f64)> {
     let n = sizes.eval_states.min(dataset.len()).max(1);
     let states_host = &dataset.observations[..n * dataset.obs_dim];
     let states = GpuBuffer::from_slice(gpu, "evaluation states", states_host)?;
-    let sampler = EulerSampler::new(gpu, policy, &states, n, 1, sizes.euler_steps)?;
+    let sampler = ActionSampler::with_choice(gpu, policy, &states, n, sizes.euler_steps, rows)?;
     let mut rng = RngStream::new(6, streams::POLICY_NOISE);
     let mut call = || -> Result<f64> {
         let start = Instant::now();
         states.write(gpu, 0, states_host);
         let mut rec = Recorder::new(gpu);
-        sampler.record(&mut rec, policy, n, 0, &mut rng, Some((-1.0, 1.0)));
+        sampler.record(&mut rec, policy, n, &mut rng, Some((-1.0, 1.0)));
         rec.submit()?;
-        let actions: Vec<f32> = sampler.x.read_range(gpu, 0, n * policy.spec.dim)?;
+        let actions: Vec<f32> = sampler.samples().read_range(gpu, 0, n * policy.spec.dim)?;
         std::hint::black_box(actions);
         Ok(start.elapsed().as_secs_f64() * 1e3)
     };
@@ -367,7 +380,13 @@ pub fn bench_env(
     drop(improver);
 
     progress(&format!("{name}: one action for each of {} states", sizes.eval_states));
-    let (action_latency_ms, action_latency_min_ms) = action_latency(gpu, &policy, &dataset, sizes)?;
+    let batched = action_latency(gpu, &policy, &dataset, sizes, false)?;
+    let one_dispatch =
+        RowSampler::fits(&policy).then(|| action_latency(gpu, &policy, &dataset, sizes, true)).transpose()?;
+    let (action_latency_ms, action_latency_min_ms) = match one_dispatch {
+        Some(latency) if ActionSampler::prefers_rows(gpu)? => latency,
+        _ => batched,
+    };
 
     Ok(EnvResult {
         env: name.to_string(),
@@ -382,6 +401,8 @@ pub fn bench_env(
             support_actions_per_s: support_actions as f64 / support.wall_s,
             action_latency_ms,
             action_latency_min_ms,
+            action_latency_batched_ms: batched.0,
+            action_latency_one_dispatch_ms: one_dispatch.map(|l| l.0),
         },
     })
 }
@@ -456,12 +477,15 @@ pub fn format_table(results: &TrainBench) -> String {
             duration(p.support_sampling_s)
         );
         out += &format!(
-            "  one action for each of {} states{}: {:.2} ms median, {:.2} ms fastest of {} calls\n",
+            "  one action for each of {} states{}: {:.2} ms median, {:.2} ms fastest of {} calls \
+             (batched sampler {:.2} ms, one-dispatch sampler {})\n",
             s.eval_states,
             if s.seeds > 1 { format!(" and each of {} seeds", s.seeds) } else { String::new() },
             p.action_latency_ms,
             p.action_latency_min_ms,
-            s.latency_calls
+            s.latency_calls,
+            p.action_latency_batched_ms,
+            optional(p.action_latency_one_dispatch_ms, |ms| format!("{ms:.2} ms")),
         );
     }
     let clock = if results.gpu_timestamps { "GPU timestamps" } else { "none: the adapter has no timestamps" };

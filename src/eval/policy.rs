@@ -1,12 +1,13 @@
-//! What chooses the actions during evaluation: the trained flow policy (one Euler sampling
-//! call on the GPU for all live episodes), or the zero and uniform-random baselines.
+//! What chooses the actions during evaluation: the trained flow policy (one sampling call on
+//! the GPU for all live episodes, one dispatch where the network fits the one-dispatch
+//! sampler), or the zero and uniform-random baselines.
 
 use anyhow::{ensure, Result};
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::ObservationNormalization;
-use crate::flow::{EulerSampler, VelocityNet};
+use crate::flow::{ActionSampler, VelocityNet};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::rng::{streams, RngStream};
 
@@ -60,12 +61,12 @@ impl Policy for RandomPolicy {
     }
 }
 
-/// A trained velocity network: each call samples one action per observation with the
-/// batched Euler sampler, from noise drawn on the GPU, in one submit.
+/// A trained velocity network: each call samples one action per observation by Euler
+/// sampling, from noise drawn on the GPU, in one submit.
 pub struct FlowPolicy<'a> {
     gpu: &'a Gpu,
     net: &'a VelocityNet,
-    sampler: EulerSampler,
+    sampler: ActionSampler,
     states: GpuBuffer,
     normalization: Option<ObservationNormalization>,
     rng: RngStream,
@@ -85,7 +86,7 @@ impl<'a> FlowPolicy<'a> {
         name: impl Into<String>,
     ) -> Result<Self> {
         let states = GpuBuffer::zeros(gpu, "evaluation states", capacity.max(1) * net.spec.cond_dim)?;
-        let sampler = EulerSampler::new(gpu, net, &states, capacity.max(1), 1, euler_steps)?;
+        let sampler = ActionSampler::new(gpu, net, &states, capacity.max(1), euler_steps)?;
         let rng = RngStream::new(seed, streams::POLICY_NOISE);
         Ok(Self { gpu, net, sampler, states, normalization, rng, name: name.into() })
     }
@@ -99,16 +100,17 @@ impl Policy for FlowPolicy<'_> {
     fn act(&mut self, observations: &[f64], rows: usize) -> Result<Vec<f64>> {
         let obs_dim = self.net.spec.cond_dim;
         ensure!(observations.len() == rows * obs_dim, "the policy takes {obs_dim}-d observations");
-        ensure!(rows <= self.sampler.capacity, "{rows} observations for a policy built for {}", self.sampler.capacity);
+        let capacity = self.sampler.capacity();
+        ensure!(rows <= capacity, "{rows} observations for a policy built for {capacity}");
         let mut states: Vec<f32> = observations.iter().map(|&v| v as f32).collect();
         if let Some(normalization) = &self.normalization {
             normalization.apply(&mut states);
         }
         self.states.write(self.gpu, 0, &states);
         let mut rec = Recorder::new(self.gpu);
-        self.sampler.record(&mut rec, self.net, rows, 0, &mut self.rng, None);
+        self.sampler.record(&mut rec, self.net, rows, &mut self.rng, None);
         rec.submit_and_wait()?;
-        let actions: Vec<f32> = self.sampler.x.read_range(self.gpu, 0, rows * self.net.spec.dim)?;
+        let actions: Vec<f32> = self.sampler.samples().read_range(self.gpu, 0, rows * self.net.spec.dim)?;
         Ok(actions.into_iter().map(f64::from).collect())
     }
 }

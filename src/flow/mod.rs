@@ -6,11 +6,14 @@
 //! - [`efm`]: training on a table of points with energies: minibatch, pairs, weights, loss,
 //!   backward and Adam, all recorded on the GPU.
 //! - [`sampler`]: x0 ~ N(0, I) integrated to t = 1 with N Euler steps, many samples at once.
+//! - [`row_sampler`]: the same for a few samples in one dispatch (evaluation's actions).
 
 pub mod efm;
+pub mod row_sampler;
 pub mod sampler;
 pub mod velocity;
 
 pub use efm::{EfmConfig, EfmTrainer};
+pub use row_sampler::{ActionSampler, RowSampler};
 pub use sampler::EulerSampler;
 pub use velocity::{VelocityNet, VelocityPass, VelocitySpec};

@@ -16,6 +16,7 @@ pub mod loss;
 pub mod reduce;
 pub mod rng;
 pub mod rows;
+pub mod sample_rows;
 pub mod time_embedding;
 
 /// Shared WGSL snippets, prepended to the kernels that use them.
@@ -26,6 +27,7 @@ pub mod snippets {
     pub const MATMUL_TILED: Source =
         ("common/matmul_tiled.wgsl", include_str!("../../shaders/common/matmul_tiled.wgsl"));
     pub const RNG: Source = ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl"));
+    pub const FOURIER: Source = ("common/fourier.wgsl", include_str!("../../shaders/common/fourier.wgsl"));
 }
 
 /// Every kernel of the project, for validation tests and `qipo info`.
@@ -43,5 +45,6 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     kernels.extend_from_slice(&gather::KERNELS);
     kernels.extend_from_slice(&rows::KERNELS);
     kernels.extend_from_slice(&critic::KERNELS);
+    kernels.extend_from_slice(&sample_rows::KERNELS);
     kernels
 }

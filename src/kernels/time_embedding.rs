@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use super::snippets::FOURIER;
 use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
 
@@ -20,7 +21,7 @@ use Access::{Read, ReadWrite};
 
 /// Bindings: x, t, w (frequencies), cond, out.
 pub const EMBED_TIME: Kernel =
-    Kernel { sources: &[SRC], entry: "embed_time", bindings: &[Read, Read, Read, Read, ReadWrite] };
+    Kernel { sources: &[FOURIER, SRC], entry: "embed_time", bindings: &[Read, Read, Read, Read, ReadWrite] };
 
 pub const KERNELS: [Kernel; 1] = [EMBED_TIME];
 
