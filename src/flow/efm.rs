@@ -154,10 +154,7 @@ impl EfmTrainer {
         let loss = SquaredErrorParams { has_weights: 1, scale: 1.0, ..Default::default() };
         self.loss.record(rec, rows, dim, loss);
         let slot = (self.steps % (self.losses.len / copies) as u64) as usize;
-        match copies {
-            1 => self.sum.record(rec, ReduceOp::Sum, 0, batch, slot),
-            _ => self.sum.record_rows(rec, ReduceOp::Sum, 0, copies, batch, slot * copies),
-        }
+        self.sum.record_blocks(rec, ReduceOp::Sum, 0, copies, batch, slot * copies);
         self.pass.mlp.record_backward(rec, &net.mlp, batch, false);
         self.adam.record_step(rec);
         self.steps += 1;

@@ -183,12 +183,8 @@ impl Adam {
         }
         let segment = self.len / self.copies;
         if self.config.clips() {
-            let op = ReduceOp::SumOfSquares;
-            match self.copies {
-                1 => self.grad_norm.record(rec, op, 0, self.len, STATS_GRAD_NORM_SQ),
-                // One squared norm per copy.
-                copies => self.grad_norm.record_rows(rec, op, 0, copies, segment, STATS_GRAD_NORM_SQ),
-            }
+            // One squared norm per copy.
+            self.grad_norm.record_blocks(rec, ReduceOp::SumOfSquares, 0, self.copies, segment, STATS_GRAD_NORM_SQ);
         }
         let mut params = self.config.step_params(self.step, 0, self.len, STATS_GRAD_NORM_SQ);
         if self.copies > 1 {

@@ -132,6 +132,24 @@ impl Reduce {
         self.finish.record(rec, &finish, [1, 1, 1]);
     }
 
+    /// Records output[dst + b] = op(block b) for `blocks` consecutive blocks of `len` values at
+    /// input[src_off..] (one per copy of a network): a single block by [`Self::record`], several
+    /// by [`Self::record_rows`] in one dispatch.
+    pub fn record_blocks(
+        &self,
+        rec: &mut Recorder,
+        op: ReduceOp,
+        src_off: usize,
+        blocks: usize,
+        len: usize,
+        dst: usize,
+    ) {
+        match blocks {
+            1 => self.record(rec, op, src_off, len, dst),
+            _ => self.record_rows(rec, op, src_off, blocks, len, dst),
+        }
+    }
+
     /// Records output[dst + r] = op(row r of the rows×cols matrix at input[src_off..]).
     pub fn record_rows(&self, rec: &mut Recorder, op: ReduceOp, src_off: usize, rows: usize, cols: usize, dst: usize) {
         assert!(src_off + rows * cols <= self.input_len, "{rows}×{cols} rows at {src_off} overrun their input");

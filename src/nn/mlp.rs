@@ -250,10 +250,6 @@ impl MlpPass {
         copy * rows * self.output_width
     }
 
-    pub fn copies(&self) -> usize {
-        self.copies
-    }
-
     /// The network's output, rows×output (for copies, one such block per copy).
     pub fn output(&self) -> &GpuBuffer {
         self.y.last().expect("an MLP has at least one layer")

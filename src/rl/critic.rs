@@ -139,22 +139,6 @@ pub fn stats_width(seeds: usize) -> usize {
     (CRITIC_STATS.len() + 1) * seeds
 }
 
-/// Reduces `copies` blocks of `len` values at `src_off` to one value each, at `dst` on.
-fn reduce_copies(
-    reduce: &Reduce,
-    rec: &mut Recorder,
-    op: ReduceOp,
-    src_off: usize,
-    copies: usize,
-    len: usize,
-    dst: usize,
-) {
-    match copies {
-        1 => reduce.record(rec, op, src_off, len, dst),
-        _ => reduce.record_rows(rec, op, src_off, copies, len, dst),
-    }
-}
-
 /// The statistics each critic step writes, in this order, into its slot of the stats ring.
 pub const CRITIC_STATS: [&str; 5] = ["q1_loss", "q2_loss", "q_mean", "target_mean", "value_loss"];
 
@@ -345,7 +329,7 @@ impl CriticTrainer {
                 iql.min_q.record_with(rec, heads);
                 iql.value_pass.record_forward(rec, &iql.value, batch);
                 iql.expectile.record(rec, rows, self.config.expectile as f32, 1.0 / batch as f32);
-                reduce_copies(&iql.value_loss_sum, rec, ReduceOp::Sum, 0, seeds, batch, stat(4, 0));
+                iql.value_loss_sum.record_blocks(rec, ReduceOp::Sum, 0, seeds, batch, stat(4, 0));
                 iql.value_pass.record_backward(rec, &iql.value, batch, false);
                 // As in IQL, V is updated first and the Q target bootstraps from the new V(s').
                 iql.value_adam.record_step(rec);
@@ -388,9 +372,9 @@ impl CriticTrainer {
             ..Default::default()
         };
         self.loss.record(rec, 2 * rows, 1, loss);
-        reduce_copies(&self.loss_sum, rec, ReduceOp::Sum, 0, 2 * seeds, batch, stat(0, 0));
-        reduce_copies(&self.q_mean, rec, ReduceOp::Mean, 0, 2 * seeds, batch, stat(2, 0));
-        reduce_copies(&self.y_mean, rec, ReduceOp::Mean, 0, seeds, batch, stat(3, 0));
+        self.loss_sum.record_blocks(rec, ReduceOp::Sum, 0, 2 * seeds, batch, stat(0, 0));
+        self.q_mean.record_blocks(rec, ReduceOp::Mean, 0, 2 * seeds, batch, stat(2, 0));
+        self.y_mean.record_blocks(rec, ReduceOp::Mean, 0, seeds, batch, stat(3, 0));
         self.online_pass.record_backward(rec, &critic.online, batch, false);
         self.adam.record_step(rec);
         self.polyak.record(rec, critic.online.params.len, self.config.tau as f32);

@@ -246,10 +246,7 @@ impl PolicyImprover {
         let params = SquaredErrorParams { has_weights: 1, scale: 1.0 / batch as f32, ..Default::default() };
         self.loss.record(rec, seeds * rows, dim, params);
         let slot = (self.steps % self.ring_len as u64) as usize;
-        match seeds {
-            1 => self.loss_sum.record(rec, ReduceOp::Sum, 0, rows, slot),
-            _ => self.loss_sum.record_rows(rec, ReduceOp::Sum, 0, seeds, rows, slot * seeds),
-        }
+        self.loss_sum.record_blocks(rec, ReduceOp::Sum, 0, seeds, rows, slot * seeds);
         self.pass.mlp.record_backward(rec, &policy.mlp, rows, false);
         self.adam.record_step(rec);
         self.steps += 1;

@@ -8,7 +8,7 @@
 //! font (see `crate::font`); without one the panels are drawn without text.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
 use plotters::coord::Shift;
@@ -59,7 +59,7 @@ pub fn plot_learning_curves(metrics_path: &Path, png_path: &Path) -> Result<()> 
 /// Overlays the learning curves of several runs of one task (the seeds of a multi-seed run),
 /// `runs` naming each run and its metrics log: one colour per run, every stage of a run on
 /// one line, the stage boundaries the first run's.
-pub fn plot_seed_curves(runs: &[(String, &Path)], png_path: &Path) -> Result<()> {
+pub fn plot_seed_curves(runs: &[(String, PathBuf)], png_path: &Path) -> Result<()> {
     let is_png = png_path.extension().is_some_and(|e| e.eq_ignore_ascii_case("png"));
     ensure!(is_png, "plot file {} must end in .png", png_path.display());
     let labels: Vec<String> = runs.iter().map(|(label, _)| label.clone()).collect();

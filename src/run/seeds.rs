@@ -133,7 +133,6 @@ impl SeedsDir {
     pub fn plot(&self) -> Result<()> {
         let runs: Vec<(String, PathBuf)> =
             self.index.runs.iter().zip(&self.runs).map(|(name, run)| (name.clone(), run.metrics_path())).collect();
-        let runs: Vec<(String, &Path)> = runs.iter().map(|(name, path)| (name.clone(), path.as_path())).collect();
         plot_seed_curves(&runs, &self.path.join(SEEDS_PLOT))
     }
 
