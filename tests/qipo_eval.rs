@@ -76,6 +76,7 @@ fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     ok(output);
     assert!(stderr.contains("D4RL score"), "the final evaluation is reported: {stderr}");
+    assert!(stderr.contains("episode scores min"), "with the spread of its episodes: {stderr}");
 
     let text = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -87,7 +88,17 @@ fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
             .collect()
     };
     assert_eq!(evaluated("behaviour"), vec![50, 100]);
-    assert_eq!(evaluated("policy"), vec![50], "the final policy is evaluated once, by the final evaluation");
+    assert_eq!(
+        evaluated("policy"),
+        vec![0, 50],
+        "every renewal evaluates the policy it samples from (the behaviour policy at 0); the final policy is \
+         evaluated once, by the final evaluation"
+    );
+    for r in records.iter().filter(|r| r.get("eval_score").is_some()) {
+        let (low, mean, high) = (&r["eval_score_min"], &r["eval_score"], &r["eval_score_max"]);
+        let (low, mean, high) = (low.as_f64().unwrap(), mean.as_f64().unwrap(), high.as_f64().unwrap());
+        assert!(low <= mean && mean <= high, "episode spread {low} .. {high} around the mean {mean}");
+    }
     let last = records.last().unwrap();
     assert_eq!(last["stage"], "evaluation");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();

@@ -70,6 +70,13 @@ fn a_run_writes_every_stage_and_resuming_it_does_nothing() {
     for key in ["q1_loss", "q2_loss", "q_mean", "target_mean"] {
         assert!(critic.iter().all(|r| r[key].is_number()), "critic records lack {key}");
     }
+    // The finished critic's view of random actions against the data's, in its last record only.
+    let probed: Vec<_> = critic.iter().filter(|r| r.get("q_probe_random").is_some()).collect();
+    assert_eq!(probed.len(), 1);
+    assert_eq!(probed[0]["step"], 100);
+    assert!(probed[0]["q_probe_data"].as_f64().unwrap().is_finite());
+    let wins = probed[0]["q_probe_data_wins"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&wins), "a share of states: {wins}");
     let renewals: Vec<_> =
         stage_records(&records, "policy").into_iter().filter(|r| r.get("weight_ess").is_some()).collect();
     assert_eq!(renewals.len(), 3, "renewals at steps 0, 50 and the final measurement at 100");
@@ -77,6 +84,11 @@ fn a_run_writes_every_stage_and_resuming_it_does_nothing() {
         let ess = r["weight_ess"].as_f64().unwrap();
         assert!((1.0..=5.0 + 1e-6).contains(&ess), "ESS of M + 1 = 5 weights out of range: {ess}");
         assert!(r["q_policy_mean"].is_number() && r["q_data_mean"].is_number());
+        // Sampled actions lie in [-1, 1] like the dataset's, so no component is more than 2 away.
+        let distance = r["action_distance"].as_f64().unwrap();
+        assert!(distance > 0.0 && distance <= 2.0, "drift from the dataset actions: {distance}");
+        let at_bound = r["action_at_bound"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&at_bound), "a share of components: {at_bound}");
     }
 
     let stdout = ok(resume(&out, &[]));

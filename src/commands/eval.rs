@@ -111,6 +111,43 @@ pub fn summary(report: &EvalReport) -> String {
     if let Some(rate) = report.success_rate {
         text.push_str(&format!("  success rate {:.0}%\n", 100.0 * rate));
     }
+    if let Some(spread) = score_spread(&report.scores) {
+        text.push_str(&format!("  episode scores {spread}\n"));
+    }
     text.push_str(&format!("  {:.1} s, {:.0} environment steps/s\n", report.seconds, report.env_steps_per_s));
     text
+}
+
+/// The spread of episode scores, `min 1.2  quartiles 15.8 / 16.6 / 17.1  max 39.9`: a mean
+/// hides a policy that helps some episodes and wrecks others. None without episodes.
+pub fn score_spread(scores: &[f64]) -> Option<String> {
+    let mut sorted: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let (first, last) = (*sorted.first()?, *sorted.last()?);
+    // Linear interpolation between the closest ranks, as numpy's default percentile.
+    let quantile = |q: f64| {
+        let rank = q * (sorted.len() - 1) as f64;
+        let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+        sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+    };
+    Some(format!(
+        "min {first:.1}  quartiles {:.1} / {:.1} / {:.1}  max {last:.1}",
+        quantile(0.25),
+        quantile(0.5),
+        quantile(0.75)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score_spread;
+
+    #[test]
+    fn spread_gives_extremes_and_quartiles() {
+        assert_eq!(score_spread(&[]), None);
+        assert_eq!(score_spread(&[3.0]).unwrap(), "min 3.0  quartiles 3.0 / 3.0 / 3.0  max 3.0");
+        let spread = score_spread(&[5.0, 1.0, 2.0, 4.0, 3.0]).unwrap();
+        assert_eq!(spread, "min 1.0  quartiles 2.0 / 3.0 / 4.0  max 5.0");
+        assert_eq!(score_spread(&[0.0, 10.0]).unwrap(), "min 0.0  quartiles 2.5 / 5.0 / 7.5  max 10.0");
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod critic;
+pub mod diagnostics;
 pub mod evaluation;
 pub mod improve;
 pub mod presets;

@@ -24,6 +24,7 @@ use super::config::{CriticKind, TrainConfig};
 use super::critic::{
     network_seed, stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS,
 };
+use super::diagnostics::{critic_probe, support_drift};
 use super::evaluation::{run_eval_env, Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{
@@ -262,6 +263,10 @@ fn eval_fields(report: &EvalReport) -> BTreeMap<String, f64> {
     let mut fields = BTreeMap::from([
         ("eval_return".to_string(), report.return_mean),
         ("eval_score".to_string(), report.score_mean),
+        // The spread of the episodes: guidance that helps some episodes and wrecks others
+        // shows here first. The plot draws them as a bar around eval_score.
+        ("eval_score_min".to_string(), report.scores.iter().copied().fold(f64::INFINITY, f64::min)),
+        ("eval_score_max".to_string(), report.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max)),
     ]);
     if let Some(rate) = report.success_rate {
         fields.insert("eval_success_rate".into(), rate);
@@ -573,6 +578,12 @@ impl Context<'_> {
                 }
                 self.check_finite(stage, step, name, name, &fields)?;
             }
+            if step == total {
+                // How the finished critic rates actions off the data against the data's own.
+                for (f, probe) in fields.iter_mut().zip(critic_probe(gpu, &critic, self.data)?) {
+                    f.extend(probe);
+                }
+            }
             bar.set_position(step);
             let (loss, q) = (mean_of(&fields, "q1_loss"), mean_of(&fields, "q_mean"));
             bar.set_message(format!("q1 loss {loss:.4} Q {q:.2}"));
@@ -649,8 +660,17 @@ impl Context<'_> {
                 let mut rec = Recorder::new(gpu);
                 improver.record_renewal(&mut rec, &policy, critic);
                 rec.submit_and_wait()?;
-                let fields = self.support_statistics(&improver, m)?;
+                let mut fields = self.support_statistics(&improver, m)?;
                 self.check_finite(stage, step, "q_policy_mean", "the support Q values", &fields)?;
+                if step < total && self.config.run.eval_every > 0 {
+                    // The policy this renewal sampled from (at step 0 the behaviour policy),
+                    // so every renewal's effect on the score is seen; the final policy is
+                    // evaluated once, by the final evaluation.
+                    bar.set_message("evaluating");
+                    for (f, eval) in fields.iter_mut().zip(self.evaluate(&policy, "policy")?) {
+                        f.extend(eval);
+                    }
+                }
                 bar.set_message(format!("Q policy {:.3}", mean_of(&fields, "q_policy_mean")));
                 self.record(stage, step, &fields)?;
                 if step == total {
@@ -680,8 +700,9 @@ impl Context<'_> {
             self.spend(stop - step);
             step = stop;
             bar.set_position(step);
-            // The final policy is evaluated once, by the final evaluation.
-            if step < total && self.eval_due(step, total) {
+            // The final policy is evaluated once, by the final evaluation, and the policy of
+            // a renewal step by the renewal.
+            if step < total && !step.is_multiple_of(renew) && self.eval_due(step, total) {
                 bar.set_message("evaluating");
                 for (f, eval) in fields.iter_mut().zip(self.evaluate(&policy, "policy")?) {
                     f.extend(eval);
@@ -790,12 +811,19 @@ impl Context<'_> {
     }
 
     /// Each seed's statistics of its support sets after a renewal: the mean Q of the dataset
-    /// actions and of the policy's, and the entropy and effective sample size of the weights.
+    /// actions and of the policy's, the entropy and effective sample size of the weights, and
+    /// how far the policy's samples have drifted from the dataset's actions.
     fn support_statistics(&self, improver: &PolicyImprover, m: usize) -> Result<Vec<BTreeMap<String, f64>>> {
         let q: Vec<f32> = improver.q_values.read(self.gpu)?;
         let w: Vec<f32> = improver.weights.read(self.gpu)?;
         let per_seed = q.len() / self.copies();
-        Ok(q.chunks(per_seed).zip(w.chunks(per_seed)).map(|(q, w)| support_statistics(q, w, m)).collect())
+        let (len, act) = (self.data.len, self.data.act_dim);
+        let drift = support_drift(self.gpu, &improver.support, self.copies(), len, m, act)?;
+        Ok(q.chunks(per_seed)
+            .zip(w.chunks(per_seed))
+            .zip(drift)
+            .map(|((q, w), drift)| support_statistics(q, w, m).into_iter().chain(drift).collect())
+            .collect())
     }
 }
 

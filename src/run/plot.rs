@@ -171,8 +171,33 @@ impl Curves {
     }
 }
 
+impl Curves {
+    /// The metrics that get a panel: all but the `X_min` and `X_max` of a metric X, which are
+    /// drawn as bars around X in X's panel.
+    fn panels(&self) -> Vec<&Metric> {
+        self.metrics.iter().filter(|m| self.band_of(&m.name).is_none()).collect()
+    }
+
+    /// For `X_min` or `X_max`, the metric X when it and both of its bounds exist.
+    fn band_of(&self, name: &str) -> Option<&Metric> {
+        let base = name.strip_suffix("_min").or_else(|| name.strip_suffix("_max"))?;
+        self.band(base).map(|_| self.metric(base).expect("band() checked it"))
+    }
+
+    /// The lower and upper bounds logged beside metric `name`, if both are.
+    fn band(&self, name: &str) -> Option<(&Metric, &Metric)> {
+        self.metric(name)?;
+        Some((self.metric(&format!("{name}_min"))?, self.metric(&format!("{name}_max"))?))
+    }
+
+    fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
 fn render(curves: &Curves, path: &Path, with_text: bool) -> Result<()> {
-    let panels = curves.metrics.len().max(1);
+    let shown = curves.panels();
+    let panels = shown.len().max(1);
     let columns = panels.min(COLUMNS);
     let rows = panels.div_ceil(columns);
     // Wide enough for the header's title and stage names even with a single panel.
@@ -188,7 +213,7 @@ fn render(curves: &Curves, path: &Path, with_text: bool) -> Result<()> {
     if curves.metrics.is_empty() {
         draw_placeholder(&areas[0], with_text)?;
     }
-    for (area, metric) in areas.iter().zip(&curves.metrics) {
+    for (area, metric) in areas.iter().zip(shown) {
         draw_metric(area, curves, metric, with_text)?;
     }
     root.present()?;
@@ -230,7 +255,9 @@ fn draw_metric(
     with_text: bool,
 ) -> Result<()> {
     let Metric { name, per_stage } = metric;
-    let values = per_stage.iter().flatten().filter_map(|&(_, y)| y);
+    let band = curves.band(name);
+    let bounds = band.into_iter().flat_map(|(low, high)| low.per_stage.iter().chain(&high.per_stage));
+    let values = per_stage.iter().chain(bounds).flatten().filter_map(|&(_, y)| y);
     let range = values.fold(None, |range: Option<(f64, f64)>, y| match range {
         Some((low, high)) => Some((low.min(y), high.max(y))),
         None => Some((y, y)),
@@ -264,6 +291,14 @@ fn draw_metric(
     }
     for (i, points) in per_stage.iter().enumerate() {
         let colour = stage_colour(i);
+        if let Some((lows, highs)) = band {
+            // A bar from the lowest to the highest value at every point that has both.
+            let bars = points.iter().filter_map(|&(x, y)| {
+                let at = |m: &Metric| m.per_stage[i].iter().find(|p| p.0 == x).and_then(|p| p.1);
+                Some(ErrorBar::new_vertical(x, at(lows)?, y?, at(highs)?, colour.mix(0.5).stroke_width(1), 6))
+            });
+            chart.draw_series(bars)?;
+        }
         for segment in points.split(|(_, y)| y.is_none()) {
             let segment: Vec<(f64, f64)> = segment.iter().filter_map(|&(x, y)| Some((x, y?))).collect();
             if segment.len() == 1 {
@@ -349,6 +384,24 @@ mod tests {
         assert_eq!(overlay.metrics[1].per_stage[0], [(160.0, Some(2.0))]);
         let path = std::env::temp_dir().join(format!("qipo-run-plot-seeds-{}.png", std::process::id()));
         render(&overlay, &path, false).unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
+        std::fs::remove_file(&path).ok();
+    }
+
+    #[test]
+    fn bounds_of_a_metric_are_drawn_in_its_panel() {
+        let records = [
+            json!({"stage": "policy", "step": 10, "eval_score": 5.0, "eval_score_min": 1.0, "eval_score_max": 9.0}),
+            json!({"stage": "policy", "step": 20, "loss": 1.0, "score_min": 3.0}),
+        ];
+        let curves = Curves::from_records(&records);
+        let panels: Vec<&str> = curves.panels().iter().map(|m| m.name.as_str()).collect();
+        // score_min has no score beside it, so it keeps its own panel.
+        assert_eq!(panels, ["eval_score", "loss", "score_min"]);
+        let (low, high) = curves.band("eval_score").unwrap();
+        assert_eq!((low.name.as_str(), high.name.as_str()), ("eval_score_min", "eval_score_max"));
+        let path = std::env::temp_dir().join(format!("qipo-run-plot-band-{}.png", std::process::id()));
+        render(&curves, &path, false).unwrap();
         assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"));
         std::fs::remove_file(&path).ok();
     }
