@@ -103,6 +103,34 @@ fn a_run_writes_every_stage_and_resuming_it_does_nothing() {
     assert_eq!(metrics(&out), records);
 }
 
+/// Each renewal's mean Q of the sampled support actions, by step.
+fn renewal_q(out: &Path) -> Vec<(u64, f64)> {
+    let records = metrics(out);
+    stage_records(&records, "policy")
+        .into_iter()
+        .filter_map(|r| Some((r["step"].as_u64()?, r.get("q_policy_mean")?.as_f64()?)))
+        .collect()
+}
+
+#[test]
+fn renewals_draw_from_the_behaviour_policy_when_asked() {
+    // A vanishing learning rate leaves the policy exactly the behaviour policy, so its
+    // renewals sample what renewals from the behaviour policy sample while the policy trains.
+    let frozen = scratch("frozen");
+    ok(train(&frozen, &["--set", "policy.lr=1e-30"]));
+    let from_behaviour = scratch("from-behaviour");
+    ok(train(&from_behaviour, &["--set", "policy.support_from=behaviour"]));
+    let from_policy = scratch("from-policy");
+    ok(train(&from_policy, &[]));
+    let (frozen, behaviour, policy) = (renewal_q(&frozen), renewal_q(&from_behaviour), renewal_q(&from_policy));
+    let steps: Vec<u64> = behaviour.iter().map(|r| r.0).collect();
+    assert_eq!(steps, [0, 50, 100]);
+    assert_eq!(behaviour[..2], frozen[..2], "renewals before the end sample the behaviour policy");
+    assert_ne!(policy[1], behaviour[1], "by default they sample the policy being improved");
+    // The last renewal measures the final policy, which trained on the behaviour's samples.
+    assert_ne!(behaviour[2], frozen[2]);
+}
+
 #[test]
 fn an_interrupted_run_resumes_to_the_same_result() {
     let whole = scratch("whole");

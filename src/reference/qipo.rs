@@ -408,11 +408,12 @@ impl ImproverReference {
         }
     }
 
-    /// A renewal: M fresh actions per state from the current policy into slots 1..M, then
-    /// the fixed critic's min-Q of every support action and each state's softmax weights.
-    pub fn renew(&mut self, policy: &VelocityParams, critic: &TwinCriticParams, data: &Dataset) {
+    /// A renewal: M fresh actions per state from `source` (the current policy, or the behaviour
+    /// policy) into slots 1..M, then the fixed critic's min-Q of every support action and each
+    /// state's softmax weights.
+    pub fn renew(&mut self, source: &VelocityParams, critic: &TwinCriticParams, data: &Dataset) {
         let (group, act_dim) = (self.m + 1, data.act_dim);
-        let samples = sample_support(policy, &data.observations, self.m, self.euler_steps, &mut self.rng.support);
+        let samples = sample_support(source, &data.observations, self.m, self.euler_steps, &mut self.rng.support);
         rows::copy_rows(&samples, &mut self.support, act_dim, self.m, group, 1);
         let input = state_action_rows(&self.support, &data.observations, act_dim, data.obs_dim, group);
         self.q_values = critic.online_min_q(&input, data.len() * group);

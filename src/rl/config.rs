@@ -128,14 +128,29 @@ pub struct CriticConfig {
     pub expectile: f64,
 }
 
+/// Which policy a renewal draws the M support actions of every state from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SupportSource {
+    /// The policy being improved (the paper's iteration: π_{l+1} ∝ π_l exp(βQ)), so the
+    /// guidance compounds renewal after renewal.
+    #[default]
+    Policy,
+    /// The behaviour policy μ at every renewal (QGPO's support): the target stays
+    /// μ exp(βQ), and the samples the critic weighs never leave the data's support.
+    Behaviour,
+}
+
 /// Stage 4: policy improvement with energy weights softmax(beta Q) over support sets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// K3, optimisation steps.
     pub steps: u64,
-    /// K_renew: the support actions are resampled from the current policy this often.
+    /// K_renew: the support actions are resampled this often.
     pub renew_every: u64,
+    /// Where renewals draw the support actions from.
+    pub support_from: SupportSource,
     /// Inverse temperature of the energy weights.
     pub beta: f64,
     /// States per step; each brings its dataset action and its M support actions.
@@ -207,7 +222,14 @@ impl Default for CriticConfig {
 
 impl Default for PolicyConfig {
     fn default() -> Self {
-        Self { steps: 100_000, renew_every: 20_000, beta: 3.0, batch: 256, lr: 1e-4 }
+        Self {
+            steps: 100_000,
+            renew_every: 20_000,
+            support_from: SupportSource::Policy,
+            beta: 3.0,
+            batch: 256,
+            lr: 1e-4,
+        }
     }
 }
 

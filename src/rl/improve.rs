@@ -192,10 +192,11 @@ impl PolicyImprover {
         self.steps
     }
 
-    /// Records a renewal: M fresh actions per state from the current policy, their Q values
-    /// and the weights of every support set.
-    pub fn record_renewal(&mut self, rec: &mut Recorder, policy: &VelocityNet, critic: &TwinCritic) {
-        self.sampler.record_all(rec, policy, &mut self.rng.support);
+    /// Records a renewal: M fresh actions per state from `source` (the current policy, or
+    /// the behaviour policy with `policy.support_from = "behaviour"`), their Q values and the
+    /// weights of every support set.
+    pub fn record_renewal(&mut self, rec: &mut Recorder, source: &VelocityNet, critic: &TwinCritic) {
+        self.sampler.record_all(rec, source, &mut self.rng.support);
         let (group, len, seeds) = (self.m + 1, self.len, self.seeds);
         let mut first = 0;
         while first < len {

@@ -20,7 +20,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::config::{CriticKind, TrainConfig};
+use super::config::{CriticKind, SupportSource, TrainConfig};
 use super::critic::{
     network_seed, stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS,
 };
@@ -658,7 +658,12 @@ impl Context<'_> {
                     self.save_policy(states, step, &policy, &improver, false)?;
                 }
                 let mut rec = Recorder::new(gpu);
-                improver.record_renewal(&mut rec, &policy, critic);
+                // The last renewal measures the final policy, whatever the renewals draw from.
+                let source = match cfg.support_from {
+                    SupportSource::Behaviour if step < total => behaviour,
+                    _ => &policy,
+                };
+                improver.record_renewal(&mut rec, source, critic);
                 rec.submit_and_wait()?;
                 let mut fields = self.support_statistics(&improver, m)?;
                 self.check_finite(stage, step, "q_policy_mean", "the support Q values", &fields)?;
