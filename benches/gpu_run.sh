@@ -181,7 +181,8 @@ for entry in "${datasets[@]}"; do
     run_dir=$work/$task-$variant
     extra=()
     [ $variant = bc ] && extra=(--set policy.beta=0)
-    # Half again the share, or twice the estimate where the share is below the fewest steps.
+    # Half again the share, or twice the estimate if that is more (the fewest steps can
+    # overrun a tiny share), and never past the end.
     limit=$((budget / 2 * 3 / 2))
     [ $limit -lt $((2 * estimate)) ] && limit=$((2 * estimate))
     remaining=$((deadline - SECONDS - 5))
@@ -191,15 +192,20 @@ for entry in "${datasets[@]}"; do
       failed=1
       continue
     fi
-    start=$SECONDS status=ok
+    start=$SECONDS
     step "$task, $variant: $behaviour + $critic + $policy steps × $seeds seeds (estimated $estimate s)" $limit - \
       "$qipo" train --dataset "$file" --preset "$task" --seeds $seeds --out "$run_dir" "${tiny[@]}" "${extra[@]}" \
       --set behaviour.steps="$behaviour" --set critic.steps="$critic" --set policy.steps="$policy" \
       --set run.eval_every=0 --set run.eval_episodes=$episodes --set run.log_every="$log_every" \
-      --set run.checkpoint_every="$critic" || status=failed
+      --set run.checkpoint_every="$critic"
+    case $? in
+      0) status=ok ;;
+      124 | 137) status="timed out" ;;
+      *) status=failed ;;
+    esac
     "$py" benches/reproduction.py record --slice "$slice_json" --dataset "$task" --variant $variant \
       --inspect "$work/$task.inspect.json" --run-dir "$run_dir" --steps "$behaviour" "$critic" "$policy" \
-      --estimate "$estimate" --wall $((SECONDS - start)) --status $status 2>> "$log" || failed=1
+      --estimate "$estimate" --wall $((SECONDS - start)) --status "$status" 2>> "$log" || failed=1
   done
 done
 if [ -f "$slice_json" ]; then
