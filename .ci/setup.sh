@@ -2,6 +2,7 @@
 # Installs what a fresh Debian machine lacks to build, test and run qipo:
 #   - libhdf5-dev (+ pkg-config) for the HDF5 dataset loader, and a font for plots,
 #   - a Vulkan loader, and Mesa's lavapipe CPU driver where no GPU driver is present,
+#   - EGL and Mesa's llvmpipe OpenGL driver, for the tests on wgpu's OpenGL backend,
 #   - Python's h5py/numpy (tests cross-check the loader), the mujoco==3.17.0 wheel whose
 #     library the evaluation environments link, gymnasium (the parity tests' reference) and
 #     gymnasium-robotics (AntMaze, run in a Python subprocess).
@@ -18,6 +19,10 @@ need_apt=()
 dpkg -s libhdf5-dev >/dev/null 2>&1 || need_apt+=(libhdf5-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
 dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
+# EGL and Mesa's OpenGL drivers (llvmpipe) for CI's second backend, WGPU_BACKEND=gl.
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 # A font for the titles and labels of the plots qipo writes.
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 # Any installed Vulkan ICD (a vendor driver) is enough; otherwise fall back to lavapipe.

@@ -1,4 +1,6 @@
 //! The `qipo` command line.
+use std::path::PathBuf;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use qipo::gpu::{AdapterChoice, Gpu};
@@ -53,9 +55,15 @@ enum BenchCommand {
         /// Include the largest shapes (4352×1024×1024 and 4096³) on a CPU driver too (GPUs always run them).
         #[arg(long)]
         large: bool,
+        /// A twentieth of the work per measurement: seconds on a CPU driver.
+        #[arg(long)]
+        quick: bool,
         /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the JSON object to FILE (the table still goes to stdout).
+        #[arg(long, value_name = "FILE")]
+        json_file: Option<PathBuf>,
     },
     /// Steps/s of every QIPO training stage, renewal and sampling times, and the latency of
     /// one action per state, on synthetic hopper- and halfcheetah-shaped data.
@@ -69,6 +77,9 @@ enum BenchCommand {
         /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the JSON object to FILE (the table still goes to stdout).
+        #[arg(long, value_name = "FILE")]
+        json_file: Option<PathBuf>,
     },
 }
 
@@ -76,28 +87,20 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { json } => qipo::commands::info::run(&Gpu::new(&cli.adapter)?, json),
         Command::Bench { what: None, summary } => qipo::bench::summary::run(&Gpu::new(&cli.adapter)?, summary),
-        Command::Bench { what: Some(BenchCommand::Kernels { large, json }), .. } => {
+        Command::Bench { what: Some(BenchCommand::Kernels { large, quick, json, json_file }), .. } => {
+            use qipo::bench::kernels::{self, Budgets};
             let gpu = Gpu::new(&cli.adapter)?;
-            let results = qipo::bench::kernels::run(&gpu, large, |what| eprintln!("bench: {what}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&results)?);
-            } else {
-                print!("{}", qipo::bench::kernels::format_table(&gpu, &results));
-            }
-            Ok(())
+            let budgets = if quick { Budgets::QUICK } else { Budgets::FULL };
+            let results = kernels::run(&gpu, large, budgets, |what| eprintln!("bench: {what}"))?;
+            qipo::bench::report(&results, json, json_file.as_deref(), |r| kernels::format_table(&gpu, r))
         }
-        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, json }), .. } => {
-            use qipo::bench::train::TrainBenchSizes;
+        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, json, json_file }), .. } => {
+            use qipo::bench::train::{self, TrainBenchSizes};
             let gpu = Gpu::new(&cli.adapter)?;
             let sizes = if quick { TrainBenchSizes::quick() } else { TrainBenchSizes::paper() };
             let sizes = TrainBenchSizes { seeds: seeds as usize, ..sizes };
-            let results = qipo::bench::train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&results)?);
-            } else {
-                print!("{}", qipo::bench::train::format_table(&results));
-            }
-            Ok(())
+            let results = train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
+            qipo::bench::report(&results, json, json_file.as_deref(), train::format_table)
         }
         Command::Train(args) => qipo::commands::train::run(&Gpu::new(&cli.adapter)?, args),
         Command::Eval(args) => qipo::commands::eval::run(&cli.adapter, args),

@@ -151,7 +151,7 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         want.dw.chunks(layer.bias_off).zip(want.db.chunks(out_dim)).flat_map(|(dw, db)| [dw, db].concat()).collect();
 
     let mut checks = Vec::new();
-    for core in [Core::Direct, Core::Tiled] {
+    for core in Core::LADDER {
         let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
         let p_buf = GpuBuffer::from_slice(gpu, "params", &params)?;
         let y_buf = GpuBuffer::zeros(gpu, "y", y_ref.len())?;
@@ -176,8 +176,7 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         backward.record_copies(&mut rec, &layer, act, rows, BackwardOffsets::default(), strides, false);
         rec.submit_and_wait()?;
         let [fwd, weight, input] = linear_products(core);
-        let core_name = if core == Core::Tiled { "tiled" } else { "direct" };
-        let name = |what: &str| format!("linear {what}, {copies} copies, {core_name} core");
+        let name = |what: &str| format!("linear {what}, {copies} copies, {} core", core.name());
         checks.extend([
             Check::close(&name("forward"), &[fwd], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
             Check::close(

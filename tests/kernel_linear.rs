@@ -11,7 +11,8 @@ use qipo::kernels::linear::{
 use qipo::nn::Activation;
 use qipo::reference;
 
-const CORES: [Core; 2] = [Core::Direct, Core::Tiled];
+/// Every core on the ladder, so a new one is checked as soon as it is added.
+const CORES: [Core; Core::LADDER.len()] = Core::LADDER;
 
 /// (rows, in, out): odd sizes on both sides of the 64-wide tiles and the 16-deep k steps.
 const SHAPES: [(usize, usize, usize); 10] = [
@@ -350,6 +351,14 @@ fn auto_core_follows_the_device() {
     assert_eq!(Core::Tiled.resolve(gpu).unwrap(), Core::Tiled);
     assert_eq!("Direct".parse::<Core>().unwrap(), Core::Direct);
     assert!("fast".parse::<Core>().is_err());
+    // The ladder's numbers, from 1.
+    assert_eq!("1".parse::<Core>().unwrap(), Core::Direct);
+    assert_eq!("2".parse::<Core>().unwrap(), Core::Tiled);
+    assert_eq!(Core::LADDER.map(|c| c.number()), [Some(1), Some(2)]);
+    assert_eq!(Core::Auto.number(), None);
+    for bad in ["0", "3", "-1"] {
+        assert!(bad.parse::<Core>().is_err(), "{bad}");
+    }
 
     // Buffers shorter than a vec4 cannot be read as vec4s: such a layer runs direct.
     let x = GpuBuffer::zeros(gpu, "x", 2).unwrap();

@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::Result;
 use serde::Serialize;
 
-use super::kernels::{self, LinearGpuResult, LINEAR_SHAPES};
+use super::kernels::{self, Budgets, LinearGpuResult, LINEAR_SHAPES};
 use super::peak::Peak;
 use super::train::{self, duration, EnvResult, TrainBenchSizes};
 use crate::gpu::Gpu;
@@ -26,6 +26,9 @@ pub struct SummaryArgs {
     /// matched on the adapter's name; else the fractions of peak are n/a).
     #[arg(long, value_name = "G", value_parser = positive_gflops)]
     pub peak_gflops: Option<f64>,
+    /// Also write the JSON object to FILE (the table still goes to stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json_file: Option<std::path::PathBuf>,
 }
 
 fn positive_gflops(text: &str) -> Result<f64, String> {
@@ -34,11 +37,6 @@ fn positive_gflops(text: &str) -> Result<f64, String> {
         _ => Err(format!("'{text}' is not a positive number of GFLOP/s")),
     }
 }
-
-/// Operations per linear-layer measurement: the `bench kernels` budget at the paper's sizes,
-/// and a twentieth of it with `--quick` (a fraction of a second per shape on a CPU driver).
-const QUICK_FLOP_BUDGET: f64 = 2e8;
-const FLOP_BUDGET: f64 = 4e9;
 
 /// The adapter, as wgpu reports it.
 #[derive(Debug, Clone, Serialize)]
@@ -105,7 +103,9 @@ pub fn measure(gpu: &Gpu, quick: bool, peak_gflops: Option<f64>, mut progress: i
     let peak = Peak::resolve(&gpu.info.name, peak_gflops);
     // The largest shapes take minutes on a CPU driver; `qipo bench kernels --large` has them.
     let large = !quick && gpu.info.device_type != wgpu::DeviceType::Cpu;
-    let budget = if quick { QUICK_FLOP_BUDGET } else { FLOP_BUDGET };
+    // Operations per linear-layer measurement: `bench kernels`' (a fraction of a second per
+    // shape on a CPU driver with `--quick`).
+    let budget = if quick { Budgets::QUICK } else { Budgets::FULL }.gpu_flops;
     let mut linear = Vec::new();
     for &(rows, in_dim, out_dim) in &LINEAR_SHAPES {
         if !large && kernels::is_large(rows, in_dim, out_dim) {
@@ -136,12 +136,7 @@ pub fn measure(gpu: &Gpu, quick: bool, peak_gflops: Option<f64>, mut progress: i
 /// `qipo bench`: measure, then print the table or the JSON object.
 pub fn run(gpu: &Gpu, args: SummaryArgs) -> Result<()> {
     let summary = measure(gpu, args.quick, args.peak_gflops, |what| eprintln!("bench: {what}"))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        print!("{}", format_table(&summary));
-    }
-    Ok(())
+    super::report(&summary, args.json, args.json_file.as_deref(), format_table)
 }
 
 /// YYYY-MM-DD of a time in seconds since the Unix epoch (UTC), by the proleptic Gregorian

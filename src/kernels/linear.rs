@@ -73,7 +73,7 @@ pub const CORE_VAR: &str = "QIPO_MATMUL";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Core {
     /// [`Core::Direct`] on CPU drivers, [`Core::Tiled`] on everything else, unless
-    /// `QIPO_MATMUL=direct|tiled` says otherwise.
+    /// `QIPO_MATMUL=direct|tiled` (or the core's number) says otherwise.
     #[default]
     Auto,
     /// Register blocks read straight from memory, no barriers: fastest on CPU drivers.
@@ -86,16 +86,37 @@ pub enum Core {
 impl std::str::FromStr for Core {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
-        Ok(match s.to_ascii_lowercase().as_str() {
-            "auto" => Core::Auto,
-            "direct" => Core::Direct,
-            "tiled" => Core::Tiled,
-            _ => bail!("unknown matmul core '{s}' (auto, direct or tiled)"),
+        let by_number = s.parse::<usize>().ok().and_then(|n| Core::LADDER.get(n.wrapping_sub(1)));
+        Ok(match (s.to_ascii_lowercase().as_str(), by_number) {
+            (_, Some(&core)) => core,
+            ("auto", _) => Core::Auto,
+            ("direct", _) => Core::Direct,
+            ("tiled", _) => Core::Tiled,
+            _ => {
+                bail!("unknown matmul core '{s}' (auto, direct or tiled, or a number from 1 to {})", Core::LADDER.len())
+            }
         })
     }
 }
 
 impl Core {
+    /// Every core, numbered from 1 in this order (as llm.c numbers its kernels):
+    /// `qipo bench kernels` times each at every shape, and `QIPO_MATMUL=2` forces the second.
+    pub const LADDER: [Core; 2] = [Core::Direct, Core::Tiled];
+
+    /// The core's number on [`Core::LADDER`]; `None` for [`Core::Auto`].
+    pub fn number(self) -> Option<usize> {
+        Core::LADDER.iter().position(|&c| c == self).map(|i| i + 1)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Core::Auto => "auto",
+            Core::Direct => "direct",
+            Core::Tiled => "tiled",
+        }
+    }
+
     /// The core `Auto` stands for on `gpu`; `Direct` and `Tiled` stay as they are.
     pub fn resolve(self, gpu: &Gpu) -> Result<Core> {
         if self != Core::Auto {
