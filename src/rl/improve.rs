@@ -71,6 +71,7 @@ pub struct PolicyImprover {
     pub adam: Adam,
     pub rng: ImproveRng,
     m: usize,
+    euler_steps: usize,
     len: usize,
     seeds: usize,
     chunk_states: usize,
@@ -177,6 +178,7 @@ impl PolicyImprover {
             weights,
             losses,
             m,
+            euler_steps,
             len,
             seeds,
             chunk_states,
@@ -192,11 +194,35 @@ impl PolicyImprover {
         self.steps
     }
 
-    /// Records a renewal: M fresh actions per state from `source` (the current policy, or
-    /// the behaviour policy with `policy.support_from = "behaviour"`), their Q values and the
-    /// weights of every support set.
-    pub fn record_renewal(&mut self, rec: &mut Recorder, source: &VelocityNet, critic: &TwinCritic) {
-        self.sampler.record_all(rec, source, &mut self.rng.support);
+    /// Records a renewal: M fresh actions per state from the current policy, their Q values
+    /// and the weights of every support set.
+    pub fn record_renewal(&mut self, rec: &mut Recorder, policy: &VelocityNet, critic: &TwinCritic) {
+        self.sampler.record_all(rec, policy, &mut self.rng.support);
+        self.record_weights(rec, critic);
+    }
+
+    /// A sampler that renews the support sets from `net` instead of the policy (the behaviour
+    /// policy, with `policy.support_from = "behaviour"`); `net` has the policy's shape and
+    /// copies. Samplers are bound to their network's buffers when built, hence one per source.
+    pub fn support_sampler(&self, gpu: &Gpu, data: &GpuDataset, net: &VelocityNet) -> Result<SupportSampler> {
+        let layout = SupportLayout { group: self.m + 1, first: 1 };
+        SupportSampler::new(gpu, net, &data.observations, self.len, &self.support, self.m, layout, self.euler_steps)
+    }
+
+    /// Records a renewal from `sampler`, built by [`Self::support_sampler`] for `net`.
+    pub fn record_renewal_from(
+        &mut self,
+        rec: &mut Recorder,
+        sampler: &SupportSampler,
+        net: &VelocityNet,
+        critic: &TwinCritic,
+    ) {
+        sampler.record_all(rec, net, &mut self.rng.support);
+        self.record_weights(rec, critic);
+    }
+
+    /// The critic's min(Q1, Q2) of every support action and each state's softmax weights.
+    fn record_weights(&mut self, rec: &mut Recorder, critic: &TwinCritic) {
         let (group, len, seeds) = (self.m + 1, self.len, self.seeds);
         let mut first = 0;
         while first < len {

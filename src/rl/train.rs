@@ -626,6 +626,10 @@ impl Context<'_> {
         let (m, euler) = (self.config.support.actions, self.config.support.euler_steps);
         let mut improver =
             PolicyImprover::new(gpu, self.data, &policy, critic, cfg, m, euler, seed, log_every as usize)?;
+        let from_behaviour = match cfg.support_from {
+            SupportSource::Behaviour => Some(improver.support_sampler(gpu, self.data, behaviour)?),
+            SupportSource::Policy => None,
+        };
         let mut step = states[0].resume_step(stage);
         if step > 0 {
             let ckpts = self.load(stage)?;
@@ -658,12 +662,11 @@ impl Context<'_> {
                     self.save_policy(states, step, &policy, &improver, false)?;
                 }
                 let mut rec = Recorder::new(gpu);
-                // The last renewal measures the final policy, whatever the renewals draw from.
-                let source = match cfg.support_from {
-                    SupportSource::Behaviour if step < total => behaviour,
-                    _ => &policy,
-                };
-                improver.record_renewal(&mut rec, source, critic);
+                match &from_behaviour {
+                    // The last renewal measures the final policy, whatever the others draw from.
+                    Some(sampler) if step < total => improver.record_renewal_from(&mut rec, sampler, behaviour, critic),
+                    _ => improver.record_renewal(&mut rec, &policy, critic),
+                }
                 rec.submit_and_wait()?;
                 let mut fields = self.support_statistics(&improver, m)?;
                 self.check_finite(stage, step, "q_policy_mean", "the support Q values", &fields)?;
