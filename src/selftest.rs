@@ -116,14 +116,12 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// The products of one core: forward, weight gradient, input gradient.
-fn linear_products(core: Core) -> [Kernel; 3] {
-    use linear::{
-        BACKWARD_INPUT, BACKWARD_INPUT_TILED, BACKWARD_WEIGHT, BACKWARD_WEIGHT_TILED, FORWARD, FORWARD_TILED,
-    };
+/// The products of one core: forward, and the weight and input gradients.
+fn linear_products(core: Core) -> [Kernel; 2] {
+    use linear::{BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED};
     match core {
-        Core::Tiled => [FORWARD_TILED, BACKWARD_WEIGHT_TILED, BACKWARD_INPUT_TILED],
-        _ => [FORWARD, BACKWARD_WEIGHT, BACKWARD_INPUT],
+        Core::Tiled => [FORWARD_TILED, BACKWARD_TILED],
+        _ => [FORWARD, BACKWARD],
     }
 }
 
@@ -175,21 +173,21 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         forward.record_copies(&mut rec, &layer, act, rows, offsets, strides);
         backward.record_copies(&mut rec, &layer, act, rows, BackwardOffsets::default(), strides, false);
         rec.submit_and_wait()?;
-        let [fwd, weight, input] = linear_products(core);
+        let [fwd, backward] = linear_products(core);
         let core_name = if core == Core::Tiled { "tiled" } else { "direct" };
         let name = |what: &str| format!("linear {what}, {copies} copies, {core_name} core");
         checks.extend([
             Check::close(&name("forward"), &[fwd], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
             Check::close(
                 &name("backward dW, db"),
-                &[linear::ACTIVATION_BACKWARD, weight],
+                &[linear::ACTIVATION_BACKWARD, backward],
                 &g_buf.read::<f32>(gpu)?,
                 &dw_db,
                 1e-4,
             ),
             Check::close(
                 &name("backward dX"),
-                &[linear::ACTIVATION_BACKWARD, input],
+                &[linear::ACTIVATION_BACKWARD, backward],
                 &dx_buf.read::<f32>(gpu)?,
                 &want.dx,
                 1e-5,
