@@ -202,19 +202,22 @@ fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let pred = random(rng, rows * cols, 2.0);
     let goal = random(rng, rows * cols, 2.0);
     let weights: Vec<f32> = random(rng, rows, 1.0).iter().map(|w| w.abs()).collect();
-    let (loss_ref, grad_ref) = reference::loss::weighted_squared_error(&pred, &goal, Some(&weights), rows, cols, 0.1);
+    let block = 10;
+    let (loss_rows, grad_ref) = reference::loss::weighted_squared_error(&pred, &goal, Some(&weights), rows, cols, 0.1);
+    let loss_ref = reference::loss::block_sums(&loss_rows, block);
     let p = GpuBuffer::from_slice(gpu, "pred", &pred)?;
     let t = GpuBuffer::from_slice(gpu, "target", &goal)?;
     let w = GpuBuffer::from_slice(gpu, "weights", &weights)?;
     let g = GpuBuffer::zeros(gpu, "grad", rows * cols)?;
-    let l = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let l = GpuBuffer::zeros(gpu, "loss", loss_ref.len())?;
     let op = SquaredError::new(gpu, &p, &t, Some(&w), &g, &l)?;
     let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, rows, cols, SquaredErrorParams { has_weights: 1, scale: 0.1, ..Default::default() });
+    let params = SquaredErrorParams { has_weights: 1, scale: 0.1, block_rows: block as u32, ..Default::default() };
+    op.record(&mut rec, rows, cols, params);
     rec.submit_and_wait()?;
     let got = [l.read::<f32>(gpu)?, g.read::<f32>(gpu)?].concat();
     let want = [loss_ref, grad_ref].concat();
-    Ok(Check::close("weighted squared error", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
+    Ok(Check::close("weighted squared error, summed by blocks", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
 }
 
 fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
@@ -232,7 +235,7 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let mlp = Mlp::from_params(gpu, &spec, &params)?;
     let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
     let t_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let l_buf = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let l_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
     let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true)?;
     let grad_out = pass.output_grad().expect("a training pass has an output gradient");
     let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, grad_out, &l_buf)?;
@@ -500,11 +503,12 @@ fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
     let rows = 257;
     let pred = random(rng, rows, 5.0);
     let goal = random(rng, rows, 5.0);
-    let (loss, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
+    let (loss_rows, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
+    let loss = reference::loss::block_sums(&loss_rows, rows);
     let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred)?;
     let goal_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
     let grad_buf = GpuBuffer::zeros(gpu, "grad", rows)?;
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
     let expectile = Expectile::new(gpu, &pred_buf, &goal_buf, &grad_buf, &loss_buf)?;
 
     let mut rec = Recorder::new(gpu);

@@ -18,7 +18,6 @@ use crate::kernels::energy_weights::EnergyWeights;
 use crate::kernels::flow_pairs::FlowPairs;
 use crate::kernels::gather::Gather;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
-use crate::kernels::reduce::{Reduce, ReduceOp};
 use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
 
 /// Training settings.
@@ -58,7 +57,6 @@ pub struct EfmTrainer {
     weights: EnergyWeights,
     pass: VelocityPass,
     loss: SquaredError,
-    sum: Reduce,
     steps: u64,
     copies: usize,
     /// Batch buffers, kept alive for the bind groups that use them.
@@ -96,7 +94,6 @@ impl EfmTrainer {
         let t = GpuBuffer::zeros(gpu, "t", rows)?;
         let target = GpuBuffer::zeros(gpu, "target velocity", rows * dim)?;
         let weights = GpuBuffer::zeros(gpu, "energy weights", rows)?;
-        let loss_rows = GpuBuffer::zeros(gpu, "loss rows", rows)?;
         let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1) * copies)?;
 
         let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true, true)?;
@@ -112,8 +109,7 @@ impl EfmTrainer {
             },
             pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
             weights: EnergyWeights::new(gpu, &energies, &weights)?,
-            loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &loss_rows)?,
-            sum: Reduce::new(gpu, &loss_rows, &losses)?,
+            loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &losses)?,
             adam: Adam::for_copies(gpu, &net.mlp.params, &net.mlp.grads, config.adam, copies)?,
             rng: [
                 RngStream::new(seed, streams::MINIBATCH),
@@ -125,7 +121,7 @@ impl EfmTrainer {
             losses,
             steps: 0,
             copies,
-            _buffers: vec![indices, x1, energies, cond, x_t, t, target, weights, loss_rows],
+            _buffers: vec![indices, x1, energies, cond, x_t, t, target, weights],
         })
     }
 
@@ -151,10 +147,16 @@ impl EfmTrainer {
         // Each group's weights sum to group/batch, so each copy's sum to 1.
         self.weights.record(rec, rows / group, group, -self.config.beta, group as f32 / batch as f32);
         self.pass.record_forward(rec, net, batch, Default::default());
-        let loss = SquaredErrorParams { has_weights: 1, scale: 1.0, ..Default::default() };
-        self.loss.record(rec, rows, dim, loss);
+        // Each copy's loss, summed over its batch, into its slot of the ring.
         let slot = (self.steps % (self.losses.len / copies) as u64) as usize;
-        self.sum.record_blocks(rec, ReduceOp::Sum, 0, copies, batch, slot * copies);
+        let loss = SquaredErrorParams {
+            has_weights: 1,
+            scale: 1.0,
+            block_rows: batch as u32,
+            loss_off: (slot * copies) as u32,
+            ..Default::default()
+        };
+        self.loss.record(rec, rows, dim, loss);
         self.pass.mlp.record_backward(rec, &net.mlp, batch, false);
         self.adam.record_step(rec);
         self.steps += 1;

@@ -22,7 +22,6 @@ use crate::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
 use crate::kernels::flow_pairs::FlowPairs;
 use crate::kernels::gather::Gather;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
-use crate::kernels::reduce::{Reduce, ReduceOp};
 use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
 use crate::nn::{CopyInput, MlpPass};
@@ -83,7 +82,6 @@ pub struct PolicyImprover {
     pairs: FlowPairs,
     pass: VelocityPass,
     loss: SquaredError,
-    loss_sum: Reduce,
 }
 
 impl PolicyImprover {
@@ -148,7 +146,6 @@ impl PolicyImprover {
         let x_t = GpuBuffer::zeros(gpu, "policy x_t", all * act)?;
         let t = GpuBuffer::zeros(gpu, "policy t", all)?;
         let target = GpuBuffer::zeros(gpu, "policy target velocity", all * act)?;
-        let loss_rows = GpuBuffer::zeros(gpu, "policy loss rows", all)?;
         let losses = GpuBuffer::zeros(gpu, "policy losses", ring_len.max(1) * seeds)?;
         let pass = VelocityPass::new(gpu, policy, &x_t, &t, &states, rows, group, true, true)?;
         let grad = pass.mlp.output_grad().expect("training pass");
@@ -161,8 +158,7 @@ impl PolicyImprover {
                 (Gather::new(gpu, &indices, &data.observations, &states)?, obs),
             ],
             pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
-            loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &loss_rows)?,
-            loss_sum: Reduce::new(gpu, &loss_rows, &losses)?,
+            loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &losses)?,
             adam: Adam::for_copies(
                 gpu,
                 &policy.mlp.params,
@@ -243,10 +239,16 @@ impl PolicyImprover {
         let dim = policy.spec.dim;
         self.pairs.record_copies(rec, seeds, rows, dim, &mut self.rng.noise, &mut self.rng.time);
         self.pass.record_forward(rec, policy, rows, Default::default());
-        let params = SquaredErrorParams { has_weights: 1, scale: 1.0 / batch as f32, ..Default::default() };
-        self.loss.record(rec, seeds * rows, dim, params);
+        // Each seed's loss, summed over its rows, into its slot of the ring.
         let slot = (self.steps % self.ring_len as u64) as usize;
-        self.loss_sum.record_blocks(rec, ReduceOp::Sum, 0, seeds, rows, slot * seeds);
+        let params = SquaredErrorParams {
+            has_weights: 1,
+            scale: 1.0 / batch as f32,
+            block_rows: rows as u32,
+            loss_off: (slot * seeds) as u32,
+            ..Default::default()
+        };
+        self.loss.record(rec, seeds * rows, dim, params);
         self.pass.mlp.record_backward(rec, &policy.mlp, rows, false);
         self.adam.record_step(rec);
         self.steps += 1;
