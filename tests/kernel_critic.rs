@@ -5,7 +5,7 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::critic::{Expectile, ExpectileParams, Polyak, PolyakParams, TdTarget, TdTargetParams};
+use qipo::kernels::critic::{Expectile, ExpectileParams, TdTarget, TdTargetParams};
 use qipo::reference;
 
 const BATCHES: [usize; 4] = [1, 7, 33, 257];
@@ -228,54 +228,6 @@ fn td_target_softmax_limits() {
         rec.submit_and_wait().unwrap();
         assert_eq!(out.read::<f32>(gpu).unwrap(), vec![want, want], "q {head1:?}, {head2:?} alpha {alpha}");
     }
-}
-
-#[test]
-fn polyak_matches_reference() {
-    let gpu = gpu();
-    for count in [1usize, 7, 33, 257, 1000] {
-        for tau in [0.005f32, 0.0, 1.0, 0.3] {
-            let seed = count as u64;
-            let online = random(seed, count, 2.0);
-            let target = random(seed + 1, count, 2.0);
-            let mut want = target.clone();
-            reference::critic::polyak(&mut want, &online, tau);
-            let (online_off, target_off) = (3, 1);
-            let online_buf = GpuBuffer::from_slice(gpu, "online", &[vec![0.0; 3], online.clone()].concat()).unwrap();
-            let target_buf = GpuBuffer::from_slice(gpu, "target", &[vec![7.0; 1], target, vec![7.0]].concat()).unwrap();
-            let op = Polyak::new(gpu, &online_buf, &target_buf).unwrap();
-            let mut rec = Recorder::new(gpu);
-            let params = PolyakParams { count: count as u32, online_off, target_off, tau };
-            op.record_with(&mut rec, params);
-            rec.submit_and_wait().unwrap();
-            let got = target_buf.read::<f32>(gpu).unwrap();
-            let what = format!("polyak n={count} tau={tau}");
-            assert_eq!((got[0], got[count + 1]), (7.0, 7.0), "{what}: wrote outside its range");
-            let got = &got[1..=count];
-            assert_close(&what, got, &want, 1e-6);
-            if tau == 0.0 || tau == 1.0 {
-                // Keeping the target and copying the online network are exact.
-                assert_eq!(got, want.as_slice(), "{what}");
-            }
-        }
-    }
-}
-
-#[test]
-fn polyak_common_case() {
-    let gpu = gpu();
-    let count = 300;
-    let online = random(5, count, 1.0);
-    let target = random(6, count, 1.0);
-    let mut want = target.clone();
-    reference::critic::polyak(&mut want, &online, 0.005);
-    let online_buf = GpuBuffer::from_slice(gpu, "online", &online).unwrap();
-    let target_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let op = Polyak::new(gpu, &online_buf, &target_buf).unwrap();
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, count, 0.005);
-    rec.submit_and_wait().unwrap();
-    assert_close("polyak", &target_buf.read::<f32>(gpu).unwrap(), &want, 1e-6);
 }
 
 /// Blocks of rows (one per seed), each regressing onto the smaller of its two target heads,

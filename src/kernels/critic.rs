@@ -1,6 +1,6 @@
-//! The critic's kernels: QGPO's in-support softmax TD target (`shaders/td_target.wgsl`),
-//! Polyak averaging of the target network (`shaders/polyak.wgsl`) and IQL's expectile
-//! regression (`shaders/expectile.wgsl`).
+//! The critic's kernels: QGPO's in-support softmax TD target (`shaders/td_target.wgsl`) and
+//! IQL's expectile regression (`shaders/expectile.wgsl`). Polyak averaging of the target
+//! network is part of the critic's Adam step ([`super::adam::Adam::with_polyak_target`]).
 
 use anyhow::Result;
 
@@ -13,7 +13,6 @@ use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
 const TD_WORKGROUP: u32 = 64;
 
 const TD_SOURCE: Source = ("td_target.wgsl", include_str!("../../shaders/td_target.wgsl"));
-const POLYAK_SOURCE: Source = ("polyak.wgsl", include_str!("../../shaders/polyak.wgsl"));
 const EXPECTILE_SOURCE: Source = ("expectile.wgsl", include_str!("../../shaders/expectile.wgsl"));
 
 /// Bindings: head-1 Q-values, head-2 Q-values (may be the same buffer), rewards, dones,
@@ -24,10 +23,6 @@ pub const SOFTMAX_TD_TARGET: Kernel = Kernel {
     bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 
-/// Bindings: online parameters, target parameters (updated in place).
-pub const POLYAK_UPDATE: Kernel =
-    Kernel { sources: &[POLYAK_SOURCE], entry: "polyak_update", bindings: &[Access::Read, Access::ReadWrite] };
-
 /// Bindings: prediction, target heads, gradient (out), statistics (out: each block's loss sum).
 pub const EXPECTILE_LOSS: Kernel = Kernel {
     sources: &[BLOCK_SUM, EXPECTILE_SOURCE],
@@ -35,7 +30,7 @@ pub const EXPECTILE_LOSS: Kernel = Kernel {
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
 
-pub const KERNELS: [Kernel; 3] = [SOFTMAX_TD_TARGET, POLYAK_UPDATE, EXPECTILE_LOSS];
+pub const KERNELS: [Kernel; 2] = [SOFTMAX_TD_TARGET, EXPECTILE_LOSS];
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -109,37 +104,6 @@ impl TdTarget {
     pub fn record_with(&self, rec: &mut Recorder, params: TdTargetParams) {
         let grid = grid_1d(rec.gpu(), params.batch as usize, TD_WORKGROUP);
         self.bound.record(rec, &params, grid);
-    }
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct PolyakParams {
-    /// Parameters updated.
-    pub count: u32,
-    pub online_off: u32,
-    pub target_off: u32,
-    /// Fraction of the online network mixed in per update (QIPO: 0.005).
-    pub tau: f32,
-}
-
-/// `target ← tau·online + (1 - tau)·target` over a flat range of parameters. The two must be
-/// different buffers (one cannot be read and written by one dispatch).
-pub struct Polyak(Bound);
-
-impl Polyak {
-    pub fn new(gpu: &Gpu, online: &GpuBuffer, target: &GpuBuffer) -> Result<Self> {
-        Ok(Self(Bound::new(gpu, &POLYAK_UPDATE, &[online, target])?))
-    }
-
-    /// Records the update of the first `count` parameters of both buffers.
-    pub fn record(&self, rec: &mut Recorder, count: usize, tau: f32) {
-        self.record_with(rec, PolyakParams { count: count as u32, tau, ..Default::default() });
-    }
-
-    /// Records with explicit offsets.
-    pub fn record_with(&self, rec: &mut Recorder, params: PolyakParams) {
-        self.0.record_1d(rec, &params, params.count as usize);
     }
 }
 

@@ -10,15 +10,15 @@
 //!
 //! Several seeds train together: the critic then holds each seed's twin heads (copies 2c and
 //! 2c + 1 of one MLP), and every step runs all seeds on their own minibatches in the same
-//! matrix, Adam and Polyak dispatches.
+//! matrix and Adam (with Polyak) dispatches.
 
 use anyhow::Result;
 
 use crate::data::{GpuDataset, MinibatchSampler};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig};
-use crate::kernels::critic::{Expectile, ExpectileParams, Polyak, TdTarget, TdTargetParams};
-use crate::kernels::gather::Gather;
+use crate::kernels::critic::{Expectile, ExpectileParams, TdTarget, TdTargetParams};
+use crate::kernels::gather::GatherTable;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
@@ -69,7 +69,7 @@ impl StateActionInput {
 
 /// Two Q networks Q(a, s) and their targets, for one seed or several. The heads are copies
 /// of one MLP (seed c's Q1 and Q2 are copies 2c and 2c + 1), so all of them run in the same
-/// dispatches, one Adam step updates them all and one Polyak step all the targets.
+/// dispatches, and one Adam step updates them all and moves all the targets (Polyak).
 pub struct TwinCritic {
     pub spec: MlpSpec,
     /// Q1 and Q2 of every seed.
@@ -156,14 +156,14 @@ pub struct CriticTrainer {
     pub sampler: MinibatchSampler,
     /// Per-step statistics, [`stats_width`] values per slot (see [`stat_index`]).
     pub stats: GpuBuffer,
-    /// One optimiser for both heads, acting as one per head.
+    /// One optimiser for both heads, acting as one per head; each step also moves the
+    /// targets towards the heads (Polyak averaging).
     pub adam: Adam,
     ring_len: usize,
     steps: u64,
     /// Support actions per next state.
     support: usize,
     seeds: usize,
-    gather_support: Gather,
     target_input: StateActionInput,
     /// Both target heads on the target rows, and both online heads on the minibatch.
     target_pass: MlpPass,
@@ -171,7 +171,6 @@ pub struct CriticTrainer {
     online_pass: MlpPass,
     td: TdTarget,
     loss: SquaredError,
-    polyak: Polyak,
     iql: Option<IqlParts>,
     _buffers: Vec<GpuBuffer>,
 }
@@ -194,13 +193,15 @@ impl CriticTrainer {
     ) -> Result<Self> {
         let (batch, seeds) = (config.batch, critic.seeds);
         let (obs, act) = (data.obs_dim, data.act_dim);
-        let sampler = MinibatchSampler::for_copies(gpu, data, batch, seed, seeds)?;
+        let rows = seeds * batch;
+        // The softmax critic's support actions of each next state come with the minibatch.
+        let support_batch = GpuBuffer::zeros(gpu, "next-state support batch", rows * support * act)?;
+        let support_table =
+            GatherTable { src: next_support, out: &support_batch, width: support * act, per_copy: true };
+        let extra = (config.kind == CriticKind::Softmax).then_some(support_table);
+        let sampler = MinibatchSampler::with_extra_table(gpu, data, batch, seed, seeds, extra)?;
         let b = &sampler.batch;
         let adam_config = AdamConfig { lr: config.lr, ..Default::default() };
-
-        let rows = seeds * batch;
-        let support_batch = GpuBuffer::zeros(gpu, "next-state support batch", rows * support * act)?;
-        let gather_support = Gather::new(gpu, &b.indices, next_support, &support_batch)?;
         let target_input =
             StateActionInput::new(gpu, &support_batch, &b.next_observations, (act, obs), rows * support, support)?;
         let online_input = StateActionInput::new(gpu, &b.actions, &b.observations, (act, obs), rows, 1)?;
@@ -254,13 +255,12 @@ impl CriticTrainer {
         Ok(Self {
             config: config.clone(),
             stats: stats.clone(),
-            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2 * seeds)?,
+            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2 * seeds)?
+                .with_polyak_target(gpu, &critic.target.params, config.tau as f32)?,
             ring_len,
             steps: 0,
             support,
             seeds,
-            gather_support,
-            polyak: Polyak::new(gpu, &critic.online.params, &critic.target.params)?,
             td,
             loss,
             target_input,
@@ -284,7 +284,6 @@ impl CriticTrainer {
     pub fn record_step(&mut self, rec: &mut Recorder, critic: &TwinCritic) {
         let (batch, seeds, support) = (self.config.batch, self.seeds, self.support);
         let rows = seeds * batch;
-        let act = self.sampler.batch.actions.len / rows;
         let slot = (self.steps % self.ring_len as u64) as usize * stats_width(seeds);
         let stat = |k: usize, seed: usize| slot + stat_index(k, seeds, seed);
         self.sampler.record(rec);
@@ -292,7 +291,6 @@ impl CriticTrainer {
         // The rows each head of the target critic was run on, per seed.
         let target_rows = match &mut self.iql {
             None => {
-                self.gather_support.record_copies(rec, seeds, batch, support * act);
                 self.target_input.record(rec, rows * support, 0, 0);
                 self.target_pass.record_forward(rec, &critic.target, batch * support);
                 batch * support
@@ -363,7 +361,6 @@ impl CriticTrainer {
         self.loss.record(rec, 2 * rows, 1, loss);
         self.online_pass.record_backward(rec, &critic.online, batch, false);
         self.adam.record_step(rec);
-        self.polyak.record(rec, critic.online.params.len, self.config.tau as f32);
         self.steps += 1;
     }
 
