@@ -94,15 +94,15 @@ impl Gather {
     /// as a run with `draw`'s seed + c would draw them.
     pub fn record(&self, rec: &mut Recorder, draw: RngDraw, copies: usize, copy_rows: usize) {
         let rows = copies * copy_rows;
-        let mut strides = [0; MAX_TABLES];
-        for k in 0..MAX_TABLES {
+        let strides: [u32; MAX_TABLES] = std::array::from_fn(|k| {
             let (width, table) = (self.widths[k], self.n * self.widths[k]);
             assert!(rows * width <= self.out_len[k], "gather of {rows}×{width} overruns its output");
-            if self.per_copy[k] {
-                assert!(copies * table <= self.src_len[k], "{copies} tables of {table} overrun their source");
-                strides[k] = u(table);
+            if !self.per_copy[k] {
+                return 0;
             }
-        }
+            assert!(copies * table <= self.src_len[k], "{copies} tables of {table} overrun their source");
+            u(table)
+        });
         let count = rows * self.widths.iter().sum::<usize>();
         assert!(u32::try_from(count).is_ok(), "a gather of {count} values exceeds the u32 element index");
         if count == 0 {
