@@ -15,6 +15,10 @@
 // (reduce.wgsl). max_norm <= 0 disables clipping and stats is not read. A buffer holding
 // copies of one network (`segment` parameters each) clips each copy by its own norm, found
 // at stats[stats_off + copy].
+//
+// adam_polyak_step then moves a target network towards the updated parameters, as the
+// critic's targets follow it (polyak averaging), in the same dispatch:
+//     target ← tau · θ + (1 - tau) · target
 
 struct AdamStep {
     offset: u32,           // first parameter updated
@@ -30,6 +34,7 @@ struct AdamStep {
     decay: f32,            // 1 - lr·λ
     max_norm: f32,         // <= 0: no clipping
     segment: u32,          // parameters per copy; 0: one network
+    tau: f32,              // adam_polyak_step: the fraction of θ mixed into the target
 }
 
 var<immediate> p: AdamStep;
@@ -39,6 +44,8 @@ var<immediate> p: AdamStep;
 @group(0) @binding(2) var<storage, read_write> m: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v: array<f32>;
 @group(0) @binding(4) var<storage, read> stats: array<f32>;
+// adam_polyak_step: the target network, laid out like params.
+@group(0) @binding(5) var<storage, read_write> target_params: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -53,12 +60,8 @@ fn clip_scale(i: u32) -> f32 {
     return min(1.0, p.max_norm / (norm + 1e-6));
 }
 
-@compute @workgroup_size(WG)
-fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let i = gid.x + gid.y * groups.x * WG;
-    if i >= p.count {
-        return;
-    }
+// Updates parameter j = offset + i and its moments; returns the new parameter.
+fn update(i: u32) -> f32 {
     let j = p.offset + i;
     let g = grads[j] * clip_scale(i);
     let m_new = p.beta1 * m[j] + p.one_minus_beta1 * g;
@@ -66,5 +69,27 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     m[j] = m_new;
     v[j] = v_new;
     let denom = sqrt(v_new) * p.inv_sqrt_correction2 + p.eps;
-    params[j] = params[j] * p.decay - p.step_size * (m_new / denom);
+    let theta = params[j] * p.decay - p.step_size * (m_new / denom);
+    params[j] = theta;
+    return theta;
+}
+
+@compute @workgroup_size(WG)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if i >= p.count {
+        return;
+    }
+    update(i);
+}
+
+@compute @workgroup_size(WG)
+fn adam_polyak_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let i = gid.x + gid.y * groups.x * WG;
+    if i >= p.count {
+        return;
+    }
+    let theta = update(i);
+    let j = p.offset + i;
+    target_params[j] = p.tau * theta + (1.0 - p.tau) * target_params[j];
 }

@@ -1,37 +1,144 @@
 // Linear layer backward. With dY the gradient of the loss with respect to Y = act(Z):
-//     activation_backward:  dZ = dY ⊙ act'(Z)          (in place over dY)
-//     backward_input:       dX = dZ·W                  (rows×in)
-//     backward_weight:      dW = dZᵀ·X, db = dZᵀ·1     (into the flat gradient buffer)
-// Every entry uses the bindings a (read), b (read), c (read_write) of this file; the
-// weight and bias gradients can accumulate into c (FLAG_ACCUMULATE) for shared parameters.
-// The products have a direct and a `_tiled` entry, one per matmul core.
+//     activation_backward:  dZ = dY ⊙ act'(Z)                      (in place over dY)
+//     backward:             dW = dZᵀ·X, db = dZᵀ·1 (into the flat gradient buffer)
+//                           and dX = dZ·W (rows×in), in one dispatch
+// The two products share dZ and their column count (in), so one grid covers both: the first
+// `weight_tiles` rows of workgroups compute dW, the rest dX. Each workgroup runs one of the
+// matmul cores on the product it owns, so the results are those of two separate dispatches.
+// The weight and bias gradients can accumulate into the gradient buffer (FLAG_ACCUMULATE)
+// for shared parameters. `backward` runs the direct core, `backward_tiled` the tiled one.
 //
 // dX is the output gradient dY of the layer below, whose own backward pass starts with
-// dY ⊙ act'(Z). With FLAG_ACT_GRAD, backward_input applies that in its epilogue, reading the
-// layer below's Z (binding 3, at z_off, laid out like dX, with `act` its activation), and
-// writes that layer's dZ directly: one dispatch, and one pass over dX, fewer per layer.
+// dY ⊙ act'(Z). With FLAG_ACT_GRAD, the dX epilogue applies that, reading the layer below's Z
+// (at z_below_off, laid out like dX, with `act_below` its activation), and writes that layer's
+// dZ directly: one pass over dX fewer per layer.
 
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-// backward_input: the pre-activation of the layer below (FLAG_ACT_GRAD).
-@group(0) @binding(3) var<storage, read> z_below: array<f32>;
-// The tiled core's vec4 views of a and b.
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+struct LinearGrad {
+    rows: u32,
+    out_dim: u32,
+    in_dim: u32,
+    dz_off: u32,          // dZ (and dY, Z of activation_backward), rows×out per copy
+    z_off: u32,           // the layer's own Z (activation_backward)
+    output_stride: u32,   // between copies' dZ and Z
+    x_off: u32,
+    input_stride: u32,    // between copies' X and dX
+    input_group: u32,     // consecutive copies sharing one X (then there is no dX)
+    weight_off: u32,
+    bias_off: u32,
+    params_stride: u32,   // between copies' parameters and gradients
+    dx_off: u32,
+    z_below_off: u32,
+    act: u32,             // activation_backward: the layer's activation
+    act_below: u32,       // FLAG_ACT_GRAD: the activation of the layer below
+    flags: u32,           // FLAG_ACCUMULATE (dW, db), FLAG_ACT_GRAD (dX)
+    weight_tiles: u32,    // workgroup rows of dW; the ones after compute dX
+}
 
-fn store(index: u32, value: f32) {
+var<immediate> g: LinearGrad;
+// The product this workgroup computes (every invocation of a workgroup computes the same one).
+var<private> p: Matmul;
+// B is W (dX) rather than X (dW).
+var<private> b_is_weight: bool;
+
+// activation_backward: Z in a, dY in grads.
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+@group(0) @binding(3) var<storage, read> weights: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+// The pre-activation of the layer below (FLAG_ACT_GRAD).
+@group(0) @binding(5) var<storage, read> z_below: array<f32>;
+// The tiled core's vec4 views of dZ, X and the parameters.
+@group(0) @binding(6) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> weights4: array<vec4<f32>>;
+
+fn b_value(i: u32) -> f32 {
+    if b_is_weight {
+        return weights[i];
+    }
+    return b[i];
+}
+
+fn b_quad(i: u32) -> vec4<f32> {
+    if b_is_weight {
+        return weights4[i];
+    }
+    return b4[i];
+}
+
+// dW (out×in) = dZᵀ·X: A(i, r) = dZ[r, i], B(r, j) = X[r, j]; db = A's row sums.
+fn weight_product() -> Matmul {
+    var m: Matmul;
+    m.m = g.out_dim;
+    m.n = g.in_dim;
+    m.k = g.rows;
+    m.a_off = g.dz_off;
+    m.a_row_stride = 1u;
+    m.a_col_stride = g.out_dim;
+    m.a_batch_stride = g.output_stride;
+    m.b_off = g.x_off;
+    m.b_row_stride = g.in_dim;
+    m.b_col_stride = 1u;
+    m.b_batch_stride = g.input_stride;
+    m.b_batch_group = g.input_group;
+    m.c_off = g.weight_off;
+    m.c_batch_stride = g.params_stride;
+    m.bias_off = g.bias_off;
+    m.flags = (g.flags & FLAG_ACCUMULATE) | FLAG_ROW_SUMS;
+    return m;
+}
+
+// dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j].
+fn input_product() -> Matmul {
+    var m: Matmul;
+    m.m = g.rows;
+    m.n = g.in_dim;
+    m.k = g.out_dim;
+    m.a_off = g.dz_off;
+    m.a_row_stride = g.out_dim;
+    m.a_col_stride = 1u;
+    m.a_batch_stride = g.output_stride;
+    m.b_off = g.weight_off;
+    m.b_row_stride = g.in_dim;
+    m.b_col_stride = 1u;
+    m.b_batch_stride = g.params_stride;
+    m.c_off = g.dx_off;
+    m.c_batch_stride = g.input_stride;
+    m.z_off = g.z_below_off;
+    m.act = g.act_below;
+    m.flags = g.flags & FLAG_ACT_GRAD;
+    return m;
+}
+
+// Picks this workgroup's product and returns its invocation id within that product's grid.
+fn select_product(gid: vec3<u32>, wid: vec3<u32>) -> vec3<u32> {
+    if wid.y < g.weight_tiles {
+        p = weight_product();
+        b_is_weight = false;
+        return gid;
+    }
+    p = input_product();
+    b_is_weight = true;
+    return vec3<u32>(gid.x, gid.y - g.weight_tiles * WG, gid.z);
+}
+
+// Workgroup ids within the product's grid, for the tiled core.
+fn product_workgroup(wid: vec3<u32>) -> vec3<u32> {
+    return select(vec3<u32>(wid.x, wid.y - g.weight_tiles, wid.z), wid, wid.y < g.weight_tiles);
+}
+
+fn store_gradient(index: u32, value: f32) {
     if (p.flags & FLAG_ACCUMULATE) != 0u {
-        c[index] += value;
+        grads[index] += value;
     } else {
-        c[index] = value;
+        grads[index] = value;
     }
 }
 
-// Stores the part of the block inside C (the views in `p` pick whether C is dX or dW) and,
-// for dW, the bias gradient: the row sums of A = dZᵀ.
-fn finish(gid: vec3<u32>, block: Block) {
-    let origin = block_origin(gid);
-    let out = c_start(gid.z);
-    let bias = p.bias_off + gid.z * p.c_batch_stride;
+// Stores the part of the block inside dW, and the bias gradient: the row sums of A = dZᵀ.
+fn finish_weight(at: vec3<u32>, block: Block) {
+    let origin = block_origin(at);
+    let out = c_start(at.z);
+    let bias = p.bias_off + at.z * p.c_batch_stride;
     let sums = keeps_row_sums(origin);
     for (var i = 0u; i < BLOCK; i += 1u) {
         let row = origin.x + i;
@@ -39,24 +146,24 @@ fn finish(gid: vec3<u32>, block: Block) {
             break;
         }
         if sums {
-            store(bias + row, block.row_sums[i]);
+            store_gradient(bias + row, block.row_sums[i]);
         }
         for (var j = 0u; j < BLOCK; j += 1u) {
             let col = origin.y + j;
             if col >= p.n {
                 break;
             }
-            store(out + row * p.n + col, block.acc[i][j]);
+            store_gradient(out + row * p.n + col, block.acc[i][j]);
         }
     }
 }
 
 // Stores the part of the block inside dX, times act'(Z) of the layer below with
 // FLAG_ACT_GRAD.
-fn finish_input(gid: vec3<u32>, block: Block) {
-    let origin = block_origin(gid);
-    let out = c_start(gid.z);
-    let below = p.z_off + gid.z * p.c_batch_stride;
+fn finish_input(at: vec3<u32>, block: Block) {
+    let origin = block_origin(at);
+    let out = c_start(at.z);
+    let below = p.z_off + at.z * p.c_batch_stride;
     let fused = (p.flags & FLAG_ACT_GRAD) != 0u;
     for (var i = 0u; i < BLOCK; i += 1u) {
         let row = origin.x + i;
@@ -72,52 +179,46 @@ fn finish_input(gid: vec3<u32>, block: Block) {
             if fused {
                 value *= activate_grad(z_below[below + row * p.n + col], p.act);
             }
-            store(out + row * p.n + col, value);
+            dx[out + row * p.n + col] = value;
         }
     }
 }
 
-@compute @workgroup_size(WG, WG)
-fn backward_input(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if block_outside(gid) {
-        return;
+fn finish(at: vec3<u32>, block: Block) {
+    if b_is_weight {
+        finish_input(at, block);
+    } else {
+        finish_weight(at, block);
     }
-    finish_input(gid, matmul_direct(gid));
 }
 
 @compute @workgroup_size(WG, WG)
-fn backward_weight(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if block_outside(gid) {
+fn backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let at = select_product(gid, wid);
+    if block_outside(at) {
         return;
     }
-    finish(gid, matmul_direct(gid));
+    finish(at, matmul_direct(at));
 }
 
 @compute @workgroup_size(WG, WG)
-fn backward_input_tiled(
+fn backward_tiled(
     @builtin(global_invocation_id) gid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    finish_input(gid, matmul_tiled(wid, lid));
+    let at = select_product(gid, wid);
+    finish(at, matmul_tiled(product_workgroup(wid), lid));
 }
 
-@compute @workgroup_size(WG, WG)
-fn backward_weight_tiled(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    finish(gid, matmul_tiled(wid, lid));
-}
-
-// One invocation per element: dY[i] *= act'(Z[i]). a = Z at a_off, c = dY at c_off, m·n
-// elements per product of the batch (workgroup z).
+// One invocation per element: dY[i] *= act'(Z[i]), with Z in a and dY in grads, rows·out
+// elements per copy (workgroup z).
 @compute @workgroup_size(256)
 fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let i = gid.x + gid.y * groups.x * 256u;
-    if i >= p.m * p.n {
+    if i >= g.rows * g.out_dim {
         return;
     }
-    c[c_start(gid.z) + i] *= activate_grad(a[a_start(gid.z) + i], p.act);
+    let copy = gid.z * g.output_stride;
+    grads[g.dz_off + copy + i] *= activate_grad(a[g.z_off + copy + i], g.act);
 }

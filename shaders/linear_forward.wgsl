@@ -4,11 +4,21 @@
 // buffer (b). Z is kept only when training needs it for the backward pass. `forward` runs
 // the direct core, `forward_tiled` the workgroup-memory one; they compute the same thing.
 
+var<immediate> p: Matmul;
+
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<f32>;
 // The tiled core's vec4 views of a and b.
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+
+fn b_value(i: u32) -> f32 {
+    return b[i];
+}
+
+fn b_quad(i: u32) -> vec4<f32> {
+    return b4[i];
+}
 
 // Adds the bias, stores Z if asked and Y = act(Z) for the part of the block inside C.
 fn finish(gid: vec3<u32>, block: Block) {

@@ -11,14 +11,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig, ADAM_STEP};
-use crate::kernels::critic::{
-    Expectile, Polyak, TdTarget, TdTargetParams, EXPECTILE_LOSS, POLYAK_UPDATE, SOFTMAX_TD_TARGET,
-};
+use crate::kernels::adam::{Adam, AdamConfig, ADAM_POLYAK_STEP, ADAM_STEP};
+use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
 use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
 use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
-use crate::kernels::gather::{Gather, GATHER_ROWS};
+use crate::kernels::gather::{Gather, GatherTable, GATHER_ROWS};
 use crate::kernels::linear::{
     self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
 };
@@ -116,14 +114,12 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// The products of one core: forward, weight gradient, input gradient.
-fn linear_products(core: Core) -> [Kernel; 3] {
-    use linear::{
-        BACKWARD_INPUT, BACKWARD_INPUT_TILED, BACKWARD_WEIGHT, BACKWARD_WEIGHT_TILED, FORWARD, FORWARD_TILED,
-    };
+/// The products of one core: forward, and the weight and input gradients.
+fn linear_products(core: Core) -> [Kernel; 2] {
+    use linear::{BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED};
     match core {
-        Core::Tiled => [FORWARD_TILED, BACKWARD_WEIGHT_TILED, BACKWARD_INPUT_TILED],
-        _ => [FORWARD, BACKWARD_WEIGHT, BACKWARD_INPUT],
+        Core::Tiled => [FORWARD_TILED, BACKWARD_TILED],
+        _ => [FORWARD, BACKWARD],
     }
 }
 
@@ -175,20 +171,20 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         forward.record_copies(&mut rec, &layer, act, rows, offsets, strides);
         backward.record_copies(&mut rec, &layer, act, rows, BackwardOffsets::default(), strides, false);
         rec.submit_and_wait()?;
-        let [fwd, weight, input] = linear_products(core);
+        let [fwd, backward] = linear_products(core);
         let name = |what: &str| format!("linear {what}, {copies} copies, {} core", core.name());
         checks.extend([
             Check::close(&name("forward"), &[fwd], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
             Check::close(
                 &name("backward dW, db"),
-                &[linear::ACTIVATION_BACKWARD, weight],
+                &[linear::ACTIVATION_BACKWARD, backward],
                 &g_buf.read::<f32>(gpu)?,
                 &dw_db,
                 1e-4,
             ),
             Check::close(
                 &name("backward dX"),
-                &[linear::ACTIVATION_BACKWARD, input],
+                &[linear::ACTIVATION_BACKWARD, backward],
                 &dx_buf.read::<f32>(gpu)?,
                 &want.dx,
                 1e-5,
@@ -203,19 +199,22 @@ fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let pred = random(rng, rows * cols, 2.0);
     let goal = random(rng, rows * cols, 2.0);
     let weights: Vec<f32> = random(rng, rows, 1.0).iter().map(|w| w.abs()).collect();
-    let (loss_ref, grad_ref) = reference::loss::weighted_squared_error(&pred, &goal, Some(&weights), rows, cols, 0.1);
+    let block = 10;
+    let (loss_rows, grad_ref) = reference::loss::weighted_squared_error(&pred, &goal, Some(&weights), rows, cols, 0.1);
+    let loss_ref = reference::loss::block_sums(&loss_rows, block);
     let p = GpuBuffer::from_slice(gpu, "pred", &pred)?;
     let t = GpuBuffer::from_slice(gpu, "target", &goal)?;
     let w = GpuBuffer::from_slice(gpu, "weights", &weights)?;
     let g = GpuBuffer::zeros(gpu, "grad", rows * cols)?;
-    let l = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let l = GpuBuffer::zeros(gpu, "loss", loss_ref.len())?;
     let op = SquaredError::new(gpu, &p, &t, Some(&w), &g, &l)?;
     let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, rows, cols, SquaredErrorParams { has_weights: 1, scale: 0.1, ..Default::default() });
+    let params = SquaredErrorParams { has_weights: 1, scale: 0.1, block_rows: block as u32, ..Default::default() };
+    op.record(&mut rec, rows, cols, params);
     rec.submit_and_wait()?;
     let got = [l.read::<f32>(gpu)?, g.read::<f32>(gpu)?].concat();
     let want = [loss_ref, grad_ref].concat();
-    Ok(Check::close("weighted squared error", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
+    Ok(Check::close("weighted squared error, summed by blocks", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
 }
 
 fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
@@ -233,7 +232,7 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let mlp = Mlp::from_params(gpu, &spec, &params)?;
     let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
     let t_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let l_buf = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let l_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
     let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true)?;
     let grad_out = pass.output_grad().expect("a training pass has an output gradient");
     let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, grad_out, &l_buf)?;
@@ -362,19 +361,28 @@ fn adam(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let mut state = reference::adam::AdamState::new(len);
     let params = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
     let grads = GpuBuffer::zeros(gpu, "grads", len)?;
+    // Once alone, once with a target network following the parameters by Polyak averaging,
+    // as the critic's does.
+    let (tau, mut target_ref) = (0.005, random(rng, len, 1.0));
+    let target = GpuBuffer::from_slice(gpu, "target", &target_ref)?;
+    let followed = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
     let mut adam = Adam::new(gpu, &params, &grads, config)?;
+    let mut with_target = Adam::new(gpu, &followed, &grads, config)?.with_polyak_target(gpu, &target, tau)?;
     for step in 0..steps {
         let g = random(rng, len, 0.5 + step as f32);
         grads.write(gpu, 0, &g);
         let mut rec = Recorder::new(gpu);
         adam.record_step(&mut rec);
+        with_target.record_step(&mut rec);
         rec.submit_and_wait()?;
         reference::adam::step(&mut params_ref, &g, &mut state, &config);
+        reference::critic::polyak(&mut target_ref, &params_ref, tau);
     }
     let (m, v) = adam.moments();
-    let got = [params.read::<f32>(gpu)?, m.read(gpu)?, v.read(gpu)?].concat();
-    let want = [params_ref, state.m, state.v].concat();
-    Ok(Check::close("AdamW, 3 steps, clipped", &[ADAM_STEP, REDUCE_RANGE], &got, &want, 1e-5))
+    let got = [params.read::<f32>(gpu)?, m.read(gpu)?, v.read(gpu)?, followed.read(gpu)?, target.read(gpu)?].concat();
+    let want = [params_ref.clone(), state.m, state.v, params_ref, target_ref].concat();
+    let kernels = [ADAM_STEP, ADAM_POLYAK_STEP, REDUCE_RANGE];
+    Ok(Check::close("AdamW, 3 steps, clipped, alone and with a Polyak target", &kernels, &got, &want, 1e-5))
 }
 
 /// QIPO's support sets: groups of 17 values, energies scaled by -β.
@@ -457,26 +465,37 @@ fn flow_pairs(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     Ok(Check::close("flow-matching pairs", &[FLOW_PAIRS], &got, &want, 1e-5))
 }
 
-/// Minibatch rows picked from a table, with one index past its end (a row of NaN).
+/// Two seeds' minibatches of three tables, one of them a table per seed, by indices drawn
+/// inline.
 fn gather(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (src_rows, width, rows) = (50, 7, 40);
-    let table = random(rng, src_rows * width, 10.0);
-    let mut indices: Vec<u32> = (0..rows).map(|_| rng.random_range(0..src_rows as u32)).collect();
-    indices[rows / 2] = src_rows as u32;
-    let want = reference::gather::gather_rows(&table, width, &indices);
-    let i_buf = GpuBuffer::from_slice(gpu, "indices", &indices)?;
-    let src = GpuBuffer::from_slice(gpu, "table", &table)?;
-    let out = GpuBuffer::zeros(gpu, "rows", rows * width)?;
-    let op = Gather::new(gpu, &i_buf, &src, &out)?;
+    let (n, copies, rows, widths) = (50, 2, 21, [7, 1, 3]);
+    let draw = RngDraw::new(rng.random(), streams::MINIBATCH, 3);
+    let indices = reference::gather::drawn_indices(draw, copies, rows, n as u32);
+    // Table 1 holds one table of n rows per seed; seed c reads its own.
+    let sources = [random(rng, n * widths[0], 10.0), random(rng, copies * n, 10.0), random(rng, n * widths[2], 10.0)];
+    let mut want = Vec::new();
+    for (k, (src, &width)) in sources.iter().zip(&widths).enumerate() {
+        for (r, &i) in indices.iter().enumerate() {
+            let table = if k == 1 { &src[r / rows * n..][..n] } else { &src[..] };
+            want.extend(reference::gather::gather_rows(table, width, &[i]));
+        }
+    }
+    let src: Vec<GpuBuffer> = sources.iter().map(|s| GpuBuffer::from_slice(gpu, "table", s)).collect::<Result<_>>()?;
+    let out: Vec<GpuBuffer> =
+        widths.iter().map(|w| GpuBuffer::zeros(gpu, "rows", copies * rows * w)).collect::<Result<_>>()?;
+    let tables: Vec<GatherTable> =
+        (0..3).map(|k| GatherTable { src: &src[k], out: &out[k], width: widths[k], per_copy: k == 1 }).collect();
+    let op = Gather::new(gpu, &tables, n)?;
     let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, rows, width);
+    op.record(&mut rec, draw, copies, rows);
     rec.submit_and_wait()?;
+    let got: Vec<u32> = out.iter().map(|o| o.read::<u32>(gpu)).collect::<Result<Vec<_>>>()?.concat();
     // Rows are moved as words, so they must match bit for bit.
-    Ok(Check::exact("gather rows", &[GATHER_ROWS], &out.read::<u32>(gpu)?, &bits(&want)))
+    Ok(Check::exact("gather rows of three tables, indices drawn inline", &[GATHER_ROWS], &got, &bits(&want)))
 }
 
-/// The critic's kernels: QGPO's soft TD target with both heads in one buffer, a Polyak step,
-/// the expectile loss.
+/// The critic's kernels: QGPO's soft TD target with both heads in one buffer, the expectile
+/// loss.
 fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
     let (batch, support, alpha, gamma) = (33, 16, 0.5, 0.99);
     let q = random(rng, 2 * batch * support, 30.0);
@@ -490,22 +509,15 @@ fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
     let out = GpuBuffer::zeros(gpu, "td", 2 * batch)?;
     let td = TdTarget::new(gpu, &q_buf, None, &r_buf, &d_buf, &out)?;
 
-    let count = 1001;
-    let online = random(rng, count, 1.0);
-    let mut target = random(rng, count, 1.0);
-    let online_buf = GpuBuffer::from_slice(gpu, "online", &online)?;
-    let target_buf = GpuBuffer::from_slice(gpu, "target", &target)?;
-    let polyak = Polyak::new(gpu, &online_buf, &target_buf)?;
-    reference::critic::polyak(&mut target, &online, 0.005);
-
     let rows = 257;
     let pred = random(rng, rows, 5.0);
     let goal = random(rng, rows, 5.0);
-    let (loss, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
+    let (loss_rows, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
+    let loss = reference::loss::block_sums(&loss_rows, rows);
     let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred)?;
     let goal_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
     let grad_buf = GpuBuffer::zeros(gpu, "grad", rows)?;
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows)?;
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
     let expectile = Expectile::new(gpu, &pred_buf, &goal_buf, &grad_buf, &loss_buf)?;
 
     let mut rec = Recorder::new(gpu);
@@ -521,14 +533,12 @@ fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         ..Default::default()
     };
     td.record_with(&mut rec, params);
-    polyak.record(&mut rec, count, 0.005);
     expectile.record(&mut rec, rows, 0.7, 1.0 / rows as f32);
     rec.submit_and_wait()?;
     let td_got = out.read::<f32>(gpu)?;
     let expectile_got = [loss_buf.read::<f32>(gpu)?, grad_buf.read::<f32>(gpu)?].concat();
     Ok(vec![
         Check::close("soft TD target (y, v)", &[SOFTMAX_TD_TARGET], &td_got, &[y, v].concat(), 1e-5),
-        Check::close("Polyak update", &[POLYAK_UPDATE], &target_buf.read::<f32>(gpu)?, &target, 1e-6),
         Check::close("expectile loss and gradient", &[EXPECTILE_LOSS], &expectile_got, &[loss, grad].concat(), 1e-6),
     ])
 }

@@ -113,13 +113,24 @@ fn train_bench_dispatches(seeds: u64) -> Vec<(String, f64)> {
     dispatches
 }
 
+/// Dispatches per step of each stage at the quick sizes (MLPs of four layers, no gradient
+/// clipping): behaviour pretraining, the softmax critic, the IQL critic, policy improvement.
+/// Fewer means fused kernels; more means a change added dispatches to a training step.
+const STAGE_DISPATCHES: [(&str, f64); 4] =
+    [("behaviour pretraining", 14.0), ("critic (softmax)", 19.0), ("critic (IQL)", 32.0), ("policy improvement", 13.0)];
+
 /// Seeds trained together share their dispatches: a step of three seeds records exactly the
-/// dispatches of a step of one, in every stage.
+/// dispatches of a step of one, in every stage, and as many as [`STAGE_DISPATCHES`] says.
 #[test]
 fn bench_train_with_seeds_batches_the_seeds_into_the_same_dispatches() {
     let (one, three) = (train_bench_dispatches(1), train_bench_dispatches(3));
     assert_eq!(one.len(), three.len());
     for ((stage, single), (_, seeds)) in one.iter().zip(&three) {
         assert_eq!(single, seeds, "{stage}: dispatches per step for one seed and for three");
+        let (_, expected) = STAGE_DISPATCHES
+            .iter()
+            .find(|(name, _)| stage.ends_with(name))
+            .unwrap_or_else(|| panic!("no expected dispatch count for {stage}"));
+        assert_eq!(single, expected, "{stage}: dispatches per step");
     }
 }

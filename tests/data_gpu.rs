@@ -8,6 +8,7 @@ use std::path::Path;
 use common::gpu;
 use qipo::data::{Dataset, GpuDataset, MinibatchSampler};
 use qipo::gpu::{Gpu, GpuBuffer, Recorder};
+use qipo::reference::gather::drawn_indices;
 
 fn shipped_dataset() -> Dataset {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/hopper-medium-replay-v2.hdf5");
@@ -25,32 +26,34 @@ struct HostBatch {
     dones: Vec<f32>,
 }
 
-/// The batch buffers, indices first.
-fn fields(sampler: &MinibatchSampler) -> [&GpuBuffer; 6] {
+/// The batch buffers.
+fn fields(sampler: &MinibatchSampler) -> [&GpuBuffer; 5] {
     let b = &sampler.batch;
-    [&b.indices, &b.observations, &b.actions, &b.rewards, &b.next_observations, &b.dones]
+    [&b.observations, &b.actions, &b.rewards, &b.next_observations, &b.dones]
 }
 
 /// Records `count` minibatches into one Recorder, each copied aside before the next overwrites
-/// the batch buffers, and reads them all back after a single submit.
-fn draw_batches(gpu: &Gpu, sampler: &mut MinibatchSampler, count: usize) -> Vec<HostBatch> {
+/// the batch buffers, and reads them all back after a single submit. The indices are those of
+/// each batch's draw, as the CPU twin of the RNG draws them.
+fn draw_batches(gpu: &Gpu, sampler: &mut MinibatchSampler, count: usize, data: &GpuDataset) -> Vec<HostBatch> {
     let history: Vec<GpuBuffer> =
         fields(sampler).iter().map(|field| GpuBuffer::zeros(gpu, "history", count * field.len).unwrap()).collect();
     let mut rec = Recorder::new(gpu);
+    let mut indices = Vec::new();
     for b in 0..count {
-        sampler.record(&mut rec);
+        let draw = sampler.record(&mut rec);
+        indices.push(drawn_indices(draw, 1, sampler.batch.size, data.len as u32));
         for (field, kept) in fields(sampler).iter().zip(&history) {
             rec.copy(&field.buffer, 0, &kept.buffer, b * field.len, field.len);
         }
     }
     rec.submit_and_wait().unwrap();
 
-    let indices: Vec<u32> = history[0].read(gpu).unwrap();
-    let floats: Vec<Vec<f32>> = history[1..].iter().map(|h| h.read(gpu).unwrap()).collect();
+    let floats: Vec<Vec<f32>> = history.iter().map(|h| h.read(gpu).unwrap()).collect();
     let batch = |values: &[f32], b: usize| values.chunks(values.len() / count).nth(b).unwrap().to_vec();
     (0..count)
         .map(|b| HostBatch {
-            indices: indices.chunks(indices.len() / count).nth(b).unwrap().to_vec(),
+            indices: indices[b].clone(),
             observations: batch(&floats[0], b),
             actions: batch(&floats[1], b),
             rewards: batch(&floats[2], b),
@@ -72,7 +75,7 @@ fn gathered_rows_are_the_dataset_rows_their_indices_name() {
     assert_eq!((on_gpu.len, on_gpu.obs_dim, on_gpu.act_dim), (dataset.len(), dataset.obs_dim, dataset.act_dim));
     let size = 67;
     let mut sampler = MinibatchSampler::new(gpu, &on_gpu, size, 2024).unwrap();
-    let batches = draw_batches(gpu, &mut sampler, 4);
+    let batches = draw_batches(gpu, &mut sampler, 4, &on_gpu);
     assert_eq!(sampler.rng.calls, 4, "one draw of the stream per batch");
 
     let (obs, act) = (dataset.obs_dim, dataset.act_dim);
@@ -100,7 +103,7 @@ fn same_seed_same_batches_and_resume_from_the_call_counter() {
     let draw = |seed: u64, calls: u32, count: usize| {
         let mut sampler = MinibatchSampler::new(gpu, &on_gpu, 33, seed).unwrap();
         sampler.rng.calls = calls;
-        draw_batches(gpu, &mut sampler, count)
+        draw_batches(gpu, &mut sampler, count, &on_gpu)
     };
     let first = draw(7, 0, 3);
     assert_eq!(first, draw(7, 0, 3), "the same seed gives the same batches");
@@ -118,7 +121,7 @@ fn indices_cover_the_dataset_uniformly() {
     let dataset = shipped_dataset();
     let on_gpu = GpuDataset::upload(gpu, &dataset).unwrap();
     let mut sampler = MinibatchSampler::new(gpu, &on_gpu, 4096, 99).unwrap();
-    let indices: Vec<u32> = draw_batches(gpu, &mut sampler, 8).into_iter().flat_map(|b| b.indices).collect();
+    let indices: Vec<u32> = draw_batches(gpu, &mut sampler, 8, &on_gpu).into_iter().flat_map(|b| b.indices).collect();
 
     // Pearson's chi-square over equal bins of dataset rows. With 49 degrees of freedom the
     // statistic has mean 49 and standard deviation 9.9; 100 is beyond the 1e-5 quantile.

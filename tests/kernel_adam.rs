@@ -1,5 +1,5 @@
-//! Adam and AdamW against their CPU twin, with and without gradient clipping, and on a small
-//! convex problem.
+//! Adam and AdamW against their CPU twin, with and without gradient clipping, with a Polyak
+//! target following the parameters, and on a small convex problem.
 
 mod common;
 
@@ -7,6 +7,7 @@ use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::adam::{Adam, AdamConfig, STATS_GRAD_NORM_SQ};
 use qipo::reference::adam::{self as cpu, AdamState};
+use qipo::reference::critic::polyak;
 
 const SIZES: [usize; 5] = [1, 7, 33, 257, 4099];
 const STEPS: u64 = 4;
@@ -208,4 +209,49 @@ fn copies_are_clipped_each_by_its_own_norm() {
     }
     let params = GpuBuffer::zeros(gpu, "params", 10).unwrap();
     assert!(Adam::for_copies(gpu, &params, &params, AdamConfig::default(), 3).is_err(), "10 is not 3 copies");
+}
+
+/// The Polyak step fused after the update: every step's target is its CPU twin's Polyak step
+/// towards the twin's updated parameters, for one network and for copies, clipped or not.
+#[test]
+fn polyak_target_follows_the_updated_parameters() {
+    let gpu = gpu();
+    for (len, copies) in [(1usize, 1usize), (257, 1), (3 * 37, 3), (4099, 1)] {
+        for (name, config) in configs() {
+            for tau in [0.005f32, 0.0, 1.0, 0.3] {
+                let mut params_cpu = random(len as u64, len, 1.0);
+                let mut target_cpu = random(len as u64 + 1, len, 1.0);
+                let mut state = AdamState::new(len);
+                let params = GpuBuffer::from_slice(gpu, "params", &params_cpu).unwrap();
+                let grads = GpuBuffer::zeros(gpu, "grads", len).unwrap();
+                let target = GpuBuffer::from_slice(gpu, "target", &target_cpu).unwrap();
+                let mut adam = Adam::for_copies(gpu, &params, &grads, config, copies)
+                    .unwrap()
+                    .with_polyak_target(gpu, &target, tau)
+                    .unwrap();
+                for step in 0..STEPS {
+                    let g = random(len as u64 + 10 * step, len, 0.5 + step as f32);
+                    grads.write(gpu, 0, &g);
+                    let mut rec = Recorder::new(gpu);
+                    adam.record_step(&mut rec);
+                    rec.submit_and_wait().unwrap();
+                    cpu::step_copies(&mut params_cpu, &g, &mut state, &config, copies);
+                    polyak(&mut target_cpu, &params_cpu, tau);
+                }
+                let what = format!("{name}, {copies}×{} params, tau {tau}", len / copies);
+                let got: Vec<f32> = target.read(gpu).unwrap();
+                assert_close(&format!("{what}: params"), &params.read::<f32>(gpu).unwrap(), &params_cpu, 1e-5);
+                assert_close(&format!("{what}: target"), &got, &target_cpu, 1e-5);
+                if tau == 1.0 {
+                    // Copying the online network is exact.
+                    assert_eq!(got, params.read::<f32>(gpu).unwrap(), "{what}");
+                }
+            }
+        }
+    }
+    let params = GpuBuffer::zeros(gpu, "params", 10).unwrap();
+    let short = GpuBuffer::zeros(gpu, "short target", 9).unwrap();
+    let adam = Adam::new(gpu, &params, &params, AdamConfig::default()).unwrap();
+    let err = adam.with_polyak_target(gpu, &short, 0.1).err().unwrap();
+    assert!(err.to_string().contains("short target"), "{err}");
 }

@@ -18,13 +18,16 @@ fn weighted_squared_error_matches_reference() {
             let weights: Vec<f32> = random(seed + 2, rows, 1.0).iter().map(|w| w.abs()).collect();
             let scale = 1.0 / rows as f32;
             let w = weighted.then_some(weights.as_slice());
-            let (loss_ref, grad_ref) = reference::loss::weighted_squared_error(&pred, &target, w, rows, cols, scale);
+            let (loss_rows, grad_ref) = reference::loss::weighted_squared_error(&pred, &target, w, rows, cols, scale);
+            // Blocks of an odd size, the last one shorter.
+            let block = rows.div_ceil(3);
+            let loss_ref = reference::loss::block_sums(&loss_rows, block);
 
             let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred).unwrap();
             let target_buf = GpuBuffer::from_slice(gpu, "target", &[vec![0.0; 3], target].concat()).unwrap();
             let weight_buf = GpuBuffer::from_slice(gpu, "weights", &[vec![0.0; 2], weights.clone()].concat()).unwrap();
             let grad_buf = GpuBuffer::zeros(gpu, "grad", rows * cols).unwrap();
-            let loss_buf = GpuBuffer::zeros(gpu, "loss", rows + 1).unwrap();
+            let loss_buf = GpuBuffer::zeros(gpu, "loss", loss_ref.len() + 1).unwrap();
             let op =
                 SquaredError::new(gpu, &pred_buf, &target_buf, weighted.then_some(&weight_buf), &grad_buf, &loss_buf)
                     .unwrap();
@@ -35,6 +38,7 @@ fn weighted_squared_error_matches_reference() {
                 loss_off: 1,
                 has_weights: weighted as u32,
                 scale,
+                block_rows: block as u32,
                 ..Default::default()
             };
             op.record(&mut rec, rows, cols, params);
@@ -47,7 +51,8 @@ fn weighted_squared_error_matches_reference() {
 }
 
 /// Blocks of predictions sharing goals, as the twin heads of each seed share its TD targets:
-/// block b reads goal block b / share. Each block must match the CPU twin on its own goals.
+/// block b reads goal block b / share. Each block must match the CPU twin on its own goals,
+/// and its loss sum, mean prediction and (first of its goal block) mean goal land in stats.
 #[test]
 fn prediction_blocks_sharing_goals_match_reference() {
     let gpu = gpu();
@@ -61,23 +66,52 @@ fn prediction_blocks_sharing_goals_match_reference() {
         let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred).unwrap();
         let goal_buf = GpuBuffer::from_slice(gpu, "goal", &goal).unwrap();
         let grad_buf = GpuBuffer::zeros(gpu, "grad", rows * cols).unwrap();
-        let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
-        let op = SquaredError::new(gpu, &pred_buf, &goal_buf, None, &grad_buf, &loss_buf).unwrap();
-        let params =
-            SquaredErrorParams { scale, target_block: block as u32, target_share: share as u32, ..Default::default() };
+        // Loss sums at 1, mean predictions after them, mean goals after those.
+        let (loss_off, pred_mean_off) = (1, 1 + blocks);
+        let goal_mean_off = pred_mean_off + blocks;
+        let stats_buf = GpuBuffer::zeros(gpu, "stats", goal_mean_off + goal_blocks).unwrap();
+        let op = SquaredError::new(gpu, &pred_buf, &goal_buf, None, &grad_buf, &stats_buf).unwrap();
+        let params = SquaredErrorParams {
+            scale,
+            block_rows: block as u32,
+            target_block: block as u32,
+            target_share: share as u32,
+            loss_off: loss_off as u32,
+            has_means: 1,
+            pred_mean_off: pred_mean_off as u32,
+            goal_mean_off: goal_mean_off as u32,
+            ..Default::default()
+        };
         let mut rec = Recorder::new(gpu);
         op.record(&mut rec, rows, cols, params);
         rec.submit_and_wait().unwrap();
-        let (loss, grad) = (loss_buf.read::<f32>(gpu).unwrap(), grad_buf.read::<f32>(gpu).unwrap());
+        let (stats, grad) = (stats_buf.read::<f32>(gpu).unwrap(), grad_buf.read::<f32>(gpu).unwrap());
         for b in 0..blocks {
             let span = block * cols;
             let own_goal = &goal[b / share * span..][..span];
             let own_pred = &pred[b * span..][..span];
-            let (loss_ref, grad_ref) =
+            let (loss_rows, grad_ref) =
                 reference::loss::weighted_squared_error(own_pred, own_goal, None, block, cols, scale);
             let what = format!("{blocks} blocks sharing {share}: block {b}");
-            assert_close(&format!("{what} loss"), &loss[b * block..][..block], &loss_ref, 1e-5);
+            assert_close(
+                &format!("{what} loss"),
+                &stats[loss_off + b..][..1],
+                &reference::loss::block_sums(&loss_rows, block),
+                1e-5,
+            );
             assert_close(&format!("{what} grad"), &grad[b * span..][..span], &grad_ref, 1e-5);
+            // The mean over rows of each row's sum, of the predictions and of the goals.
+            let row_mean = |v: &[f32]| v.iter().sum::<f32>() / block as f32;
+            assert_close(
+                &format!("{what} mean prediction"),
+                &stats[pred_mean_off + b..][..1],
+                &[row_mean(own_pred)],
+                1e-5,
+            );
+            if b % share == 0 {
+                let goal_mean = &stats[goal_mean_off + b / share..][..1];
+                assert_close(&format!("{what} mean goal"), goal_mean, &[row_mean(own_goal)], 1e-5);
+            }
         }
     }
 }

@@ -26,7 +26,7 @@ fn gradients(spec: &MlpSpec, rows: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec
     let padded = [x.clone(), vec![7.0; 3 * spec.input]].concat();
     let x_buf = GpuBuffer::from_slice(gpu, "x", &padded).unwrap();
     let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
     let pass = MlpPass::new(gpu, &mlp, &x_buf, rows + 3, true).unwrap();
     let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
     let mut rec = Recorder::new(gpu);
@@ -71,7 +71,7 @@ fn gpu_gradient_matches_finite_differences() {
     let mlp = Mlp::from_params(gpu, &spec, &params).unwrap();
     let x_buf = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
     let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
     let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true).unwrap();
     let sq = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
     let mut rec = Recorder::new(gpu);
@@ -133,7 +133,7 @@ fn check_copies(layout: CopyInput) {
     let mlp = Mlp::copies_from_params(gpu, &spec, &refs).unwrap();
     let x_buf = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
     let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", rows).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
     let pass = MlpPass::with_input(gpu, &mlp, &x_buf, capacity, true, layout).unwrap();
     let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
     let mut rec = Recorder::new(gpu);

@@ -7,7 +7,6 @@ use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::adam::{Adam, AdamConfig};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
-use qipo::kernels::reduce::{Reduce, ReduceOp};
 use qipo::nn::{Activation, Mlp, MlpPass, MlpSpec};
 use qipo::reference;
 
@@ -16,9 +15,7 @@ struct Regression {
     mlp: Mlp,
     pass: MlpPass,
     loss: SquaredError,
-    loss_rows: GpuBuffer,
     losses: GpuBuffer,
-    sum: Reduce,
     adam: Adam,
     rows: usize,
 }
@@ -31,21 +28,18 @@ impl Regression {
         let x_buf = GpuBuffer::from_slice(gpu, "x", x).unwrap();
         let y_buf = GpuBuffer::from_slice(gpu, "y", y).unwrap();
         let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true).unwrap();
-        let loss_rows = GpuBuffer::zeros(gpu, "loss rows", rows).unwrap();
-        let loss =
-            SquaredError::new(gpu, pass.output(), &y_buf, None, pass.output_grad().unwrap(), &loss_rows).unwrap();
         let losses = GpuBuffer::zeros(gpu, "losses", steps).unwrap();
-        let sum = Reduce::new(gpu, &loss_rows, &losses).unwrap();
+        let loss = SquaredError::new(gpu, pass.output(), &y_buf, None, pass.output_grad().unwrap(), &losses).unwrap();
         let adam = Adam::new(gpu, &mlp.params, &mlp.grads, config).unwrap();
-        Self { mlp, pass, loss, loss_rows, losses, sum, adam, rows }
+        Self { mlp, pass, loss, losses, adam, rows }
     }
 
     /// Records one step; its loss (before the update) lands in `losses[step]`.
     fn record_step(&mut self, rec: &mut Recorder, step: usize) {
         let scale = 1.0 / self.rows as f32;
         self.pass.record_forward(rec, &self.mlp, self.rows);
-        self.loss.record(rec, self.rows, self.mlp.spec.output, SquaredErrorParams { scale, ..Default::default() });
-        self.sum.record(rec, ReduceOp::Sum, 0, self.loss_rows.len, step);
+        let params = SquaredErrorParams { scale, loss_off: step as u32, ..Default::default() };
+        self.loss.record(rec, self.rows, self.mlp.spec.output, params);
         self.pass.record_backward(rec, &self.mlp, self.rows, false);
         self.adam.record_step(rec);
     }

@@ -46,7 +46,8 @@ const FLAG_ACT_GRAD: u32 = 16u;   // backward dX: times act'(Z) of the layer bel
 const BLOCK: u32 = 4u;  // outputs per invocation along each axis
 const WG: u32 = 16u;    // invocations per workgroup along each axis: a 64×64 tile of C
 
-var<immediate> p: Matmul;
+// Each kernel file declares `p: Matmul`, the product being computed, and `b_value(i)` /
+// `b_quad(i)`, how B's values (and, in the tiled core, its vec4s) are read.
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
 @group(0) @binding(1) var<storage, read> b: array<f32>;
@@ -102,7 +103,7 @@ fn matmul_direct(gid: vec3<u32>) -> Block {
         let ia = a_rows + kk * p.a_col_stride;
         let ib = b_cols + kk * p.b_row_stride;
         let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
-        let bv = vec4<f32>(b[ib.x], b[ib.y], b[ib.z], b[ib.w]);
+        let bv = vec4<f32>(b_value(ib.x), b_value(ib.y), b_value(ib.z), b_value(ib.w));
         acc[0] += av.x * bv;
         acc[1] += av.y * bv;
         acc[2] += av.z * bv;

@@ -7,7 +7,7 @@
 //
 // For each step every invocation fetches one quad (4 values) of each tile. A quad runs along
 // its operand's contiguous axis and is a single vec4 load, through the vec4 views a4 and b4
-// (declared by each kernel file, bound to the same buffers as a and b), when every quad is
+// (declared by each kernel file, bound to the same buffers as a and B's source), when every quad is
 // 16-byte aligned: the product's offset and the other axis's stride multiples of 4, and the
 // contiguous axis's length too, so a quad is wholly inside the matrix or wholly outside.
 // Otherwise it is four scalar loads, each checked against the edges. Values outside are zero.
@@ -90,12 +90,12 @@ fn fetch_b(op: Operand, q: Quad) -> vec4<f32> {
     var v = vec4<f32>();
     if op.vector {
         if q.inside.x {
-            v = b4[q.index / 4u];
+            v = b_quad(q.index / 4u);
         }
     } else {
         for (var i = 0u; i < 4u; i += 1u) {
             if q.inside[i] {
-                v[i] = b[q.index + i * q.step];
+                v[i] = b_value(q.index + i * q.step);
             }
         }
     }

@@ -1,9 +1,9 @@
 //! The dataset on the GPU, and minibatches drawn there.
 //!
 //! The transitions are uploaded once ([`GpuDataset::upload`]). After that a training step
-//! draws its minibatch without the host: a [`MinibatchSampler`] records random row indices
-//! from the GPU RNG and the gathers of those rows into fixed batch buffers ([`Minibatch`]),
-//! and nothing is read back.
+//! draws its minibatch without the host: a [`MinibatchSampler`] records the gathers of rows
+//! picked by indices the GPU RNG draws inline into fixed batch buffers ([`Minibatch`]), and
+//! nothing is read back.
 //!
 //! ```no_run
 //! use qipo::data::{Dataset, GpuDataset, MinibatchSampler};
@@ -25,8 +25,8 @@ use anyhow::{bail, Context as _, Result};
 
 use super::Dataset;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::gather::Gather;
-use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
+use crate::kernels::gather::{Gather, GatherTable};
+use crate::kernels::rng::{streams, RngDraw, RngStream};
 
 /// A [`Dataset`]'s transitions in GPU buffers, row-major as on the host.
 pub struct GpuDataset {
@@ -86,12 +86,10 @@ impl GpuDataset {
 }
 
 /// One minibatch of transitions in GPU buffers: row `r` of every array is dataset row
-/// `indices[r]`.
+/// `index_r`, drawn uniformly with replacement (see [`MinibatchSampler::record`]).
 pub struct Minibatch {
     /// Rows in the batch.
     pub size: usize,
-    /// `size` dataset rows (u32), drawn uniformly with replacement.
-    pub indices: GpuBuffer,
     /// `size × obs_dim` values.
     pub observations: GpuBuffer,
     /// `size × act_dim` values.
@@ -114,9 +112,8 @@ pub struct MinibatchSampler {
     /// The stream of the indices: save `rng.calls` with a checkpoint and set it back to
     /// resume the exact sequence of batches.
     pub rng: RngStream,
-    draw_indices: RngFill,
-    /// One gather per dataset array, with its row width.
-    gathers: Vec<(Gather, usize)>,
+    /// Observations, actions and next observations; then rewards, dones and any extra table.
+    gathers: [Gather; 2],
     /// Minibatches drawn per call, one per seed, copy after copy in `batch`.
     copies: usize,
 }
@@ -130,6 +127,19 @@ impl MinibatchSampler {
     /// A sampler for `copies` seeds trained together: each call draws `copies` minibatches
     /// into `batch`, one after another, copy c's the one a sampler of seed + c would draw.
     pub fn for_copies(gpu: &Gpu, data: &GpuDataset, batch_size: usize, seed: u64, copies: usize) -> Result<Self> {
+        Self::with_extra_table(gpu, data, batch_size, seed, copies, None)
+    }
+
+    /// [`Self::for_copies`], also gathering the rows of `extra`, a table of one row per
+    /// transition (the critic's support actions of each next state), with every minibatch.
+    pub fn with_extra_table(
+        gpu: &Gpu,
+        data: &GpuDataset,
+        batch_size: usize,
+        seed: u64,
+        copies: usize,
+        extra: Option<GatherTable>,
+    ) -> Result<Self> {
         let file = data.source.display();
         if data.len == 0 {
             bail!("{file}: no transitions to draw minibatches from");
@@ -137,28 +147,24 @@ impl MinibatchSampler {
         if batch_size == 0 || u32::try_from(batch_size).is_err() {
             bail!("the minibatch size must be between 1 and {}, not {batch_size}", u32::MAX);
         }
-        let rows = u32::try_from(data.len).with_context(|| format!("{file}: {} rows is too many", data.len))?;
+        u32::try_from(data.len).with_context(|| format!("{file}: {} rows is too many", data.len))?;
         let batch = Self::allocate(gpu, data, batch_size * copies.max(1))
             .with_context(|| format!("cannot allocate a minibatch of {batch_size} transitions"))?;
-        let draw_indices = RngFill::new(gpu, &batch.indices, Distribution::Index { n: rows })?;
-        let pairs = [
-            (&data.observations, &batch.observations, data.obs_dim),
-            (&data.actions, &batch.actions, data.act_dim),
-            (&data.rewards, &batch.rewards, 1),
-            (&data.next_observations, &batch.next_observations, data.obs_dim),
-            (&data.dones, &batch.dones, 1),
+        let table = |src, out, width| GatherTable { src, out, width, per_copy: false };
+        let states = [
+            table(&data.observations, &batch.observations, data.obs_dim),
+            table(&data.actions, &batch.actions, data.act_dim),
+            table(&data.next_observations, &batch.next_observations, data.obs_dim),
         ];
-        let gathers = pairs
-            .into_iter()
-            .map(|(src, out, width)| Ok((Gather::new(gpu, &batch.indices, src, out)?, width)))
-            .collect::<Result<_>>()?;
-        Ok(Self { batch, rng: RngStream::new(seed, streams::MINIBATCH), draw_indices, gathers, copies: copies.max(1) })
+        let mut scalars = vec![table(&data.rewards, &batch.rewards, 1), table(&data.dones, &batch.dones, 1)];
+        scalars.extend(extra);
+        let gathers = [Gather::new(gpu, &states, data.len)?, Gather::new(gpu, &scalars, data.len)?];
+        Ok(Self { batch, rng: RngStream::new(seed, streams::MINIBATCH), gathers, copies: copies.max(1) })
     }
 
     fn allocate(gpu: &Gpu, data: &GpuDataset, size: usize) -> Result<Minibatch> {
         Ok(Minibatch {
             size,
-            indices: GpuBuffer::zeros(gpu, "minibatch indices", size)?,
             observations: GpuBuffer::zeros(gpu, "minibatch observations", size * data.obs_dim)?,
             actions: GpuBuffer::zeros(gpu, "minibatch actions", size * data.act_dim)?,
             rewards: GpuBuffer::zeros(gpu, "minibatch rewards", size)?,
@@ -167,13 +173,14 @@ impl MinibatchSampler {
         })
     }
 
-    /// Records the next minibatch: fresh indices (one draw of the stream), then the rows they
-    /// name gathered into `batch`. Dispatches recorded after this one see the new batch.
-    pub fn record(&mut self, rec: &mut Recorder) {
-        let size = self.batch.size;
-        self.draw_indices.record_copies(rec, &mut self.rng, 0, self.copies, size / self.copies);
-        for (gather, width) in &self.gathers {
-            gather.record(rec, size, *width);
+    /// Records the next minibatch: the rows named by fresh indices (one draw of the stream,
+    /// returned; copy c's row r is dataset row `rng_index(draw.for_copy(c), r, len)`) gathered
+    /// into `batch`. Dispatches recorded after this one see the new batch.
+    pub fn record(&mut self, rec: &mut Recorder) -> RngDraw {
+        let draw = self.rng.next_draw();
+        for gather in &self.gathers {
+            gather.record(rec, draw, self.copies, self.batch.size / self.copies);
         }
+        draw
     }
 }

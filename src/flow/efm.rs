@@ -16,10 +16,9 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig};
 use crate::kernels::energy_weights::EnergyWeights;
 use crate::kernels::flow_pairs::FlowPairs;
-use crate::kernels::gather::Gather;
+use crate::kernels::gather::{Gather, GatherTable};
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
-use crate::kernels::reduce::{Reduce, ReduceOp};
-use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
+use crate::kernels::rng::{streams, RngStream};
 
 /// Training settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,15 +49,12 @@ pub struct EfmTrainer {
     pub adam: Adam,
     /// The random streams: minibatch indices, flow noise x0, flow times t.
     pub rng: [RngStream; 3],
-    indices_fill: RngFill,
-    gather_points: Gather,
-    gather_energies: Gather,
-    gather_cond: Option<Gather>,
+    /// The minibatch's points, energies and conditions, by indices drawn inline.
+    gather: Gather,
     pairs: FlowPairs,
     weights: EnergyWeights,
     pass: VelocityPass,
     loss: SquaredError,
-    sum: Reduce,
     steps: u64,
     copies: usize,
     /// Batch buffers, kept alive for the bind groups that use them.
@@ -88,7 +84,6 @@ impl EfmTrainer {
 
         // Every batch buffer holds one batch per copy, copy after copy.
         let rows = copies * batch;
-        let indices = GpuBuffer::zeros(gpu, "minibatch indices", rows)?;
         let x1 = GpuBuffer::zeros(gpu, "minibatch x1", rows * dim)?;
         let energies = GpuBuffer::zeros(gpu, "minibatch energies", rows)?;
         let cond = GpuBuffer::zeros(gpu, "minibatch conditions", rows * cond_dim.max(1))?;
@@ -96,24 +91,20 @@ impl EfmTrainer {
         let t = GpuBuffer::zeros(gpu, "t", rows)?;
         let target = GpuBuffer::zeros(gpu, "target velocity", rows * dim)?;
         let weights = GpuBuffer::zeros(gpu, "energy weights", rows)?;
-        let loss_rows = GpuBuffer::zeros(gpu, "loss rows", rows)?;
         let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1) * copies)?;
 
         let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true, true)?;
         let grad = pass.mlp.output_grad().expect("a training pass has an output gradient");
-        let index_range = Distribution::Index { n: u32::try_from(table.len)? };
+        let shared = |src, out, width| GatherTable { src, out, width, per_copy: false };
+        let mut tables = vec![shared(table.points, &x1, dim), shared(table.energies, &energies, 1)];
+        if let Some(c) = table.cond.filter(|_| cond_dim > 0) {
+            tables.push(shared(c, &cond, cond_dim));
+        }
         Ok(Self {
-            indices_fill: RngFill::new(gpu, &indices, index_range)?,
-            gather_points: Gather::new(gpu, &indices, table.points, &x1)?,
-            gather_energies: Gather::new(gpu, &indices, table.energies, &energies)?,
-            gather_cond: match table.cond {
-                Some(c) if cond_dim > 0 => Some(Gather::new(gpu, &indices, c, &cond)?),
-                _ => None,
-            },
+            gather: Gather::new(gpu, &tables, table.len)?,
             pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
             weights: EnergyWeights::new(gpu, &energies, &weights)?,
-            loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &loss_rows)?,
-            sum: Reduce::new(gpu, &loss_rows, &losses)?,
+            loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &losses)?,
             adam: Adam::for_copies(gpu, &net.mlp.params, &net.mlp.grads, config.adam, copies)?,
             rng: [
                 RngStream::new(seed, streams::MINIBATCH),
@@ -125,7 +116,7 @@ impl EfmTrainer {
             losses,
             steps: 0,
             copies,
-            _buffers: vec![indices, x1, energies, cond, x_t, t, target, weights, loss_rows],
+            _buffers: vec![x1, energies, cond, x_t, t, target, weights],
         })
     }
 
@@ -140,21 +131,22 @@ impl EfmTrainer {
         let (batch, dim, copies) = (self.config.batch, net.spec.dim, self.copies);
         let rows = copies * batch;
         let [index_rng, noise_rng, time_rng] = &mut self.rng;
-        self.indices_fill.record_copies(rec, index_rng, 0, copies, batch);
-        self.gather_points.record(rec, rows, dim);
-        self.gather_energies.record(rec, rows, 1);
-        if let Some(g) = &self.gather_cond {
-            g.record(rec, rows, net.spec.cond_dim);
-        }
+        self.gather.record(rec, index_rng.next_draw(), copies, batch);
         self.pairs.record_copies(rec, copies, batch, dim, noise_rng, time_rng);
         let group = if self.config.group == 0 { batch } else { self.config.group };
         // Each group's weights sum to group/batch, so each copy's sum to 1.
         self.weights.record(rec, rows / group, group, -self.config.beta, group as f32 / batch as f32);
         self.pass.record_forward(rec, net, batch, Default::default());
-        let loss = SquaredErrorParams { has_weights: 1, scale: 1.0, ..Default::default() };
-        self.loss.record(rec, rows, dim, loss);
+        // Each copy's loss, summed over its batch, into its slot of the ring.
         let slot = (self.steps % (self.losses.len / copies) as u64) as usize;
-        self.sum.record_blocks(rec, ReduceOp::Sum, 0, copies, batch, slot * copies);
+        let loss = SquaredErrorParams {
+            has_weights: 1,
+            scale: 1.0,
+            block_rows: batch as u32,
+            loss_off: (slot * copies) as u32,
+            ..Default::default()
+        };
+        self.loss.record(rec, rows, dim, loss);
         self.pass.mlp.record_backward(rec, &net.mlp, batch, false);
         self.adam.record_step(rec);
         self.steps += 1;

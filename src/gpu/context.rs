@@ -44,7 +44,9 @@ type RequiredLimit = (&'static str, u64, fn(&wgpu::Limits) -> u64);
 fn required_limits() -> [RequiredLimit; 5] {
     [
         ("max_immediate_size", IMMEDIATE_BYTES as u64, |l| l.max_immediate_size as u64),
-        ("max_storage_buffers_per_shader_stage", 5, |l| l.max_storage_buffers_per_shader_stage as u64),
+        // The fused kernels bind six: a layer's backward products, the three-table minibatch
+        // gather, Adam with a Polyak target.
+        ("max_storage_buffers_per_shader_stage", 6, |l| l.max_storage_buffers_per_shader_stage as u64),
         ("max_compute_invocations_per_workgroup", 256, |l| l.max_compute_invocations_per_workgroup as u64),
         ("max_compute_workgroup_size_x", 256, |l| l.max_compute_workgroup_size_x as u64),
         ("max_storage_buffer_binding_size", 64 << 20, |l| l.max_storage_buffer_binding_size),

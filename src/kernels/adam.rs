@@ -4,8 +4,9 @@
 //! gradient norm.
 //!
 //! One training step records at most two dispatches: the squared gradient norm into a small
-//! stats buffer (only when clipping), then the update of every parameter. The step counter and
-//! the bias corrections live on the host, so nothing is read back.
+//! stats buffer (only when clipping), then the update of every parameter, which can also move a
+//! target network towards the new parameters (Polyak averaging, [`Adam::with_polyak_target`]).
+//! The step counter and the bias corrections live on the host, so nothing is read back.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,15 @@ use Access::{Read, ReadWrite};
 pub const ADAM_STEP: Kernel =
     Kernel { sources: &[SRC], entry: "adam_step", bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read] };
 
-pub const KERNELS: [Kernel; 1] = [ADAM_STEP];
+/// [`ADAM_STEP`], then `target ← tau·θ + (1 - tau)·target` for every updated θ. Bindings: those
+/// of [`ADAM_STEP`], then the target parameters.
+pub const ADAM_POLYAK_STEP: Kernel = Kernel {
+    entry: "adam_polyak_step",
+    bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read, ReadWrite],
+    ..ADAM_STEP
+};
+
+pub const KERNELS: [Kernel; 2] = [ADAM_STEP, ADAM_POLYAK_STEP];
 
 /// Optimiser settings. Hyperparameters are f64 so that host-side quantities such as 1 - β1
 /// are exactly what PyTorch computes from the same numbers.
@@ -90,6 +99,7 @@ impl AdamConfig {
             decay: (1.0 - self.lr * self.weight_decay) as f32,
             max_norm: if self.clips() { self.max_grad_norm as f32 } else { 0.0 },
             segment: 0,
+            tau: 0.0,
         }
     }
 }
@@ -112,6 +122,8 @@ pub struct AdamParams {
     pub max_norm: f32,
     /// Parameters per copy when the buffer holds copies of one network; 0 for one network.
     pub segment: u32,
+    /// With a Polyak target: the fraction of the new parameters mixed into it.
+    pub tau: f32,
 }
 
 fn u(x: usize) -> u32 {
@@ -132,7 +144,12 @@ pub struct Adam {
     m: GpuBuffer,
     v: GpuBuffer,
     stats: GpuBuffer,
+    /// The parameter and gradient buffers the optimiser is bound to.
+    params: GpuBuffer,
+    grads: GpuBuffer,
     update: Bound,
+    /// The update followed by the Polyak step of a target network, and its tau.
+    polyak: Option<(Bound, f32)>,
     grad_norm: Reduce,
 }
 
@@ -171,7 +188,33 @@ impl Adam {
         let stats = GpuBuffer::zeros(gpu, &format!("{} adam stats", params.label), STATS_GRAD_NORM_SQ + copies)?;
         let update = Bound::new(gpu, &ADAM_STEP, &[params, grads, &m, &v, &stats])?;
         let grad_norm = Reduce::new(gpu, grads, &stats)?;
-        Ok(Self { config, step: 0, len, copies, m, v, stats, update, grad_norm })
+        Ok(Self {
+            config,
+            step: 0,
+            len,
+            copies,
+            m,
+            v,
+            stats,
+            params: params.clone(),
+            grads: grads.clone(),
+            update,
+            polyak: None,
+            grad_norm,
+        })
+    }
+
+    /// From now on every step also moves `target` (laid out like the parameters, another
+    /// buffer) towards the updated parameters: `target ← tau·θ + (1 - tau)·target`, in the
+    /// update's dispatch.
+    pub fn with_polyak_target(mut self, gpu: &Gpu, target: &GpuBuffer, tau: f32) -> Result<Self> {
+        let (params, grads) = (&self.params, &self.grads);
+        if target.len != params.len || target.buffer == params.buffer {
+            bail!("Polyak target '{}' must be another buffer of {} parameters", target.label, params.len);
+        }
+        let bound = Bound::new(gpu, &ADAM_POLYAK_STEP, &[params, grads, &self.m, &self.v, &self.stats, target])?;
+        self.polyak = Some((bound, tau));
+        Ok(self)
     }
 
     /// Records one optimiser step over every parameter (the gradient norm first, when
@@ -190,7 +233,10 @@ impl Adam {
         if self.copies > 1 {
             params.segment = segment as u32;
         }
-        self.update.record_1d(rec, &params, self.len);
+        match &self.polyak {
+            Some((bound, tau)) => bound.record_1d(rec, &AdamParams { tau: *tau, ..params }, self.len),
+            None => self.update.record_1d(rec, &params, self.len),
+        }
     }
 
     /// Steps taken so far (the bias corrections of the next step use `step() + 1`).

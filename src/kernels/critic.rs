@@ -1,18 +1,18 @@
-//! The critic's kernels: QGPO's in-support softmax TD target (`shaders/td_target.wgsl`),
-//! Polyak averaging of the target network (`shaders/polyak.wgsl`) and IQL's expectile
-//! regression (`shaders/expectile.wgsl`).
+//! The critic's kernels: QGPO's in-support softmax TD target (`shaders/td_target.wgsl`) and
+//! IQL's expectile regression (`shaders/expectile.wgsl`). Polyak averaging of the target
+//! network is part of the critic's Adam step ([`super::adam::Adam::with_polyak_target`]).
 
 use anyhow::Result;
 
+use super::snippets::BLOCK_SUM;
 use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
-use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
 
 /// Invocations per workgroup of the TD target (`WG` in its shader): one per minibatch row.
 const TD_WORKGROUP: u32 = 64;
 
 const TD_SOURCE: Source = ("td_target.wgsl", include_str!("../../shaders/td_target.wgsl"));
-const POLYAK_SOURCE: Source = ("polyak.wgsl", include_str!("../../shaders/polyak.wgsl"));
 const EXPECTILE_SOURCE: Source = ("expectile.wgsl", include_str!("../../shaders/expectile.wgsl"));
 
 /// Bindings: head-1 Q-values, head-2 Q-values (may be the same buffer), rewards, dones,
@@ -23,18 +23,14 @@ pub const SOFTMAX_TD_TARGET: Kernel = Kernel {
     bindings: &[Access::Read, Access::Read, Access::Read, Access::Read, Access::ReadWrite],
 };
 
-/// Bindings: online parameters, target parameters (updated in place).
-pub const POLYAK_UPDATE: Kernel =
-    Kernel { sources: &[POLYAK_SOURCE], entry: "polyak_update", bindings: &[Access::Read, Access::ReadWrite] };
-
-/// Bindings: prediction, target, gradient (out), per-row loss (out).
+/// Bindings: prediction, target heads, gradient (out), statistics (out: each block's loss sum).
 pub const EXPECTILE_LOSS: Kernel = Kernel {
-    sources: &[EXPECTILE_SOURCE],
+    sources: &[BLOCK_SUM, EXPECTILE_SOURCE],
     entry: "expectile_loss",
     bindings: &[Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
 
-pub const KERNELS: [Kernel; 3] = [SOFTMAX_TD_TARGET, POLYAK_UPDATE, EXPECTILE_LOSS];
+pub const KERNELS: [Kernel; 2] = [SOFTMAX_TD_TARGET, EXPECTILE_LOSS];
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
@@ -113,42 +109,19 @@ impl TdTarget {
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct PolyakParams {
-    /// Parameters updated.
-    pub count: u32,
-    pub online_off: u32,
-    pub target_off: u32,
-    /// Fraction of the online network mixed in per update (QIPO: 0.005).
-    pub tau: f32,
-}
-
-/// `target ← tau·online + (1 - tau)·target` over a flat range of parameters. The two must be
-/// different buffers (one cannot be read and written by one dispatch).
-pub struct Polyak(Bound);
-
-impl Polyak {
-    pub fn new(gpu: &Gpu, online: &GpuBuffer, target: &GpuBuffer) -> Result<Self> {
-        Ok(Self(Bound::new(gpu, &POLYAK_UPDATE, &[online, target])?))
-    }
-
-    /// Records the update of the first `count` parameters of both buffers.
-    pub fn record(&self, rec: &mut Recorder, count: usize, tau: f32) {
-        self.record_with(rec, PolyakParams { count: count as u32, tau, ..Default::default() });
-    }
-
-    /// Records with explicit offsets.
-    pub fn record_with(&self, rec: &mut Recorder, params: PolyakParams) {
-        self.0.record_1d(rec, &params, params.count as usize);
-    }
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ExpectileParams {
+    /// Rows of all blocks together.
     pub rows: u32,
+    /// Rows per block (one block per seed); 0: all rows are one block.
+    pub block_rows: u32,
     pub pred_off: u32,
-    pub target_off: u32,
+    /// Where block 0's two target heads start; equal offsets read one target.
+    pub q1_off: u32,
+    pub q2_off: u32,
+    /// Between consecutive blocks' head values.
+    pub q_copy_stride: u32,
     pub grad_off: u32,
+    /// Where block b's loss sum goes in the statistics buffer: `loss_off + b`.
     pub loss_off: u32,
     /// The expectile tau in (0, 1): 0.5 is half the squared error, IQL uses 0.7 to 0.9.
     pub expectile: f32,
@@ -156,28 +129,40 @@ pub struct ExpectileParams {
     pub scale: f32,
 }
 
-/// `loss_i = scale·|tau - 1(u_i < 0)|·u_i²` with `u_i = target_i - pred_i`, and its gradient
-/// with respect to the prediction, one value per row.
-pub struct Expectile(Bound);
+/// `loss_i = scale·|tau - 1(u_i < 0)|·u_i²` with `u_i = min(q1_i, q2_i) - pred_i`, its gradient
+/// with respect to the prediction, and the sum of the losses of each block of rows.
+pub struct Expectile {
+    bound: Bound,
+    stats_len: usize,
+}
 
 impl Expectile {
-    pub fn new(
-        gpu: &Gpu,
-        pred: &GpuBuffer,
-        target: &GpuBuffer,
-        grad: &GpuBuffer,
-        loss_rows: &GpuBuffer,
-    ) -> Result<Self> {
-        Ok(Self(Bound::new(gpu, &EXPECTILE_LOSS, &[pred, target, grad, loss_rows])?))
+    pub fn new(gpu: &Gpu, pred: &GpuBuffer, heads: &GpuBuffer, grad: &GpuBuffer, stats: &GpuBuffer) -> Result<Self> {
+        let bound = Bound::new(gpu, &EXPECTILE_LOSS, &[pred, heads, grad, stats])?;
+        Ok(Self { bound, stats_len: stats.len })
     }
 
-    /// Records the loss of `rows` rows, every buffer from element 0.
+    /// Records the loss of `rows` rows onto one target, every buffer from element 0, the sum
+    /// into element 0 of the statistics.
     pub fn record(&self, rec: &mut Recorder, rows: usize, expectile: f32, scale: f32) {
         self.record_with(rec, ExpectileParams { rows: rows as u32, expectile, scale, ..Default::default() });
     }
 
-    /// Records with explicit offsets.
+    /// Records with explicit offsets and blocks, a workgroup per block.
     pub fn record_with(&self, rec: &mut Recorder, params: ExpectileParams) {
-        self.0.record_1d(rec, &params, params.rows as usize);
+        let rows = params.rows as usize;
+        let block_rows = if params.block_rows == 0 { rows } else { params.block_rows as usize };
+        let blocks = rows.div_ceil(block_rows.max(1));
+        assert!(
+            params.loss_off as usize + blocks <= self.stats_len,
+            "{blocks} loss sums at {} overrun their output",
+            params.loss_off
+        );
+        if blocks == 0 {
+            return;
+        }
+        let params = ExpectileParams { block_rows: block_rows as u32, ..params };
+        let grid = grid_1d(rec.gpu(), blocks * WORKGROUP_1D as usize, WORKGROUP_1D);
+        self.bound.record(rec, &params, grid);
     }
 }

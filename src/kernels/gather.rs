@@ -1,89 +1,121 @@
-//! Rows of a table gathered by index: `shaders/gather_rows.wgsl`.
+//! Minibatch rows gathered from up to three tables by indices drawn inline:
+//! `shaders/gather_rows.wgsl`.
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 
+use super::rng::RngDraw;
+use super::snippets::RNG;
 use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
 
 const SOURCE: Source = ("gather_rows.wgsl", include_str!("../../shaders/gather_rows.wgsl"));
 
-/// Bindings: indices (u32), source table, output. Tables are moved as 32-bit words.
-pub const GATHER_ROWS: Kernel =
-    Kernel { sources: &[SOURCE], entry: "gather_rows", bindings: &[Access::Read, Access::Read, Access::ReadWrite] };
+use Access::{Read, ReadWrite};
+
+/// Bindings: each table's source and output in turn. Tables are moved as 32-bit words.
+pub const GATHER_ROWS: Kernel = Kernel {
+    sources: &[RNG, SOURCE],
+    entry: "gather_rows",
+    bindings: &[Read, ReadWrite, Read, ReadWrite, Read, ReadWrite],
+};
 
 pub const KERNELS: [Kernel; 1] = [GATHER_ROWS];
+
+/// The most tables one dispatch gathers.
+pub const MAX_TABLES: usize = 3;
 
 /// The immediates of `gather_rows` (`struct Params` in the shader).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GatherParams {
-    /// Output rows, one per index used.
+    pub draw: RngDraw,
     pub rows: u32,
-    /// Values per row.
-    pub width: u32,
-    /// Rows of the source table; an index at or past it gives a row of NaN.
-    pub src_rows: u32,
-    pub index_off: u32,
-    pub src_off: u32,
-    pub out_off: u32,
-    /// Output rows per copy of a network; copy c reads table c, `src_rows` rows after table
-    /// c - 1 (0: one table for all rows).
     pub copy_rows: u32,
+    pub n: u32,
+    pub widths: [u32; MAX_TABLES],
+    pub strides: [u32; MAX_TABLES],
 }
 
 fn u(x: usize) -> u32 {
     u32::try_from(x).expect("sizes and offsets fit in u32")
 }
 
-/// `out[r, :] = src[indices[r], :]`: rows of a row-major table picked by index.
+/// One table of a gather: `width` values per row, read from `src` into `out` (rows of the
+/// minibatch, from element 0). With `per_copy`, `src` holds one table of n rows per copy
+/// (seed), back to back, and each copy reads its own.
+#[derive(Clone, Copy)]
+pub struct GatherTable<'a> {
+    pub src: &'a GpuBuffer,
+    pub out: &'a GpuBuffer,
+    pub width: usize,
+    pub per_copy: bool,
+}
+
+/// `out_t[r, :] = src_t[index_r, :]` for up to three tables, with index_r drawn uniformly in
+/// [0, n) inline: what [`super::rng::RngFill`] with `Distribution::Index { n }` would write.
 pub struct Gather {
     bound: Bound,
-    index_len: usize,
-    src_len: usize,
-    out_len: usize,
+    n: usize,
+    widths: [usize; MAX_TABLES],
+    per_copy: [bool; MAX_TABLES],
+    src_len: [usize; MAX_TABLES],
+    out_len: [usize; MAX_TABLES],
 }
 
 impl Gather {
-    pub fn new(gpu: &Gpu, indices: &GpuBuffer, src: &GpuBuffer, out: &GpuBuffer) -> Result<Self> {
-        let bound = Bound::new(gpu, &GATHER_ROWS, &[indices, src, out])?;
-        Ok(Self { bound, index_len: indices.len, src_len: src.len, out_len: out.len })
+    /// Binds 1 to 3 tables whose sources hold (per copy, for `per_copy` ones) `n` rows.
+    pub fn new(gpu: &Gpu, tables: &[GatherTable], n: usize) -> Result<Self> {
+        ensure!(!tables.is_empty() && tables.len() <= MAX_TABLES, "a gather takes 1 to {MAX_TABLES} tables");
+        ensure!(n > 0 && u32::try_from(n).is_ok(), "a gather needs between 1 and {} source rows, not {n}", u32::MAX);
+        for t in tables {
+            ensure!(
+                t.src.len >= n * t.width,
+                "table '{}' holds {} values, not {n} rows of {}",
+                t.src.label,
+                t.src.len,
+                t.width
+            );
+        }
+        // Unused slots repeat the first table with width 0: bound, never touched.
+        let slot = |k: usize| tables.get(k).copied().map_or((tables[0], 0), |t| (t, t.width));
+        let slots = [slot(0), slot(1), slot(2)];
+        let buffers: Vec<&GpuBuffer> = slots.iter().flat_map(|(t, _)| [t.src, t.out]).collect();
+        Ok(Self {
+            bound: Bound::new(gpu, &GATHER_ROWS, &buffers)?,
+            n,
+            widths: slots.map(|(_, w)| w),
+            per_copy: slots.map(|(t, w)| w > 0 && t.per_copy),
+            src_len: slots.map(|(t, _)| t.src.len),
+            out_len: slots.map(|(t, _)| t.out.len),
+        })
     }
 
-    /// Records `rows` rows of `width` values, with every offset 0: the source table is the
-    /// whole source buffer.
-    pub fn record(&self, rec: &mut Recorder, rows: usize, width: usize) {
-        let src_rows = self.src_len.checked_div(width).unwrap_or(0);
-        let params = GatherParams { rows: u(rows), width: u(width), src_rows: u(src_rows), ..Default::default() };
-        self.record_with(rec, params);
-    }
-
-    /// Records `copies` blocks of `copy_rows` rows, block c gathered from table c of the
-    /// source, which holds `copies` tables of equal size back to back.
-    pub fn record_copies(&self, rec: &mut Recorder, copies: usize, copy_rows: usize, width: usize) {
-        let src_rows = self.src_len.checked_div(width * copies.max(1)).unwrap_or(0);
-        let params = GatherParams {
-            rows: u(copies * copy_rows),
-            width: u(width),
-            src_rows: u(src_rows),
-            copy_rows: if copies > 1 { u(copy_rows) } else { 0 },
-            ..Default::default()
-        };
-        self.record_with(rec, params);
-    }
-
-    /// Records with explicit offsets and source size.
-    pub fn record_with(&self, rec: &mut Recorder, params: GatherParams) {
-        let [rows, width, src_rows] = [params.rows, params.width, params.src_rows].map(|x| x as usize);
-        let count = rows * width;
-        assert!(params.index_off as usize + rows <= self.index_len, "gather of {rows} rows overruns its indices");
-        assert!(params.out_off as usize + count <= self.out_len, "gather of {rows}x{width} overruns its output");
-        let tables = if params.copy_rows > 0 { rows.div_ceil(params.copy_rows as usize) } else { 1 };
-        let src_len = tables * src_rows * width;
-        assert!(params.src_off as usize + src_len <= self.src_len, "gather source overruns its buffer");
-        assert!(u32::try_from(count).is_ok(), "gather of {rows}x{width} values exceeds the u32 element index");
+    /// Records the gather of `copies` minibatches of `copy_rows` rows, copy c's indices drawn
+    /// as a run with `draw`'s seed + c would draw them.
+    pub fn record(&self, rec: &mut Recorder, draw: RngDraw, copies: usize, copy_rows: usize) {
+        let rows = copies * copy_rows;
+        let strides: [u32; MAX_TABLES] = std::array::from_fn(|k| {
+            let (width, table) = (self.widths[k], self.n * self.widths[k]);
+            assert!(rows * width <= self.out_len[k], "gather of {rows}×{width} overruns its output");
+            if !self.per_copy[k] {
+                return 0;
+            }
+            assert!(copies * table <= self.src_len[k], "{copies} tables of {table} overrun their source");
+            u(table)
+        });
+        let count = rows * self.widths.iter().sum::<usize>();
+        assert!(u32::try_from(count).is_ok(), "a gather of {count} values exceeds the u32 element index");
         if count == 0 {
             return;
         }
+        let params = GatherParams {
+            draw,
+            rows: u(rows),
+            copy_rows: if copies > 1 { u(copy_rows) } else { 0 },
+            n: u(self.n),
+            widths: self.widths.map(u),
+            strides,
+        };
         self.bound.record_1d(rec, &params, count);
     }
 }

@@ -30,40 +30,30 @@ pub const FORWARD: Kernel = Kernel {
 /// (read as vec4s).
 pub const FORWARD_TILED: Kernel =
     Kernel { entry: "forward_tiled", bindings: &[Read, Read, ReadWrite, ReadWrite, Read, Read], ..FORWARD };
-/// dX = dZ·W, or with the layer below's activation gradient fused in, that layer's
-/// dZ = (dZ·W) ⊙ act'(Z below). Bindings: dZ, parameters, dX, Z below.
-pub const BACKWARD_INPUT: Kernel = Kernel {
+/// dW = dZᵀ·X, db = dZᵀ·1 and dX = dZ·W in one dispatch, or with the layer below's activation
+/// gradient fused in, that layer's dZ = (dZ·W) ⊙ act'(Z below) in place of dX. Bindings: dZ,
+/// X, gradients, parameters, dX, Z below.
+pub const BACKWARD: Kernel = Kernel {
     sources: &[ACTIVATIONS, MATMUL, MATMUL_TILED, BACKWARD_SRC],
-    entry: "backward_input",
-    bindings: &[Read, Read, ReadWrite, Read],
+    entry: "backward",
+    bindings: &[Read, Read, ReadWrite, Read, ReadWrite, Read],
 };
-/// [`BACKWARD_INPUT`] on the tiled core. Bindings: dZ, parameters, dX, Z below, then dZ and
+/// [`BACKWARD`] on the tiled core. Bindings: those of [`BACKWARD`], then dZ, X and the
 /// parameters again (read as vec4s).
-pub const BACKWARD_INPUT_TILED: Kernel =
-    Kernel { entry: "backward_input_tiled", bindings: &[Read, Read, ReadWrite, Read, Read, Read], ..BACKWARD_INPUT };
-/// dW = dZᵀ·X and db = dZᵀ·1 (the column sums of dZ). Bindings: dZ, X, gradients.
-pub const BACKWARD_WEIGHT: Kernel =
-    Kernel { entry: "backward_weight", bindings: &[Read, Read, ReadWrite], ..BACKWARD_INPUT };
-/// [`BACKWARD_WEIGHT`] on the tiled core. Bindings: dZ, X, gradients, (unused), dZ, X.
-pub const BACKWARD_WEIGHT_TILED: Kernel = Kernel { entry: "backward_weight_tiled", ..BACKWARD_INPUT_TILED };
+pub const BACKWARD_TILED: Kernel = Kernel {
+    entry: "backward_tiled",
+    bindings: &[Read, Read, ReadWrite, Read, ReadWrite, Read, Read, Read, Read],
+    ..BACKWARD
+};
 /// dZ = dY ⊙ act'(Z) in place. Bindings: Z, (unused), dY.
 pub const ACTIVATION_BACKWARD: Kernel =
-    Kernel { entry: "activation_backward", bindings: &[Read, Read, ReadWrite], ..BACKWARD_INPUT };
+    Kernel { entry: "activation_backward", bindings: &[Read, Read, ReadWrite], ..BACKWARD };
 
-pub const KERNELS: [Kernel; 7] = [
-    FORWARD,
-    FORWARD_TILED,
-    BACKWARD_INPUT,
-    BACKWARD_INPUT_TILED,
-    BACKWARD_WEIGHT,
-    BACKWARD_WEIGHT_TILED,
-    ACTIVATION_BACKWARD,
-];
+pub const KERNELS: [Kernel; 5] = [FORWARD, FORWARD_TILED, BACKWARD, BACKWARD_TILED, ACTIVATION_BACKWARD];
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_STORE_Z: u32 = 2;
 const FLAG_ACCUMULATE: u32 = 4;
-const FLAG_ROW_SUMS: u32 = 8;
 const FLAG_ACT_GRAD: u32 = 16;
 
 /// The environment variable that overrides [`Core::Auto`].
@@ -329,8 +319,9 @@ impl LinearForward {
 /// The backward kernels of one layer bound to its buffers.
 pub struct LinearBackward {
     activation: Bound,
-    weight: Bound,
-    input: Option<Bound>,
+    /// dW, db and (with an input gradient) dX.
+    products: Bound,
+    has_dx: bool,
     /// The activation of the layer below, whose gradient dX's epilogue applies.
     below: Option<Activation>,
     core: Core,
@@ -350,6 +341,30 @@ impl<'a> InputGradient<'a> {
     pub fn plain(dx: &'a GpuBuffer) -> Self {
         Self { dx, below: None }
     }
+}
+
+/// The immediates of the backward kernels (`struct LinearGrad` in shaders/linear_backward.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct LinearGradParams {
+    rows: u32,
+    out_dim: u32,
+    in_dim: u32,
+    dz_off: u32,
+    z_off: u32,
+    output_stride: u32,
+    x_off: u32,
+    input_stride: u32,
+    input_group: u32,
+    weight_off: u32,
+    bias_off: u32,
+    params_stride: u32,
+    dx_off: u32,
+    z_below_off: u32,
+    act: u32,
+    act_below: u32,
+    flags: u32,
+    weight_tiles: u32,
 }
 
 impl LinearBackward {
@@ -380,27 +395,19 @@ impl LinearBackward {
         grads: &GpuBuffer,
         dx: Option<InputGradient>,
     ) -> Result<Self> {
-        let core = core.pick(gpu, &BACKWARD_WEIGHT_TILED, &[dy, x, params])?;
-        let weight = match core {
-            // dZ, X, gradients, (binding 3 is backward_input's), dZ and X as vec4s.
-            Core::Tiled => Bound::new(gpu, &BACKWARD_WEIGHT_TILED, &[dy, x, grads, dy, dy, x])?,
-            _ => Bound::new(gpu, &BACKWARD_WEIGHT, &[dy, x, grads])?,
-        };
-        let input = match dx {
-            None => None,
-            Some(InputGradient { dx, below }) => {
-                // Without a layer below to fuse, any buffer fills the Z-below binding.
-                let z_below = below.map_or(dy, |(z, _)| z);
-                Some(match core {
-                    Core::Tiled => Bound::new(gpu, &BACKWARD_INPUT_TILED, &[dy, params, dx, z_below, dy, params])?,
-                    _ => Bound::new(gpu, &BACKWARD_INPUT, &[dy, params, dx, z_below])?,
-                })
-            }
+        let core = core.pick(gpu, &BACKWARD_TILED, &[dy, x, params])?;
+        // Without dX, the gradient buffer fills its binding (no workgroup writes it there);
+        // without a layer below to fuse, dZ fills the Z-below binding.
+        let dx_buf = dx.map_or(grads, |d| d.dx);
+        let z_below = dx.and_then(|d| d.below).map_or(dy, |(z, _)| z);
+        let products = match core {
+            Core::Tiled => Bound::new(gpu, &BACKWARD_TILED, &[dy, x, grads, params, dx_buf, z_below, dy, x, params])?,
+            _ => Bound::new(gpu, &BACKWARD, &[dy, x, grads, params, dx_buf, z_below])?,
         };
         Ok(Self {
             activation: Bound::new(gpu, &ACTIVATION_BACKWARD, &[z, z, dy])?,
-            weight,
-            input,
+            products,
+            has_dx: dx.is_some(),
             below: dx.and_then(|d| d.below).map(|(_, act)| act),
             core,
         })
@@ -425,9 +432,10 @@ impl LinearBackward {
         self.record_copies(rec, layer, act, rows, offsets, Copies::ONE, accumulate);
     }
 
-    /// Records the backward pass of every copy of the layer, one dispatch per kernel. With no
-    /// rows the parameter gradients are zero (or, with `accumulate`, left as they are).
-    /// `act` is the layer's activation, whose gradient is applied to dY first; pass
+    /// Records the backward pass of every copy of the layer: dW, db and dX in one dispatch,
+    /// after the activation gradient's when `act` is not the identity. With no rows the
+    /// parameter gradients are zero (or, with `accumulate`, left as they are). `act` is the
+    /// layer's activation, whose gradient is applied to dY first; pass
     /// [`Activation::Identity`] when dY already holds dZ (the layer above fused it in).
     #[allow(clippy::too_many_arguments)]
     pub fn record_copies(
@@ -444,11 +452,11 @@ impl LinearBackward {
         if copies.count > 1 {
             assert!(copies.params_stride > 0, "copies of a layer cannot share its gradients");
             assert!(
-                self.input.is_none() || copies.input_group <= 1,
+                !self.has_dx || copies.input_group <= 1,
                 "copies sharing an input block cannot each write its gradient"
             );
             assert!(
-                self.input.is_none() || copies.input_stride >= rows * layer.in_dim,
+                !self.has_dx || copies.input_stride >= rows * layer.in_dim,
                 "copies of {rows}×{} input gradients {} apart overlap",
                 layer.in_dim,
                 copies.input_stride
@@ -457,72 +465,40 @@ impl LinearBackward {
         if copies.count == 0 {
             return;
         }
-        let (m, n, k) = (u(rows), u(layer.out_dim), u(layer.in_dim));
-        let acc = if accumulate { FLAG_ACCUMULATE } else { 0 };
-        let base = MatmulParams { act: act.code(), ..Default::default() };
+        let weight_tiles = layer.out_dim.div_ceil(64).max(1);
+        let input_tiles = if self.has_dx && rows > 0 { rows.div_ceil(64) } else { 0 };
+        let (below_flag, act_below) = match self.below {
+            Some(below) => (FLAG_ACT_GRAD, below.code()),
+            None => (0, 0),
+        };
+        let params = LinearGradParams {
+            rows: u(rows),
+            out_dim: u(layer.out_dim),
+            in_dim: u(layer.in_dim),
+            dz_off: u(offsets.dy),
+            z_off: u(offsets.z),
+            output_stride: u(copies.output_stride),
+            x_off: u(offsets.x),
+            input_stride: u(copies.input_stride),
+            input_group: u(copies.input_group),
+            weight_off: u(layer.weight_off),
+            bias_off: u(layer.bias_off),
+            params_stride: u(copies.params_stride),
+            dx_off: u(offsets.dx),
+            z_below_off: u(offsets.z_below),
+            act: act.code(),
+            act_below,
+            flags: below_flag | if accumulate { FLAG_ACCUMULATE } else { 0 },
+            weight_tiles: u(weight_tiles),
+        };
         if act != Activation::Identity && rows > 0 {
-            let p = MatmulParams {
-                m,
-                n,
-                a_off: u(offsets.z),
-                a_batch_stride: u(copies.output_stride),
-                c_off: u(offsets.dy),
-                c_batch_stride: u(copies.output_stride),
-                ..base
-            };
             let mut grid = grid_1d(rec.gpu(), rows * layer.out_dim, WORKGROUP_1D);
             grid[2] = u(copies.count);
-            self.activation.record(rec, &p, grid);
+            self.activation.record(rec, &params, grid);
         }
-        // dW (out×in) = dZᵀ·X: A(i, r) = dZ[r, i], B(r, j) = X[r, j]; db = A's row sums.
-        let p = MatmulParams {
-            m: n,
-            n: k,
-            k: m,
-            a_off: u(offsets.dy),
-            a_row_stride: 1,
-            a_col_stride: n,
-            a_batch_stride: u(copies.output_stride),
-            b_off: u(offsets.x),
-            b_row_stride: k,
-            b_col_stride: 1,
-            b_batch_stride: u(copies.input_stride),
-            b_batch_group: u(copies.input_group),
-            c_off: u(layer.weight_off),
-            c_batch_stride: u(copies.params_stride),
-            bias_off: u(layer.bias_off),
-            flags: acc | FLAG_ROW_SUMS,
-            ..base
-        };
-        self.weight.record(rec, &p, tile_grid(layer.out_dim, layer.in_dim, copies.count));
-        if let Some(input) = self.input.as_ref().filter(|_| rows > 0) {
-            // dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j]; with a layer below
-            // to fuse, times its act'(Z), which lies like dX.
-            let (flags, act, z_off) = match self.below {
-                Some(below) => (FLAG_ACT_GRAD, below.code(), u(offsets.z_below)),
-                None => (0, base.act, 0),
-            };
-            let p = MatmulParams {
-                m,
-                n: k,
-                k: n,
-                a_off: u(offsets.dy),
-                a_row_stride: n,
-                a_col_stride: 1,
-                a_batch_stride: u(copies.output_stride),
-                b_off: u(layer.weight_off),
-                b_row_stride: k,
-                b_col_stride: 1,
-                b_batch_stride: u(copies.params_stride),
-                c_off: u(offsets.dx),
-                c_batch_stride: u(copies.input_stride),
-                z_off,
-                act,
-                flags,
-                ..base
-            };
-            input.record(rec, &p, tile_grid(rows, layer.in_dim, copies.count));
-        }
+        // Both products have `in` columns: one grid of 64-wide tiles, dW's rows then dX's.
+        let grid = [u(layer.in_dim.div_ceil(64).max(1)), u(weight_tiles + input_tiles), u(copies.count)];
+        self.products.record(rec, &params, grid);
     }
 }
 

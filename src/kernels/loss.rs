@@ -1,15 +1,19 @@
-//! The weighted squared-error loss: `shaders/squared_error.wgsl`.
+//! The weighted squared-error loss with its sum over each block of rows (one block per copy of
+//! a network): `shaders/squared_error.wgsl`.
 
 use anyhow::Result;
 
+use super::snippets::BLOCK_SUM;
 use crate::gpu::kernel::Source;
-use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::gpu::recorder::grid_1d;
+use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
 
 const SOURCE: Source = ("squared_error.wgsl", include_str!("../../shaders/squared_error.wgsl"));
 
-/// Bindings: prediction, target, weights, gradient (out), per-row loss (out).
+/// Bindings: prediction, target, weights, gradient (out), statistics (out: each block's loss
+/// sum, and optionally its mean prediction and mean goal).
 pub const WEIGHTED_SQUARED_ERROR: Kernel = Kernel {
-    sources: &[SOURCE],
+    sources: &[BLOCK_SUM, SOURCE],
     entry: "weighted_squared_error",
     bindings: &[Access::Read, Access::Read, Access::Read, Access::ReadWrite, Access::ReadWrite],
 };
@@ -25,17 +29,30 @@ pub struct SquaredErrorParams {
     pub target_off: u32,
     pub weight_off: u32,
     pub grad_off: u32,
+    /// Where block b's loss sum goes in the statistics buffer: `loss_off + b`.
     pub loss_off: u32,
     pub has_weights: u32,
     pub scale: f32,
+    /// Rows per block (0: all rows are one block).
+    pub block_rows: u32,
     /// Rows per block of predictions sharing goals with the next `target_share - 1` blocks
     /// (0: each row its own goal row).
     pub target_block: u32,
     pub target_share: u32,
+    /// 1: also write each block's mean prediction row sum at `pred_mean_off + b`, and each
+    /// goal block's mean goal row sum at `goal_mean_off + b / target_share`.
+    pub has_means: u32,
+    pub pred_mean_off: u32,
+    pub goal_mean_off: u32,
+    /// Set by [`SquaredError::record`]: 1 / block rows.
+    pub mean_scale: f32,
 }
 
 /// The loss bound to its buffers. Without `weights`, every row weighs 1.
-pub struct SquaredError(Bound);
+pub struct SquaredError {
+    bound: Bound,
+    stats_len: usize,
+}
 
 impl SquaredError {
     pub fn new(
@@ -44,16 +61,36 @@ impl SquaredError {
         target: &GpuBuffer,
         weights: Option<&GpuBuffer>,
         grad: &GpuBuffer,
-        loss_rows: &GpuBuffer,
+        stats: &GpuBuffer,
     ) -> Result<Self> {
         // An unweighted loss binds the target in the weights' place; the kernel never reads it.
         let weights = weights.unwrap_or(target);
-        Ok(Self(Bound::new(gpu, &WEIGHTED_SQUARED_ERROR, &[pred, target, weights, grad, loss_rows])?))
+        let bound = Bound::new(gpu, &WEIGHTED_SQUARED_ERROR, &[pred, target, weights, grad, stats])?;
+        Ok(Self { bound, stats_len: stats.len })
     }
 
-    /// Records the loss of `rows` rows of `cols` values; `params.rows`/`cols` are set here.
+    /// Records the loss of `rows` rows of `cols` values in blocks of `params.block_rows` rows
+    /// (all of them when 0), a workgroup per block; `rows`, `cols` and the mean's scale are
+    /// set here.
     pub fn record(&self, rec: &mut Recorder, rows: usize, cols: usize, params: SquaredErrorParams) {
-        let p = SquaredErrorParams { rows: rows as u32, cols: cols as u32, ..params };
-        self.0.record_1d(rec, &p, rows);
+        let block_rows = if params.block_rows == 0 { rows } else { params.block_rows as usize };
+        let blocks = rows.div_ceil(block_rows.max(1));
+        assert!(
+            params.loss_off as usize + blocks <= self.stats_len,
+            "{blocks} loss sums at {} overrun their output",
+            params.loss_off
+        );
+        if blocks == 0 {
+            return;
+        }
+        let p = SquaredErrorParams {
+            rows: rows as u32,
+            cols: cols as u32,
+            block_rows: block_rows as u32,
+            mean_scale: 1.0 / block_rows as f32,
+            ..params
+        };
+        let groups = grid_1d(rec.gpu(), blocks * WORKGROUP_1D as usize, WORKGROUP_1D);
+        self.bound.record(rec, &p, groups);
     }
 }

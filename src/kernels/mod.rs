@@ -28,6 +28,7 @@ pub mod snippets {
         ("common/matmul_tiled.wgsl", include_str!("../../shaders/common/matmul_tiled.wgsl"));
     pub const RNG: Source = ("common/rng.wgsl", include_str!("../../shaders/common/rng.wgsl"));
     pub const FOURIER: Source = ("common/fourier.wgsl", include_str!("../../shaders/common/fourier.wgsl"));
+    pub const BLOCK_SUM: Source = ("common/block_sum.wgsl", include_str!("../../shaders/common/block_sum.wgsl"));
 }
 
 /// Every kernel of the project, for validation tests and `qipo info`.

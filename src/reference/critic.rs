@@ -1,6 +1,6 @@
 //! CPU twins of the critic's kernels: the in-support softmax TD target
-//! (shaders/td_target.wgsl), Polyak averaging (shaders/polyak.wgsl) and the expectile loss
-//! (shaders/expectile.wgsl).
+//! (shaders/td_target.wgsl), Polyak averaging (adam_polyak_step of shaders/adam.wgsl) and the
+//! expectile loss (shaders/expectile.wgsl).
 
 /// QGPO's soft TD target. `q1` and `q2` hold the target critic's twin heads as batch×M blocks
 /// (row i, support action j at `i·support + j`); one reward and one done flag per row.

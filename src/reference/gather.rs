@@ -1,20 +1,17 @@
-//! CPU twin of shaders/gather_rows.wgsl: rows of a row-major table picked by index.
+//! CPU twin of shaders/gather_rows.wgsl: minibatch rows of tables picked by indices drawn
+//! inline.
 
-/// What the kernel writes for an index past the last source row: all-ones bits, a NaN.
-pub const BAD_INDEX_VALUE: u32 = u32::MAX;
+use super::rng;
+use crate::kernels::rng::RngDraw;
 
-/// `out[r, :] = src[indices[r], :]` for rows of `width` values; `src` holds whole rows only.
-/// An index past the last row of `src` gives a row of [`BAD_INDEX_VALUE`] as f32 (NaN).
+/// The indices of `copies` minibatches of `copy_rows` rows in [0, n): copy c's are the first
+/// `copy_rows` indices of `draw` with the seed advanced by c, as the kernel draws them.
+pub fn drawn_indices(draw: RngDraw, copies: usize, copy_rows: usize, n: u32) -> Vec<u32> {
+    (0..copies as u32).flat_map(|c| rng::fill_indices(draw.for_copy(c), copy_rows, n)).collect()
+}
+
+/// `out[r, :] = src[indices[r], :]` for rows of `width` values; every index names a row of
+/// `src`.
 pub fn gather_rows(src: &[f32], width: usize, indices: &[u32]) -> Vec<f32> {
-    let src_rows = src.len().checked_div(width).unwrap_or(0);
-    let mut out = Vec::with_capacity(indices.len() * width);
-    for &index in indices {
-        let index = index as usize;
-        if index < src_rows {
-            out.extend_from_slice(&src[index * width..(index + 1) * width]);
-        } else {
-            out.extend(std::iter::repeat_n(f32::from_bits(BAD_INDEX_VALUE), width));
-        }
-    }
-    out
+    indices.iter().flat_map(|&i| &src[i as usize * width..(i as usize + 1) * width]).copied().collect()
 }

@@ -1,4 +1,5 @@
-//! CPU twin of shaders/squared_error.wgsl.
+//! CPU twin of shaders/squared_error.wgsl (and of the block sums it shares with
+//! shaders/expectile.wgsl).
 
 /// Returns (per-row losses, gradient with respect to `pred`) of
 /// `scale · w_i · Σ_j (pred_ij - target_ij)²`.
@@ -23,4 +24,10 @@ pub fn weighted_squared_error(
         loss[r] = w * sum;
     }
     (loss, grad)
+}
+
+/// The sum of each block of `block_rows` consecutive values (the last block may be shorter):
+/// the per-copy totals the loss kernels write.
+pub fn block_sums(values: &[f32], block_rows: usize) -> Vec<f32> {
+    values.chunks(block_rows.max(1)).map(|block| block.iter().sum()).collect()
 }

@@ -10,18 +10,16 @@
 //!
 //! Several seeds train together: the critic then holds each seed's twin heads (copies 2c and
 //! 2c + 1 of one MLP), and every step runs all seeds on their own minibatches in the same
-//! matrix, Adam and Polyak dispatches.
+//! matrix and Adam (with Polyak) dispatches.
 
 use anyhow::Result;
 
 use crate::data::{GpuDataset, MinibatchSampler};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig};
-use crate::kernels::critic::{Expectile, Polyak, TdTarget, TdTargetParams};
-use crate::kernels::gather::Gather;
+use crate::kernels::critic::{Expectile, ExpectileParams, TdTarget, TdTargetParams};
+use crate::kernels::gather::GatherTable;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
-use crate::kernels::reduce::{Reduce, ReduceOp};
-use crate::kernels::rows::{Minimum, MinimumParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
 use crate::rl::config::{CriticConfig, CriticKind};
@@ -71,7 +69,7 @@ impl StateActionInput {
 
 /// Two Q networks Q(a, s) and their targets, for one seed or several. The heads are copies
 /// of one MLP (seed c's Q1 and Q2 are copies 2c and 2c + 1), so all of them run in the same
-/// dispatches, one Adam step updates them all and one Polyak step all the targets.
+/// dispatches, and one Adam step updates them all and moves all the targets (Polyak).
 pub struct TwinCritic {
     pub spec: MlpSpec,
     /// Q1 and Q2 of every seed.
@@ -147,11 +145,8 @@ struct IqlParts {
     value: Mlp,
     value_pass: MlpPass,
     next_value_pass: MlpPass,
-    min_q: Minimum,
     expectile: Expectile,
     value_adam: Adam,
-    value_loss_sum: Reduce,
-    _buffers: Vec<GpuBuffer>,
 }
 
 /// One critic training step, bound once to a dataset, its next-state support actions and
@@ -161,14 +156,14 @@ pub struct CriticTrainer {
     pub sampler: MinibatchSampler,
     /// Per-step statistics, [`stats_width`] values per slot (see [`stat_index`]).
     pub stats: GpuBuffer,
-    /// One optimiser for both heads, acting as one per head.
+    /// One optimiser for both heads, acting as one per head; each step also moves the
+    /// targets towards the heads (Polyak averaging).
     pub adam: Adam,
     ring_len: usize,
     steps: u64,
     /// Support actions per next state.
     support: usize,
     seeds: usize,
-    gather_support: Gather,
     target_input: StateActionInput,
     /// Both target heads on the target rows, and both online heads on the minibatch.
     target_pass: MlpPass,
@@ -176,10 +171,6 @@ pub struct CriticTrainer {
     online_pass: MlpPass,
     td: TdTarget,
     loss: SquaredError,
-    loss_sum: Reduce,
-    q_mean: Reduce,
-    y_mean: Reduce,
-    polyak: Polyak,
     iql: Option<IqlParts>,
     _buffers: Vec<GpuBuffer>,
 }
@@ -202,13 +193,15 @@ impl CriticTrainer {
     ) -> Result<Self> {
         let (batch, seeds) = (config.batch, critic.seeds);
         let (obs, act) = (data.obs_dim, data.act_dim);
-        let sampler = MinibatchSampler::for_copies(gpu, data, batch, seed, seeds)?;
+        let rows = seeds * batch;
+        // The softmax critic's support actions of each next state come with the minibatch.
+        let support_batch = GpuBuffer::zeros(gpu, "next-state support batch", rows * support * act)?;
+        let support_table =
+            GatherTable { src: next_support, out: &support_batch, width: support * act, per_copy: true };
+        let extra = (config.kind == CriticKind::Softmax).then_some(support_table);
+        let sampler = MinibatchSampler::with_extra_table(gpu, data, batch, seed, seeds, extra)?;
         let b = &sampler.batch;
         let adam_config = AdamConfig { lr: config.lr, ..Default::default() };
-
-        let rows = seeds * batch;
-        let support_batch = GpuBuffer::zeros(gpu, "next-state support batch", rows * support * act)?;
-        let gather_support = Gather::new(gpu, &b.indices, next_support, &support_batch)?;
         let target_input =
             StateActionInput::new(gpu, &support_batch, &b.next_observations, (act, obs), rows * support, support)?;
         let online_input = StateActionInput::new(gpu, &b.actions, &b.observations, (act, obs), rows, 1)?;
@@ -227,29 +220,22 @@ impl CriticTrainer {
         // Every seed's y, then every seed's soft value v, a batch each.
         let targets = GpuBuffer::zeros(gpu, "TD targets", 2 * rows)?;
         let stats = GpuBuffer::zeros(gpu, "critic stats", ring_len * stats_width(seeds))?;
-        // Per-row losses of every head, in the heads' order.
-        let loss_rows = GpuBuffer::zeros(gpu, "critic loss rows", 2 * rows)?;
         let grad = online_pass.output_grad().expect("training pass");
-        let loss = SquaredError::new(gpu, online_pass.output(), &targets, None, grad, &loss_rows)?;
+        let loss = SquaredError::new(gpu, online_pass.output(), &targets, None, grad, &stats)?;
 
         let iql = match (config.kind, value) {
             (CriticKind::Iql, Some(value)) => {
                 anyhow::ensure!(value.copies == seeds, "{} value networks for {seeds} seeds", value.copies);
-                let min_q = GpuBuffer::zeros(gpu, "min target Q", rows)?;
-                let next_value_rows = GpuBuffer::zeros(gpu, "value loss rows", rows)?;
                 let per_seed = CopyInput::PerCopy;
                 let value_pass = MlpPass::with_input(gpu, &value, &b.observations, batch, true, per_seed)?;
                 let next_value_pass = MlpPass::with_input(gpu, &value, &b.next_observations, batch, false, per_seed)?;
                 let value_grad = value_pass.output_grad().expect("training pass");
                 Some(IqlParts {
-                    min_q: Minimum::new(gpu, target_pass.output(), target_pass.output(), &min_q)?,
-                    expectile: Expectile::new(gpu, value_pass.output(), &min_q, value_grad, &next_value_rows)?,
+                    expectile: Expectile::new(gpu, value_pass.output(), target_pass.output(), value_grad, &stats)?,
                     value_adam: Adam::for_copies(gpu, &value.params, &value.grads, adam_config, seeds)?,
-                    value_loss_sum: Reduce::new(gpu, &next_value_rows, &stats)?,
                     value_pass,
                     next_value_pass,
                     value,
-                    _buffers: vec![min_q, next_value_rows],
                 })
             }
             (CriticKind::Iql, None) => anyhow::bail!("the IQL critic needs a value network"),
@@ -269,16 +255,12 @@ impl CriticTrainer {
         Ok(Self {
             config: config.clone(),
             stats: stats.clone(),
-            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2 * seeds)?,
+            adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2 * seeds)?
+                .with_polyak_target(gpu, &critic.target.params, config.tau as f32)?,
             ring_len,
             steps: 0,
             support,
             seeds,
-            gather_support,
-            loss_sum: Reduce::new(gpu, &loss_rows, &stats)?,
-            q_mean: Reduce::new(gpu, online_pass.output(), &stats)?,
-            y_mean: Reduce::new(gpu, &targets, &stats)?,
-            polyak: Polyak::new(gpu, &critic.online.params, &critic.target.params)?,
             td,
             loss,
             target_input,
@@ -287,7 +269,7 @@ impl CriticTrainer {
             online_pass,
             iql,
             sampler,
-            _buffers: vec![support_batch, targets, loss_rows, stats],
+            _buffers: vec![support_batch, targets, stats],
         })
     }
 }
@@ -302,7 +284,6 @@ impl CriticTrainer {
     pub fn record_step(&mut self, rec: &mut Recorder, critic: &TwinCritic) {
         let (batch, seeds, support) = (self.config.batch, self.seeds, self.support);
         let rows = seeds * batch;
-        let act = self.sampler.batch.actions.len / rows;
         let slot = (self.steps % self.ring_len as u64) as usize * stats_width(seeds);
         let stat = |k: usize, seed: usize| slot + stat_index(k, seeds, seed);
         self.sampler.record(rec);
@@ -310,26 +291,26 @@ impl CriticTrainer {
         // The rows each head of the target critic was run on, per seed.
         let target_rows = match &mut self.iql {
             None => {
-                self.gather_support.record_copies(rec, seeds, batch, support * act);
                 self.target_input.record(rec, rows * support, 0, 0);
                 self.target_pass.record_forward(rec, &critic.target, batch * support);
                 batch * support
             }
             Some(iql) => {
-                // V(s) → τ-expectile of min Q'(s, a), on the dataset actions.
+                // V(s) → τ-expectile of min Q'(s, a), on the dataset actions; seed c's heads
+                // are blocks 2c and 2c + 1 of `batch` rows, its loss goes to the stats slot.
                 self.target_pass.record_forward(rec, &critic.target, batch);
-                // Seed c's heads are blocks 2c and 2c + 1 of `batch` rows.
-                let heads = MinimumParams {
-                    count: rows as u32,
-                    b_off: self.target_pass.output_offset(1, batch) as u32,
-                    copy_len: batch as u32,
-                    copy_stride: (2 * batch) as u32,
+                iql.value_pass.record_forward(rec, &iql.value, batch);
+                let value_loss = ExpectileParams {
+                    rows: rows as u32,
+                    block_rows: batch as u32,
+                    q2_off: self.target_pass.output_offset(1, batch) as u32,
+                    q_copy_stride: (2 * batch) as u32,
+                    loss_off: stat(4, 0) as u32,
+                    expectile: self.config.expectile as f32,
+                    scale: 1.0 / batch as f32,
                     ..Default::default()
                 };
-                iql.min_q.record_with(rec, heads);
-                iql.value_pass.record_forward(rec, &iql.value, batch);
-                iql.expectile.record(rec, rows, self.config.expectile as f32, 1.0 / batch as f32);
-                iql.value_loss_sum.record_blocks(rec, ReduceOp::Sum, 0, seeds, batch, stat(4, 0));
+                iql.expectile.record_with(rec, value_loss);
                 iql.value_pass.record_backward(rec, &iql.value, batch, false);
                 // As in IQL, V is updated first and the Q target bootstraps from the new V(s').
                 iql.value_adam.record_step(rec);
@@ -363,21 +344,23 @@ impl CriticTrainer {
         };
         self.td.record_with(rec, td);
         // Both heads of a seed regress onto its y: the heads' rows follow each other, two
-        // blocks of `batch` rows per seed reading that seed's block of targets.
+        // blocks of `batch` rows per seed reading that seed's block of targets. Each head's
+        // loss and mean Q, and each seed's mean target, go straight to the stats slot.
         self.online_pass.record_forward(rec, &critic.online, batch);
         let loss = SquaredErrorParams {
             scale: 1.0 / batch as f32,
+            block_rows: batch as u32,
             target_block: batch as u32,
             target_share: 2,
+            loss_off: stat(0, 0) as u32,
+            has_means: 1,
+            pred_mean_off: stat(2, 0) as u32,
+            goal_mean_off: stat(3, 0) as u32,
             ..Default::default()
         };
         self.loss.record(rec, 2 * rows, 1, loss);
-        self.loss_sum.record_blocks(rec, ReduceOp::Sum, 0, 2 * seeds, batch, stat(0, 0));
-        self.q_mean.record_blocks(rec, ReduceOp::Mean, 0, 2 * seeds, batch, stat(2, 0));
-        self.y_mean.record_blocks(rec, ReduceOp::Mean, 0, seeds, batch, stat(3, 0));
         self.online_pass.record_backward(rec, &critic.online, batch, false);
         self.adam.record_step(rec);
-        self.polyak.record(rec, critic.online.params.len, self.config.tau as f32);
         self.steps += 1;
     }
 

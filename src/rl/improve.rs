@@ -20,10 +20,9 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig};
 use crate::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
 use crate::kernels::flow_pairs::FlowPairs;
-use crate::kernels::gather::Gather;
+use crate::kernels::gather::{Gather, GatherTable};
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
-use crate::kernels::reduce::{Reduce, ReduceOp};
-use crate::kernels::rng::{streams, Distribution, RngFill, RngStream};
+use crate::kernels::rng::{streams, RngStream};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
 use crate::nn::{CopyInput, MlpPass};
 use crate::rl::config::PolicyConfig;
@@ -79,12 +78,11 @@ pub struct PolicyImprover {
     steps: u64,
     sampler: SupportSampler,
     values: SupportValues,
-    draw_indices: RngFill,
-    gathers: [(Gather, usize); 3],
+    /// Each drawn state's support set, weights and state, by indices drawn inline.
+    gather: Gather,
     pairs: FlowPairs,
     pass: VelocityPass,
     loss: SquaredError,
-    loss_sum: Reduce,
 }
 
 impl PolicyImprover {
@@ -142,28 +140,28 @@ impl PolicyImprover {
         // Rows of one seed's step; every batch buffer holds one such block per seed.
         let rows = batch * group;
         let all = seeds * rows;
-        let indices = GpuBuffer::zeros(gpu, "policy minibatch", seeds * batch)?;
         let x1 = GpuBuffer::zeros(gpu, "policy support batch", all * act)?;
         let w = GpuBuffer::zeros(gpu, "policy weights batch", all)?;
         let states = GpuBuffer::zeros(gpu, "policy states batch", seeds * batch * obs)?;
         let x_t = GpuBuffer::zeros(gpu, "policy x_t", all * act)?;
         let t = GpuBuffer::zeros(gpu, "policy t", all)?;
         let target = GpuBuffer::zeros(gpu, "policy target velocity", all * act)?;
-        let loss_rows = GpuBuffer::zeros(gpu, "policy loss rows", all)?;
         let losses = GpuBuffer::zeros(gpu, "policy losses", ring_len.max(1) * seeds)?;
         let pass = VelocityPass::new(gpu, policy, &x_t, &t, &states, rows, group, true, true)?;
         let grad = pass.mlp.output_grad().expect("training pass");
         Ok(Self {
             config: config.clone(),
-            draw_indices: RngFill::new(gpu, &indices, Distribution::Index { n: u32::try_from(len)? })?,
-            gathers: [
-                (Gather::new(gpu, &indices, &support, &x1)?, group * act),
-                (Gather::new(gpu, &indices, &weights, &w)?, group),
-                (Gather::new(gpu, &indices, &data.observations, &states)?, obs),
-            ],
+            gather: Gather::new(
+                gpu,
+                &[
+                    GatherTable { src: &support, out: &x1, width: group * act, per_copy: true },
+                    GatherTable { src: &weights, out: &w, width: group, per_copy: true },
+                    GatherTable { src: &data.observations, out: &states, width: obs, per_copy: false },
+                ],
+                len,
+            )?,
             pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
-            loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &loss_rows)?,
-            loss_sum: Reduce::new(gpu, &loss_rows, &losses)?,
+            loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &losses)?,
             adam: Adam::for_copies(
                 gpu,
                 &policy.mlp.params,
@@ -262,18 +260,20 @@ impl PolicyImprover {
     pub fn record_step(&mut self, rec: &mut Recorder, policy: &VelocityNet) {
         let (batch, seeds, group) = (self.config.batch, self.seeds, self.m + 1);
         let rows = batch * group;
-        self.draw_indices.record_copies(rec, &mut self.rng.minibatch, 0, seeds, batch);
-        let [(support, support_width), (weights, weight_width), (states, obs)] = &self.gathers;
-        support.record_copies(rec, seeds, batch, *support_width);
-        weights.record_copies(rec, seeds, batch, *weight_width);
-        states.record(rec, seeds * batch, *obs);
+        self.gather.record(rec, self.rng.minibatch.next_draw(), seeds, batch);
         let dim = policy.spec.dim;
         self.pairs.record_copies(rec, seeds, rows, dim, &mut self.rng.noise, &mut self.rng.time);
         self.pass.record_forward(rec, policy, rows, Default::default());
-        let params = SquaredErrorParams { has_weights: 1, scale: 1.0 / batch as f32, ..Default::default() };
-        self.loss.record(rec, seeds * rows, dim, params);
+        // Each seed's loss, summed over its rows, into its slot of the ring.
         let slot = (self.steps % self.ring_len as u64) as usize;
-        self.loss_sum.record_blocks(rec, ReduceOp::Sum, 0, seeds, rows, slot * seeds);
+        let params = SquaredErrorParams {
+            has_weights: 1,
+            scale: 1.0 / batch as f32,
+            block_rows: rows as u32,
+            loss_off: (slot * seeds) as u32,
+            ..Default::default()
+        };
+        self.loss.record(rec, seeds * rows, dim, params);
         self.pass.mlp.record_backward(rec, &policy.mlp, rows, false);
         self.adam.record_step(rec);
         self.steps += 1;
