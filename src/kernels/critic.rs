@@ -4,6 +4,7 @@
 
 use anyhow::Result;
 
+use super::loss::loss_blocks;
 use super::snippets::BLOCK_SUM;
 use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
@@ -151,13 +152,7 @@ impl Expectile {
     /// Records with explicit offsets and blocks, a workgroup per block.
     pub fn record_with(&self, rec: &mut Recorder, params: ExpectileParams) {
         let rows = params.rows as usize;
-        let block_rows = if params.block_rows == 0 { rows } else { params.block_rows as usize };
-        let blocks = rows.div_ceil(block_rows.max(1));
-        assert!(
-            params.loss_off as usize + blocks <= self.stats_len,
-            "{blocks} loss sums at {} overrun their output",
-            params.loss_off
-        );
+        let (block_rows, blocks) = loss_blocks(rows, params.block_rows, params.loss_off, self.stats_len);
         if blocks == 0 {
             return;
         }

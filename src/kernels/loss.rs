@@ -73,13 +73,7 @@ impl SquaredError {
     /// (all of them when 0), a workgroup per block; `rows`, `cols` and the mean's scale are
     /// set here.
     pub fn record(&self, rec: &mut Recorder, rows: usize, cols: usize, params: SquaredErrorParams) {
-        let block_rows = if params.block_rows == 0 { rows } else { params.block_rows as usize };
-        let blocks = rows.div_ceil(block_rows.max(1));
-        assert!(
-            params.loss_off as usize + blocks <= self.stats_len,
-            "{blocks} loss sums at {} overrun their output",
-            params.loss_off
-        );
+        let (block_rows, blocks) = loss_blocks(rows, params.block_rows, params.loss_off, self.stats_len);
         if blocks == 0 {
             return;
         }
@@ -93,4 +87,14 @@ impl SquaredError {
         let groups = grid_1d(rec.gpu(), blocks * WORKGROUP_1D as usize, WORKGROUP_1D);
         self.bound.record(rec, &p, groups);
     }
+}
+
+/// A block-summed loss over `rows` rows: its rows per block (all of them when `block_rows` is
+/// 0) and its number of blocks, one workgroup and one sum each, checked against the
+/// `stats_len` sums its output holds from `loss_off`.
+pub(crate) fn loss_blocks(rows: usize, block_rows: u32, loss_off: u32, stats_len: usize) -> (usize, usize) {
+    let block_rows = if block_rows == 0 { rows } else { block_rows as usize };
+    let blocks = rows.div_ceil(block_rows.max(1));
+    assert!(loss_off as usize + blocks <= stats_len, "{blocks} loss sums at {loss_off} overrun their output");
+    (block_rows, blocks)
 }
