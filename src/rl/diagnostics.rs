@@ -59,7 +59,7 @@ pub fn critic_probe(gpu: &Gpu, critic: &TwinCritic, data: &GpuDataset) -> Result
     let actions = read_probe_rows(gpu, &data.actions, 0, data.len, act)?;
     let n = states.len() / obs;
     // The same random actions for every seed and run: a fixed stream, not the run's seed.
-    let mut rng = ChaCha8Rng::seed_from_u64(0x0051_5072_6f62_65);
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5150_726f_6265);
     let random: Vec<f32> = (0..n * act).map(|_| rng.random_range(-1.0f32..=1.0)).collect();
     let params: Vec<f32> = critic.online.params.read(gpu)?;
     let per_head = critic.spec.param_count();
