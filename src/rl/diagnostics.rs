@@ -21,7 +21,9 @@ use rand_chacha::ChaCha8Rng;
 use super::critic::TwinCritic;
 use crate::data::GpuDataset;
 use crate::gpu::{Gpu, GpuBuffer};
+use crate::kernels::reduce::ReduceOp;
 use crate::reference::mlp;
+use crate::reference::reduce::reduce;
 
 /// Probe states are read in this many contiguous blocks spread evenly over the dataset.
 const PROBE_BLOCKS: usize = 16;
@@ -63,22 +65,25 @@ pub fn critic_probe(gpu: &Gpu, critic: &TwinCritic, data: &GpuDataset) -> Result
     let random: Vec<f32> = (0..n * act).map(|_| rng.random_range(-1.0f32..=1.0)).collect();
     let params: Vec<f32> = critic.online.params.read(gpu)?;
     let per_head = critic.spec.param_count();
-    let q = |head: usize, a: &[f32]| -> Vec<f32> {
-        // The critic's input rows are [a, s].
-        let input: Vec<f32> =
-            a.chunks(act).zip(states.chunks(obs)).flat_map(|(a, s)| a.iter().chain(s)).copied().collect();
+    // The critic's input rows are [a, s].
+    let rows = |a: &[f32]| -> Vec<f32> {
+        a.chunks(act).zip(states.chunks(obs)).flat_map(|(a, s)| a.iter().chain(s)).copied().collect()
+    };
+    let (data_rows, random_rows) = (rows(&actions), rows(&random));
+    let q = |head: usize, input: &[f32]| -> Vec<f32> {
         let weights = &params[head * per_head..(head + 1) * per_head];
-        mlp::forward(&critic.spec, weights, &input, n).pop().expect("an MLP has layers").1
+        mlp::forward(&critic.spec, weights, input, n).pop().expect("an MLP has layers").1
     };
     let mut out = Vec::new();
     for c in 0..critic.seeds {
-        let min_q =
-            |a: &[f32]| -> Vec<f32> { q(2 * c, a).iter().zip(q(2 * c + 1, a)).map(|(x, y)| x.min(y)).collect() };
-        let (q_data, q_random) = (min_q(&actions), min_q(&random));
+        let min_q = |input: &[f32]| -> Vec<f32> {
+            q(2 * c, input).iter().zip(q(2 * c + 1, input)).map(|(x, y)| x.min(y)).collect()
+        };
+        let (q_data, q_random) = (min_q(&data_rows), min_q(&random_rows));
         let wins = q_data.iter().zip(&q_random).filter(|(d, r)| d > r).count();
         out.push(BTreeMap::from([
-            ("q_probe_data".to_string(), mean(&q_data)),
-            ("q_probe_random".to_string(), mean(&q_random)),
+            ("q_probe_data".to_string(), reduce(&q_data, ReduceOp::Mean)),
+            ("q_probe_random".to_string(), reduce(&q_random, ReduceOp::Mean)),
             ("q_probe_data_wins".to_string(), wins as f64 / n.max(1) as f64),
         ]));
     }
@@ -124,10 +129,6 @@ pub fn drift_statistics(groups: &[f32], m: usize, act: usize) -> BTreeMap<String
         ("action_distance".to_string(), (squared / count).sqrt()),
         ("action_at_bound".to_string(), at_bound as f64 / count),
     ])
-}
-
-fn mean(values: &[f32]) -> f64 {
-    values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
 }
 
 #[cfg(test)]
