@@ -28,6 +28,8 @@ enum Command {
     Train(qipo::commands::train::TrainArgs),
     /// Evaluate a trained policy (or the zero or random baseline) in MuJoCo or AntMaze.
     Eval(qipo::commands::eval::EvalArgs),
+    /// Compare two runs' final evaluations, episode by episode: A - B with its standard error.
+    Compare(qipo::commands::compare::CompareArgs),
     /// Sample actions from a trained policy.
     Sample(qipo::commands::sample::SampleArgs),
     /// Energy-guided generation on a 2-D toy problem, judged against the exact target.
@@ -104,6 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Train(args) => qipo::commands::train::run(&Gpu::new(&cli.adapter)?, args),
         Command::Eval(args) => qipo::commands::eval::run(&cli.adapter, args),
+        Command::Compare(args) => qipo::commands::compare::run(args),
         Command::Sample(args) => qipo::commands::sample::run(&Gpu::new(&cli.adapter)?, args),
         Command::Toy(args) => qipo::commands::toy::run(&Gpu::new(&cli.adapter)?, args),
         Command::Dataset { command } => qipo::data::cli::run(command),

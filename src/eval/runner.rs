@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use anyhow::{ensure, Result};
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
 use crate::envs::{EnvSpec, VecEnv};
 
 /// The outcome of an evaluation; scores are D4RL-normalised returns.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EvalReport {
     pub env: String,
     pub policy: String,

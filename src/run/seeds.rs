@@ -42,7 +42,7 @@ pub struct SeedsEvaluation {
 }
 
 /// Mean and standard error of the mean (0 for fewer than two values).
-fn mean_stderr(values: &[f64]) -> (f64, f64) {
+pub fn mean_stderr(values: &[f64]) -> (f64, f64) {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
     if values.len() < 2 {
