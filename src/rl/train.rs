@@ -41,7 +41,7 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::rng::{streams, RngStream};
 use crate::nn::{Mlp, MlpSpec};
-use crate::run::checkpoint::{Checkpoint, RunState};
+use crate::run::checkpoint::{Checkpoint, CheckpointIdentity, RunState};
 use crate::run::metrics::MetricsWriter;
 use crate::run::plot::plot_learning_curves;
 use crate::run::{RunDir, Stage};
@@ -105,7 +105,10 @@ pub fn train_seeds(
     stop_after: Option<u64>,
 ) -> Result<Vec<TrainSummary>> {
     let config = check_seeds(seeds)?;
-    let mut states = seeds.iter().map(|s| s.run.read_state()).collect::<Result<Vec<_>>>()?;
+    for seed in seeds {
+        seed.run.remove_temporaries()?;
+    }
+    let mut states = seeds.iter().map(|s| s.run.resume_state(s.config)).collect::<Result<Vec<_>>>()?;
     let progress = |s: &RunState| (s.completed.clone(), s.current, s.finished);
     if let Some((c, _)) = states.iter().enumerate().find(|(_, s)| progress(s) != progress(&states[0])) {
         bail!(
@@ -336,15 +339,20 @@ impl Context<'_> {
         Ok(())
     }
 
-    fn save(&self, ckpts: &[Checkpoint], states: &mut [RunState], stage: Stage, step: u64, done: bool) -> Result<()> {
-        for ((seed, ckpt), state) in self.seeds.iter().zip(ckpts).zip(states.iter_mut()) {
-            std::fs::create_dir_all(seed.run.checkpoint_dir())?;
-            ckpt.save_atomic(&seed.run.checkpoint_path(stage))?;
+    /// Saves each seed's checkpoint of `stage` at `step`, then its progress state. The
+    /// checkpoint carries that state too: a kill between the two writes resumes from it.
+    fn save(&self, ckpts: Vec<Checkpoint>, states: &mut [RunState], stage: Stage, step: u64, done: bool) -> Result<()> {
+        for (c, ((seed, mut ckpt), state)) in self.seeds.iter().zip(ckpts).zip(states.iter_mut()).enumerate() {
             if done {
                 state.complete(stage);
             } else {
                 state.set_progress(stage, step);
             }
+            state.metrics_records = seed.metrics.records();
+            let seed_number = self.config.seed.wrapping_add(c as u64);
+            ckpt.set_identity(&CheckpointIdentity { stage, step, seed: seed_number, state: state.clone() })?;
+            std::fs::create_dir_all(seed.run.checkpoint_dir())?;
+            ckpt.save_atomic(&seed.run.checkpoint_path(stage))?;
         }
         self.write_states(states)
     }
@@ -462,7 +470,7 @@ impl Context<'_> {
                 for (name, rng) in ["minibatch", "noise", "time"].iter().zip(trainer.rng.iter()) {
                     save_rng(&mut ckpts, name, rng);
                 }
-                self.save(&ckpts, states, stage, step, step == total)?;
+                self.save(ckpts, states, stage, step, step == total)?;
             }
             if out_of_budget && step < total {
                 bar.abandon();
@@ -598,7 +606,7 @@ impl Context<'_> {
                     save_mlp_seeds(&mut ckpts, gpu, &["value"], value)?;
                     save_adam_seeds(&mut ckpts, gpu, &["value"], adam, value_spec.param_count())?;
                 }
-                self.save(&ckpts, states, stage, step, step == total)?;
+                self.save(ckpts, states, stage, step, step == total)?;
             }
             if out_of_budget && step < total {
                 bar.abandon();
@@ -620,6 +628,13 @@ impl Context<'_> {
     ) -> Result<Option<(Vec<TrainSummary>, VelocityNet)>> {
         let (gpu, cfg, copies) = (self.gpu, &self.config.policy, self.copies());
         let stage = Stage::Policy;
+        if states[0].is_completed(stage) {
+            // Stopped during the final evaluation: the final policy is saved, and its last
+            // renewal's statistics are in the metrics.
+            let policy = load_velocity_seeds(&self.load(stage)?, gpu, "policy")?;
+            let summaries = self.seeds.iter().map(|seed| final_summary(seed.run, cfg.steps)).collect::<Result<_>>()?;
+            return Ok(Some((summaries, policy)));
+        }
         let seed = stage_seed(self.config.seed, stage);
         let policy = behaviour.duplicate(gpu)?;
         let log_every = self.config.run.log_every.max(1);
@@ -815,7 +830,7 @@ impl Context<'_> {
         {
             save_rng(&mut ckpts, name, stream);
         }
-        self.save(&ckpts, states, Stage::Policy, step, done)
+        self.save(ckpts, states, Stage::Policy, step, done)
     }
 
     /// Each seed's statistics of its support sets after a renewal: the mean Q of the dataset
@@ -843,6 +858,21 @@ fn behaviour_q(run: &RunDir) -> Result<Option<f64>> {
         .iter()
         .find(|r| r["stage"] == "policy" && r["step"] == 0 && r.get("q_policy_mean").is_some())
         .and_then(|r| r["q_policy_mean"].as_f64()))
+}
+
+/// The summary of a finished policy stage of `total` steps, from the metrics of its last
+/// renewal (which measured the final policy).
+fn final_summary(run: &RunDir, total: u64) -> Result<TrainSummary> {
+    let records = crate::run::metrics::read_metrics(&run.metrics_path())?;
+    let last =
+        records.iter().rev().find(|r| r["stage"] == "policy" && r["step"] == total && r.get("q_policy_mean").is_some());
+    let field = |name: &str| last.and_then(|r| r[name].as_f64());
+    Ok(TrainSummary {
+        q_dataset: field("q_data_mean"),
+        q_behaviour: behaviour_q(run)?,
+        q_policy: field("q_policy_mean"),
+        ..Default::default()
+    })
 }
 
 /// Statistics of one seed's support sets: its Q values and weights, M + 1 per state.

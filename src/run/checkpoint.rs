@@ -131,6 +131,54 @@ impl Checkpoint {
     }
 }
 
+/// What a checkpoint of a training stage is: written into its metadata, so that resume can
+/// tell a newer checkpoint from an older `state.json`, and refuse one of another run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointIdentity {
+    pub stage: Stage,
+    /// Steps of the stage saved in it.
+    pub step: u64,
+    /// The seed of the run that wrote it.
+    pub seed: u64,
+    /// The progress state that holds once the checkpoint is saved (stage done or under way
+    /// at `step`, metrics records, the settings' checksum).
+    pub state: RunState,
+}
+
+const IDENTITY_STAGE: &str = "run.stage";
+const IDENTITY_STEP: &str = "run.step";
+const IDENTITY_SEED: &str = "run.seed";
+const IDENTITY_STATE: &str = "run.state";
+
+impl Checkpoint {
+    /// Records what the checkpoint is (see [`CheckpointIdentity`]).
+    pub fn set_identity(&mut self, identity: &CheckpointIdentity) -> Result<()> {
+        self.set_meta(IDENTITY_STAGE, identity.stage.name());
+        self.set_meta(IDENTITY_STEP, identity.step.to_string());
+        self.set_meta(IDENTITY_SEED, identity.seed.to_string());
+        self.set_meta_json(IDENTITY_STATE, &identity.state)
+    }
+
+    /// What the checkpoint is; `None` for one written before checkpoints carried it.
+    pub fn identity(&self) -> Result<Option<CheckpointIdentity>> {
+        if !self.meta.contains_key(IDENTITY_STATE) {
+            return Ok(None);
+        }
+        let stage = self.meta(IDENTITY_STAGE)?;
+        let stage = Stage::from_name(stage).ok_or_else(|| self.error(format!("names an unknown stage '{stage}'")))?;
+        let number = |key: &str| -> Result<u64> {
+            let text = self.meta(key)?;
+            text.parse().map_err(|_| self.error(format!("metadata '{key}' is not a number: '{text}'")))
+        };
+        Ok(Some(CheckpointIdentity {
+            stage,
+            step: number(IDENTITY_STEP)?,
+            seed: number(IDENTITY_SEED)?,
+            state: self.meta_json(IDENTITY_STATE)?,
+        }))
+    }
+}
+
 /// How far a run has come, kept in `state.json` and rewritten after every checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
@@ -143,6 +191,10 @@ pub struct RunState {
     /// Records in metrics.jsonl when this state was saved: a resumed run drops later ones.
     #[serde(default)]
     pub metrics_records: usize,
+    /// The checksum of the settings the run started with (see [`super::config_checksum`]):
+    /// resuming with others is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_checksum: Option<String>,
 }
 
 /// A stage under way.
@@ -176,6 +228,11 @@ impl RunState {
         if self.current.is_some_and(|progress| progress.stage == stage) {
             self.current = None;
         }
+    }
+
+    /// Orders states by how far they have come: finished, then stages done, then steps.
+    pub fn position(&self) -> (bool, usize, u64) {
+        (self.finished, self.completed.len(), self.current.map_or(0, |progress| progress.step))
     }
 
     /// Marks the whole run as done.

@@ -47,6 +47,13 @@ impl MetricsWriter {
     /// logged after its last checkpoint, since it computes those steps again.
     pub fn open_truncated(path: &Path, keep: usize) -> Result<Self> {
         let records = read_metrics(path)?;
+        if records.len() < keep {
+            bail!(
+                "metrics log {} has {} records, fewer than the {keep} the run's state counts: it was cut short or replaced",
+                path.display(),
+                records.len()
+            );
+        }
         if records.len() > keep {
             let mut text = String::new();
             for record in &records[..keep] {

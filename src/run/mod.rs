@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub use checkpoint::{Checkpoint, RunState, StageProgress};
+pub use checkpoint::{Checkpoint, CheckpointIdentity, RunState, StageProgress};
 pub use metrics::{read_metrics, MetricsWriter};
 pub use plot::plot_learning_curves;
 
@@ -90,22 +90,23 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates a new run directory (and its parents), with a fresh progress state. An existing
-    /// empty folder is fine; one that already holds a run is an error, so a run is never
-    /// overwritten by accident.
+    /// Creates a new run directory (and its parents). An existing folder without a
+    /// `config.toml` is fine (empty, or a start killed before it wrote its config); one that
+    /// already holds a run is an error, so a run is never overwritten by accident. The run
+    /// exists once [`Self::write_config`] has written its settings; until its first checkpoint
+    /// it has no `state.json`, which reads as a run that has not started.
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let run = Self { path: path.as_ref().to_path_buf() };
         if run.path.exists() {
             ensure!(run.path.is_dir(), "run directory {} exists and is not a folder", run.path.display());
             ensure!(
-                !run.config_path().exists() && !run.state_path().exists(),
+                !run.config_path().exists(),
                 "{} already holds a run; resume it or choose another directory",
                 run.path.display()
             );
         }
         fs::create_dir_all(run.checkpoint_dir())
             .with_context(|| format!("cannot create run directory {}", run.path.display()))?;
-        run.write_state(&RunState::default())?;
         Ok(run)
     }
 
@@ -170,6 +171,96 @@ impl RunDir {
         write_atomic(&self.state_path(), text.as_bytes())
     }
 
+    /// The progress to resume the run with `config` from, checked against the settings and
+    /// the checkpoints.
+    ///
+    /// Each checkpoint carries the progress state written just after it, so when a kill fell
+    /// between a checkpoint's rename and `state.json`'s, the checkpoint (the newer of the two)
+    /// wins. Settings changed since the run started, a checkpoint of another run, a step past
+    /// its stage's total or a state that names a checkpoint it does not find are errors naming
+    /// the file.
+    pub fn resume_state(&self, config: &TrainConfig) -> Result<RunState> {
+        let checksum = config_checksum(config)?;
+        let mut state = self.read_state()?;
+        match &state.config_checksum {
+            Some(saved) if *saved != checksum => bail!(
+                "{}: the settings were changed after the run started (their checksum is {checksum}, {} recorded {saved}); restore them or start a new run",
+                self.config_path().display(),
+                self.state_path().display()
+            ),
+            // A run that has not saved anything yet records them now.
+            _ => state.config_checksum = Some(checksum.clone()),
+        }
+        for stage in TRAINED_STAGES {
+            let path = self.checkpoint_path(stage);
+            if !path.exists() {
+                continue;
+            }
+            // Checkpoints from before they carried their identity are trusted as they are.
+            let Some(identity) = Checkpoint::load(&path)?.identity()? else { continue };
+            let ours = identity.seed == config.seed && identity.state.config_checksum.as_deref() == Some(&checksum);
+            ensure!(
+                ours && identity.stage == stage,
+                "checkpoint {} is not this run's {stage} checkpoint: it holds {} of seed {} with settings {}, the run is seed {} with settings {checksum}",
+                path.display(),
+                identity.stage,
+                identity.seed,
+                identity.state.config_checksum.as_deref().unwrap_or("unknown"),
+                config.seed
+            );
+            if identity.state.position() > state.position() {
+                state = identity.state;
+            }
+        }
+        self.check_progress(&state, config)?;
+        Ok(state)
+    }
+
+    /// Removes the temporary files of writes a crash cut short (see [`write_atomic`]). Only
+    /// for the run's one writer, which holds its lock: another's would be in use.
+    pub fn remove_temporaries(&self) -> Result<()> {
+        for dir in [self.path.clone(), self.checkpoint_dir()] {
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if is_temporary(&name.to_string_lossy()) {
+                    let path = entry.path();
+                    fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The state's stage under way is within its steps and its checkpoint holds that step.
+    fn check_progress(&self, state: &RunState, config: &TrainConfig) -> Result<()> {
+        let Some(progress) = state.current else { return Ok(()) };
+        let total = stage_steps(config, progress.stage);
+        ensure!(
+            progress.step <= total,
+            "{}: {} step {} is past the stage's {total} steps in {}",
+            self.state_path().display(),
+            progress.stage,
+            progress.step,
+            self.config_path().display()
+        );
+        if progress.step > 0 && TRAINED_STAGES.contains(&progress.stage) {
+            let path = self.checkpoint_path(progress.stage);
+            let saved = Checkpoint::load(&path)?.identity()?;
+            if let Some(saved) = saved.filter(|saved| saved.step != progress.step) {
+                bail!(
+                    "{}: {} step {} is not the step of {}, which holds step {}",
+                    self.state_path().display(),
+                    progress.stage,
+                    progress.step,
+                    path.display(),
+                    saved.step
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Reads `state.json`; a run without one has not started.
     pub fn read_state(&self) -> Result<RunState> {
         let path = self.state_path();
@@ -179,6 +270,35 @@ impl RunDir {
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a valid run state", path.display()))
     }
+}
+
+/// The stages that save checkpoints.
+const TRAINED_STAGES: [Stage; 3] = [Stage::Behaviour, Stage::Critic, Stage::Policy];
+
+/// The optimisation steps of a stage under `config` (0 for those without any).
+pub fn stage_steps(config: &TrainConfig, stage: Stage) -> u64 {
+    match stage {
+        Stage::Behaviour => config.behaviour.steps,
+        Stage::Critic => config.critic.steps,
+        Stage::Policy => config.policy.steps,
+        Stage::Support | Stage::Evaluation => 0,
+    }
+}
+
+/// A checksum of the settings (CRC-32 of their TOML, in hex), recorded in the run's state
+/// and checkpoints to tell them from another run's or edited settings.
+pub fn config_checksum(config: &TrainConfig) -> Result<String> {
+    Ok(checksum(config.to_toml_string()?.as_bytes()))
+}
+
+/// CRC-32 of `bytes` as 8 hex digits: catches corruption, not tampering.
+pub fn checksum(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// Whether a file name is one of [`write_atomic`]'s temporaries (`.<name>.tmp-<pid>`).
+fn is_temporary(name: &str) -> bool {
+    name.starts_with('.') && name.rsplit_once(".tmp-").is_some_and(|(_, pid)| pid.parse::<u32>().is_ok())
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old file or the new one: a

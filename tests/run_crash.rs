@@ -1,0 +1,204 @@
+//! Crash safety of a run directory: a run killed at any instant resumes to exactly the
+//! uninterrupted run, and what resume must not trust (edited settings, damaged checkpoints, a
+//! state that does not match its checkpoints) is refused with a one-line error naming the file.
+//!
+//! The runs are tiny (256 transitions, 20 steps a stage) so that the kill at every rename and
+//! fsync, injected by strace where it is installed, takes a few minutes on lavapipe.
+
+mod cli_support;
+mod data_support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cli_support::{fails, metrics_without_timings as metrics, ok, qipo, scratch};
+use data_support::{write_d4rl, D4rlLayout, Steps};
+use qipo::run::Checkpoint;
+use serde_json::Value;
+
+/// The smoke preset at its smallest: every stage, two checkpoints each.
+const TINY: [&str; 14] = [
+    "--preset",
+    "smoke",
+    "--set",
+    "behaviour.steps=20",
+    "--set",
+    "critic.steps=20",
+    "--set",
+    "policy.steps=20",
+    "--set",
+    "policy.renew_every=10",
+    "--set",
+    "run.log_every=10",
+    "--set",
+    "run.checkpoint_every=10",
+];
+
+/// The first 256 transitions of the shipped dataset, under its name (which names the
+/// environment of the final evaluation), in a folder of its own.
+fn tiny_dataset(name: &str) -> PathBuf {
+    let dir = scratch(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("hopper-medium-replay-v2.hdf5");
+    let all = Steps::read_d4rl(&data_support::shipped_dataset());
+    let rows = 256;
+    let steps = Steps {
+        observations: all.observations[..rows * all.obs_dim].to_vec(),
+        next_observations: all.next_observations[..rows * all.obs_dim].to_vec(),
+        actions: all.actions[..rows * all.act_dim].to_vec(),
+        rewards: all.rewards[..rows].to_vec(),
+        terminals: all.terminals[..rows].to_vec(),
+        timeouts: all.timeouts[..rows].to_vec(),
+        ..all
+    };
+    write_d4rl(&path, &steps, D4rlLayout::V2);
+    path
+}
+
+fn train_args<'a>(dataset: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", "--dataset", dataset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    args.extend_from_slice(&TINY);
+    args.extend_from_slice(extra);
+    args
+}
+
+fn train(dataset: &Path, out: &Path, extra: &[&str]) -> Output {
+    qipo(&train_args(dataset, out, extra))
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `eval.json` without its timings.
+fn evaluation(run: &Path) -> Value {
+    let mut report = read_json(&run.join("eval.json"));
+    let fields = report.as_object_mut().unwrap();
+    fields.retain(|key, _| !matches!(key.as_str(), "seconds" | "env_steps_per_s"));
+    report
+}
+
+/// Asserts that `run` ended exactly as `reference`: metrics, state, evaluation, and every
+/// checkpoint's tensors (bit for bit) and metadata.
+fn assert_same_run(what: &str, run: &Path, reference: &Path) {
+    assert_eq!(metrics(run), metrics(reference), "{what}: metrics");
+    assert_eq!(read_json(&run.join("state.json")), read_json(&reference.join("state.json")), "{what}: state");
+    assert_eq!(evaluation(run), evaluation(reference), "{what}: eval.json");
+    for stage in ["behaviour", "critic", "policy"] {
+        let path = |dir: &Path| dir.join("checkpoints").join(format!("{stage}.safetensors"));
+        let (got, want) = (Checkpoint::load(&path(run)).unwrap(), Checkpoint::load(&path(reference)).unwrap());
+        assert_eq!(got.meta, want.meta, "{what}: {stage} checkpoint metadata");
+        assert_eq!(got.tensors.len(), want.tensors.len(), "{what}: {stage} checkpoint tensors");
+        for (name, (shape, values)) in &want.tensors {
+            let (got_shape, got_values) = &got.tensors[name];
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!((got_shape, bits(got_values)), (shape, bits(values)), "{what}: {stage} tensor {name}");
+        }
+    }
+}
+
+/// The hidden files a crashed write may leave: there must be none once a run has ended.
+fn temporaries(run: &Path) -> Vec<String> {
+    [run.to_path_buf(), run.join("checkpoints")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).unwrap())
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn a_kill_between_a_checkpoint_and_the_state_resumes_exactly() {
+    let dataset = tiny_dataset("gap-data");
+    let whole = scratch("gap-whole");
+    ok(train(&dataset, &whole, &[]));
+
+    // Behaviour step 10 saved, then step 20 (the stage done), with state.json put back to
+    // step 10: what a kill between the checkpoint's rename and state.json's leaves.
+    let parts = scratch("gap-parts");
+    ok(train(&dataset, &parts, &["--stop-after", "10"]));
+    let older = std::fs::read(parts.join("state.json")).unwrap();
+    ok(train(&dataset, &parts, &["--stop-after", "10"]));
+    std::fs::write(parts.join("state.json"), older).unwrap();
+    ok(train(&dataset, &parts, &[]));
+    assert_same_run("resumed after the gap", &parts, &whole);
+}
+
+#[test]
+fn a_step_past_the_stage_total_or_a_state_ahead_of_its_checkpoint_is_refused() {
+    let dataset = tiny_dataset("past-data");
+    let out = scratch("past");
+    ok(train(&dataset, &out, &["--stop-after", "10"]));
+    let state_path = out.join("state.json");
+    let saved = read_json(&state_path);
+
+    let mut past = saved.clone();
+    past["current"]["step"] = 500.into();
+    std::fs::write(&state_path, past.to_string()).unwrap();
+    let error = fails(train(&dataset, &out, &[]));
+    assert!(error.contains("state.json") && error.contains("past the stage's 20 steps"), "{error}");
+
+    let mut ahead = saved.clone();
+    ahead["current"]["step"] = 20.into();
+    std::fs::write(&state_path, ahead.to_string()).unwrap();
+    let error = fails(train(&dataset, &out, &[]));
+    assert!(error.contains("state.json") && error.contains("holds step 10"), "{error}");
+}
+
+/// Whether strace can inject faults here (installed, and allowed to trace).
+fn strace_works() -> bool {
+    Command::new("strace").args(["-f", "-o", "/dev/null", "true"]).output().is_ok_and(|out| out.status.success())
+}
+
+/// Runs `qipo args` under strace, killed by SIGKILL at the `nth` call of `syscall`; whether
+/// the kill happened (else the run had fewer such calls and finished).
+fn killed_at(syscall: &str, nth: usize, args: &[&str]) -> bool {
+    let inject = format!("inject={syscall}:signal=KILL:when={nth}");
+    let output = Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", &format!("trace={syscall}"), "-e", &inject])
+        .arg(env!("CARGO_BIN_EXE_qipo"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    if output.status.success() {
+        return false;
+    }
+    // strace ends with the signal that ended the traced process.
+    use std::os::unix::process::ExitStatusExt;
+    let status = output.status;
+    assert!(
+        status.signal() == Some(9) || status.code() == Some(128 + 9),
+        "{syscall} #{nth}: expected a kill, got {status}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    true
+}
+
+#[test]
+fn a_kill_at_any_rename_or_fsync_resumes_to_the_uninterrupted_run() {
+    if !strace_works() {
+        eprintln!("skipped: strace is not installed or cannot trace here");
+        return;
+    }
+    let dataset = tiny_dataset("kill-data");
+    let whole = scratch("kill-whole");
+    ok(train(&dataset, &whole, &[]));
+    for syscall in ["rename", "fsync"] {
+        let mut nth = 1;
+        loop {
+            let out = scratch(&format!("kill-{syscall}-{nth}"));
+            let args = train_args(&dataset, &out, &[]);
+            if !killed_at(syscall, nth, &args) {
+                break;
+            }
+            // The same command again continues the run it started.
+            ok(qipo(&args));
+            assert_same_run(&format!("killed at {syscall} #{nth}"), &out, &whole);
+            assert_eq!(temporaries(&out), Vec::<String>::new(), "killed at {syscall} #{nth}: temporary files");
+            std::fs::remove_dir_all(&out).unwrap();
+            nth += 1;
+        }
+        assert!(nth > 10, "only {} {syscall} calls in a whole run", nth - 1);
+    }
+}
