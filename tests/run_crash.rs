@@ -202,3 +202,47 @@ fn a_kill_at_any_rename_or_fsync_resumes_to_the_uninterrupted_run() {
         assert!(nth > 10, "only {} {syscall} calls in a whole run", nth - 1);
     }
 }
+
+/// A child process that a failing test does not leave running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[test]
+fn a_second_process_is_refused_while_the_first_trains_and_a_killed_one_blocks_nothing() {
+    let dataset = tiny_dataset("lock-data");
+    let out = scratch("lock");
+    // Long enough to be still training when the second process comes.
+    let args = train_args(&dataset, &out, &["--set", "behaviour.steps=1000000"]);
+    let mut first = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_qipo"))
+            .args(&args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    while !out.join("metrics.jsonl").exists() {
+        assert!(started.elapsed().as_secs() < 300, "the first run did not start training");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let once = [&args[..], &["--stop-after", "10"]].concat();
+    for second in
+        [once.clone(), vec!["train", "--dataset", dataset.to_str().unwrap(), "--resume", out.to_str().unwrap()]]
+    {
+        let error = fails(qipo(&second));
+        assert!(error.contains("is in use") && error.contains("lock"), "{error}");
+        assert_eq!(error.trim().lines().count(), 1, "{error}");
+    }
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    // The lock ended with the killed process: the same command continues its run.
+    ok(qipo(&once));
+}

@@ -60,9 +60,19 @@ enum Runs {
 }
 
 impl Runs {
-    /// Opens the run in `dir`, of either kind.
+    /// Opens the run in `dir`, of either kind, and takes the lock of each run directory:
+    /// a second process is refused rather than joining the run.
     fn open(dir: &Path) -> Result<Self> {
-        Ok(if SeedsDir::is_at(dir) { Self::Seeds(SeedsDir::open(dir)?) } else { Self::Single(RunDir::open(dir)?) })
+        let mut runs =
+            if SeedsDir::is_at(dir) { Self::Seeds(SeedsDir::open(dir)?) } else { Self::Single(RunDir::open(dir)?) };
+        let dirs = match &mut runs {
+            Self::Single(run) => std::slice::from_mut(run),
+            Self::Seeds(seeds) => &mut seeds.runs,
+        };
+        for run in dirs {
+            run.lock()?;
+        }
+        Ok(runs)
     }
 
     fn dirs(&self) -> &[RunDir] {

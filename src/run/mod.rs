@@ -7,6 +7,7 @@
 //!   metrics.jsonl          one JSON object per logged step
 //!   checkpoints/*.safetensors
 //!   learning_curves.png
+//!   lock                   held by the one process that trains in the directory
 //! ```
 //!
 //! Every file that is rewritten in place (config, state, checkpoints) is written to a temporary
@@ -22,9 +23,10 @@ pub mod plot;
 pub mod seeds;
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,7 @@ const STATE_FILE: &str = "state.json";
 const METRICS_FILE: &str = "metrics.jsonl";
 const CHECKPOINT_DIR: &str = "checkpoints";
 const PLOT_FILE: &str = "learning_curves.png";
+const LOCK_FILE: &str = "lock";
 
 /// The stages of a QIPO run, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -87,6 +90,8 @@ impl fmt::Display for Stage {
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    /// The directory's lock, once this process holds it (see [`RunDir::lock`]).
+    lock: Option<Arc<File>>,
 }
 
 impl RunDir {
@@ -96,23 +101,26 @@ impl RunDir {
     /// exists once [`Self::write_config`] has written its settings; until its first checkpoint
     /// it has no `state.json`, which reads as a run that has not started.
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
-        let run = Self { path: path.as_ref().to_path_buf() };
+        let mut run = Self { path: path.as_ref().to_path_buf(), lock: None };
         if run.path.exists() {
             ensure!(run.path.is_dir(), "run directory {} exists and is not a folder", run.path.display());
-            ensure!(
-                !run.config_path().exists(),
-                "{} already holds a run; resume it or choose another directory",
-                run.path.display()
-            );
         }
         fs::create_dir_all(run.checkpoint_dir())
             .with_context(|| format!("cannot create run directory {}", run.path.display()))?;
+        // Locked before looking for a run, so two processes starting at once cannot both
+        // find the folder free.
+        run.lock()?;
+        ensure!(
+            !run.config_path().exists(),
+            "{} already holds a run; resume it or choose another directory",
+            run.path.display()
+        );
         Ok(run)
     }
 
     /// Opens an existing run directory (one with a `config.toml`).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let run = Self { path: path.as_ref().to_path_buf() };
+        let run = Self { path: path.as_ref().to_path_buf(), lock: None };
         if !run.path.is_dir() {
             bail!("run directory {} does not exist", run.path.display());
         }
@@ -124,6 +132,47 @@ impl RunDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Takes the directory's lock, held until this `RunDir` and its clones are dropped: one
+    /// process trains in a run directory at a time. It is the operating system's lock on the
+    /// `lock` file, which ends with the process however it ends, so a killed run never
+    /// blocks its resume.
+    pub fn lock(&mut self) -> Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.path.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                file.read_to_string(&mut holder).ok();
+                let holder = match holder.trim().parse::<u32>() {
+                    Ok(pid) => format!("process {pid}"),
+                    Err(_) => "another process".to_string(),
+                };
+                bail!(
+                    "{} is in use: {holder} is training in it (it holds {}); wait for it to end or choose another directory",
+                    self.path.display(),
+                    path.display()
+                );
+            }
+            Err(TryLockError::Error(e)) => bail!("cannot lock {}: {e}", path.display()),
+        }
+        // The holder's process id, for the message another process gets.
+        file.set_len(0)
+            .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
+            .with_context(|| format!("cannot write the lock {}", path.display()))?;
+        self.lock = Some(Arc::new(file));
+        Ok(())
     }
 
     pub fn config_path(&self) -> PathBuf {
