@@ -145,6 +145,13 @@ fn a_step_past_the_stage_total_or_a_state_ahead_of_its_checkpoint_is_refused() {
     assert!(error.contains("state.json") && error.contains("holds step 10"), "{error}");
 }
 
+/// The one line of a failed run's error (its stderr may start with the run's banner).
+fn error_line(stderr: &str) -> &str {
+    let errors: Vec<&str> = stderr.lines().filter(|line| line.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    errors[0]
+}
+
 /// Whether strace can inject faults here (installed, and allowed to trace).
 fn strace_works() -> bool {
     Command::new("strace").args(["-f", "-o", "/dev/null", "true"]).output().is_ok_and(|out| out.status.success())
@@ -237,12 +244,38 @@ fn a_second_process_is_refused_while_the_first_trains_and_a_killed_one_blocks_no
     for second in
         [once.clone(), vec!["train", "--dataset", dataset.to_str().unwrap(), "--resume", out.to_str().unwrap()]]
     {
-        let error = fails(qipo(&second));
+        let stderr = fails(qipo(&second));
+        let error = error_line(&stderr);
         assert!(error.contains("is in use") && error.contains("lock"), "{error}");
-        assert_eq!(error.trim().lines().count(), 1, "{error}");
     }
     first.0.kill().unwrap();
     first.0.wait().unwrap();
     // The lock ended with the killed process: the same command continues its run.
     ok(qipo(&once));
+}
+
+#[test]
+fn edited_settings_or_a_damaged_checkpoint_are_refused_on_resume() {
+    let dataset = tiny_dataset("tamper-data");
+    let out = scratch("tamper");
+    ok(train(&dataset, &out, &["--stop-after", "10"]));
+    let resume = ["train", "--dataset", dataset.to_str().unwrap(), "--resume", out.to_str().unwrap()];
+
+    let config = out.join("config.toml");
+    let original = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, original.replacen("lr = 0.001", "lr = 0.002", 1)).unwrap();
+    let stderr = fails(qipo(&resume));
+    let error = error_line(&stderr);
+    assert!(error.contains("config.toml") && error.contains("changed"), "{error}");
+    std::fs::write(&config, original).unwrap();
+
+    // A mantissa bit of a weight (the tensors' data ends the file).
+    let checkpoint = out.join("checkpoints").join("behaviour.safetensors");
+    let mut bytes = std::fs::read(&checkpoint).unwrap();
+    let at = bytes.len() - 100;
+    bytes[at] ^= 1;
+    std::fs::write(&checkpoint, bytes).unwrap();
+    let stderr = fails(qipo(&resume));
+    let error = error_line(&stderr);
+    assert!(error.contains("behaviour.safetensors") && error.contains("corrupted"), "{error}");
 }

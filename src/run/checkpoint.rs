@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{write_atomic, Stage};
 
+/// The metadata entry holding a checkpoint's checksum (see [`Checkpoint::checksum`]).
+const CHECKSUM: &str = "checksum.crc32";
+
 /// Named f32 tensors and string metadata, saved as one safetensors file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Checkpoint {
@@ -87,7 +90,8 @@ impl Checkpoint {
             .map(|(name, shape, bytes)| Ok((*name, TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
             .map_err(|e| self.error(format!("cannot be encoded: {e}")))?;
-        let meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        let mut meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        meta.insert(CHECKSUM.to_string(), self.checksum());
         safetensors::serialize(views, Some(meta)).map_err(|e| self.error(format!("cannot be encoded: {e}")))
     }
 
@@ -107,7 +111,39 @@ impl Checkpoint {
             let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             checkpoint.tensors.insert(tensor_name.to_string(), (view.shape().to_vec(), values));
         }
+        // Files from before checkpoints carried a checksum are read as they are.
+        if let Some(saved) = checkpoint.meta.remove(CHECKSUM) {
+            let actual = checkpoint.checksum();
+            ensure!(
+                saved == actual,
+                "checkpoint {name} is corrupted: its contents have checksum {actual}, it was saved with {saved}"
+            );
+        }
         Ok(checkpoint)
+    }
+
+    /// CRC-32 of every tensor (name, shape, values) and metadata entry, in name order: saved
+    /// in the file and verified when it is read, so a flipped bit is an error, not a
+    /// different run.
+    fn checksum(&self) -> String {
+        let mut hasher = crc32fast::Hasher::new();
+        for (name, (shape, values)) in &self.tensors {
+            hasher.update(name.as_bytes());
+            hasher.update(&[0]);
+            for &extent in shape {
+                hasher.update(&(extent as u64).to_le_bytes());
+            }
+            for value in values {
+                hasher.update(&value.to_le_bytes());
+            }
+        }
+        for (key, value) in self.meta.iter().filter(|(key, _)| key.as_str() != CHECKSUM) {
+            hasher.update(key.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(value.as_bytes());
+            hasher.update(&[0]);
+        }
+        format!("{:08x}", hasher.finalize())
     }
 
     /// Writes the checkpoint so that a crash never leaves half of it (see [`write_atomic`]).
