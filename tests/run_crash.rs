@@ -279,3 +279,16 @@ fn edited_settings_or_a_damaged_checkpoint_are_refused_on_resume() {
     let error = error_line(&stderr);
     assert!(error.contains("behaviour.safetensors") && error.contains("corrupted"), "{error}");
 }
+
+#[test]
+fn an_oversized_network_is_a_clear_error_that_leaves_no_run_directory() {
+    let dataset = tiny_dataset("huge-data");
+    for (hidden, setting) in [("[100000,100000]", "policy_net"), ("[10000000000,10000000000]", "critic_net")] {
+        let out = scratch("huge");
+        let set = format!("{setting}.hidden={hidden}");
+        let stderr = fails(train(&dataset, &out, &["--set", &set]));
+        let error = error_line(&stderr);
+        assert!(error.contains(setting) && error.contains("too large"), "{error}");
+        assert!(!out.exists(), "a refused start must not leave a run directory");
+    }
+}

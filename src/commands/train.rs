@@ -11,7 +11,7 @@ use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
 use crate::rl::evaluation::{env_of_dataset, run_eval_env};
 use crate::rl::presets::preset_for_dataset;
-use crate::rl::train::{train_seeds, SeedRun};
+use crate::rl::train::{check_network_sizes, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
 use crate::run::RunDir;
 
@@ -166,8 +166,10 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                 let dataset = Dataset::load(&args.dataset)?;
                 return finish(gpu, dataset, runs, configs, &args);
             }
-            // The dataset is read before the run directory exists, so bad input leaves nothing behind.
+            // The dataset is read, and the networks' sizes checked against it, before the run
+            // directory exists, so bad input leaves nothing behind.
             let dataset = Dataset::load(&args.dataset)?;
+            check_network_sizes(gpu, &config, dataset.obs_dim, dataset.act_dim, configs.len())?;
             let runs = match args.seeds {
                 1 => Runs::Single(RunDir::create(&out)?),
                 _ => {

@@ -105,6 +105,7 @@ pub fn train_seeds(
     stop_after: Option<u64>,
 ) -> Result<Vec<TrainSummary>> {
     let config = check_seeds(seeds)?;
+    check_network_sizes(gpu, config, dataset.obs_dim, dataset.act_dim, seeds.len())?;
     for seed in seeds {
         seed.run.remove_temporaries()?;
     }
@@ -170,6 +171,46 @@ pub fn train_seeds(
         plot_learning_curves(&seed.run.metrics_path(), &seed.run.plot_path())?;
     }
     Ok(summaries)
+}
+
+/// Checks that every network of a run of `copies` seeds on data of `obs_dim`-d states and
+/// `act_dim`-d actions fits the adapter's buffers, before anything is allocated: the
+/// parameters are made on the host first, and an absurd width would abort the process
+/// there rather than fail cleanly at the GPU buffer.
+pub fn check_network_sizes(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    obs_dim: usize,
+    act_dim: usize,
+    copies: usize,
+) -> Result<()> {
+    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    let policy = VelocitySpec {
+        dim: act_dim,
+        cond_dim: obs_dim,
+        time_features: config.policy_net.time_features,
+        time_scale: config.policy_net.time_scale as f32,
+        hidden: config.policy_net.hidden.clone(),
+        activation: config.policy_net.activation,
+    };
+    let critic_net = &config.critic_net;
+    let critic = MlpSpec::new(act_dim + obs_dim, &critic_net.hidden, 1, critic_net.activation);
+    let value = MlpSpec::new(obs_dim, &critic_net.hidden, 1, critic_net.activation);
+    // (setting, network, copies in one buffer): the twin critic keeps two heads per seed.
+    let networks =
+        [("policy_net", policy.mlp(), copies), ("critic_net", critic, 2 * copies), ("critic_net", value, copies)];
+    for (setting, spec, copies) in networks {
+        let bytes = spec.checked_param_count().and_then(|n| n.checked_mul(copies)?.checked_mul(4));
+        if bytes.is_none_or(|bytes| bytes as u64 > limit) {
+            let size = bytes.map_or("more than 2^64 bytes".to_string(), |b| format!("{b} bytes"));
+            let of = if copies > 1 { format!(" ({copies} networks in one buffer)") } else { String::new() };
+            bail!(
+                "{setting}.hidden = {:?} is too large: its parameters need {size}{of}, but the adapter binds at most {limit} bytes per buffer",
+                spec.hidden
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The settings shared by every seed: the seeds' own must differ only in the seed, which
