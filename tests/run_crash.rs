@@ -292,3 +292,41 @@ fn an_oversized_network_is_a_clear_error_that_leaves_no_run_directory() {
         assert!(!out.exists(), "a refused start must not leave a run directory");
     }
 }
+
+#[test]
+fn an_evaluation_environment_of_other_dimensions_is_refused_before_training() {
+    // 17-d states and 6-d actions (HalfCheetah's shape) under a name that says nothing.
+    let dir = scratch("env-dims-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dataset = dir.join("mine.hdf5");
+    let rows = 64;
+    let value = |i: usize| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5;
+    let steps = Steps {
+        obs_dim: 17,
+        act_dim: 6,
+        observations: (0..rows * 17).map(value).collect(),
+        next_observations: (0..rows * 17).map(|i| value(i + 17)).collect(),
+        actions: (0..rows * 6).map(value).collect(),
+        rewards: (0..rows).map(value).collect(),
+        terminals: vec![false; rows],
+        timeouts: (0..rows).map(|i| i % 16 == 15).collect(),
+    };
+    write_d4rl(&dataset, &steps, D4rlLayout::V2);
+    let out = scratch("env-dims");
+    let stderr = fails(train(&dataset, &out, &["--set", "run.eval_env=hopper"]));
+    let error = error_line(&stderr);
+    assert!(error.contains("mine.hdf5") && error.contains("11-d observations and 3-d actions"), "{error}");
+    assert!(!out.exists(), "a refused start must not leave a run directory");
+}
+
+/// The widths the start-up check uses are the MuJoCo environments' own.
+#[cfg(feature = "mujoco")]
+#[test]
+fn the_known_dimensions_of_the_locomotion_environments_are_theirs() {
+    use qipo::envs::EnvSpec;
+    for name in ["halfcheetah", "hopper", "walker2d", "hopper-v4", "walker2d-v4"] {
+        let spec: EnvSpec = name.parse().unwrap();
+        let env = qipo::envs::make(spec, 1).unwrap();
+        assert_eq!(spec.env().dims(), (env.obs_dim(), env.act_dim()), "{name}");
+    }
+}

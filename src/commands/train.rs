@@ -9,7 +9,7 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
-use crate::rl::evaluation::{env_of_dataset, run_eval_env};
+use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
 use crate::rl::presets::preset_for_dataset;
 use crate::rl::train::{check_network_sizes, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
@@ -170,6 +170,7 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             // directory exists, so bad input leaves nothing behind.
             let dataset = Dataset::load(&args.dataset)?;
             check_network_sizes(gpu, &config, dataset.obs_dim, dataset.act_dim, configs.len())?;
+            check_eval_env_dims(run_eval_env(&config, &args.dataset)?, &dataset)?;
             let runs = match args.seeds {
                 1 => Runs::Single(RunDir::create(&out)?),
                 _ => {

@@ -25,7 +25,7 @@ use super::critic::{
     network_seed, stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS,
 };
 use super::diagnostics::{critic_probe, support_drift};
-use super::evaluation::{run_eval_env, Evaluator, EVAL_FILE};
+use super::evaluation::{check_eval_env_dims, run_eval_env, Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{
     load_adam_seeds, load_mlp_seeds, load_rng, load_velocity_seeds, save_adam_seeds, save_mlp_seeds, save_rng,
@@ -126,6 +126,7 @@ pub fn train_seeds(
             .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
     let eval_env = run_eval_env(config, &dataset.source)?;
+    check_eval_env_dims(eval_env, &dataset)?;
     for seed in seeds {
         let path = seed.run.path().join(NORMALIZATION_FILE);
         crate::run::write_atomic(&path, &serde_json::to_vec_pretty(&normalization)?)?;
