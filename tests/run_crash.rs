@@ -40,18 +40,7 @@ fn tiny_dataset(name: &str) -> PathBuf {
     let dir = scratch(name);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("hopper-medium-replay-v2.hdf5");
-    let all = Steps::read_d4rl(&data_support::shipped_dataset());
-    let rows = 256;
-    let steps = Steps {
-        observations: all.observations[..rows * all.obs_dim].to_vec(),
-        next_observations: all.next_observations[..rows * all.obs_dim].to_vec(),
-        actions: all.actions[..rows * all.act_dim].to_vec(),
-        rewards: all.rewards[..rows].to_vec(),
-        terminals: all.terminals[..rows].to_vec(),
-        timeouts: all.timeouts[..rows].to_vec(),
-        ..all
-    };
-    write_d4rl(&path, &steps, D4rlLayout::V2);
+    data_support::write_shipped_head(&path, 256);
     path
 }
 

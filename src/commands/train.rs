@@ -10,7 +10,7 @@ use crate::eval::EvalReport;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
 use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
-use crate::rl::presets::preset_for_dataset;
+use crate::rl::presets::{preset_for_dataset, preset_names};
 use crate::rl::train::{check_network_sizes, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
 use crate::run::RunDir;
@@ -20,9 +20,8 @@ pub struct TrainArgs {
     /// The dataset (D4RL v2 or Minari HDF5).
     #[arg(long, value_name = "FILE")]
     pub dataset: PathBuf,
-    /// Settings of a task (`qipo train --list-presets`); default: the one named like the
-    /// dataset file, if any.
-    #[arg(long, value_name = "TASK")]
+    // The help lists the presets themselves: there is no separate flag to list them.
+    #[arg(long, value_name = "TASK", help = preset_help())]
     pub preset: Option<String>,
     /// A TOML file of settings, applied over the preset.
     #[arg(long, value_name = "FILE.toml")]
@@ -46,8 +45,14 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     /// Stop (resumably) after this many optimisation steps in this invocation, at the next
     /// point the run can resume from exactly: for time-boxed jobs.
-    #[arg(long, value_name = "STEPS")]
+    /// At least 1: a budget of no steps would do nothing.
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stop_after: Option<u64>,
+}
+
+/// The help of `--preset`, naming every preset.
+fn preset_help() -> String {
+    format!("Settings of a task: {}; default: the one named like the dataset file, if any", preset_names().join(", "))
 }
 
 /// The most seeds one invocation trains together.
