@@ -91,3 +91,15 @@ fn train_help_names_only_flags_that_exist() {
     assert!(!help.contains("--list-presets"), "{help}");
     assert!(help.contains("smoke"), "the presets are listed: {help}");
 }
+
+#[test]
+fn a_run_that_diverges_before_its_first_checkpoint_promises_none() {
+    let dataset = &tiny_run().0;
+    let out = scratch("diverge");
+    let args = ["train", "--dataset", dataset.to_str().unwrap(), "--out", out.to_str().unwrap(), "--preset", "smoke"];
+    let stderr =
+        fails(qipo(&[&args[..], &["--set", "behaviour.lr=1e30", "--set", "run.checkpoint_every=1000"]].concat()));
+    let error = error_line(&stderr);
+    assert!(error.contains("behaviour diverged by step"), "{error}");
+    assert!(error.contains("no checkpoint") && !error.contains("is kept"), "{error}");
+}

@@ -321,10 +321,14 @@ fn eval_fields(report: &EvalReport) -> BTreeMap<String, f64> {
 
 fn check_finite(stage: Stage, step: u64, name: &str, value: f64, run: &RunDir) -> Result<()> {
     if !value.is_finite() {
-        bail!(
-            "{stage} diverged by step {step}: {name} is {value}; the last good checkpoint is kept in {}",
-            run.checkpoint_dir().display()
-        );
+        // Checkpoints are saved only after this check, so the stage's one on disk is good;
+        // before its first, there is none to promise.
+        let checkpoint = run.checkpoint_path(stage);
+        let kept = match checkpoint.exists() {
+            true => format!("the last good checkpoint is kept in {}", checkpoint.display()),
+            false => format!("no checkpoint of the {stage} stage was saved before it"),
+        };
+        bail!("{stage} diverged by step {step}: {name} is {value}; {kept}");
     }
     Ok(())
 }
