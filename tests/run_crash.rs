@@ -319,3 +319,61 @@ fn the_known_dimensions_of_the_locomotion_environments_are_theirs() {
         assert_eq!(spec.env().dims(), (env.obs_dim(), env.act_dim()), "{name}");
     }
 }
+
+/// The file descriptors of the writes of `qipo args`'s main thread, in order.
+fn write_fds(args: &[&str], trace: &Path) -> Vec<i32> {
+    let output = Command::new("strace")
+        .args(["-f", "-o", trace.to_str().unwrap(), "-e", "trace=write"])
+        .arg(env!("CARGO_BIN_EXE_qipo"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = std::fs::read_to_string(trace).unwrap();
+    let main = text.split_whitespace().next().unwrap().to_string();
+    text.lines()
+        .filter(|line| line.starts_with(&format!("{main} write(")))
+        .map(|line| line[main.len() + 7..].split(',').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_full_disk_at_any_write_is_a_one_line_error_and_the_run_then_resumes_exactly() {
+    if !strace_works() {
+        eprintln!("skipped: strace is not installed or cannot trace here");
+        return;
+    }
+    let dataset = tiny_dataset("full-data");
+    let whole = scratch("full-whole");
+    ok(train(&dataset, &whole, &[]));
+    let traced = scratch("full-traced");
+    let fds = write_fds(&train_args(&dataset, &traced, &[]), &scratch("full-trace.txt"));
+    let mut failed = 0;
+    // Writes to stdout and stderr are the terminal's, not the run directory's disk.
+    for nth in (1..=fds.len()).filter(|&n| fds[n - 1] > 2) {
+        let out = scratch(&format!("full-{nth}"));
+        let args = train_args(&dataset, &out, &[]);
+        let output = Command::new("strace")
+            .args(["-f", "-o", "/dev/null", "-e", "trace=write", "-e"])
+            .arg(format!("inject=write:error=ENOSPC:when={nth}"))
+            .arg(env!("CARGO_BIN_EXE_qipo"))
+            .args(&args)
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .output()
+            .unwrap();
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "write #{nth}: {stderr}");
+            let error = error_line(&stderr);
+            assert!(error.contains("No space left on device"), "write #{nth}: {error}");
+            failed += 1;
+        }
+        // Once there is room again, the same command continues the run.
+        ok(qipo(&args));
+        assert_same_run(&format!("disk full at write #{nth}"), &out, &whole);
+        assert_eq!(temporaries(&out), Vec::<String>::new(), "disk full at write #{nth}: temporary files");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+    assert!(failed > 10, "only {failed} failed writes");
+}

@@ -98,8 +98,7 @@ impl RunDir {
     /// Creates a new run directory (and its parents). An existing folder without a
     /// `config.toml` is fine (empty, or a start killed before it wrote its config); one that
     /// already holds a run is an error, so a run is never overwritten by accident. The run
-    /// exists once [`Self::write_config`] has written its settings; until its first checkpoint
-    /// it has no `state.json`, which reads as a run that has not started.
+    /// exists once [`Self::write_config`] has written its settings.
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let mut run = Self { path: path.as_ref().to_path_buf(), lock: None };
         if run.path.exists() {
@@ -201,10 +200,14 @@ impl RunDir {
         self.checkpoint_dir().join(format!("{}.safetensors", stage.name()))
     }
 
-    /// Writes `config.toml` (atomically).
+    /// Writes the settings of a new run: `config.toml`, then a fresh `state.json` that records
+    /// their checksum (both atomically). A kill between the two leaves a run without a state,
+    /// which reads as not started.
     pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
         let text = config.to_toml_string()?;
-        write_atomic(&self.config_path(), text.as_bytes())
+        write_atomic(&self.config_path(), text.as_bytes())?;
+        let state = RunState { config_checksum: Some(config_checksum(config)?), ..RunState::default() };
+        self.write_state(&state)
     }
 
     /// Reads and validates `config.toml`.
