@@ -377,3 +377,20 @@ fn a_full_disk_at_any_write_is_a_one_line_error_and_the_run_then_resumes_exactly
     }
     assert!(failed > 10, "only {failed} failed writes");
 }
+
+#[test]
+fn a_multi_seed_directory_loses_the_temporaries_of_cut_short_writes_when_continued() {
+    let dataset = tiny_dataset("seeds-tmp-data");
+    let out = scratch("seeds-tmp");
+    let args = train_args(&dataset, &out, &["--seeds", "2", "--stop-after", "10"]);
+    ok(qipo(&args));
+    let planted =
+        [out.join(".seeds.json.tmp-4242"), out.join("seed1").join("checkpoints").join(".critic.safetensors.tmp-4242")];
+    for path in &planted {
+        std::fs::write(path, b"half a file").unwrap();
+    }
+    ok(qipo(&args));
+    for path in &planted {
+        assert!(!path.exists(), "{} is left", path.display());
+    }
+}

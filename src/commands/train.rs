@@ -13,7 +13,7 @@ use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
 use crate::rl::presets::{preset_for_dataset, preset_names};
 use crate::rl::train::{check_network_sizes, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
-use crate::run::RunDir;
+use crate::run::{remove_temporaries_in, RunDir};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
@@ -76,6 +76,10 @@ impl Runs {
         };
         for run in dirs {
             run.lock()?;
+        }
+        if let Self::Seeds(seeds) = &runs {
+            // seeds.json is written only by the process that holds its seeds' locks.
+            remove_temporaries_in(seeds.path())?;
         }
         Ok(runs)
     }

@@ -271,17 +271,8 @@ impl RunDir {
     /// Removes the temporary files of writes a crash cut short (see [`write_atomic`]). Only
     /// for the run's one writer, which holds its lock: another's would be in use.
     pub fn remove_temporaries(&self) -> Result<()> {
-        for dir in [self.path.clone(), self.checkpoint_dir()] {
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                if is_temporary(&name.to_string_lossy()) {
-                    let path = entry.path();
-                    fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
-                }
-            }
-        }
-        Ok(())
+        remove_temporaries_in(&self.path)?;
+        remove_temporaries_in(&self.checkpoint_dir())
     }
 
     /// The state's stage under way is within its steps and its checkpoint holds that step.
@@ -346,6 +337,19 @@ pub fn config_checksum(config: &TrainConfig) -> Result<String> {
 /// CRC-32 of `bytes` as 8 hex digits: catches corruption, not tampering.
 pub fn checksum(bytes: &[u8]) -> String {
     format!("{:08x}", crc32fast::hash(bytes))
+}
+
+/// Removes [`write_atomic`]'s temporaries left in `dir` by writes a crash cut short; for the
+/// one writer of the files there.
+pub fn remove_temporaries_in(dir: &Path) -> Result<()> {
+    let Ok(entries) = fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries.flatten() {
+        if is_temporary(&entry.file_name().to_string_lossy()) {
+            let path = entry.path();
+            fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a file name is one of [`write_atomic`]'s temporaries (`.<name>.tmp-<pid>`).
