@@ -394,3 +394,28 @@ fn a_multi_seed_directory_loses_the_temporaries_of_cut_short_writes_when_continu
         assert!(!path.exists(), "{} is left", path.display());
     }
 }
+
+#[test]
+fn a_multi_seed_run_killed_at_its_first_renames_resumes_to_the_uninterrupted_run() {
+    if !strace_works() {
+        eprintln!("skipped: strace is not installed or cannot trace here");
+        return;
+    }
+    let dataset = tiny_dataset("seeds-kill-data");
+    let whole = scratch("seeds-kill-whole");
+    let two = ["--seeds", "2"];
+    ok(train(&dataset, &whole, &two));
+    // Each seed's config and state, seeds.json, the normalisations, then the seeds'
+    // checkpoints one after the other (a kill between two leaves one seed a save ahead) and
+    // their states, through the behaviour stage's end.
+    for nth in 1..=16 {
+        let out = scratch(&format!("seeds-kill-{nth}"));
+        let args = train_args(&dataset, &out, &two);
+        assert!(killed_at("rename", nth, &args), "rename #{nth} happens");
+        ok(qipo(&args));
+        for seed in ["seed0", "seed1"] {
+            assert_same_run(&format!("killed at rename #{nth}, {seed}"), &out.join(seed), &whole.join(seed));
+        }
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

@@ -181,15 +181,9 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             check_network_sizes(gpu, &config, dataset.obs_dim, dataset.act_dim, configs.len())?;
             check_eval_env_dims(run_eval_env(&config, &args.dataset)?, &dataset)?;
             let runs = match args.seeds {
-                1 => Runs::Single(RunDir::create(&out)?),
-                _ => {
-                    let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
-                    Runs::Seeds(SeedsDir::create(&out, &seeds)?)
-                }
+                1 => Runs::Single(RunDir::create_for(&out, &configs[0])?),
+                _ => Runs::Seeds(SeedsDir::create(&out, &configs)?),
             };
-            for (run, config) in runs.dirs().iter().zip(&configs) {
-                run.write_config(config)?;
-            }
             (runs, configs, dataset)
         }
     };

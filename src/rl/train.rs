@@ -110,7 +110,18 @@ pub fn train_seeds(
         seed.run.remove_temporaries()?;
     }
     let mut states = seeds.iter().map(|s| s.run.resume_state(s.config)).collect::<Result<Vec<_>>>()?;
-    let progress = |s: &RunState| (s.completed.clone(), s.current, s.finished);
+    // A stage under way at step 0 is where a finished previous stage resumes too.
+    let progress = |s: &RunState| (s.completed.clone(), s.current.filter(|p| p.step > 0), s.finished);
+    if states.len() > 1 {
+        // A kill between two seeds' checkpoints leaves some a save ahead: they go back to
+        // where the others are, from the checkpoint each kept of that point.
+        let behind = states.iter().min_by_key(|s| s.position()).expect("at least one seed").clone();
+        for (seed, state) in seeds.iter().zip(states.iter_mut()) {
+            if progress(state) != progress(&behind) {
+                *state = seed.run.roll_back_to(seed.config, state, &behind)?;
+            }
+        }
+    }
     if let Some((c, _)) = states.iter().enumerate().find(|(_, s)| progress(s) != progress(&states[0])) {
         bail!(
             "{} and {} have not come equally far: resume them one by one",
@@ -398,6 +409,11 @@ impl Context<'_> {
             let seed_number = self.config.seed.wrapping_add(c as u64);
             ckpt.set_identity(&CheckpointIdentity { stage, step, seed: seed_number, state: state.clone() })?;
             std::fs::create_dir_all(seed.run.checkpoint_dir())?;
+            if self.copies() > 1 {
+                // The seeds' checkpoints are replaced one after the other: each keeps the one
+                // it replaces, for a kill in between (see RunDir::roll_back_to).
+                seed.run.keep_previous_checkpoint(stage)?;
+            }
             ckpt.save_atomic(&seed.run.checkpoint_path(stage))?;
         }
         self.write_states(states)

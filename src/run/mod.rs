@@ -117,6 +117,26 @@ impl RunDir {
         Ok(run)
     }
 
+    /// Creates the run directory of a run with `config` and writes its settings, or takes
+    /// over one that already holds exactly these settings: a multi-seed start killed before
+    /// its `seeds.json` leaves its seeds' folders so, and the same command continues them.
+    pub fn create_for(path: impl AsRef<Path>, config: &TrainConfig) -> Result<Self> {
+        let path = path.as_ref();
+        if path.join(CONFIG_FILE).exists() {
+            let mut run = Self::open(path)?;
+            run.lock()?;
+            ensure!(
+                run.read_config()? == *config,
+                "{} already holds a run with other settings; choose another directory",
+                path.display()
+            );
+            return Ok(run);
+        }
+        let run = Self::create(path)?;
+        run.write_config(config)?;
+        Ok(run)
+    }
+
     /// Opens an existing run directory (one with a `config.toml`).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let run = Self { path: path.as_ref().to_path_buf(), lock: None };
@@ -268,6 +288,67 @@ impl RunDir {
         Ok(state)
     }
 
+    /// Where a seed of a multi-seed run keeps the checkpoint its latest save replaced.
+    pub fn previous_checkpoint_path(&self, stage: Stage) -> PathBuf {
+        self.checkpoint_dir().join(format!("{}.previous.safetensors", stage.name()))
+    }
+
+    /// Keeps the current checkpoint of `stage` as its previous one (a hard link where the file
+    /// system has them, else a copy), atomically, before a save replaces it.
+    pub fn keep_previous_checkpoint(&self, stage: Stage) -> Result<()> {
+        let (current, previous) = (self.checkpoint_path(stage), self.previous_checkpoint_path(stage));
+        if !current.exists() {
+            // A stage's first save: nothing before it (a previous one is a stale leftover).
+            return fs::remove_file(&previous)
+                .or_else(ignore_missing)
+                .with_context(|| format!("cannot remove {}", previous.display()));
+        }
+        let temporary =
+            self.checkpoint_dir().join(format!(".{}.previous.safetensors.tmp-{}", stage.name(), std::process::id()));
+        fs::remove_file(&temporary).or_else(ignore_missing)?;
+        fs::hard_link(&current, &temporary)
+            .or_else(|_| fs::copy(&current, &temporary).map(|_| ()))
+            .and_then(|()| fs::rename(&temporary, &previous))
+            .with_context(|| format!("cannot keep {} as {}", current.display(), previous.display()))
+    }
+
+    /// Brings this seed of a multi-seed run, found at `ours`, back to `target`, where another
+    /// seed is: a kill between the seeds' checkpoints left this one a save ahead. The save's
+    /// checkpoint gives way to the one it replaced (or, at a stage's first save, to none).
+    pub fn roll_back_to(&self, config: &TrainConfig, ours: &RunState, target: &RunState) -> Result<RunState> {
+        let cannot = || {
+            anyhow::anyhow!(
+                "{} has come further than the other seeds of its run and cannot go back to their step; resume the seeds one by one",
+                self.path.display()
+            )
+        };
+        // The stage of the save that went ahead: the one whose checkpoint holds `ours`.
+        let mut ahead = None;
+        for stage in TRAINED_STAGES {
+            let path = self.checkpoint_path(stage);
+            if path.exists() && Checkpoint::load(&path)?.identity()?.is_some_and(|id| id.state == *ours) {
+                ahead = Some(stage);
+            }
+        }
+        let stage = ahead.ok_or_else(cannot)?;
+        let (current, previous) = (self.checkpoint_path(stage), self.previous_checkpoint_path(stage));
+        let started = target.is_completed(stage) || target.resume_step(stage) > 0;
+        let state = if started {
+            let kept = match previous.exists() {
+                true => Checkpoint::load(&previous)?.identity()?,
+                false => None,
+            };
+            let kept = kept.filter(|id| id.state.position() == target.position()).ok_or_else(cannot)?;
+            fs::rename(&previous, &current).with_context(|| format!("cannot restore {}", previous.display()))?;
+            kept.state
+        } else {
+            fs::remove_file(&current).with_context(|| format!("cannot remove {}", current.display()))?;
+            RunState { config_checksum: Some(config_checksum(config)?), ..target.clone() }
+        };
+        self.write_state(&state)?;
+        Ok(state)
+    }
+
     /// Removes the temporary files of writes a crash cut short (see [`write_atomic`]). Only
     /// for the run's one writer, which holds its lock: another's would be in use.
     pub fn remove_temporaries(&self) -> Result<()> {
@@ -275,8 +356,21 @@ impl RunDir {
         remove_temporaries_in(&self.checkpoint_dir())
     }
 
-    /// The state's stage under way is within its steps and its checkpoint holds that step.
+    /// The state's finished stages have their final checkpoints, and its stage under way is
+    /// within its steps and its checkpoint holds that step.
     fn check_progress(&self, state: &RunState, config: &TrainConfig) -> Result<()> {
+        for &stage in state.completed.iter().filter(|stage| TRAINED_STAGES.contains(stage)) {
+            let path = self.checkpoint_path(stage);
+            if let Some(saved) = Checkpoint::load(&path)?.identity()? {
+                ensure!(
+                    saved.state.is_completed(stage),
+                    "{}: the {stage} stage is done, but {} holds its step {}, not its end",
+                    self.state_path().display(),
+                    path.display(),
+                    saved.step
+                );
+            }
+        }
         let Some(progress) = state.current else { return Ok(()) };
         let total = stage_steps(config, progress.stage);
         ensure!(
@@ -350,6 +444,14 @@ pub fn remove_temporaries_in(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `Ok` for a file that is not there: removing it is then done.
+fn ignore_missing(error: std::io::Error) -> std::io::Result<()> {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => Ok(()),
+        _ => Err(error),
+    }
 }
 
 /// Whether a file name is one of [`write_atomic`]'s temporaries (`.<name>.tmp-<pid>`).
