@@ -6,13 +6,15 @@
 //!   state.json             finished stages, the stage under way and its step
 //!   metrics.jsonl          one JSON object per logged step
 //!   checkpoints/*.safetensors
+//!   checkpoints/*.previous.safetensors   a multi-seed run's seeds: what the latest save replaced
 //!   learning_curves.png
 //!   lock                   held by the one process that trains in the directory
 //! ```
 //!
 //! Every file that is rewritten in place (config, state, checkpoints) is written to a temporary
 //! file in the same folder and renamed over the old one, so a crash leaves either the old or
-//! the new version, never half of one.
+//! the new version, never half of one. Each checkpoint also carries the progress state written
+//! after it, so a kill between the two resumes from the checkpoint ([`RunDir::resume_state`]).
 //!
 //! Module map: [`metrics`] (the JSON-lines log), [`checkpoint`] (safetensors checkpoints and
 //! the progress state), [`plot`] (learning curves).
