@@ -118,3 +118,26 @@ fn a_tensor_must_fill_its_shape() {
     let message = checkpoint.insert("w", &[2, 2], vec![1.0; 3]).unwrap_err().to_string();
     assert!(message.contains("'w'") && message.contains("4"), "{message}");
 }
+
+#[test]
+fn a_flipped_bit_in_a_tensor_or_its_metadata_is_named_as_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flipped.safetensors");
+    sample().save_atomic(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // A mantissa bit of the last value (the data comes after the header, in name order).
+    let mut bytes = good.clone();
+    let last = bytes.len() - 4;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let message = format!("{:#}", Checkpoint::load(&path).unwrap_err());
+    assert!(message.contains("flipped.safetensors") && message.contains("corrupted"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
+    // A digit of the step in the header.
+    let mut bytes = good.clone();
+    let at = good.windows(6).position(|w| w == b"\"1500\"").unwrap();
+    bytes[at + 2] = b'6';
+    std::fs::write(&path, &bytes).unwrap();
+    let message = format!("{:#}", Checkpoint::load(&path).unwrap_err());
+    assert!(message.contains("corrupted"), "{message}");
+}

@@ -54,6 +54,8 @@ fn an_existing_run_is_never_overwritten_and_a_missing_one_is_not_opened() {
     let path = dir.path().join("run");
     let run = RunDir::create(&path).unwrap();
     run.write_config(&TrainConfig::default()).unwrap();
+    // Once its writer is gone (a writer still there would be refused by the lock).
+    drop(run);
     let message = RunDir::create(&path).unwrap_err().to_string();
     assert!(message.contains("already holds a run"), "{message}");
 
@@ -86,4 +88,19 @@ fn stage_names_match_the_files() {
         assert_eq!(serde_json::to_string(&stage).unwrap(), format!("\"{stage}\""));
     }
     assert_eq!(Stage::from_name("warmup"), None);
+}
+
+#[test]
+fn a_run_directory_has_one_writer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run");
+    let run = RunDir::create(&path).unwrap();
+    run.write_config(&TrainConfig::default()).unwrap();
+    let mut second = RunDir::open(&path).unwrap();
+    let message = second.lock().unwrap_err().to_string();
+    assert!(message.contains("is in use") && message.contains("lock"), "{message}");
+    // Reading the run needs no lock; once the writer is gone the lock is free.
+    assert!(second.read_config().is_ok());
+    drop(run);
+    second.lock().unwrap();
 }

@@ -96,3 +96,20 @@ fn missing_and_empty_logs_have_no_records_and_a_bad_middle_line_is_named() {
     let message = read_metrics(&corrupt).unwrap_err().to_string();
     assert!(message.contains("corrupt.jsonl") && message.contains("line 2"), "{message}");
 }
+
+#[test]
+fn truncating_for_a_resume_keeps_the_kept_records_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("metrics.jsonl");
+    // Numbers that a parse-and-print round trip without exact float parsing changes in the
+    // last digit.
+    let kept = "{\"loss\":1.3406985402107239,\"stage\":\"behaviour\",\"step\":10,\"time_s\":0.30609340000000003}\n";
+    let dropped = "{\"loss\":2.5,\"stage\":\"behaviour\",\"step\":20,\"time_s\":0.6}\n";
+    std::fs::write(&path, format!("{kept}{dropped}")).unwrap();
+    let records = qipo::run::read_metrics(&path).unwrap();
+    assert_eq!(records[0]["loss"].as_f64(), Some(1.3406985402107239));
+    let writer = MetricsWriter::open_truncated(&path, 1).unwrap();
+    assert_eq!(writer.records(), 1);
+    drop(writer);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), kept);
+}

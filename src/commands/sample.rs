@@ -21,13 +21,14 @@ pub struct SampleArgs {
     /// Take the states from this dataset's observations.
     #[arg(long, value_name = "FILE")]
     pub dataset: Option<PathBuf>,
-    /// Take the states from this CSV file: a header, then one state per row.
+    /// Take the states from this CSV file: a header line naming the columns, then one state
+    /// per line.
     #[arg(long, value_name = "FILE.csv")]
     pub states: Option<PathBuf>,
     /// Actions sampled for each state.
     #[arg(long, default_value_t = 1)]
     pub n: usize,
-    /// Use only the first this many states.
+    /// Use only the first this many states (at least 1).
     #[arg(long)]
     pub limit: Option<usize>,
     /// Euler steps of the sampler (default: the run's).
@@ -42,8 +43,22 @@ pub struct SampleArgs {
 
 fn read_states_csv(path: &Path, dim: usize) -> Result<Vec<f32>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    // The header is required, not guessed at: a first line of numbers is a state whose
+    // header is missing, and skipping it would silently drop that state.
+    let first = text.lines().position(|l| !l.trim().is_empty());
+    if let Some(first) = first {
+        let line = text.lines().nth(first).unwrap_or_default();
+        if line.split(',').all(|cell| cell.trim().parse::<f32>().is_ok()) {
+            bail!(
+                "{}: line {} is a state, not a header: the file must start with a header line naming the columns",
+                path.display(),
+                first + 1
+            );
+        }
+    }
     let mut values = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1).filter(|(_, l)| !l.trim().is_empty()) {
+    let rows = text.lines().enumerate().skip(first.map_or(0, |f| f + 1));
+    for (i, line) in rows.filter(|(_, l)| !l.trim().is_empty()) {
         let row: Vec<&str> = line.split(',').collect();
         ensure!(
             row.len() == dim,
@@ -72,6 +87,7 @@ fn read_states_csv(path: &Path, dim: usize) -> Result<Vec<f32>> {
 
 pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     ensure!(args.n > 0, "--n must be at least 1");
+    ensure!(args.limit != Some(0), "--limit must be at least 1");
     let saved = SavedPolicy::open(&args.checkpoint)?;
     let policy = saved.network(gpu)?;
     let run_euler = saved.euler_steps();

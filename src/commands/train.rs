@@ -9,20 +9,19 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
-use crate::rl::evaluation::{env_of_dataset, run_eval_env};
-use crate::rl::presets::preset_for_dataset;
-use crate::rl::train::{train_seeds, SeedRun};
+use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
+use crate::rl::presets::{preset_for_dataset, preset_names};
+use crate::rl::train::{check_network_sizes, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
-use crate::run::RunDir;
+use crate::run::{remove_temporaries_in, RunDir};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
     /// The dataset (D4RL v2 or Minari HDF5).
     #[arg(long, value_name = "FILE")]
     pub dataset: PathBuf,
-    /// Settings of a task (`qipo train --list-presets`); default: the one named like the
-    /// dataset file, if any.
-    #[arg(long, value_name = "TASK")]
+    // The help lists the presets themselves: there is no separate flag to list them.
+    #[arg(long, value_name = "TASK", help = preset_help())]
     pub preset: Option<String>,
     /// A TOML file of settings, applied over the preset.
     #[arg(long, value_name = "FILE.toml")]
@@ -46,8 +45,14 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
     /// Stop (resumably) after this many optimisation steps in this invocation, at the next
     /// point the run can resume from exactly: for time-boxed jobs.
-    #[arg(long, value_name = "STEPS")]
+    /// At least 1: a budget of no steps would do nothing.
+    #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stop_after: Option<u64>,
+}
+
+/// The help of `--preset`, naming every preset.
+fn preset_help() -> String {
+    format!("Settings of a task: {}; default: the one named like the dataset file, if any", preset_names().join(", "))
 }
 
 /// The most seeds one invocation trains together.
@@ -60,9 +65,23 @@ enum Runs {
 }
 
 impl Runs {
-    /// Opens the run in `dir`, of either kind.
+    /// Opens the run in `dir`, of either kind, and takes the lock of each run directory:
+    /// a second process is refused rather than joining the run.
     fn open(dir: &Path) -> Result<Self> {
-        Ok(if SeedsDir::is_at(dir) { Self::Seeds(SeedsDir::open(dir)?) } else { Self::Single(RunDir::open(dir)?) })
+        let mut runs =
+            if SeedsDir::is_at(dir) { Self::Seeds(SeedsDir::open(dir)?) } else { Self::Single(RunDir::open(dir)?) };
+        let dirs = match &mut runs {
+            Self::Single(run) => std::slice::from_mut(run),
+            Self::Seeds(seeds) => &mut seeds.runs,
+        };
+        for run in dirs {
+            run.lock()?;
+        }
+        if let Self::Seeds(seeds) = &runs {
+            // seeds.json is written only by the process that holds its seeds' locks.
+            remove_temporaries_in(seeds.path())?;
+        }
+        Ok(runs)
     }
 
     fn dirs(&self) -> &[RunDir] {
@@ -156,18 +175,15 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                 let dataset = Dataset::load(&args.dataset)?;
                 return finish(gpu, dataset, runs, configs, &args);
             }
-            // The dataset is read before the run directory exists, so bad input leaves nothing behind.
+            // The dataset is read, and the networks' sizes checked against it, before the run
+            // directory exists, so bad input leaves nothing behind.
             let dataset = Dataset::load(&args.dataset)?;
+            check_network_sizes(gpu, &config, dataset.obs_dim, dataset.act_dim, configs.len())?;
+            check_eval_env_dims(run_eval_env(&config, &args.dataset)?, &dataset)?;
             let runs = match args.seeds {
-                1 => Runs::Single(RunDir::create(&out)?),
-                _ => {
-                    let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
-                    Runs::Seeds(SeedsDir::create(&out, &seeds)?)
-                }
+                1 => Runs::Single(RunDir::create_for(&out, &configs[0])?),
+                _ => Runs::Seeds(SeedsDir::create(&out, &configs)?),
             };
-            for (run, config) in runs.dirs().iter().zip(&configs) {
-                run.write_config(config)?;
-            }
             (runs, configs, dataset)
         }
     };

@@ -24,6 +24,18 @@ pub struct ReferenceReturns {
 }
 
 impl Env {
+    /// The widths of the environment's observations and actions (the same in gymnasium's
+    /// v4 and v5 and in D4RL's data), known without creating it, so that a dataset of
+    /// another shape is refused before training rather than at the first evaluation.
+    pub fn dims(self) -> (usize, usize) {
+        match self {
+            Env::HalfCheetah => (17, 6),
+            Env::Hopper => (11, 3),
+            Env::Walker2d => (17, 6),
+            Env::AntMaze => (29, 8),
+        }
+    }
+
     pub const ALL: [Env; 4] = [Env::HalfCheetah, Env::Hopper, Env::Walker2d, Env::AntMaze];
 
     pub fn name(self) -> &'static str {

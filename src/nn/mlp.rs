@@ -60,6 +60,14 @@ impl MlpSpec {
         }
     }
 
+    /// [`Self::param_count`], or `None` when it does not fit in a `usize` (absurd widths),
+    /// for checking sizes before anything is allocated.
+    pub fn checked_param_count(&self) -> Option<usize> {
+        let widths: Vec<usize> =
+            std::iter::once(self.input).chain(self.hidden.iter().copied()).chain([self.output]).collect();
+        widths.windows(2).try_fold(0usize, |total, w| w[0].checked_mul(w[1])?.checked_add(w[1])?.checked_add(total))
+    }
+
     pub fn param_count(&self) -> usize {
         self.layers().last().map(|l| l.bias_off + l.out_dim).unwrap_or(0)
     }

@@ -40,6 +40,21 @@ pub fn run_eval_env(config: &TrainConfig, dataset: &Path) -> Result<Option<EnvSp
     Ok(spec)
 }
 
+/// Checks that the run's evaluation environment, if any, takes the dataset's states and
+/// actions: a mismatch is found before the first step, not after the whole run.
+pub fn check_eval_env_dims(spec: Option<EnvSpec>, dataset: &crate::data::Dataset) -> Result<()> {
+    let Some(spec) = spec else { return Ok(()) };
+    let (obs, act) = spec.env().dims();
+    anyhow::ensure!(
+        (obs, act) == (dataset.obs_dim, dataset.act_dim),
+        "{}: {}-d observations and {}-d actions, but run.eval_env {spec} has {obs}-d observations and {act}-d actions",
+        dataset.source.display(),
+        dataset.obs_dim,
+        dataset.act_dim
+    );
+    Ok(())
+}
+
 /// A progress bar over the steps of an evaluation.
 pub fn eval_progress(spec: EnvSpec, max_steps: usize, hidden: bool) -> ProgressBar {
     if hidden {

@@ -25,7 +25,7 @@ use super::critic::{
     network_seed, stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS, ONLINE_HEADS, TARGET_HEADS,
 };
 use super::diagnostics::{critic_probe, support_drift};
-use super::evaluation::{run_eval_env, Evaluator, EVAL_FILE};
+use super::evaluation::{check_eval_env_dims, run_eval_env, Evaluator, EVAL_FILE};
 use super::improve::PolicyImprover;
 use super::snapshot::{
     load_adam_seeds, load_mlp_seeds, load_rng, load_velocity_seeds, save_adam_seeds, save_mlp_seeds, save_rng,
@@ -41,7 +41,7 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::rng::{streams, RngStream};
 use crate::nn::{Mlp, MlpSpec};
-use crate::run::checkpoint::{Checkpoint, RunState};
+use crate::run::checkpoint::{Checkpoint, CheckpointIdentity, RunState};
 use crate::run::metrics::MetricsWriter;
 use crate::run::plot::plot_learning_curves;
 use crate::run::{RunDir, Stage};
@@ -105,8 +105,23 @@ pub fn train_seeds(
     stop_after: Option<u64>,
 ) -> Result<Vec<TrainSummary>> {
     let config = check_seeds(seeds)?;
-    let mut states = seeds.iter().map(|s| s.run.read_state()).collect::<Result<Vec<_>>>()?;
-    let progress = |s: &RunState| (s.completed.clone(), s.current, s.finished);
+    check_network_sizes(gpu, config, dataset.obs_dim, dataset.act_dim, seeds.len())?;
+    for seed in seeds {
+        seed.run.remove_temporaries()?;
+    }
+    let mut states = seeds.iter().map(|s| s.run.resume_state(s.config)).collect::<Result<Vec<_>>>()?;
+    // A stage under way at step 0 is where a finished previous stage resumes too.
+    let progress = |s: &RunState| (s.completed.clone(), s.current.filter(|p| p.step > 0), s.finished);
+    if states.len() > 1 {
+        // A kill between two seeds' checkpoints leaves some a save ahead: they go back to
+        // where the others are, from the checkpoint each kept of that point.
+        let behind = states.iter().min_by_key(|s| s.position()).expect("at least one seed").clone();
+        for (seed, state) in seeds.iter().zip(states.iter_mut()) {
+            if progress(state) != progress(&behind) {
+                *state = seed.run.roll_back_to(seed.config, state, &behind)?;
+            }
+        }
+    }
     if let Some((c, _)) = states.iter().enumerate().find(|(_, s)| progress(s) != progress(&states[0])) {
         bail!(
             "{} and {} have not come equally far: resume them one by one",
@@ -122,6 +137,7 @@ pub fn train_seeds(
             .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
     let eval_env = run_eval_env(config, &dataset.source)?;
+    check_eval_env_dims(eval_env, &dataset)?;
     for seed in seeds {
         let path = seed.run.path().join(NORMALIZATION_FILE);
         crate::run::write_atomic(&path, &serde_json::to_vec_pretty(&normalization)?)?;
@@ -167,6 +183,46 @@ pub fn train_seeds(
         plot_learning_curves(&seed.run.metrics_path(), &seed.run.plot_path())?;
     }
     Ok(summaries)
+}
+
+/// Checks that every network of a run of `copies` seeds on data of `obs_dim`-d states and
+/// `act_dim`-d actions fits the adapter's buffers, before anything is allocated: the
+/// parameters are made on the host first, and an absurd width would abort the process
+/// there rather than fail cleanly at the GPU buffer.
+pub fn check_network_sizes(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    obs_dim: usize,
+    act_dim: usize,
+    copies: usize,
+) -> Result<()> {
+    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
+    let policy = VelocitySpec {
+        dim: act_dim,
+        cond_dim: obs_dim,
+        time_features: config.policy_net.time_features,
+        time_scale: config.policy_net.time_scale as f32,
+        hidden: config.policy_net.hidden.clone(),
+        activation: config.policy_net.activation,
+    };
+    let critic_net = &config.critic_net;
+    let critic = MlpSpec::new(act_dim + obs_dim, &critic_net.hidden, 1, critic_net.activation);
+    let value = MlpSpec::new(obs_dim, &critic_net.hidden, 1, critic_net.activation);
+    // (setting, network, copies in one buffer): the twin critic keeps two heads per seed.
+    let networks =
+        [("policy_net", policy.mlp(), copies), ("critic_net", critic, 2 * copies), ("critic_net", value, copies)];
+    for (setting, spec, copies) in networks {
+        let bytes = spec.checked_param_count().and_then(|n| n.checked_mul(copies)?.checked_mul(4));
+        if bytes.is_none_or(|bytes| bytes as u64 > limit) {
+            let size = bytes.map_or("more than 2^64 bytes".to_string(), |b| format!("{b} bytes"));
+            let of = if copies > 1 { format!(" ({copies} networks in one buffer)") } else { String::new() };
+            bail!(
+                "{setting}.hidden = {:?} is too large: its parameters need {size}{of}, but the adapter binds at most {limit} bytes per buffer",
+                spec.hidden
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The settings shared by every seed: the seeds' own must differ only in the seed, which
@@ -276,10 +332,14 @@ fn eval_fields(report: &EvalReport) -> BTreeMap<String, f64> {
 
 fn check_finite(stage: Stage, step: u64, name: &str, value: f64, run: &RunDir) -> Result<()> {
     if !value.is_finite() {
-        bail!(
-            "{stage} diverged by step {step}: {name} is {value}; the last good checkpoint is kept in {}",
-            run.checkpoint_dir().display()
-        );
+        // Checkpoints are saved only after this check, so the stage's one on disk is good;
+        // before its first, there is none to promise.
+        let checkpoint = run.checkpoint_path(stage);
+        let kept = match checkpoint.exists() {
+            true => format!("the last good checkpoint is kept in {}", checkpoint.display()),
+            false => format!("no checkpoint of the {stage} stage was saved before it"),
+        };
+        bail!("{stage} diverged by step {step}: {name} is {value}; {kept}");
     }
     Ok(())
 }
@@ -336,15 +396,25 @@ impl Context<'_> {
         Ok(())
     }
 
-    fn save(&self, ckpts: &[Checkpoint], states: &mut [RunState], stage: Stage, step: u64, done: bool) -> Result<()> {
-        for ((seed, ckpt), state) in self.seeds.iter().zip(ckpts).zip(states.iter_mut()) {
-            std::fs::create_dir_all(seed.run.checkpoint_dir())?;
-            ckpt.save_atomic(&seed.run.checkpoint_path(stage))?;
+    /// Saves each seed's checkpoint of `stage` at `step`, then its progress state. The
+    /// checkpoint carries that state too: a kill between the two writes resumes from it.
+    fn save(&self, ckpts: Vec<Checkpoint>, states: &mut [RunState], stage: Stage, step: u64, done: bool) -> Result<()> {
+        for (c, ((seed, mut ckpt), state)) in self.seeds.iter().zip(ckpts).zip(states.iter_mut()).enumerate() {
             if done {
                 state.complete(stage);
             } else {
                 state.set_progress(stage, step);
             }
+            state.metrics_records = seed.metrics.records();
+            let seed_number = self.config.seed.wrapping_add(c as u64);
+            ckpt.set_identity(&CheckpointIdentity { stage, step, seed: seed_number, state: state.clone() })?;
+            std::fs::create_dir_all(seed.run.checkpoint_dir())?;
+            if self.copies() > 1 {
+                // The seeds' checkpoints are replaced one after the other: each keeps the one
+                // it replaces, for a kill in between (see RunDir::roll_back_to).
+                seed.run.keep_previous_checkpoint(stage)?;
+            }
+            ckpt.save_atomic(&seed.run.checkpoint_path(stage))?;
         }
         self.write_states(states)
     }
@@ -462,7 +532,7 @@ impl Context<'_> {
                 for (name, rng) in ["minibatch", "noise", "time"].iter().zip(trainer.rng.iter()) {
                     save_rng(&mut ckpts, name, rng);
                 }
-                self.save(&ckpts, states, stage, step, step == total)?;
+                self.save(ckpts, states, stage, step, step == total)?;
             }
             if out_of_budget && step < total {
                 bar.abandon();
@@ -598,7 +668,7 @@ impl Context<'_> {
                     save_mlp_seeds(&mut ckpts, gpu, &["value"], value)?;
                     save_adam_seeds(&mut ckpts, gpu, &["value"], adam, value_spec.param_count())?;
                 }
-                self.save(&ckpts, states, stage, step, step == total)?;
+                self.save(ckpts, states, stage, step, step == total)?;
             }
             if out_of_budget && step < total {
                 bar.abandon();
@@ -620,6 +690,13 @@ impl Context<'_> {
     ) -> Result<Option<(Vec<TrainSummary>, VelocityNet)>> {
         let (gpu, cfg, copies) = (self.gpu, &self.config.policy, self.copies());
         let stage = Stage::Policy;
+        if states[0].is_completed(stage) {
+            // Stopped during the final evaluation: the final policy is saved, and its last
+            // renewal's statistics are in the metrics.
+            let policy = load_velocity_seeds(&self.load(stage)?, gpu, "policy")?;
+            let summaries = self.seeds.iter().map(|seed| final_summary(seed.run, cfg.steps)).collect::<Result<_>>()?;
+            return Ok(Some((summaries, policy)));
+        }
         let seed = stage_seed(self.config.seed, stage);
         let policy = behaviour.duplicate(gpu)?;
         let log_every = self.config.run.log_every.max(1);
@@ -815,7 +892,7 @@ impl Context<'_> {
         {
             save_rng(&mut ckpts, name, stream);
         }
-        self.save(&ckpts, states, Stage::Policy, step, done)
+        self.save(ckpts, states, Stage::Policy, step, done)
     }
 
     /// Each seed's statistics of its support sets after a renewal: the mean Q of the dataset
@@ -843,6 +920,21 @@ fn behaviour_q(run: &RunDir) -> Result<Option<f64>> {
         .iter()
         .find(|r| r["stage"] == "policy" && r["step"] == 0 && r.get("q_policy_mean").is_some())
         .and_then(|r| r["q_policy_mean"].as_f64()))
+}
+
+/// The summary of a finished policy stage of `total` steps, from the metrics of its last
+/// renewal (which measured the final policy).
+fn final_summary(run: &RunDir, total: u64) -> Result<TrainSummary> {
+    let records = crate::run::metrics::read_metrics(&run.metrics_path())?;
+    let last =
+        records.iter().rev().find(|r| r["stage"] == "policy" && r["step"] == total && r.get("q_policy_mean").is_some());
+    let field = |name: &str| last.and_then(|r| r[name].as_f64());
+    Ok(TrainSummary {
+        q_dataset: field("q_data_mean"),
+        q_behaviour: behaviour_q(run)?,
+        q_policy: field("q_policy_mean"),
+        ..Default::default()
+    })
 }
 
 /// Statistics of one seed's support sets: its Q values and weights, M + 1 per state.

@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{write_atomic, Stage};
 
+/// The metadata entry holding a checkpoint's checksum (see [`Checkpoint::checksum`]).
+const CHECKSUM: &str = "checksum.crc32";
+
 /// Named f32 tensors and string metadata, saved as one safetensors file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Checkpoint {
@@ -87,7 +90,8 @@ impl Checkpoint {
             .map(|(name, shape, bytes)| Ok((*name, TensorView::new(Dtype::F32, shape.clone(), bytes)?)))
             .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
             .map_err(|e| self.error(format!("cannot be encoded: {e}")))?;
-        let meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        let mut meta: HashMap<String, String> = self.meta.clone().into_iter().collect();
+        meta.insert(CHECKSUM.to_string(), self.checksum());
         safetensors::serialize(views, Some(meta)).map_err(|e| self.error(format!("cannot be encoded: {e}")))
     }
 
@@ -107,7 +111,39 @@ impl Checkpoint {
             let values = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             checkpoint.tensors.insert(tensor_name.to_string(), (view.shape().to_vec(), values));
         }
+        // Files from before checkpoints carried a checksum are read as they are.
+        if let Some(saved) = checkpoint.meta.remove(CHECKSUM) {
+            let actual = checkpoint.checksum();
+            ensure!(
+                saved == actual,
+                "checkpoint {name} is corrupted: its contents have checksum {actual}, it was saved with {saved}"
+            );
+        }
         Ok(checkpoint)
+    }
+
+    /// CRC-32 of every tensor (name, shape, values) and metadata entry, in name order: saved
+    /// in the file and verified when it is read, so a flipped bit is an error, not a
+    /// different run.
+    fn checksum(&self) -> String {
+        let mut hasher = crc32fast::Hasher::new();
+        for (name, (shape, values)) in &self.tensors {
+            hasher.update(name.as_bytes());
+            hasher.update(&[0]);
+            for &extent in shape {
+                hasher.update(&(extent as u64).to_le_bytes());
+            }
+            for value in values {
+                hasher.update(&value.to_le_bytes());
+            }
+        }
+        for (key, value) in self.meta.iter().filter(|(key, _)| key.as_str() != CHECKSUM) {
+            hasher.update(key.as_bytes());
+            hasher.update(&[0]);
+            hasher.update(value.as_bytes());
+            hasher.update(&[0]);
+        }
+        format!("{:08x}", hasher.finalize())
     }
 
     /// Writes the checkpoint so that a crash never leaves half of it (see [`write_atomic`]).
@@ -131,6 +167,54 @@ impl Checkpoint {
     }
 }
 
+/// What a checkpoint of a training stage is: written into its metadata, so that resume can
+/// tell a newer checkpoint from an older `state.json`, and refuse one of another run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointIdentity {
+    pub stage: Stage,
+    /// Steps of the stage saved in it.
+    pub step: u64,
+    /// The seed of the run that wrote it.
+    pub seed: u64,
+    /// The progress state that holds once the checkpoint is saved (stage done or under way
+    /// at `step`, metrics records, the settings' checksum).
+    pub state: RunState,
+}
+
+const IDENTITY_STAGE: &str = "run.stage";
+const IDENTITY_STEP: &str = "run.step";
+const IDENTITY_SEED: &str = "run.seed";
+const IDENTITY_STATE: &str = "run.state";
+
+impl Checkpoint {
+    /// Records what the checkpoint is (see [`CheckpointIdentity`]).
+    pub fn set_identity(&mut self, identity: &CheckpointIdentity) -> Result<()> {
+        self.set_meta(IDENTITY_STAGE, identity.stage.name());
+        self.set_meta(IDENTITY_STEP, identity.step.to_string());
+        self.set_meta(IDENTITY_SEED, identity.seed.to_string());
+        self.set_meta_json(IDENTITY_STATE, &identity.state)
+    }
+
+    /// What the checkpoint is; `None` for one written before checkpoints carried it.
+    pub fn identity(&self) -> Result<Option<CheckpointIdentity>> {
+        if !self.meta.contains_key(IDENTITY_STATE) {
+            return Ok(None);
+        }
+        let stage = self.meta(IDENTITY_STAGE)?;
+        let stage = Stage::from_name(stage).ok_or_else(|| self.error(format!("names an unknown stage '{stage}'")))?;
+        let number = |key: &str| -> Result<u64> {
+            let text = self.meta(key)?;
+            text.parse().map_err(|_| self.error(format!("metadata '{key}' is not a number: '{text}'")))
+        };
+        Ok(Some(CheckpointIdentity {
+            stage,
+            step: number(IDENTITY_STEP)?,
+            seed: number(IDENTITY_SEED)?,
+            state: self.meta_json(IDENTITY_STATE)?,
+        }))
+    }
+}
+
 /// How far a run has come, kept in `state.json` and rewritten after every checkpoint.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunState {
@@ -143,6 +227,10 @@ pub struct RunState {
     /// Records in metrics.jsonl when this state was saved: a resumed run drops later ones.
     #[serde(default)]
     pub metrics_records: usize,
+    /// The checksum of the settings the run started with (see [`super::config_checksum`]):
+    /// resuming with others is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_checksum: Option<String>,
 }
 
 /// A stage under way.
@@ -176,6 +264,11 @@ impl RunState {
         if self.current.is_some_and(|progress| progress.stage == stage) {
             self.current = None;
         }
+    }
+
+    /// Orders states by how far they have come: finished, then stages done, then steps.
+    pub fn position(&self) -> (bool, usize, u64) {
+        (self.finished, self.completed.len(), self.current.map_or(0, |progress| progress.step))
     }
 
     /// Marks the whole run as done.

@@ -47,13 +47,27 @@ impl MetricsWriter {
     /// logged after its last checkpoint, since it computes those steps again.
     pub fn open_truncated(path: &Path, keep: usize) -> Result<Self> {
         let records = read_metrics(path)?;
+        if records.len() < keep {
+            bail!(
+                "metrics log {} has {} records, fewer than the {keep} the run's state counts: it was cut short or replaced",
+                path.display(),
+                records.len()
+            );
+        }
         if records.len() > keep {
-            let mut text = String::new();
-            for record in &records[..keep] {
-                text += &serde_json::to_string(record).context("cannot encode a metrics record")?;
-                text.push('\n');
+            // The kept lines are copied as they are, never parsed and printed again.
+            let text =
+                fs::read_to_string(path).map_err(|e| anyhow!("cannot read metrics log {}: {e}", path.display()))?;
+            let mut end = 0;
+            let mut kept = 0;
+            for line in text.split_inclusive('\n') {
+                if kept == keep {
+                    break;
+                }
+                end += line.len();
+                kept += usize::from(!line.trim().is_empty());
             }
-            super::write_atomic(path, text.as_bytes())?;
+            super::write_atomic(path, &text.as_bytes()[..end])?;
         }
         Self::open(path)
     }

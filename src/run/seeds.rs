@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::plot::plot_seed_curves;
 use super::{write_atomic, RunDir};
 use crate::eval::EvalReport;
+use crate::rl::config::TrainConfig;
 
 /// The file that marks a multi-seed run directory.
 pub const SEEDS_FILE: &str = "seeds.json";
@@ -85,21 +86,24 @@ impl SeedsDir {
         path.join(SEEDS_FILE).is_file()
     }
 
-    /// Creates the directory with a fresh run directory per seed. Like [`RunDir::create`], it
-    /// never overwrites a run.
-    pub fn create(path: &Path, seeds: &[u64]) -> Result<Self> {
+    /// Creates the directory with a run directory per seed, seed c's with `configs[c]`. Like
+    /// [`RunDir::create`], it never overwrites a run. `seeds.json` is written last, once
+    /// every seed's settings are: a start killed before it is continued by the same command
+    /// (see [`RunDir::create_for`]).
+    pub fn create(path: &Path, configs: &[TrainConfig]) -> Result<Self> {
         ensure!(
             !Self::is_at(path),
             "{} already holds a multi-seed run; resume it or choose another directory",
             path.display()
         );
+        let seeds: Vec<u64> = configs.iter().map(|c| c.seed).collect();
         let names: Vec<String> = seeds.iter().map(|s| format!("seed{s}")).collect();
-        let runs = names.iter().map(|name| RunDir::create(path.join(name))).collect::<Result<Vec<_>>>()?;
-        let dir = Self {
-            path: path.to_path_buf(),
-            index: SeedsIndex { seeds: seeds.to_vec(), runs: names, evaluation: None },
-            runs,
-        };
+        let runs = names
+            .iter()
+            .zip(configs)
+            .map(|(name, config)| RunDir::create_for(path.join(name), config))
+            .collect::<Result<Vec<_>>>()?;
+        let dir = Self { path: path.to_path_buf(), index: SeedsIndex { seeds, runs: names, evaluation: None }, runs };
         dir.write_index()?;
         Ok(dir)
     }

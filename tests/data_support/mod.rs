@@ -49,6 +49,22 @@ pub fn load_tiny(file_name: &str) -> (tempfile::TempDir, qipo::data::Dataset) {
     (dir, dataset)
 }
 
+/// Writes the first `rows` transitions of the shipped dataset to `path` as a D4RL file: a
+/// real dataset small enough for end-to-end runs of a second or two on lavapipe.
+pub fn write_shipped_head(path: &Path, rows: usize) {
+    let all = Steps::read_d4rl(&shipped_dataset());
+    let steps = Steps {
+        observations: all.observations[..rows * all.obs_dim].to_vec(),
+        next_observations: all.next_observations[..rows * all.obs_dim].to_vec(),
+        actions: all.actions[..rows * all.act_dim].to_vec(),
+        rewards: all.rewards[..rows].to_vec(),
+        terminals: all.terminals[..rows].to_vec(),
+        timeouts: all.timeouts[..rows].to_vec(),
+        ..all
+    };
+    write_d4rl(path, &steps, D4rlLayout::V2);
+}
+
 /// Step-level arrays in the D4RL layout (flat, row-major).
 #[derive(Clone, Debug)]
 pub struct Steps {
