@@ -23,6 +23,8 @@ dpkg -s libvulkan1 >/dev/null 2>&1 || need_apt+=(libvulkan1)
 for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
+# strace injects the kills and full disks of tests/run_crash.rs.
+dpkg -s strace >/dev/null 2>&1 || need_apt+=(strace)
 # A font for the titles and labels of the plots qipo writes.
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
 # Any installed Vulkan ICD (a vendor driver) is enough; otherwise fall back to lavapipe.
