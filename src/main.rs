@@ -32,6 +32,8 @@ enum Command {
     Compare(qipo::commands::compare::CompareArgs),
     /// Sample actions from a trained policy.
     Sample(qipo::commands::sample::SampleArgs),
+    /// Does a run's critic rank actions at a state the way MuJoCo's returns do?
+    CheckCritic(qipo::commands::check_critic::CheckCriticArgs),
     /// Energy-guided generation on a 2-D toy problem, judged against the exact target.
     Toy(qipo::commands::toy::ToyArgs),
     /// Benchmarks. Without a subcommand: one table of the training stages, sampling,
@@ -108,6 +110,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => qipo::commands::eval::run(&cli.adapter, args),
         Command::Compare(args) => qipo::commands::compare::run(args),
         Command::Sample(args) => qipo::commands::sample::run(&Gpu::new(&cli.adapter)?, args),
+        Command::CheckCritic(args) => {
+            let check = qipo::commands::check_critic::run(&Gpu::new(&cli.adapter)?, &args)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&check)?);
+            } else {
+                print!("{}", qipo::commands::check_critic::render(&check));
+            }
+            Ok(())
+        }
         Command::Toy(args) => qipo::commands::toy::run(&Gpu::new(&cli.adapter)?, args),
         Command::Dataset { command } => qipo::data::cli::run(command),
     }

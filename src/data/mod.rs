@@ -15,7 +15,7 @@
 //! `checks` (value checks), [`env`] (environments and D4RL reference returns), [`stats`]
 //! (the summary `qipo dataset inspect` prints), [`normalize`], [`cli`].
 
-mod arrays;
+pub(crate) mod arrays;
 mod checks;
 pub mod cli;
 mod d4rl;

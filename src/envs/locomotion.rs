@@ -268,6 +268,15 @@ impl LocomotionVec {
     }
 }
 
+impl LocomotionVec {
+    /// Starts copy `i` from exactly this state; returns its observation.
+    pub fn set_state(&mut self, i: usize, qpos: &[f64], qvel: &[f64]) -> Result<Vec<f64>> {
+        let env = self.envs.get_mut(i).with_context(|| format!("no environment {i}"))?;
+        env.set_state(qpos, qvel)?;
+        Ok(env.observation())
+    }
+}
+
 impl VecEnv for LocomotionVec {
     fn spec(&self) -> EnvSpec {
         self.spec

@@ -34,7 +34,7 @@ fn run_of_checkpoint(file: &Path) -> Option<RunDir> {
 }
 
 /// The normalisation a run applied to its data, if it wrote one.
-fn read_normalization(run: &RunDir) -> Result<Option<Normalization>> {
+pub fn read_normalization(run: &RunDir) -> Result<Option<Normalization>> {
     let path = run.path().join(NORMALIZATION_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => Ok(Some(
