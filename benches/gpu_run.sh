@@ -16,7 +16,8 @@
 # and the whole script ends within GPU_RUN_SECONDS (540 s, 9 minutes). Into OUT_DIR (8 files):
 #   results.md            every table, in order: qipo info, qipo bench, bench train --seeds 8,
 #                         bench kernels (every matmul core at every shape), the PyTorch
-#                         comparison and the reproduction slice's table
+#                         comparison, the reproduction slice's table, and for each dataset
+#                         whether QIPO's critic ranks actions like MuJoCo (qipo check-critic)
 #   qipo_bench.json       qipo bench at the paper's sizes (also the comparison's qipo side)
 #   qipo_train_seeds8.json, qipo_kernels.json, torch_eager.json, torch_graphs.json
 #   reproduction.json     the slice: step counts, time, settings and every seed's final score
@@ -60,12 +61,14 @@ device=${TORCH_DEVICE:-cuda}
 if [ ${#quick[@]} -gt 0 ]; then
   # Generous limits: CI's CPU driver on two shared cores is slow, and its speed varies.
   bench_seeds=2 slice_cap=60 slice_overhead=5 episodes=1 quick_size=2000 slack=3
+  check_states=5 check_horizon=10
   # Tiny networks and batches: the same stages, seconds on a CPU driver.
   tiny=(--set 'policy_net.hidden=[32,32,32]' --set policy_net.time_features=8
     --set 'critic_net.hidden=[32,32,32]' --set behaviour.batch=32 --set critic.batch=32
     --set policy.batch=32 --set support.actions=2 --set support.euler_steps=2)
 else
   bench_seeds=8 slice_cap=$deadline slice_overhead=10 episodes=50 slack=1 tiny=()
+  check_states=50 check_horizon=100
 fi
 seeds=3
 
@@ -206,6 +209,13 @@ for entry in "${datasets[@]}"; do
     "$py" benches/reproduction.py record --slice "$slice_json" --dataset "$task" --variant $variant \
       --inspect "$work/$task.inspect.json" --run-dir "$run_dir" --steps "$behaviour" "$critic" "$policy" \
       --estimate "$estimate" --wall $((SECONDS - start)) --status "$status" 2>> "$log" || failed=1
+    # Whether the critic QIPO's weights follow ranks the actions at a state the way MuJoCo's
+    # returns do (benches/RESULTS.md: at CPU scale it does not, and QIPO then loses to BC).
+    first_seed=$(ls -d "$run_dir"/seed* 2> /dev/null | head -1)
+    if [ $variant = qipo ] && [ "$status" = ok ] && [ -n "$first_seed" ]; then
+      step "$task: does the critic rank actions at a state like MuJoCo's returns (seed 0)" $((60 * slack)) - \
+        "$qipo" check-critic --run "$first_seed" --dataset "$file" --states $check_states --horizon $check_horizon
+    fi
   done
 done
 if [ -f "$slice_json" ]; then

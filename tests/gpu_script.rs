@@ -117,6 +117,13 @@ fn quick_gpu_script_writes_every_result_and_the_slice_table() {
         }
     }
 
+    // Each QIPO run's critic is checked against MuJoCo's returns.
+    for run in runs.iter().filter(|r| r["variant"] == "qipo") {
+        let dataset = run["dataset"].as_str().unwrap();
+        let section = format!("## {dataset}: does the critic rank actions at a state like MuJoCo's returns (seed 0)\n\n```\ncritic ranking against");
+        assert!(results.contains(&section), "results.md lacks the critic check of {dataset}");
+    }
+
     // The table, printed last, gives each dataset's score and both runs' mean ± stderr.
     let rows = table_rows(&stdout);
     assert_eq!(rows.len(), runs.len() / 2, "{stdout}");
