@@ -66,10 +66,10 @@ pub struct TrainSummary {
 }
 
 /// Trains (or resumes) the run in `run` on `dataset` (as loaded, before normalisation,
-/// which the run's config decides). With `stop_after`, the invocation
-/// stops resumably once it has taken that many optimisation steps, at the end of the
-/// logging interval under way (in policy improvement: at the next renewal), so a resumed
-/// run logs and computes exactly what an uninterrupted one does.
+/// which the run's config decides), checking them first ([`check_inputs`]). With
+/// `stop_after`, the invocation stops resumably once it has taken that many optimisation
+/// steps, at the end of the logging interval under way (in policy improvement: at the next
+/// renewal), so a resumed run logs and computes exactly what an uninterrupted one does.
 pub fn train(
     gpu: &Gpu,
     dataset: Dataset,
@@ -77,6 +77,7 @@ pub fn train(
     config: &TrainConfig,
     stop_after: Option<u64>,
 ) -> Result<TrainSummary> {
+    check_inputs(gpu, config, &dataset, 1)?;
     let seed = SeedRun { run, config };
     Ok(train_seeds(gpu, dataset, &[seed], stop_after)?.remove(0))
 }
@@ -89,8 +90,9 @@ pub struct SeedRun<'a> {
 }
 
 /// Trains (or resumes) several seeds of one task together, seed c's run in `seeds[c]`. Their
-/// settings must be the same but for the seed, and the seeds consecutive; [`train`] is the
-/// case of one seed. Returns each seed's summary.
+/// settings must be the same but for the seed, and the seeds consecutive, and have passed
+/// [`check_inputs`] with `dataset`; [`train`] is the case of one seed. Returns each seed's
+/// summary.
 pub fn train_seeds(
     gpu: &Gpu,
     mut dataset: Dataset,
@@ -98,7 +100,6 @@ pub fn train_seeds(
     stop_after: Option<u64>,
 ) -> Result<Vec<TrainSummary>> {
     let config = check_seeds(seeds)?;
-    check_network_sizes(gpu, config, dataset.obs_dim, dataset.act_dim, seeds.len())?;
     for seed in seeds {
         seed.run.remove_temporaries()?;
     }
@@ -130,7 +131,6 @@ pub fn train_seeds(
             .with_context(|| format!("{}: cannot normalise", dataset.source.display()))?;
     normalization.apply(&mut dataset)?;
     let eval_env = run_eval_env(config, &dataset.source)?;
-    check_eval_env_dims(eval_env, &dataset)?;
     for seed in seeds {
         let path = seed.run.path().join(NORMALIZATION_FILE);
         crate::run::write_atomic(&path, &serde_json::to_vec_pretty(&normalization)?)?;
@@ -169,6 +169,14 @@ pub fn train_seeds(
     driver.write_states(&mut states)?;
     driver.plot()?;
     Ok(summaries)
+}
+
+/// Checks what can be checked before a run of `seeds` seeds on `dataset` writes or allocates
+/// anything: that its networks fit the adapter's buffers and that its evaluation environment,
+/// if any, takes the dataset's states and actions.
+pub fn check_inputs(gpu: &Gpu, config: &TrainConfig, dataset: &Dataset, seeds: usize) -> Result<()> {
+    check_network_sizes(gpu, config, dataset.obs_dim, dataset.act_dim, seeds)?;
+    check_eval_env_dims(run_eval_env(config, &dataset.source)?, dataset)
 }
 
 /// Checks that every network of a run of `copies` seeds on data of `obs_dim`-d states and
