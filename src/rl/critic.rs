@@ -154,8 +154,8 @@ pub fn value_networks(gpu: &Gpu, spec: &MlpSpec, seed: u64, seeds: usize) -> Res
 /// which `q_mean` is Q1's), both seed by seed, then the target and value statistics.
 pub fn stat_index(stat: usize, seeds: usize, seed: usize) -> usize {
     match stat {
-        0 | 1 => 2 * seed + stat,
-        2 => 2 * seeds + 2 * seed,
+        Q1_LOSS | Q2_LOSS => 2 * seed + stat,
+        Q_MEAN => 2 * seeds + 2 * seed,
         k => (k + 1) * seeds + seed,
     }
 }
@@ -167,6 +167,12 @@ pub fn stats_width(seeds: usize) -> usize {
 
 /// The statistics each critic step writes, in this order, into its slot of the stats ring.
 pub const CRITIC_STATS: [&str; 5] = ["q1_loss", "q2_loss", "q_mean", "target_mean", "value_loss"];
+/// Their indices in [`CRITIC_STATS`]. The losses and mean Q come per head (Q2's after Q1's).
+pub const Q1_LOSS: usize = 0;
+pub const Q2_LOSS: usize = 1;
+pub const Q_MEAN: usize = 2;
+pub const TARGET_MEAN: usize = 3;
+pub const VALUE_LOSS: usize = 4;
 
 /// What only IQL needs: the value network, its passes on s and s', and its loss.
 struct IqlParts {
@@ -333,7 +339,7 @@ impl CriticTrainer {
                     block_rows: batch as u32,
                     q2_off: self.target_pass.output_offset(1, batch) as u32,
                     q_copy_stride: (2 * batch) as u32,
-                    loss_off: stat(4, 0) as u32,
+                    loss_off: stat(VALUE_LOSS, 0) as u32,
                     expectile: self.config.expectile as f32,
                     scale: 1.0 / batch as f32,
                     ..Default::default()
@@ -380,10 +386,10 @@ impl CriticTrainer {
             block_rows: batch as u32,
             target_block: batch as u32,
             target_share: 2,
-            loss_off: stat(0, 0) as u32,
+            loss_off: stat(Q1_LOSS, 0) as u32,
             has_means: 1,
-            pred_mean_off: stat(2, 0) as u32,
-            goal_mean_off: stat(3, 0) as u32,
+            pred_mean_off: stat(Q_MEAN, 0) as u32,
+            goal_mean_off: stat(TARGET_MEAN, 0) as u32,
             ..Default::default()
         };
         self.loss.record(rec, 2 * rows, 1, loss);
@@ -445,14 +451,13 @@ impl StageTrainer for CriticTraining<'_> {
         let stats = read_ring(gpu, &self.trainer.stats, self.trainer.steps(), steps, width)?;
         let mean = |stat: usize, seed: usize| column_mean(&stats, width, stat_index(stat, seeds, seed));
         let iql = self.trainer.config.kind == CriticKind::Iql;
-        // In the order of CRITIC_STATS.
         Ok((0..seeds)
             .map(|c| CriticMetrics {
-                q1_loss: mean(0, c),
-                q2_loss: mean(1, c),
-                q_mean: mean(2, c),
-                target_mean: mean(3, c),
-                value_loss: iql.then(|| mean(4, c)),
+                q1_loss: mean(Q1_LOSS, c),
+                q2_loss: mean(Q2_LOSS, c),
+                q_mean: mean(Q_MEAN, c),
+                target_mean: mean(TARGET_MEAN, c),
+                value_loss: iql.then(|| mean(VALUE_LOSS, c)),
                 probe: None,
             })
             .collect())

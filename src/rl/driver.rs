@@ -108,6 +108,8 @@ impl Driver<'_> {
         let bar = progress_bar(stage, total, step);
         loop {
             if renews_at(step) {
+                // Saved just before the renewal, so a resumed run renews exactly as this one;
+                // the budget stops the stage only here.
                 if step < total {
                     self.save(trainer, states, stage, step, false)?;
                     if self.budget == Some(0) {
@@ -119,13 +121,8 @@ impl Driver<'_> {
                 self.check_finite(stage, step, &metrics)?;
                 // The policy this renewal sampled from, so every renewal's effect on the score
                 // is seen; the final policy is evaluated once, by the final evaluation.
-                let eval = match trainer.evaluated().filter(|_| step < total && eval_every > 0) {
-                    Some(net) => {
-                        bar.set_message("evaluating");
-                        Some(self.evaluate(net, stage.name())?)
-                    }
-                    None => None,
-                };
+                let eval =
+                    self.evaluate(trainer.evaluated().filter(|_| step < total && eval_every > 0), stage, &bar)?;
                 bar.set_message(T::Metrics::progress(&metrics));
                 self.record_metrics(stage, step, &metrics, None, eval)?;
                 if step == total {
@@ -135,6 +132,7 @@ impl Driver<'_> {
             if step == total {
                 break;
             }
+            // The next chunk: up to the next step to log, save or evaluate at.
             let stop = next_stop(step, total, &[config.run.log_every.max(1), save_every, eval_every]);
             let steps = stop - step;
             let rate = run_chunk(gpu, steps, |rec| trainer.record_step(rec))?;
@@ -146,18 +144,14 @@ impl Driver<'_> {
             if step == total {
                 trainer.measure_end(gpu, &mut metrics)?;
             }
-            // A renewal at this step evaluates the policy instead.
+            // A renewal at this step (after the last: the final evaluation) evaluates instead.
             let eval_due = eval_every > 0 && (step.is_multiple_of(eval_every) || step == total);
-            let eval = match trainer.evaluated().filter(|_| eval_due && !renews_at(step)) {
-                Some(net) => {
-                    bar.set_message("evaluating");
-                    Some(self.evaluate(net, stage.name())?)
-                }
-                None => None,
-            };
+            let eval = self.evaluate(trainer.evaluated().filter(|_| eval_due && !renews_at(step)), stage, &bar)?;
             bar.set_message(T::Metrics::progress(&metrics));
             self.record_metrics(stage, step, &metrics, Some(rate), eval)?;
             if renew == 0 {
+                // The others save at their checkpoint interval, at the end and when the budget
+                // is spent, from where they resume exactly.
                 if step.is_multiple_of(save_every.max(1)) || step == total || out_of_budget {
                     self.save(trainer, states, stage, step, step == total)?;
                 }
@@ -320,11 +314,18 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// Evaluates every seed's copy of `net` in the run's environment, each with the episodes
-    /// of its own seed; the metrics of the results.
-    fn evaluate(&mut self, net: &VelocityNet, name: &str) -> Result<Vec<EvalMetrics>> {
-        let reports = self.evaluate_seeds(net, name, true)?;
-        Ok(reports.iter().map(EvalMetrics::of).collect())
+    /// Evaluates every seed's copy of `net`, if given, in the run's environment, each with
+    /// the episodes of its own seed; the metrics of the results.
+    fn evaluate(
+        &mut self,
+        net: Option<&VelocityNet>,
+        stage: Stage,
+        bar: &ProgressBar,
+    ) -> Result<Option<Vec<EvalMetrics>>> {
+        let Some(net) = net else { return Ok(None) };
+        bar.set_message("evaluating");
+        let reports = self.evaluate_seeds(net, stage.name(), true)?;
+        Ok(Some(reports.iter().map(EvalMetrics::of).collect()))
     }
 
     pub fn evaluate_seeds(&mut self, net: &VelocityNet, name: &str, quiet: bool) -> Result<Vec<EvalReport>> {

@@ -1,5 +1,6 @@
 //! QIPO, Q-weighted iterative policy optimisation (ALGORITHM.md section 4): configuration and
-//! presets, the critic, the support actions, policy improvement, and the training run.
+//! presets, behaviour pretraining, the critic, the support actions, policy improvement, the
+//! driver that runs each stage and the metrics they record, and the training run.
 
 pub mod behaviour;
 pub mod config;
