@@ -180,3 +180,73 @@ pub struct Record<'a, M> {
     #[serde(flatten)]
     pub eval: Option<EvalMetrics>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The keys a record of `metrics` has in metrics.jsonl, in the order they are written.
+    fn keys<M: Serialize>(metrics: &M, steps_per_s: Option<f64>, eval: Option<EvalMetrics>) -> Vec<String> {
+        let record = serde_json::to_value(Record { metrics, steps_per_s, eval }).unwrap();
+        record.as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn records_have_the_keys_the_tools_read() {
+        let eval = EvalMetrics {
+            eval_return: 1.0,
+            eval_score: 2.0,
+            eval_score_min: 1.5,
+            eval_score_max: 2.5,
+            eval_success_rate: None,
+        };
+        assert_eq!(
+            keys(&FlowLoss { loss: 1.0 }, Some(10.0), Some(eval.clone())),
+            ["eval_return", "eval_score", "eval_score_max", "eval_score_min", "loss", "steps_per_s"]
+        );
+        let antmaze = EvalMetrics { eval_success_rate: Some(0.5), ..eval };
+        assert!(keys(&FlowLoss { loss: 1.0 }, None, Some(antmaze)).contains(&"eval_success_rate".to_string()));
+
+        let mut critic =
+            CriticMetrics { q1_loss: 1.0, q2_loss: 2.0, q_mean: 3.0, target_mean: 4.0, value_loss: None, probe: None };
+        assert_eq!(keys(&critic, Some(1.0), None), ["q1_loss", "q2_loss", "q_mean", "steps_per_s", "target_mean"]);
+        critic.value_loss = Some(5.0);
+        critic.probe = Some(CriticProbe { q_probe_data: 1.0, q_probe_random: 0.0, q_probe_data_wins: 0.9 });
+        assert_eq!(
+            keys(&critic, None, None),
+            [
+                "q1_loss",
+                "q2_loss",
+                "q_mean",
+                "q_probe_data",
+                "q_probe_data_wins",
+                "q_probe_random",
+                "target_mean",
+                "value_loss"
+            ]
+        );
+
+        let weights = SupportWeights {
+            q_data_mean: 1.0,
+            q_policy_mean: 2.0,
+            weight_entropy: 0.5,
+            weight_ess: 3.0,
+            weight_dataset_action: 0.2,
+        };
+        let drift = SupportDrift { action_distance: 0.1, action_at_bound: 0.0 };
+        let renewal = ImprovementMetrics::Renewal(RenewalMetrics { weights, drift });
+        assert_eq!(
+            keys(&renewal, None, None),
+            [
+                "action_at_bound",
+                "action_distance",
+                "q_data_mean",
+                "q_policy_mean",
+                "weight_dataset_action",
+                "weight_entropy",
+                "weight_ess"
+            ]
+        );
+        assert_eq!(keys(&ImprovementMetrics::Steps(FlowLoss { loss: 1.0 }), Some(1.0), None), ["loss", "steps_per_s"]);
+    }
+}
