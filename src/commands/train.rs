@@ -9,9 +9,9 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::gpu::Gpu;
 use crate::rl::config::{resolve, TrainConfig};
-use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
+use crate::rl::evaluation::{env_of_dataset, run_eval_env};
 use crate::rl::presets::{preset_for_dataset, preset_names};
-use crate::rl::train::{check_network_sizes, train_seeds, SeedRun};
+use crate::rl::train::{check_inputs, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
 use crate::run::{remove_temporaries_in, RunDir};
 
@@ -121,7 +121,8 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                 return Ok(());
             }
             let configs = runs.configs()?;
-            (runs, configs, Dataset::load(&args.dataset)?)
+            let dataset = load_checked(gpu, &args.dataset, &configs)?;
+            (runs, configs, dataset)
         }
         None => {
             let preset = args.preset.clone().or_else(|| preset_for_dataset(&args.dataset).map(str::to_string));
@@ -172,14 +173,12 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                     println!("{} is already finished: nothing to do", out.display());
                     return Ok(());
                 }
-                let dataset = Dataset::load(&args.dataset)?;
+                let dataset = load_checked(gpu, &args.dataset, &configs)?;
                 return finish(gpu, dataset, runs, configs, &args);
             }
             // The dataset is read, and the networks' sizes checked against it, before the run
             // directory exists, so bad input leaves nothing behind.
-            let dataset = Dataset::load(&args.dataset)?;
-            check_network_sizes(gpu, &config, dataset.obs_dim, dataset.act_dim, configs.len())?;
-            check_eval_env_dims(run_eval_env(&config, &args.dataset)?, &dataset)?;
+            let dataset = load_checked(gpu, &args.dataset, &configs)?;
             let runs = match args.seeds {
                 1 => Runs::Single(RunDir::create_for(&out, &configs[0])?),
                 _ => Runs::Seeds(SeedsDir::create(&out, &configs)?),
@@ -188,6 +187,13 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
         }
     };
     finish(gpu, dataset, runs, configs, &args)
+}
+
+/// The dataset at `path`, checked against the settings of the seeds' runs.
+fn load_checked(gpu: &Gpu, path: &Path, configs: &[TrainConfig]) -> Result<Dataset> {
+    let dataset = Dataset::load(path)?;
+    check_inputs(gpu, &configs[0], &dataset, configs.len())?;
+    Ok(dataset)
 }
 
 /// Trains the run and reports how it ended.

@@ -14,6 +14,10 @@
 
 use anyhow::Result;
 
+use super::diagnostics::critic_probe;
+use super::driver::{column_mean, read_ring, StageTrainer};
+use super::metrics::CriticMetrics;
+use super::snapshot::{load_adam_seeds, load_mlp_seeds, load_rng, save_adam_seeds, save_mlp_seeds, save_rng};
 use crate::data::{GpuDataset, MinibatchSampler};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::{Adam, AdamConfig};
@@ -23,6 +27,7 @@ use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
 use crate::rl::config::{CriticConfig, CriticKind};
+use crate::run::Checkpoint;
 
 /// Rows [a, s] for a critic, built by the embedding kernel with no time features: each
 /// state row feeds `repeat` consecutive action rows.
@@ -82,6 +87,8 @@ pub struct TwinCritic {
 /// Checkpoint names of the online heads and of the target heads.
 pub const ONLINE_HEADS: [&str; 2] = ["q1", "q2"];
 pub const TARGET_HEADS: [&str; 2] = ["q1_target", "q2_target"];
+/// Checkpoint name of IQL's value network.
+const VALUE: &str = "value";
 
 /// The initialisation seed of network `k` of a critic trained from `seed` (the heads 0 and 1,
 /// IQL's value network 2): far apart, so no two seeds of a multi-seed run share one.
@@ -119,6 +126,27 @@ impl TwinCritic {
             seeds: online.len() / 2,
         })
     }
+
+    /// Both heads and their targets into each seed's checkpoint.
+    pub fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
+        save_mlp_seeds(ckpts, gpu, &ONLINE_HEADS, &self.online)?;
+        save_mlp_seeds(ckpts, gpu, &TARGET_HEADS, &self.target)
+    }
+
+    /// The heads and targets [`Self::save`] wrote.
+    pub fn load(&self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
+        load_mlp_seeds(ckpts, gpu, &ONLINE_HEADS, &self.online)?;
+        load_mlp_seeds(ckpts, gpu, &TARGET_HEADS, &self.target)
+    }
+}
+
+/// IQL's value networks V(s) for a critic trained from `seed`, a copy per seed, each
+/// initialised as network 2 of its seed's critic (see [`network_seed`]).
+pub fn value_networks(gpu: &Gpu, spec: &MlpSpec, seed: u64, seeds: usize) -> Result<Mlp> {
+    let params: Vec<Vec<f32>> =
+        (0..seeds as u64).map(|c| spec.init_params(network_seed(seed.wrapping_add(c), 2))).collect();
+    let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
+    Mlp::copies_from_params(gpu, spec, &refs)
 }
 
 /// Where statistic `stat` (an index into [`CRITIC_STATS`]) of seed `seed` lies in a slot of
@@ -126,8 +154,8 @@ impl TwinCritic {
 /// which `q_mean` is Q1's), both seed by seed, then the target and value statistics.
 pub fn stat_index(stat: usize, seeds: usize, seed: usize) -> usize {
     match stat {
-        0 | 1 => 2 * seed + stat,
-        2 => 2 * seeds + 2 * seed,
+        Q1_LOSS | Q2_LOSS => 2 * seed + stat,
+        Q_MEAN => 2 * seeds + 2 * seed,
         k => (k + 1) * seeds + seed,
     }
 }
@@ -139,6 +167,12 @@ pub fn stats_width(seeds: usize) -> usize {
 
 /// The statistics each critic step writes, in this order, into its slot of the stats ring.
 pub const CRITIC_STATS: [&str; 5] = ["q1_loss", "q2_loss", "q_mean", "target_mean", "value_loss"];
+/// Their indices in [`CRITIC_STATS`]. The losses and mean Q come per head (Q2's after Q1's).
+pub const Q1_LOSS: usize = 0;
+pub const Q2_LOSS: usize = 1;
+pub const Q_MEAN: usize = 2;
+pub const TARGET_MEAN: usize = 3;
+pub const VALUE_LOSS: usize = 4;
 
 /// What only IQL needs: the value network, its passes on s and s', and its loss.
 struct IqlParts {
@@ -305,7 +339,7 @@ impl CriticTrainer {
                     block_rows: batch as u32,
                     q2_off: self.target_pass.output_offset(1, batch) as u32,
                     q_copy_stride: (2 * batch) as u32,
-                    loss_off: stat(4, 0) as u32,
+                    loss_off: stat(VALUE_LOSS, 0) as u32,
                     expectile: self.config.expectile as f32,
                     scale: 1.0 / batch as f32,
                     ..Default::default()
@@ -352,10 +386,10 @@ impl CriticTrainer {
             block_rows: batch as u32,
             target_block: batch as u32,
             target_share: 2,
-            loss_off: stat(0, 0) as u32,
+            loss_off: stat(Q1_LOSS, 0) as u32,
             has_means: 1,
-            pred_mean_off: stat(2, 0) as u32,
-            goal_mean_off: stat(3, 0) as u32,
+            pred_mean_off: stat(Q_MEAN, 0) as u32,
+            goal_mean_off: stat(TARGET_MEAN, 0) as u32,
             ..Default::default()
         };
         self.loss.record(rec, 2 * rows, 1, loss);
@@ -367,5 +401,95 @@ impl CriticTrainer {
     /// IQL's value network and its optimiser, when the critic is IQL.
     pub fn value_parts(&mut self) -> Option<(&Mlp, &mut Adam)> {
         self.iql.as_mut().map(|p| (&p.value, &mut p.value_adam))
+    }
+
+    /// [`Self::value_parts`], to read.
+    pub fn value(&self) -> Option<(&Mlp, &Adam)> {
+        self.iql.as_ref().map(|p| (&p.value, &p.value_adam))
+    }
+}
+
+/// The critic stage as the driver runs it: the twin critic of every seed and its trainer.
+pub struct CriticTraining<'a> {
+    pub critic: TwinCritic,
+    trainer: CriticTrainer,
+    /// Where the finished critic is probed.
+    data: &'a GpuDataset,
+}
+
+impl<'a> CriticTraining<'a> {
+    /// Trains `critic` (and, for IQL, `value`) on `data`, bootstrapping the softmax critic
+    /// from `next_support`, `support` actions per next state; `ring_len` steps' statistics
+    /// are kept between reads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        data: &'a GpuDataset,
+        next_support: &GpuBuffer,
+        support: usize,
+        critic: TwinCritic,
+        value: Option<Mlp>,
+        config: &CriticConfig,
+        seed: u64,
+        ring_len: usize,
+    ) -> Result<Self> {
+        let trainer = CriticTrainer::new(gpu, data, next_support, support, &critic, value, config, seed, ring_len)?;
+        Ok(Self { critic, trainer, data })
+    }
+}
+
+impl StageTrainer for CriticTraining<'_> {
+    type Metrics = CriticMetrics;
+
+    fn record_step(&mut self, rec: &mut Recorder) {
+        self.trainer.record_step(rec, &self.critic);
+    }
+
+    fn read_metrics(&self, gpu: &Gpu, steps: usize) -> Result<Vec<CriticMetrics>> {
+        let seeds = self.critic.seeds;
+        let width = stats_width(seeds);
+        let stats = read_ring(gpu, &self.trainer.stats, self.trainer.steps(), steps, width)?;
+        let mean = |stat: usize, seed: usize| column_mean(&stats, width, stat_index(stat, seeds, seed));
+        let iql = self.trainer.config.kind == CriticKind::Iql;
+        Ok((0..seeds)
+            .map(|c| CriticMetrics {
+                q1_loss: mean(Q1_LOSS, c),
+                q2_loss: mean(Q2_LOSS, c),
+                q_mean: mean(Q_MEAN, c),
+                target_mean: mean(TARGET_MEAN, c),
+                value_loss: iql.then(|| mean(VALUE_LOSS, c)),
+                probe: None,
+            })
+            .collect())
+    }
+
+    fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
+        self.critic.save(gpu, ckpts)?;
+        save_adam_seeds(ckpts, gpu, &ONLINE_HEADS, &self.trainer.adam, self.critic.spec.param_count())?;
+        save_rng(ckpts, "minibatch", &self.trainer.sampler.rng);
+        if let Some((value, adam)) = self.trainer.value() {
+            save_mlp_seeds(ckpts, gpu, &[VALUE], value)?;
+            save_adam_seeds(ckpts, gpu, &[VALUE], adam, value.spec.param_count())?;
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
+        self.critic.load(gpu, ckpts)?;
+        load_adam_seeds(ckpts, gpu, &ONLINE_HEADS, &mut self.trainer.adam, self.critic.spec.param_count())?;
+        load_rng(ckpts, "minibatch", &mut self.trainer.sampler.rng)?;
+        if let Some((value, adam)) = self.trainer.value_parts() {
+            load_mlp_seeds(ckpts, gpu, &[VALUE], value)?;
+            load_adam_seeds(ckpts, gpu, &[VALUE], adam, value.spec.param_count())?;
+        }
+        Ok(())
+    }
+
+    /// How the finished critic rates actions off the data against the data's own.
+    fn measure_end(&self, gpu: &Gpu, metrics: &mut [CriticMetrics]) -> Result<()> {
+        for (m, probe) in metrics.iter_mut().zip(critic_probe(gpu, &self.critic, self.data)?) {
+            m.probe = Some(probe);
+        }
+        Ok(())
     }
 }

@@ -12,13 +12,12 @@
 //! so they cost the same at any dataset size, and the critic probe runs on the CPU twin of
 //! the MLP.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::critic::TwinCritic;
+use super::metrics::{CriticProbe, SupportDrift};
 use crate::data::GpuDataset;
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::kernels::reduce::ReduceOp;
@@ -55,7 +54,7 @@ fn read_probe_rows(gpu: &Gpu, buffer: &GpuBuffer, first_row: usize, len: usize, 
 /// Each seed's critic at the probe states: the mean of min(Q1, Q2) over the dataset's actions
 /// (`q_probe_data`) and over uniformly random actions in [-1, 1] (`q_probe_random`), and the
 /// share of states where the dataset's action is rated higher (`q_probe_data_wins`).
-pub fn critic_probe(gpu: &Gpu, critic: &TwinCritic, data: &GpuDataset) -> Result<Vec<BTreeMap<String, f64>>> {
+pub fn critic_probe(gpu: &Gpu, critic: &TwinCritic, data: &GpuDataset) -> Result<Vec<CriticProbe>> {
     let (obs, act) = (data.obs_dim, data.act_dim);
     let states = read_probe_rows(gpu, &data.observations, 0, data.len, obs)?;
     let actions = read_probe_rows(gpu, &data.actions, 0, data.len, act)?;
@@ -81,11 +80,11 @@ pub fn critic_probe(gpu: &Gpu, critic: &TwinCritic, data: &GpuDataset) -> Result
         };
         let (q_data, q_random) = (min_q(&data_rows), min_q(&random_rows));
         let wins = q_data.iter().zip(&q_random).filter(|(d, r)| d > r).count();
-        out.push(BTreeMap::from([
-            ("q_probe_data".to_string(), reduce(&q_data, ReduceOp::Mean)),
-            ("q_probe_random".to_string(), reduce(&q_random, ReduceOp::Mean)),
-            ("q_probe_data_wins".to_string(), wins as f64 / n.max(1) as f64),
-        ]));
+        out.push(CriticProbe {
+            q_probe_data: reduce(&q_data, ReduceOp::Mean),
+            q_probe_random: reduce(&q_random, ReduceOp::Mean),
+            q_probe_data_wins: wins as f64 / n.max(1) as f64,
+        });
     }
     Ok(out)
 }
@@ -101,7 +100,7 @@ pub fn support_drift(
     len: usize,
     m: usize,
     act: usize,
-) -> Result<Vec<BTreeMap<String, f64>>> {
+) -> Result<Vec<SupportDrift>> {
     let group = (m + 1) * act;
     (0..seeds)
         .map(|c| {
@@ -112,7 +111,7 @@ pub fn support_drift(
 }
 
 /// [`support_drift`]'s statistics of the groups of one seed.
-pub fn drift_statistics(groups: &[f32], m: usize, act: usize) -> BTreeMap<String, f64> {
+pub fn drift_statistics(groups: &[f32], m: usize, act: usize) -> SupportDrift {
     let (mut squared, mut at_bound, mut count) = (0.0f64, 0usize, 0usize);
     for group in groups.chunks((m + 1) * act) {
         let (data, samples) = group.split_at(act);
@@ -125,10 +124,7 @@ pub fn drift_statistics(groups: &[f32], m: usize, act: usize) -> BTreeMap<String
         }
     }
     let count = count.max(1) as f64;
-    BTreeMap::from([
-        ("action_distance".to_string(), (squared / count).sqrt()),
-        ("action_at_bound".to_string(), at_bound as f64 / count),
-    ])
+    SupportDrift { action_distance: (squared / count).sqrt(), action_at_bound: at_bound as f64 / count }
 }
 
 #[cfg(test)]
@@ -151,7 +147,7 @@ mod tests {
         let groups = [0.0, 0.0, 1.0, 0.0, 0.0, -1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5];
         let stats = drift_statistics(&groups, 2, 2);
         // Squared distances: 1, 1 (first state), 0, 0 (second), over 8 components.
-        assert!((stats["action_distance"] - (2.0f64 / 8.0).sqrt()).abs() < 1e-12);
-        assert!((stats["action_at_bound"] - 2.0 / 8.0).abs() < 1e-12);
+        assert!((stats.action_distance - (2.0f64 / 8.0).sqrt()).abs() < 1e-12);
+        assert!((stats.action_at_bound - 2.0 / 8.0).abs() < 1e-12);
     }
 }

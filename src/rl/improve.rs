@@ -12,7 +12,12 @@
 
 use anyhow::Result;
 
+use super::config::{SupportConfig, SupportSource};
 use super::critic::{StateActionInput, TwinCritic};
+use super::diagnostics::support_drift;
+use super::driver::{column_mean, read_ring, StageTrainer};
+use super::metrics::{FlowLoss, ImprovementMetrics, RenewalMetrics, SupportWeights};
+use super::snapshot::{load_adam_seeds, load_mlp_seeds, load_rng, save_adam_seeds, save_rng, save_velocity_seeds};
 use super::support::{chunk_states, SupportLayout, SupportSampler};
 use crate::data::GpuDataset;
 use crate::flow::{VelocityNet, VelocityPass};
@@ -26,6 +31,10 @@ use crate::kernels::rng::{streams, RngStream};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
 use crate::nn::{CopyInput, MlpPass};
 use crate::rl::config::PolicyConfig;
+use crate::run::Checkpoint;
+
+/// The checkpoint name of the improved policy.
+pub const POLICY: &str = "policy";
 
 /// The random streams of policy improvement: minibatch indices, flow noise, flow times and
 /// the support sampler's starting noise.
@@ -44,6 +53,16 @@ impl ImproveRng {
             time: RngStream::new(seed, streams::FLOW_TIME),
             support: RngStream::new(seed, streams::SUPPORT),
         }
+    }
+
+    /// The streams with their checkpoint names.
+    fn named(&self) -> [(&'static str, &RngStream); 4] {
+        [("minibatch", &self.minibatch), ("noise", &self.noise), ("time", &self.time), ("support", &self.support)]
+    }
+
+    fn named_mut(&mut self) -> [(&'static str, &mut RngStream); 4] {
+        let Self { minibatch, noise, time, support } = self;
+        [("minibatch", minibatch), ("noise", noise), ("time", time), ("support", support)]
     }
 }
 
@@ -277,5 +296,154 @@ impl PolicyImprover {
         self.pass.mlp.record_backward(rec, &policy.mlp, rows, false);
         self.adam.record_step(rec);
         self.steps += 1;
+    }
+}
+
+/// Policy improvement as the driver runs it: the policy, a copy per seed starting from the
+/// behaviour policy's weights, improved against the fixed critic.
+pub struct Improvement<'a> {
+    pub policy: VelocityNet,
+    improver: PolicyImprover,
+    behaviour: &'a VelocityNet,
+    critic: &'a TwinCritic,
+    /// Renews from the behaviour policy rather than the policy (`policy.support_from`).
+    from_behaviour: Option<SupportSampler>,
+    data: &'a GpuDataset,
+    /// Support actions per state.
+    m: usize,
+    renew_every: u64,
+    /// Each seed's support statistics at the first renewal this improvement made, and at the
+    /// latest (after the last step: the final policy's).
+    pub first_renewal: Option<Vec<SupportWeights>>,
+    pub last_renewal: Option<Vec<SupportWeights>>,
+}
+
+impl<'a> Improvement<'a> {
+    /// Improves a copy of `behaviour` on `data` against `critic`, drawing from `seed`;
+    /// `ring_len` steps' losses are kept between reads.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        data: &'a GpuDataset,
+        behaviour: &'a VelocityNet,
+        critic: &'a TwinCritic,
+        config: &PolicyConfig,
+        support: &SupportConfig,
+        seed: u64,
+        ring_len: usize,
+    ) -> Result<Self> {
+        let policy = behaviour.duplicate(gpu)?;
+        let (m, euler) = (support.actions, support.euler_steps);
+        let improver = PolicyImprover::new(gpu, data, &policy, critic, config, m, euler, seed, ring_len)?;
+        let from_behaviour = match config.support_from {
+            SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),
+            SupportSource::Policy => None,
+        };
+        Ok(Self {
+            policy,
+            improver,
+            behaviour,
+            critic,
+            from_behaviour,
+            data,
+            m,
+            renew_every: config.renew_every.max(1),
+            first_renewal: None,
+            last_renewal: None,
+        })
+    }
+
+    /// Each seed's statistics of its support sets after a renewal: the mean Q of the dataset
+    /// actions and of the policy's, the entropy and effective sample size of the weights, and
+    /// how far the policy's samples have drifted from the dataset's actions.
+    fn support_statistics(&self, gpu: &Gpu) -> Result<Vec<RenewalMetrics>> {
+        let (improver, seeds) = (&self.improver, self.policy.copies());
+        let q: Vec<f32> = improver.q_values.read(gpu)?;
+        let w: Vec<f32> = improver.weights.read(gpu)?;
+        let per_seed = q.len() / seeds;
+        let (len, act) = (self.data.len, self.data.act_dim);
+        let drift = support_drift(gpu, &improver.support, seeds, len, self.m, act)?;
+        Ok(q.chunks(per_seed)
+            .zip(w.chunks(per_seed))
+            .zip(drift)
+            .map(|((q, w), drift)| RenewalMetrics { weights: support_weights(q, w, self.m), drift })
+            .collect())
+    }
+}
+
+impl StageTrainer for Improvement<'_> {
+    type Metrics = ImprovementMetrics;
+
+    fn record_step(&mut self, rec: &mut Recorder) {
+        self.improver.record_step(rec, &self.policy);
+    }
+
+    fn read_metrics(&self, gpu: &Gpu, steps: usize) -> Result<Vec<ImprovementMetrics>> {
+        let seeds = self.policy.copies();
+        let losses = read_ring(gpu, &self.improver.losses, self.improver.steps(), steps, seeds)?;
+        Ok((0..seeds).map(|c| ImprovementMetrics::Steps(FlowLoss { loss: column_mean(&losses, seeds, c) })).collect())
+    }
+
+    fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
+        save_velocity_seeds(ckpts, gpu, POLICY, &self.policy)?;
+        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.adam, self.policy.spec.mlp().param_count())?;
+        for (name, stream) in self.improver.rng.named() {
+            save_rng(ckpts, name, stream);
+        }
+        Ok(())
+    }
+
+    fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
+        load_mlp_seeds(ckpts, gpu, &[POLICY], &self.policy.mlp)?;
+        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.adam, self.policy.spec.mlp().param_count())?;
+        for (name, stream) in self.improver.rng.named_mut() {
+            load_rng(ckpts, name, stream)?;
+        }
+        Ok(())
+    }
+
+    fn evaluated(&self) -> Option<&VelocityNet> {
+        Some(&self.policy)
+    }
+
+    fn renew_every(&self) -> u64 {
+        self.renew_every
+    }
+
+    /// M fresh actions per state and the weights of every support set; the last renewal
+    /// measures the final policy, whatever the others draw from.
+    fn renew(&mut self, gpu: &Gpu, last: bool) -> Result<Vec<ImprovementMetrics>> {
+        let mut rec = Recorder::new(gpu);
+        match &self.from_behaviour {
+            Some(sampler) if !last => self.improver.record_renewal_from(&mut rec, sampler, self.behaviour, self.critic),
+            _ => self.improver.record_renewal(&mut rec, &self.policy, self.critic),
+        }
+        rec.submit_and_wait()?;
+        let stats = self.support_statistics(gpu)?;
+        let weights: Vec<SupportWeights> = stats.iter().map(|s| s.weights.clone()).collect();
+        self.first_renewal.get_or_insert_with(|| weights.clone());
+        self.last_renewal = Some(weights);
+        Ok(stats.into_iter().map(ImprovementMetrics::Renewal).collect())
+    }
+}
+
+/// Statistics of one seed's support sets: its Q values and weights, M + 1 per state.
+fn support_weights(q: &[f32], w: &[f32], m: usize) -> SupportWeights {
+    let group = m + 1;
+    let (mut q_data, mut q_policy, mut entropy, mut ess, mut w_data) = (0.0, 0.0, 0.0, 0.0, 0.0);
+    for (qs, ws) in q.chunks(group).zip(w.chunks(group)) {
+        q_data += qs[0] as f64;
+        q_policy += qs[1..].iter().map(|&v| v as f64).sum::<f64>() / m as f64;
+        entropy -= ws.iter().filter(|&&p| p > 0.0).map(|&p| p as f64 * (p as f64).ln()).sum::<f64>();
+        ess += 1.0 / ws.iter().map(|&p| (p as f64).powi(2)).sum::<f64>().max(f64::MIN_POSITIVE);
+        w_data += ws[0] as f64;
+    }
+    let n = (q.len() / group).max(1) as f64;
+    SupportWeights {
+        q_data_mean: q_data / n,
+        q_policy_mean: q_policy / n,
+        weight_entropy: entropy / n,
+        weight_ess: ess / n,
+        weight_dataset_action: w_data / n,
     }
 }

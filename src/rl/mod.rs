@@ -1,11 +1,15 @@
 //! QIPO, Q-weighted iterative policy optimisation (ALGORITHM.md section 4): configuration and
-//! presets, the critic, the support actions, policy improvement, and the training run.
+//! presets, behaviour pretraining, the critic, the support actions, policy improvement, the
+//! driver that runs each stage and the metrics they record, and the training run.
 
+pub mod behaviour;
 pub mod config;
 pub mod critic;
 pub mod diagnostics;
+pub mod driver;
 pub mod evaluation;
 pub mod improve;
+pub mod metrics;
 pub mod presets;
 pub mod saved_policy;
 pub mod snapshot;

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::Stage;
@@ -85,6 +86,14 @@ impl MetricsWriter {
     pub fn record(&mut self, stage: Stage, step: u64, fields: &BTreeMap<String, f64>) -> Result<()> {
         let fields: Map<String, Value> = fields.iter().map(|(key, &value)| (key.clone(), Value::from(value))).collect();
         self.record_json(stage, step, fields)
+    }
+
+    /// Writes one record of the fields of `fields`, a struct (or map) of numbers.
+    pub fn record_fields(&mut self, stage: Stage, step: u64, fields: &impl Serialize) -> Result<()> {
+        match serde_json::to_value(fields).context("cannot encode a metrics record")? {
+            Value::Object(fields) => self.record_json(stage, step, fields),
+            other => bail!("a metrics record must be an object of fields, not {other}"),
+        }
     }
 
     /// Writes one record of arbitrary JSON fields; `stage`, `step` and `time_s` are added (and
