@@ -57,7 +57,13 @@ fn one_step_returns_are_the_datasets_rewards_from_its_own_states() {
     // normalised as the run normalised it: MuJoCo restarted from the dataset's qpos and qvel
     // must replay the recorded transition.
     let csv = scratch("one-step.csv");
-    ok(check(&["--states", "12", "--candidates", "2", "--horizon", "1", "--out", csv.to_str().unwrap()]));
+    let output =
+        check(&["--states", "12", "--candidates", "2", "--horizon", "1", "--json", "--out", csv.to_str().unwrap()]);
+    let report: Value = serde_json::from_str(&ok(output)).unwrap();
+    // One step of deterministic physics: every rollout of a candidate returns the same.
+    for kind in ["near", "random"] {
+        assert_eq!(report[kind]["return_repeatability"], 1.0, "{kind}: {report}");
+    }
     let normalization: Value =
         serde_json::from_str(&std::fs::read_to_string(trained_run().join("normalization.json")).unwrap()).unwrap();
     assert_eq!(normalization["reward"]["kind"], "scale");
@@ -91,8 +97,10 @@ fn the_report_has_both_kinds_of_candidates_within_their_ranges() {
     assert_eq!(report["states"], 6);
     for kind in ["near", "random"] {
         let a = &report[kind];
-        let rho = a["spearman"].as_f64().unwrap();
-        assert!((-1.0..=1.0).contains(&rho), "{kind}: Spearman {rho}");
+        for name in ["spearman", "return_repeatability"] {
+            let rho = a[name].as_f64().unwrap();
+            assert!((-1.0..=1.0).contains(&rho), "{kind}: {name} {rho}");
+        }
         for share in ["data_first_by_critic", "data_first_by_return"] {
             let s = a[share].as_f64().unwrap();
             assert!((0.0..=1.0).contains(&s) && (s * 6.0 - (s * 6.0).round()).abs() < 1e-9, "{kind}: {share} {s}");

@@ -58,6 +58,10 @@ pub struct CheckCriticArgs {
     /// Environment steps of each rollout: the candidate action, then the behaviour policy's.
     #[arg(long, default_value_t = 200)]
     pub horizon: usize,
+    /// Rollouts per candidate (the behaviour policy is stochastic); with two or more, the
+    /// report also gives how well two halves of them agree, the ceiling of any critic's score.
+    #[arg(long, default_value_t = 2)]
+    pub rollouts: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Write every candidate (state, kind, critic Q, return) to this CSV file.
@@ -78,6 +82,10 @@ pub struct RankingAgreement {
     /// ranking says nothing), and its standard error.
     pub spearman: f64,
     pub spearman_stderr: f64,
+    /// Spearman's correlation between the mean returns of two halves of the rollouts, averaged
+    /// over states: how far the returns themselves repeat, the most any critic could score
+    /// against them (None with one rollout).
+    pub return_repeatability: Option<f64>,
     /// Return of the candidate the critic rates highest, minus the dataset action's: what
     /// following the critic's pick gains, on average over states.
     pub critic_pick_gain: f64,
@@ -94,6 +102,7 @@ pub struct CriticCheck {
     pub candidates: usize,
     pub perturbation: f64,
     pub horizon: usize,
+    pub rollouts: usize,
     pub gamma: f64,
     pub near: RankingAgreement,
     pub random: RankingAgreement,
@@ -105,7 +114,21 @@ struct Candidate {
     kind: &'static str,
     action: Vec<f64>,
     q: f64,
-    value: f64,
+    /// The discounted return of each rollout.
+    returns: Vec<f64>,
+}
+
+impl Candidate {
+    fn value(&self) -> f64 {
+        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
+    }
+
+    /// The mean returns of the first and of the second half of the rollouts.
+    fn halves(&self) -> (f64, f64) {
+        let (a, b) = self.returns.split_at(self.returns.len().div_ceil(2));
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        (mean(a), mean(b))
+    }
 }
 
 /// Ranks from 0, ties sharing their mean rank.
@@ -148,11 +171,13 @@ fn argmax(values: &[f64]) -> usize {
 
 /// The agreement over groups of candidates, each group's first member the dataset action.
 fn agreement(name: &str, groups: &[Vec<&Candidate>]) -> RankingAgreement {
-    let (mut rho, mut gain, mut critic_first, mut return_first) = (vec![], vec![], 0, 0);
+    let (mut rho, mut repeat, mut gain, mut critic_first, mut return_first) = (vec![], vec![], vec![], 0, 0);
     for group in groups {
         let q: Vec<f64> = group.iter().map(|c| c.q).collect();
-        let value: Vec<f64> = group.iter().map(|c| c.value).collect();
+        let value: Vec<f64> = group.iter().map(|c| c.value()).collect();
         rho.push(spearman(&q, &value));
+        let (first, second): (Vec<f64>, Vec<f64>) = group.iter().map(|c| c.halves()).unzip();
+        repeat.push(spearman(&first, &second));
         gain.push(value[argmax(&q)] - value[0]);
         critic_first += usize::from(argmax(&q) == 0);
         return_first += usize::from(argmax(&value) == 0);
@@ -164,6 +189,11 @@ fn agreement(name: &str, groups: &[Vec<&Candidate>]) -> RankingAgreement {
         candidates: name.into(),
         spearman,
         spearman_stderr,
+        return_repeatability: groups
+            .first()
+            .and_then(|g| g.first())
+            .is_some_and(|c| c.returns.len() >= 2)
+            .then(|| mean_stderr(&repeat).0),
         critic_pick_gain,
         critic_pick_gain_stderr,
         data_first_by_critic: critic_first as f64 / n,
@@ -208,6 +238,7 @@ fn critic_values(critic: &Checkpoint, inputs: &[f32], rows: usize) -> Result<Vec
 pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     ensure!(args.states > 0, "--states must be at least 1");
     ensure!(args.candidates > 0, "--candidates must be at least 1");
+    ensure!(args.rollouts > 0, "--rollouts must be at least 1");
     ensure!(args.perturbation.is_finite() && args.perturbation >= 0.0, "--perturbation must be 0 or more");
     let run = RunDir::open(&args.run)?;
     let config = run.read_config()?;
@@ -232,7 +263,8 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     let states = args.states.min(data.len());
 
     // The candidates: per state, the dataset action, then K near and K random ones.
-    let mut env = LocomotionVec::new(spec, states * (1 + 2 * args.candidates))?;
+    let per_state = 1 + 2 * args.candidates;
+    let mut env = LocomotionVec::new(spec, states * per_state * args.rollouts)?;
     let (low, high) = env.action_bounds();
     ensure!(low.len() == data.act_dim, "{spec} takes {}-d actions, the dataset has {}", low.len(), data.act_dim);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
@@ -240,16 +272,28 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     let mut candidates = Vec::new();
     for (state, &row) in chosen.iter().enumerate() {
         let action: Vec<f64> = data.action(row).iter().map(|&a| f64::from(a)).collect();
-        candidates.push(Candidate { state, kind: "data", action: action.clone(), q: 0.0, value: 0.0 });
+        candidates.push(Candidate {
+            state,
+            kind: "data",
+            action: action.clone(),
+            q: 0.0,
+            returns: vec![0.0; args.rollouts],
+        });
         for _ in 0..args.candidates {
             let near = (0..action.len())
                 .map(|k| (action[k] + args.perturbation * rng.sample::<f64, _>(StandardNormal)).clamp(low[k], high[k]))
                 .collect();
-            candidates.push(Candidate { state, kind: "near", action: near, q: 0.0, value: 0.0 });
+            candidates.push(Candidate { state, kind: "near", action: near, q: 0.0, returns: vec![0.0; args.rollouts] });
         }
         for _ in 0..args.candidates {
             let random = (0..action.len()).map(|k| rng.random_range(low[k]..=high[k])).collect();
-            candidates.push(Candidate { state, kind: "random", action: random, q: 0.0, value: 0.0 });
+            candidates.push(Candidate {
+                state,
+                kind: "random",
+                action: random,
+                q: 0.0,
+                returns: vec![0.0; args.rollouts],
+            });
         }
     }
 
@@ -273,22 +317,24 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     // The returns: each candidate once from its dataset state, then the behaviour policy.
     let gamma = config.critic.gamma;
     let reward = normalization.as_ref().map(|n| n.reward.clone());
+    // Environment e runs rollout e / n of candidate e % n.
+    let n = candidates.len();
     let mut observations = Vec::new();
-    for (i, c) in candidates.iter().enumerate() {
-        let row = chosen[c.state];
+    for e in 0..n * args.rollouts {
+        let row = chosen[candidates[e % n].state];
         let to_f64 = |m: &arrays::Matrix| -> Vec<f64> {
             m.values[row * m.columns..(row + 1) * m.columns].iter().map(|&v| f64::from(v)).collect()
         };
-        observations.push(env.set_state(i, &to_f64(&qpos), &to_f64(&qvel))?);
+        observations.push(env.set_state(e, &to_f64(&qpos), &to_f64(&qvel))?);
     }
     let mut observations: Vec<f64> = observations.concat();
     let obs_dim = env.obs_dim();
-    let n = candidates.len();
+    let envs = n * args.rollouts;
     let euler_steps = config.support.euler_steps;
     let observation_normalization = normalization.as_ref().and_then(|n| n.observations.clone());
     let mut policy =
-        FlowPolicy::new(gpu, &behaviour, n, euler_steps, observation_normalization, args.seed, "behaviour")?;
-    let mut live: Vec<usize> = (0..n).collect();
+        FlowPolicy::new(gpu, &behaviour, envs, euler_steps, observation_normalization, args.seed, "behaviour")?;
+    let mut live: Vec<usize> = (0..envs).collect();
     let mut discount = 1.0;
     let bar = ProgressBar::new(args.horizon as u64);
     for step in 0..args.horizon {
@@ -296,7 +342,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
             break;
         }
         let mut actions: Vec<f64> = if step == 0 {
-            candidates.iter().flat_map(|c| c.action.iter().copied()).collect()
+            (0..envs).flat_map(|e| candidates[e % n].action.iter().copied()).collect()
         } else {
             let batch: Vec<f64> =
                 live.iter().flat_map(|&i| observations[i * obs_dim..(i + 1) * obs_dim].iter().copied()).collect();
@@ -307,12 +353,12 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
         }
         let outcomes = env.step(&live, &actions)?;
         let mut still_live = Vec::with_capacity(live.len());
-        for (&i, outcome) in live.iter().zip(outcomes) {
-            let r = reward.as_ref().map_or(outcome.reward as f32, |n| n.apply(outcome.reward as f32));
-            candidates[i].value += discount * f64::from(r);
-            observations[i * obs_dim..(i + 1) * obs_dim].copy_from_slice(&outcome.observation);
+        for (&e, outcome) in live.iter().zip(outcomes) {
+            let r = reward.as_ref().map_or(outcome.reward as f32, |norm| norm.apply(outcome.reward as f32));
+            candidates[e % n].returns[e / n] += discount * f64::from(r);
+            observations[e * obs_dim..(e + 1) * obs_dim].copy_from_slice(&outcome.observation);
             if !outcome.terminated {
-                still_live.push(i);
+                still_live.push(e);
             }
         }
         live = still_live;
@@ -324,12 +370,11 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     if let Some(path) = &args.out {
         let mut csv = String::from("state,dataset_row,kind,critic_q,return\n");
         for c in &candidates {
-            writeln!(csv, "{},{},{},{},{}", c.state, chosen[c.state], c.kind, c.q, c.value)?;
+            writeln!(csv, "{},{},{},{},{}", c.state, chosen[c.state], c.kind, c.q, c.value())?;
         }
         std::fs::write(path, csv).with_context(|| format!("cannot write {}", path.display()))?;
     }
     let group = |kind: &str| -> Vec<Vec<&Candidate>> {
-        let per_state = 1 + 2 * args.candidates;
         candidates
             .chunks(per_state)
             .map(|c| c.iter().filter(|c| c.kind == "data" || c.kind == kind).collect())
@@ -341,6 +386,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
         candidates: args.candidates,
         perturbation: args.perturbation,
         horizon: args.horizon,
+        rollouts: args.rollouts,
         gamma,
         near: agreement("near", &group("near")),
         random: agreement("random", &group("random")),
@@ -350,18 +396,19 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
 /// The check as a short table.
 pub fn render(check: &CriticCheck) -> String {
     let mut out = format!(
-        "critic ranking against {} returns: {} states, the dataset action and {} candidates of each kind, {} steps, gamma {}\n",
-        check.env, check.states, check.candidates, check.horizon, check.gamma
+        "critic ranking against {} returns: {} states, the dataset action and {} candidates of each kind, {} steps, {} rollouts each, gamma {}\n",
+        check.env, check.states, check.candidates, check.horizon, check.rollouts, check.gamma
     );
-    out += "candidates                  Spearman(Q, return)   return of the critic's pick - data's   data first by Q / by return\n";
+    out += "candidates                  Spearman(Q, return)   returns' repeatability   return of the critic's pick - data's   data first by Q / by return\n";
     for (a, label) in
         [(&check.near, format!("near (std {})", check.perturbation)), (&check.random, "random (uniform)".to_string())]
     {
         let _ = writeln!(
             out,
-            "{label:<27} {:>7.3} ± {:<11.3} {:>9.3} ± {:<24.3} {:.2} / {:.2}",
+            "{label:<27} {:>7.3} ± {:<11.3} {:>15} {:>15.3} ± {:<22.3} {:.2} / {:.2}",
             a.spearman,
             a.spearman_stderr,
+            a.return_repeatability.map_or("-".to_string(), |r| format!("{r:.3}")),
             a.critic_pick_gain,
             a.critic_pick_gain_stderr,
             a.data_first_by_critic,
@@ -393,7 +440,7 @@ mod tests {
 
     #[test]
     fn agreement_scores_the_critics_pick_against_the_dataset_action() {
-        let c = |kind, q, value| Candidate { state: 0, kind, action: vec![], q, value };
+        let c = |kind, q, value| Candidate { state: 0, kind, action: vec![], q, returns: vec![value] };
         let group = [c("data", 1.0, 5.0), c("near", 3.0, 2.0), c("near", 2.0, 9.0)];
         let refs: Vec<&Candidate> = group.iter().collect();
         let a = agreement("near", &[refs]);
@@ -401,5 +448,19 @@ mod tests {
         assert!((a.critic_pick_gain + 3.0).abs() < 1e-12);
         assert_eq!((a.data_first_by_critic, a.data_first_by_return), (0.0, 0.0));
         assert!((a.spearman + 0.5).abs() < 1e-12);
+        assert_eq!(a.return_repeatability, None, "one rollout has no halves to compare");
+    }
+
+    #[test]
+    fn repeatability_compares_the_halves_of_the_rollouts() {
+        let c = |kind, returns: Vec<f64>| Candidate { state: 0, kind, action: vec![], q: 0.0, returns };
+        // The halves order the three candidates the same way, then the opposite way.
+        let agree = [c("data", vec![1.0, 1.0]), c("near", vec![2.0, 5.0]), c("near", vec![3.0, 9.0])];
+        let oppose = [c("data", vec![1.0, 3.0]), c("near", vec![2.0, 2.0]), c("near", vec![3.0, 1.0])];
+        let a = agreement("near", &[agree.iter().collect()]);
+        assert_eq!(a.return_repeatability, Some(1.0));
+        let b = agreement("near", &[oppose.iter().collect()]);
+        assert_eq!(b.return_repeatability, Some(-1.0));
+        assert!((agree[2].value() - 6.0).abs() < 1e-12);
     }
 }
