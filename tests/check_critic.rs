@@ -2,7 +2,6 @@
 #![cfg(feature = "mujoco")]
 
 mod cli_support;
-#[allow(dead_code)]
 mod data_support;
 
 use std::path::{Path, PathBuf};

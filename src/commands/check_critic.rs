@@ -12,6 +12,8 @@
 //!   - random: the dataset action and K uniformly random actions, choices far apart.
 //!
 //! The critic runs on the CPU twin of the MLP: a few thousand rows, once.
+// Without MuJoCo only the statistics and the report remain; `run` says why it cannot check.
+#![cfg_attr(not(feature = "mujoco"), allow(unused_imports, dead_code))]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,8 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use crate::data::{arrays, Dataset, Normalization};
-use crate::envs::locomotion::LocomotionVec;
+#[cfg(feature = "mujoco")]
+use crate::envs::locomotion::{LocomotionVec, MAX_EPISODE_STEPS};
 use crate::envs::{EnvSpec, VecEnv};
 use crate::eval::{FlowPolicy, Policy};
 use crate::gpu::Gpu;
@@ -235,6 +238,12 @@ fn critic_values(critic: &Checkpoint, inputs: &[f32], rows: usize) -> Result<Vec
     Ok(q1.iter().zip(&q2).map(|(a, b)| f64::from(a.min(*b))).collect())
 }
 
+#[cfg(not(feature = "mujoco"))]
+pub fn run(_gpu: &Gpu, _args: &CheckCriticArgs) -> Result<CriticCheck> {
+    bail!("check-critic restarts MuJoCo: this qipo was built without it (the `mujoco` cargo feature)")
+}
+
+#[cfg(feature = "mujoco")]
 pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     ensure!(args.states > 0, "--states must be at least 1");
     ensure!(args.candidates > 0, "--candidates must be at least 1");
@@ -256,7 +265,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     if !matches!(spec, EnvSpec::Locomotion { .. }) {
         bail!("{spec}: the check restarts MuJoCo locomotion environments only");
     }
-    let max_steps = crate::envs::locomotion::MAX_EPISODE_STEPS;
+    let max_steps = MAX_EPISODE_STEPS;
     ensure!((1..=max_steps).contains(&args.horizon), "--horizon must be within 1 and {max_steps}");
     let data = Dataset::load(&args.dataset)?;
     let (qpos, qvel) = read_mujoco_states(&args.dataset, data.len())?;
