@@ -34,11 +34,11 @@ use crate::eval::{FlowPolicy, Policy};
 use crate::gpu::Gpu;
 use crate::nn::MlpSpec;
 use crate::reference::mlp;
-use crate::rl::evaluation::{env_of_dataset, run_eval_env};
+use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
 use crate::rl::saved_policy::read_normalization;
 use crate::rl::snapshot::load_velocity;
 use crate::run::checkpoint::Checkpoint;
-use crate::run::seeds::mean_stderr;
+use crate::run::seeds::{mean_stderr, SeedsDir};
 use crate::run::{RunDir, Stage};
 
 #[derive(clap::Args, Debug)]
@@ -249,6 +249,15 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     ensure!(args.candidates > 0, "--candidates must be at least 1");
     ensure!(args.rollouts > 0, "--rollouts must be at least 1");
     ensure!(args.perturbation.is_finite() && args.perturbation >= 0.0, "--perturbation must be 0 or more");
+    if SeedsDir::is_at(&args.run) {
+        let seeds = SeedsDir::open(&args.run)?;
+        bail!(
+            "{} holds {} seeds, each a run of its own: name one, e.g. --run {}",
+            args.run.display(),
+            seeds.runs.len(),
+            seeds.runs[0].path().display()
+        );
+    }
     let run = RunDir::open(&args.run)?;
     let config = run.read_config()?;
     let critic_path = run.checkpoint_path(Stage::Critic);
@@ -268,6 +277,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     let max_steps = MAX_EPISODE_STEPS;
     ensure!((1..=max_steps).contains(&args.horizon), "--horizon must be within 1 and {max_steps}");
     let data = Dataset::load(&args.dataset)?;
+    check_eval_env_dims(Some(spec), &data)?;
     let (qpos, qvel) = read_mujoco_states(&args.dataset, data.len())?;
     let states = args.states.min(data.len());
 
@@ -275,7 +285,6 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     let per_state = 1 + 2 * args.candidates;
     let mut env = LocomotionVec::new(spec, states * per_state * args.rollouts)?;
     let (low, high) = env.action_bounds();
-    ensure!(low.len() == data.act_dim, "{spec} takes {}-d actions, the dataset has {}", low.len(), data.act_dim);
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let chosen = sample(&mut rng, data.len(), states).into_vec();
     let mut candidates = Vec::new();
