@@ -62,6 +62,7 @@ fn one_step_returns_are_the_datasets_rewards_from_its_own_states() {
     // One step of deterministic physics: every rollout of a candidate returns the same.
     for kind in ["near", "random"] {
         assert_eq!(report[kind]["return_repeatability"], 1.0, "{kind}: {report}");
+        assert_eq!(report[kind]["spearman_ceiling"], 1.0, "{kind}: {report}");
     }
     let normalization: Value =
         serde_json::from_str(&std::fs::read_to_string(trained_run().join("normalization.json")).unwrap()).unwrap();
@@ -96,7 +97,7 @@ fn the_report_has_both_kinds_of_candidates_within_their_ranges() {
     assert_eq!(report["states"], 6);
     for kind in ["near", "random"] {
         let a = &report[kind];
-        for name in ["spearman", "return_repeatability"] {
+        for name in ["spearman", "return_repeatability", "spearman_ceiling"] {
             let rho = a[name].as_f64().unwrap();
             assert!((-1.0..=1.0).contains(&rho), "{kind}: {name} {rho}");
         }

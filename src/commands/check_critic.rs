@@ -86,9 +86,12 @@ pub struct RankingAgreement {
     pub spearman: f64,
     pub spearman_stderr: f64,
     /// Spearman's correlation between the mean returns of two halves of the rollouts, averaged
-    /// over states: how far the returns themselves repeat, the most any critic could score
-    /// against them (None with one rollout).
+    /// over states: how far the returns themselves repeat (None with one rollout).
     pub return_repeatability: Option<f64>,
+    /// The most a critic that knew the true values could score against the mean of all the
+    /// rollouts: √(2r / (1 + r)) for the repeatability r (Spearman–Brown, then the square root
+    /// of that reliability), 0 where r ≤ 0. Approximate: r is a mean over states.
+    pub spearman_ceiling: Option<f64>,
     /// Return of the candidate the critic rates highest, minus the dataset action's: what
     /// following the critic's pick gains, on average over states.
     pub critic_pick_gain: f64,
@@ -168,6 +171,15 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     }
 }
 
+/// The best correlation with the mean of two halves whose own correlation is `r`.
+fn ceiling(r: f64) -> f64 {
+    if r <= 0.0 {
+        0.0
+    } else {
+        (2.0 * r / (1.0 + r)).sqrt()
+    }
+}
+
 fn argmax(values: &[f64]) -> usize {
     (0..values.len()).max_by(|&a, &b| values[a].total_cmp(&values[b])).unwrap_or(0)
 }
@@ -188,15 +200,14 @@ fn agreement(name: &str, groups: &[Vec<&Candidate>]) -> RankingAgreement {
     let n = groups.len().max(1) as f64;
     let (spearman, spearman_stderr) = mean_stderr(&rho);
     let (critic_pick_gain, critic_pick_gain_stderr) = mean_stderr(&gain);
+    let repeated = groups.first().and_then(|g| g.first()).is_some_and(|c| c.returns.len() >= 2);
+    let return_repeatability = repeated.then(|| mean_stderr(&repeat).0);
     RankingAgreement {
         candidates: name.into(),
         spearman,
         spearman_stderr,
-        return_repeatability: groups
-            .first()
-            .and_then(|g| g.first())
-            .is_some_and(|c| c.returns.len() >= 2)
-            .then(|| mean_stderr(&repeat).0),
+        return_repeatability,
+        spearman_ceiling: return_repeatability.map(ceiling),
         critic_pick_gain,
         critic_pick_gain_stderr,
         data_first_by_critic: critic_first as f64 / n,
@@ -417,16 +428,19 @@ pub fn render(check: &CriticCheck) -> String {
         "critic ranking against {} returns: {} states, the dataset action and {} candidates of each kind, {} steps, {} rollouts each, gamma {}\n",
         check.env, check.states, check.candidates, check.horizon, check.rollouts, check.gamma
     );
-    out += "candidates                  Spearman(Q, return)   returns' repeatability   return of the critic's pick - data's   data first by Q / by return\n";
+    out += "candidates                  Spearman(Q, return)   ceiling (repeatability)   return of the critic's pick - data's   data first by Q / by return\n";
     for (a, label) in
         [(&check.near, format!("near (std {})", check.perturbation)), (&check.random, "random (uniform)".to_string())]
     {
         let _ = writeln!(
             out,
-            "{label:<27} {:>7.3} ± {:<11.3} {:>15} {:>15.3} ± {:<22.3} {:.2} / {:.2}",
+            "{label:<27} {:>7.3} ± {:<11.3} {:>16} {:>16.3} ± {:<22.3} {:.2} / {:.2}",
             a.spearman,
             a.spearman_stderr,
-            a.return_repeatability.map_or("-".to_string(), |r| format!("{r:.3}")),
+            match (a.spearman_ceiling, a.return_repeatability) {
+                (Some(c), Some(r)) => format!("{c:.3} ({r:.3})"),
+                _ => "-".to_string(),
+            },
             a.critic_pick_gain,
             a.critic_pick_gain_stderr,
             a.data_first_by_critic,
@@ -449,6 +463,13 @@ mod tests {
         // d = (0, -1, 1, 0): 1 - 6·2 / (4·15) = 0.8.
         assert!((spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]) - 0.8).abs() < 1e-12);
         assert_eq!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]), 0.0);
+    }
+
+    #[test]
+    fn the_ceiling_of_halves_that_agree_by_a_third_is_a_half_reliability_root() {
+        // r = 1/3: the mean of both halves has reliability 2r / (1 + r) = 1/2.
+        assert!((ceiling(1.0 / 3.0) - 0.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(ceiling(-0.2), 0.0);
     }
 
     #[test]
@@ -477,8 +498,10 @@ mod tests {
         let oppose = [c("data", vec![1.0, 3.0]), c("near", vec![2.0, 2.0]), c("near", vec![3.0, 1.0])];
         let a = agreement("near", &[agree.iter().collect()]);
         assert_eq!(a.return_repeatability, Some(1.0));
+        assert_eq!(a.spearman_ceiling, Some(1.0));
         let b = agreement("near", &[oppose.iter().collect()]);
         assert_eq!(b.return_repeatability, Some(-1.0));
+        assert_eq!(b.spearman_ceiling, Some(0.0));
         assert!((agree[2].value() - 6.0).abs() < 1e-12);
     }
 }
