@@ -126,11 +126,11 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
         }
         None => {
             let preset = args.preset.clone().or_else(|| preset_for_dataset(&args.dataset).map(str::to_string));
-            let mut overrides = args.overrides.clone();
+            let mut config = resolve(preset.as_deref(), args.config.as_deref(), &args.overrides)?;
+            // --seed wins over a `seed` in the config file or a --set.
             if let Some(seed) = args.seed {
-                overrides.push(format!("seed={seed}"));
+                config.seed = seed;
             }
-            let mut config = resolve(preset.as_deref(), args.config.as_deref(), &overrides)?;
             if config.run.eval_env.is_empty() {
                 // Evaluate where the data came from, when its file name (or else the preset) says.
                 let from_preset = || preset.as_deref().and_then(|p| p.parse::<EnvSpec>().ok());
