@@ -26,19 +26,20 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
-use crate::data::{arrays, Dataset, Normalization};
+use crate::data::{arrays, Dataset};
 #[cfg(feature = "mujoco")]
 use crate::envs::locomotion::{LocomotionVec, MAX_EPISODE_STEPS};
 use crate::envs::{EnvSpec, VecEnv};
-use crate::eval::{FlowPolicy, Policy};
+use crate::eval::{mean_stderr, FlowPolicy, Policy};
 use crate::gpu::Gpu;
 use crate::nn::MlpSpec;
 use crate::reference::mlp;
+use crate::rl::behaviour::BEHAVIOUR;
 use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
 use crate::rl::saved_policy::read_normalization;
 use crate::rl::snapshot::load_velocity;
 use crate::run::checkpoint::Checkpoint;
-use crate::run::seeds::{mean_stderr, SeedsDir};
+use crate::run::seeds::SeedsDir;
 use crate::run::{RunDir, Stage};
 
 #[derive(clap::Args, Debug)]
@@ -274,7 +275,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     let critic_path = run.checkpoint_path(Stage::Critic);
     ensure!(critic_path.exists(), "{}: the run has no trained critic yet", args.run.display());
     let critic = Checkpoint::load(&critic_path)?;
-    let behaviour = load_velocity(&Checkpoint::load(&run.checkpoint_path(Stage::Behaviour))?, gpu, "behaviour")?;
+    let behaviour = load_velocity(&Checkpoint::load(&run.checkpoint_path(Stage::Behaviour))?, gpu, BEHAVIOUR)?;
     let normalization = read_normalization(&run)?;
 
     let spec = match run_eval_env(&config, &args.dataset)? {
@@ -285,8 +286,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     if !matches!(spec, EnvSpec::Locomotion { .. }) {
         bail!("{spec}: the check restarts MuJoCo locomotion environments only");
     }
-    let max_steps = MAX_EPISODE_STEPS;
-    ensure!((1..=max_steps).contains(&args.horizon), "--horizon must be within 1 and {max_steps}");
+    ensure!((1..=MAX_EPISODE_STEPS).contains(&args.horizon), "--horizon must be within 1 and {MAX_EPISODE_STEPS}");
     let data = Dataset::load(&args.dataset)?;
     check_eval_env_dims(Some(spec), &data)?;
     let (qpos, qvel) = read_mujoco_states(&args.dataset, data.len())?;
@@ -298,39 +298,28 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
     let (low, high) = env.action_bounds();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let chosen = sample(&mut rng, data.len(), states).into_vec();
+    let candidate = |state, kind, action| Candidate { state, kind, action, q: 0.0, returns: vec![0.0; args.rollouts] };
     let mut candidates = Vec::new();
     for (state, &row) in chosen.iter().enumerate() {
         let action: Vec<f64> = data.action(row).iter().map(|&a| f64::from(a)).collect();
-        candidates.push(Candidate {
-            state,
-            kind: "data",
-            action: action.clone(),
-            q: 0.0,
-            returns: vec![0.0; args.rollouts],
-        });
+        candidates.push(candidate(state, "data", action.clone()));
         for _ in 0..args.candidates {
             let near = (0..action.len())
                 .map(|k| (action[k] + args.perturbation * rng.sample::<f64, _>(StandardNormal)).clamp(low[k], high[k]))
                 .collect();
-            candidates.push(Candidate { state, kind: "near", action: near, q: 0.0, returns: vec![0.0; args.rollouts] });
+            candidates.push(candidate(state, "near", near));
         }
         for _ in 0..args.candidates {
             let random = (0..action.len()).map(|k| rng.random_range(low[k]..=high[k])).collect();
-            candidates.push(Candidate {
-                state,
-                kind: "random",
-                action: random,
-                q: 0.0,
-                returns: vec![0.0; args.rollouts],
-            });
+            candidates.push(candidate(state, "random", random));
         }
     }
 
     // The critic's Q, on the states as it saw them in training.
     let observation = |row: usize| -> Vec<f32> {
         let mut s = data.observation(row).to_vec();
-        if let Some(Normalization { observations: Some(n), .. }) = &normalization {
-            n.apply(&mut s);
+        if let Some(n) = &normalization {
+            n.apply_to_observations(&mut s);
         }
         s
     };
@@ -345,7 +334,7 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
 
     // The returns: each candidate once from its dataset state, then the behaviour policy.
     let gamma = config.critic.gamma;
-    let reward = normalization.as_ref().map(|n| n.reward.clone());
+    let reward = normalization.as_ref().map(|n| &n.reward);
     // Environment e runs rollout e / n of candidate e % n.
     let n = candidates.len();
     let mut observations = Vec::new();

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context as _, Result};
 use serde::Serialize;
 
-use crate::eval::EvalReport;
+use crate::eval::{mean_stderr, EvalReport};
 use crate::rl::evaluation::EVAL_FILE;
-use crate::run::seeds::{mean_stderr, SeedsIndex, SEEDS_FILE};
+use crate::run::seeds::{SeedsIndex, SEEDS_FILE};
 
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {

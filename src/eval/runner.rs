@@ -44,8 +44,8 @@ pub fn episode_seed(seed: u64, episode: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Mean and standard error of the mean.
-fn mean_stderr(values: &[f64]) -> (f64, f64) {
+/// Mean and standard error of the mean (0 for fewer than two values).
+pub fn mean_stderr(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n.max(1.0);
     if values.len() < 2 {

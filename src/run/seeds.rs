@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::plot::plot_seed_curves;
 use super::{write_atomic, RunDir};
-use crate::eval::EvalReport;
+use crate::eval::{mean_stderr, EvalReport};
 use crate::rl::config::TrainConfig;
 
 /// The file that marks a multi-seed run directory.
@@ -40,17 +40,6 @@ pub struct SeedsEvaluation {
     pub return_stderr: f64,
     pub scores: Vec<f64>,
     pub returns: Vec<f64>,
-}
-
-/// Mean and standard error of the mean (0 for fewer than two values).
-pub fn mean_stderr(values: &[f64]) -> (f64, f64) {
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    if values.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (var / n).sqrt())
 }
 
 impl SeedsEvaluation {
