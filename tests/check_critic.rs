@@ -93,7 +93,7 @@ fn one_step_returns_are_the_datasets_rewards_from_its_own_states() {
 fn the_report_has_both_kinds_of_candidates_within_their_ranges() {
     let output = check(&["--states", "6", "--candidates", "3", "--horizon", "5", "--json"]);
     let report: Value = serde_json::from_str(&ok(output)).unwrap();
-    assert_eq!(report["env"], "hopper-v5");
+    assert_eq!(report["env"], "hopper-v4");
     assert_eq!(report["states"], 6);
     for kind in ["near", "random"] {
         let a = &report[kind];

@@ -102,13 +102,13 @@ fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
     let last = records.last().unwrap();
     assert_eq!(last["stage"], "evaluation");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
-    assert_eq!(report["env"], "hopper-v5");
+    assert_eq!(report["env"], "hopper-v4");
     assert_eq!(report["score_mean"], last["eval_score"]);
 
     let dir = out.to_str().unwrap();
     let first = eval(&["--checkpoint", dir, "--episodes", "3", "--seed", "5"]);
     let again = eval(&["--checkpoint", dir, "--episodes", "3", "--seed", "5"]);
-    assert_eq!(first["env"], "hopper-v5", "the run's environment is the default");
+    assert_eq!(first["env"], "hopper-v4", "the run's environment is the default");
     assert_eq!(first["returns"], again["returns"], "same checkpoint and seed: same numbers");
     assert_eq!(first["lengths"], again["lengths"]);
     // The policy's checkpoint file alone finds its run's normalisation and Euler steps.
@@ -139,7 +139,7 @@ fn evaluation_needs_a_known_environment() {
     let stop = ["--preset", "hopper-medium-replay-v2", "--set", "run.log_every=1", "--stop-after", "1"];
     ok(qipo(&[&args[..], &stop[..]].concat()));
     let config = std::fs::read_to_string(out.join("config.toml")).unwrap();
-    assert!(config.contains("eval_env = \"hopper-v5\""), "{config}");
+    assert!(config.contains("eval_env = \"hopper-v4\""), "{config}");
 
     let err = fails(qipo(&["eval", "--policy", "zero", "--episodes", "1"]));
     assert!(err.contains("--env"), "{err}");

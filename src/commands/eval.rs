@@ -30,7 +30,8 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub policy: Option<Baseline>,
     /// hopper, halfcheetah, walker2d (gymnasium v5; append -v4 for v4), or
-    /// antmaze-umaze|medium|large; a D4RL dataset name works too. Default: the run's.
+    /// antmaze-umaze|medium|large; a D4RL dataset name works too (its `-v2` means v4).
+    /// Default: the run's.
     #[arg(long, value_name = "NAME")]
     pub env: Option<EnvSpec>,
     /// Episodes, all stepped together.

@@ -10,7 +10,7 @@ use crate::data::Env;
 
 /// The version of gymnasium's MuJoCo environments whose semantics to reproduce. v5 is the
 /// default; D4RL's datasets were collected in the older v4-era models (Walker2d's feet
-/// differ), so `-v4` at the end of a name selects those.
+/// differ), so a name ending in `-v4`, or in `-v2` as D4RL's dataset names do, selects those.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum GymVersion {
@@ -94,7 +94,10 @@ impl FromStr for EnvSpec {
                 })?;
             return Ok(EnvSpec::AntMaze { maze });
         }
-        let version = if lower.ends_with("-v4") { GymVersion::V4 } else { GymVersion::V5 };
+        // A file name's extension does not count: `walker2d-medium-v2.hdf5` is D4RL data.
+        let name = [".hdf5", ".h5"].iter().find_map(|ext| lower.strip_suffix(ext)).unwrap_or(&lower);
+        let d4rl_era = name.ends_with("-v4") || name.ends_with("-v2");
+        let version = if d4rl_era { GymVersion::V4 } else { GymVersion::V5 };
         Ok(EnvSpec::Locomotion { env, version })
     }
 }
@@ -108,10 +111,16 @@ mod tests {
         let parse = |s: &str| s.parse::<EnvSpec>().unwrap();
         assert_eq!(parse("hopper"), EnvSpec::Locomotion { env: Env::Hopper, version: GymVersion::V5 });
         assert_eq!(parse("Walker2d-v4"), EnvSpec::Locomotion { env: Env::Walker2d, version: GymVersion::V4 });
+        // D4RL's -v2 data came from the v4-era models, and evaluate there.
         assert_eq!(
             parse("halfcheetah-medium-replay-v2"),
-            EnvSpec::Locomotion { env: Env::HalfCheetah, version: GymVersion::V5 }
+            EnvSpec::Locomotion { env: Env::HalfCheetah, version: GymVersion::V4 }
         );
+        assert_eq!(
+            parse("walker2d-medium-v2.hdf5"),
+            EnvSpec::Locomotion { env: Env::Walker2d, version: GymVersion::V4 }
+        );
+        assert_eq!(parse("Walker2d-v5"), EnvSpec::Locomotion { env: Env::Walker2d, version: GymVersion::V5 });
         assert_eq!(parse("antmaze-umaze-diverse-v2"), EnvSpec::AntMaze { maze: Maze::Umaze });
         assert_eq!(parse("AntMaze_Large-v4"), EnvSpec::AntMaze { maze: Maze::Large });
         assert_eq!(parse("antmaze-medium-play-v2"), EnvSpec::AntMaze { maze: Maze::Medium });

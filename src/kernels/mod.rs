@@ -6,6 +6,7 @@
 use crate::gpu::kernel::Source;
 
 pub mod adam;
+pub mod columns;
 pub mod critic;
 pub mod energy_weights;
 pub mod euler;
@@ -47,5 +48,6 @@ pub fn all() -> Vec<crate::gpu::Kernel> {
     kernels.extend_from_slice(&rows::KERNELS);
     kernels.extend_from_slice(&critic::KERNELS);
     kernels.extend_from_slice(&sample_rows::KERNELS);
+    kernels.extend_from_slice(&columns::KERNELS);
     kernels
 }

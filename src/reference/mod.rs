@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod adam;
+pub mod columns;
 pub mod critic;
 pub mod flow;
 pub mod gather;
