@@ -15,6 +15,7 @@ pub mod loss;
 pub mod mlp;
 pub mod qipo;
 pub mod reduce;
+pub mod resnet;
 pub mod rng;
 pub mod rows;
 pub mod time_embedding;

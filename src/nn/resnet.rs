@@ -1,0 +1,680 @@
+//! QGPO's residual velocity network on the GPU: a U-shaped stack of residual blocks, each
+//! told the time and the state through a shared embedding (QGPO's `ScoreNet`, Lu et al.
+//! 2023, read as a velocity field: without its division by σ_t).
+//!
+//! Its input rows are the velocity network's usual [x | Fourier features of t | state]:
+//!
+//! ```text
+//! time  = Linear(fourier)                              QGPO's `embed` after its projection
+//! state = act(Linear(cond))                            `pre_sort_condition`
+//! e     = act(Linear(act(Linear([state | time]))))     `sort_t`, and the act every block's
+//!                                                      time_mlp starts with
+//! block(input):  h = act(dense1(input)) + time_proj(e);  act(dense2(h)) + skip(input)
+//!                (skip is a linear layer where the widths differ, else the identity)
+//! d_0 = block(x), d_l = block(d_{l-1})                 the down path, widths w_0 > w_1 > …
+//! u_n = block(d_n)                                     the middle block (n = last level)
+//! u_{l-1} = block([d_l | u_l])                         the up path, back to w_0
+//! v = Linear([d_0 | u_0])
+//! ```
+//!
+//! Every block's time projection is one layer (`time_proj`, its outputs side by side), so
+//! one product serves them all. The parameters live in one flat buffer, layer by layer, so
+//! Adam, the EMA and checkpoints treat the network like an MLP. On the GPU the network is
+//! linear layers joined by one kernel, `shaders/columns.wgsl`, which copies or adds column
+//! blocks: concatenations, the time term, the skip connections and, backwards, the splits
+//! and sums of gradients. The CPU twin is [`crate::reference::resnet`].
+
+use anyhow::{ensure, Result};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Activation;
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::columns::{ColumnView, Columns, Mode};
+use crate::kernels::linear::{
+    BackwardOffsets, Copies, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
+};
+
+/// The shape of a residual velocity network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResNetSpec {
+    /// Coordinates of x: the output's width too.
+    pub x_dim: usize,
+    /// Fourier features of t in every input row.
+    pub time_features: usize,
+    /// Width of the conditioning input (the state; 0 when unconditional).
+    pub cond_dim: usize,
+    /// Widths of the down path, one per level (QGPO: 512, 256, 128).
+    pub widths: Vec<usize>,
+    /// Width of the state's encoding (QGPO: 32).
+    pub cond_width: usize,
+    /// Width of the time-and-state embedding every block reads (QGPO: 128).
+    pub embed_width: usize,
+    pub activation: Activation,
+}
+
+/// What a block reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockInput {
+    /// The network's x.
+    X,
+    /// The output of an earlier block.
+    Block(usize),
+    /// [d_l | u_l] at level l: the outputs of blocks l and [`ResNetLayout::up_block`]`(l)`.
+    Concat(usize),
+}
+
+/// One residual block's layers and where it reads from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockShape {
+    pub input: BlockInput,
+    pub in_dim: usize,
+    pub out_dim: usize,
+    pub dense1: LayerShape,
+    pub dense2: LayerShape,
+    /// The skip connection's layer where in_dim differs from out_dim.
+    pub skip: Option<LayerShape>,
+    /// Where the block's time term starts among `time_proj`'s outputs.
+    pub time_column: usize,
+}
+
+/// Every layer of a [`ResNetSpec`] with its place in the flat parameter buffer, in that
+/// buffer's order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResNetLayout {
+    pub time: LayerShape,
+    pub cond: Option<LayerShape>,
+    pub embed: [LayerShape; 2],
+    pub time_proj: LayerShape,
+    /// The down path, the middle block, then the up path.
+    pub blocks: Vec<BlockShape>,
+    pub last: LayerShape,
+    pub param_count: usize,
+}
+
+impl ResNetLayout {
+    /// Levels of the U (the down path's length).
+    pub fn levels(&self) -> usize {
+        self.blocks.len() / 2
+    }
+
+    /// The block whose output is u_l, the up path's tensor at level l.
+    pub fn up_block(&self, level: usize) -> usize {
+        self.blocks.len() - 1 - level
+    }
+
+    /// Every layer, in the parameter buffer's order.
+    pub fn layers(&self) -> Vec<LayerShape> {
+        let mut all = vec![self.time];
+        all.extend(self.cond);
+        all.extend(self.embed);
+        all.push(self.time_proj);
+        for b in &self.blocks {
+            all.extend([b.dense1, b.dense2]);
+            all.extend(b.skip);
+        }
+        all.push(self.last);
+        all
+    }
+}
+
+impl ResNetSpec {
+    /// Width of an input row: [x | Fourier features | cond].
+    pub fn input_width(&self) -> usize {
+        self.x_dim + self.time_features + self.cond_dim
+    }
+
+    /// The width the embedding MLP reads: [state encoding | time features].
+    fn joint_width(&self) -> usize {
+        if self.cond_dim > 0 {
+            self.cond_width + self.time_features
+        } else {
+            self.time_features
+        }
+    }
+
+    pub fn check(&self) -> Result<()> {
+        ensure!(self.x_dim > 0, "a residual network needs at least one output coordinate");
+        ensure!(self.time_features > 0, "a residual network needs time features");
+        ensure!(!self.widths.is_empty(), "a residual network needs at least one level (policy_net.hidden)");
+        ensure!(self.widths.iter().all(|&w| w > 0), "a residual network's widths cannot be 0");
+        ensure!(self.embed_width > 0, "a residual network's embedding width cannot be 0");
+        ensure!(self.cond_dim == 0 || self.cond_width > 0, "a conditional residual network needs a state encoding");
+        Ok(())
+    }
+
+    /// Where every layer lives in the flat parameter buffer.
+    pub fn layout(&self) -> ResNetLayout {
+        let mut offset = 0;
+        let mut layer = |in_dim: usize, out_dim: usize| {
+            let shape = LayerShape { in_dim, out_dim, weight_off: offset, bias_off: offset + in_dim * out_dim };
+            offset = shape.bias_off + out_dim;
+            shape
+        };
+        let (f, e) = (self.time_features, self.embed_width);
+        let time = layer(f, f);
+        let cond = (self.cond_dim > 0).then(|| layer(self.cond_dim, self.cond_width));
+        let embed = [layer(self.joint_width(), e), layer(e, e)];
+
+        // Every block's input and output width, down, middle and up.
+        let w = &self.widths;
+        let n = w.len();
+        let mut plan = Vec::new();
+        for l in 0..n {
+            let (input, in_dim) =
+                if l == 0 { (BlockInput::X, self.x_dim) } else { (BlockInput::Block(l - 1), w[l - 1]) };
+            plan.push((input, in_dim, w[l]));
+        }
+        plan.push((BlockInput::Block(n - 1), w[n - 1], w[n - 1]));
+        for level in (1..n).rev() {
+            plan.push((BlockInput::Concat(level), 2 * w[level], w[level - 1]));
+        }
+        let time_proj = layer(e, plan.iter().map(|p| p.2).sum());
+        let mut time_column = 0;
+        let blocks = plan
+            .into_iter()
+            .map(|(input, in_dim, out_dim)| {
+                let block = BlockShape {
+                    input,
+                    in_dim,
+                    out_dim,
+                    dense1: layer(in_dim, out_dim),
+                    dense2: layer(out_dim, out_dim),
+                    skip: (in_dim != out_dim).then(|| layer(in_dim, out_dim)),
+                    time_column,
+                };
+                time_column += out_dim;
+                block
+            })
+            .collect();
+        let last = layer(2 * w[0], self.x_dim);
+        ResNetLayout { time, cond, embed, time_proj, blocks, last, param_count: offset }
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.layout().param_count
+    }
+
+    /// Multiply-adds of one forward pass per row.
+    pub fn flops_per_row(&self) -> usize {
+        self.layout().layers().iter().map(|l| 2 * l.in_dim * l.out_dim).sum()
+    }
+
+    /// PyTorch's default initialisation of every `nn.Linear`: W and b uniform in ±1/√fan_in.
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        let layout = self.layout();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut params = vec![0.0f32; layout.param_count];
+        for layer in layout.layers() {
+            let bound = 1.0 / (layer.in_dim as f32).sqrt();
+            for p in &mut params[layer.weight_off..layer.bias_off + layer.out_dim] {
+                *p = rng.random_range(-bound..bound);
+            }
+        }
+        params
+    }
+}
+
+/// A residual network's parameters and gradients on the GPU: `copies` networks of one
+/// shape, back to back.
+pub struct ResNet {
+    pub spec: ResNetSpec,
+    pub layout: ResNetLayout,
+    pub copies: usize,
+    pub params: GpuBuffer,
+    pub grads: GpuBuffer,
+}
+
+impl ResNet {
+    /// Copies of one shape, copy c with `params[c]`, stored back to back.
+    pub fn copies_from_params(gpu: &Gpu, spec: &ResNetSpec, params: &[&[f32]]) -> Result<Self> {
+        spec.check()?;
+        ensure!(!params.is_empty(), "a network needs at least one copy");
+        let layout = spec.layout();
+        for copy in params {
+            ensure!(
+                copy.len() == layout.param_count,
+                "{} parameters given for a network of {}",
+                copy.len(),
+                layout.param_count
+            );
+        }
+        let flat: Vec<f32> = params.concat();
+        Ok(Self {
+            spec: spec.clone(),
+            layout,
+            copies: params.len(),
+            params: GpuBuffer::from_slice(gpu, "resnet params", &flat)?,
+            grads: GpuBuffer::zeros(gpu, "resnet grads", flat.len())?,
+        })
+    }
+
+    /// How a layer's copies lie on a call over `rows` rows: parameters one network apart,
+    /// inputs and outputs `rows` rows apart.
+    fn copies_of(&self, layer: &LayerShape, rows: usize) -> Copies {
+        Copies {
+            count: self.copies,
+            params_stride: self.layout.param_count,
+            input_stride: rows * layer.in_dim,
+            output_stride: rows * layer.out_dim,
+            input_group: 1,
+        }
+    }
+}
+
+/// One linear layer of the pass: its bound kernels and its output (and, training, the
+/// pre-activation and the gradient of its output).
+struct Layer {
+    shape: LayerShape,
+    act: Activation,
+    forward: LinearForward,
+    backward: Option<LinearBackward>,
+    y: GpuBuffer,
+    /// Kept only for layers with an activation, when training.
+    z: Option<GpuBuffer>,
+    dy: Option<GpuBuffer>,
+}
+
+impl Layer {
+    /// Binds `shape` to read `x`; with `dx`, the backward pass writes the gradient of x there.
+    /// The gradient of the output is the layer's own buffer, or `shared_dy` where the output
+    /// is summed into another (a skip connection's into its block's).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        gpu: &Gpu,
+        net: &ResNet,
+        name: &str,
+        shape: LayerShape,
+        act: Activation,
+        x: &GpuBuffer,
+        rows: usize,
+        train: bool,
+        dx: Option<&GpuBuffer>,
+        shared_dy: Option<&GpuBuffer>,
+        scratch: &GpuBuffer,
+    ) -> Result<Self> {
+        let n = net.copies * rows * shape.out_dim;
+        let y = GpuBuffer::zeros(gpu, &format!("{name} output"), n)?;
+        let z = (train && act != Activation::Identity)
+            .then(|| GpuBuffer::zeros(gpu, &format!("{name} pre-activation"), n))
+            .transpose()?;
+        let forward = LinearForward::new(gpu, x, &net.params, &y, z.as_ref().unwrap_or(scratch))?;
+        let (backward, dy) = if train {
+            let own = match shared_dy {
+                Some(_) => None,
+                None => Some(GpuBuffer::zeros(gpu, &format!("{name} output gradient"), n)?),
+            };
+            let dy = shared_dy.or(own.as_ref()).expect("one of the two");
+            let z_or_any = z.as_ref().unwrap_or(scratch);
+            let backward =
+                LinearBackward::new(gpu, x, z_or_any, &net.params, dy, &net.grads, dx.map(InputGradient::plain))?;
+            (Some(backward), own)
+        } else {
+            (None, None)
+        };
+        Ok(Self { shape, act, forward, backward, y, z, dy })
+    }
+
+    fn record_forward(&self, rec: &mut Recorder, net: &ResNet, rows: usize) {
+        let offsets = ForwardOffsets { x: 0, y: 0, z: self.z.as_ref().map(|_| 0) };
+        self.forward.record_copies(rec, &self.shape, self.act, rows, offsets, net.copies_of(&self.shape, rows));
+    }
+
+    /// dW, db and (if bound) dX from the gradient of the output, which the activation's
+    /// gradient turns into dZ in place.
+    fn record_backward(&self, rec: &mut Recorder, net: &ResNet, rows: usize, accumulate: bool) {
+        let backward = self.backward.as_ref().expect("a training pass");
+        let copies = net.copies_of(&self.shape, rows);
+        backward.record_copies(rec, &self.shape, self.act, rows, BackwardOffsets::default(), copies, accumulate);
+    }
+
+    fn dy(&self) -> &GpuBuffer {
+        self.dy.as_ref().expect("a training pass")
+    }
+}
+
+/// A column-block move between two buffers, with the widths of the matrices it reads and
+/// writes.
+struct Move {
+    op: Columns,
+    width: usize,
+    src: (usize, usize),
+    dst: (usize, usize),
+    mode: Mode,
+}
+
+impl Move {
+    /// `width` columns from column `src.1` of `src` (rows `src.0` wide) to column `dst.1` of
+    /// `dst` (rows `dst.0` wide).
+    fn new(
+        gpu: &Gpu,
+        src: &GpuBuffer,
+        src_cols: (usize, usize),
+        dst: &GpuBuffer,
+        dst_cols: (usize, usize),
+        width: usize,
+        mode: Mode,
+    ) -> Result<Self> {
+        Ok(Self { op: Columns::new(gpu, src, dst)?, width, src: src_cols, dst: dst_cols, mode })
+    }
+
+    fn record(&self, rec: &mut Recorder, rows: usize, copies: usize) {
+        let src = ColumnView::of(self.src.0, self.src.1, rows);
+        let dst = ColumnView::of(self.dst.0, self.dst.1, rows);
+        self.op.record(rec, rows, self.width, src, dst, self.mode, copies);
+    }
+}
+
+/// One residual block in the pass.
+struct BlockPass {
+    dense1: Layer,
+    dense2: Layer,
+    skip: Option<Layer>,
+    /// h += the block's columns of time_proj's output.
+    add_time: Move,
+    /// out += skip(input), or the input itself.
+    add_skip: Move,
+    /// Training: the gradient of the input (none for x).
+    d_input: Option<GpuBuffer>,
+    /// Training, an identity skip: the output gradient is the skip path's input gradient.
+    skip_grad: Option<Move>,
+    /// Training: h's gradient is the time term's, into the block's columns of time_proj's.
+    time_grad: Option<Move>,
+    /// Training: dense1's input gradient added to the skip path's, then that sum passed on
+    /// to the block (added) or the two blocks (split) the input came from.
+    input_grad: Vec<Move>,
+}
+
+/// The workspace and bound kernels for running a [`ResNet`] on up to `capacity` rows per
+/// copy of a fixed input buffer ([x | Fourier features | cond] rows, copy c's `rows` rows
+/// `c × rows` rows in). Copies lie back to back in every buffer, as in [`super::MlpPass`].
+pub struct ResNetPass {
+    pub capacity: usize,
+    copies: usize,
+    /// x, the time features and the state, each split out of the input rows.
+    split: Vec<Move>,
+    time: Layer,
+    cond: Option<Layer>,
+    /// [state | time] for the embedding (none without a state).
+    join: Vec<Move>,
+    embed: [Layer; 2],
+    time_proj: Layer,
+    blocks: Vec<BlockPass>,
+    /// Per level l: [d_l | u_l], the up path's inputs, with the moves that build them.
+    concat: Vec<(GpuBuffer, [Move; 2])>,
+    last: Layer,
+    /// Training: the gradient of [state | time] split into its two layers' output gradients.
+    unjoin: Vec<Move>,
+    /// Training: the last layer's input gradient split into d_0's and u_0's.
+    last_split: Vec<Move>,
+}
+
+impl ResNetPass {
+    /// Binds `net` to `input`. With `train`, the pass keeps what the backward pass needs.
+    pub fn new(gpu: &Gpu, net: &ResNet, input: &GpuBuffer, capacity: usize, train: bool) -> Result<Self> {
+        let spec = &net.spec;
+        let layout = &net.layout;
+        let copies = net.copies;
+        let width = spec.input_width();
+        let needed = copies * capacity * width;
+        ensure!(
+            input.len >= needed,
+            "input buffer '{}' holds {} values, {} rows of {width} need {needed}",
+            input.label,
+            input.len,
+            copies * capacity,
+        );
+        let rows = capacity;
+        let zeros = |name: &str, w: usize| GpuBuffer::zeros(gpu, name, copies * rows * w.max(1));
+        let scratch = GpuBuffer::zeros(gpu, "resnet unused pre-activation", 1)?;
+        let act = spec.activation;
+        let (a, f, c) = (spec.x_dim, spec.time_features, spec.cond_dim);
+
+        // The input rows, split.
+        let x = zeros("resnet x", a)?;
+        let fourier = zeros("resnet time features", f)?;
+        let cond_in = zeros("resnet state", c)?;
+        let mut split = vec![
+            Move::new(gpu, input, (width, 0), &x, (a, 0), a, Mode::Copy)?,
+            Move::new(gpu, input, (width, a), &fourier, (f, 0), f, Mode::Copy)?,
+        ];
+        if c > 0 {
+            split.push(Move::new(gpu, input, (width, a + f), &cond_in, (c, 0), c, Mode::Copy)?);
+        }
+
+        // The time-and-state embedding.
+        let layer = |name: &str, shape: LayerShape, act: Activation, x: &GpuBuffer, dx: Option<&GpuBuffer>| {
+            Layer::new(gpu, net, name, shape, act, x, rows, train, dx, None, &scratch)
+        };
+        let time = layer("resnet time", layout.time, Activation::Identity, &fourier, None)?;
+        let cond = layout.cond.map(|shape| layer("resnet state encoding", shape, act, &cond_in, None)).transpose()?;
+        let joint_width = layout.embed[0].in_dim;
+        let joint = zeros("resnet joint embedding input", joint_width)?;
+        let mut join = Vec::new();
+        let mut unjoin = Vec::new();
+        let d_joint = train.then(|| zeros("resnet joint embedding input gradient", joint_width)).transpose()?;
+        if let Some(cond) = &cond {
+            let cw = spec.cond_width;
+            join.push(Move::new(gpu, &cond.y, (cw, 0), &joint, (joint_width, 0), cw, Mode::Copy)?);
+            join.push(Move::new(gpu, &time.y, (f, 0), &joint, (joint_width, cw), f, Mode::Copy)?);
+            if let Some(d_joint) = &d_joint {
+                unjoin.push(Move::new(gpu, d_joint, (joint_width, 0), cond.dy(), (cw, 0), cw, Mode::Copy)?);
+                unjoin.push(Move::new(gpu, d_joint, (joint_width, cw), time.dy(), (f, 0), f, Mode::Copy)?);
+            }
+        }
+        // Without a state, the embedding reads the time layer's output and writes its gradient.
+        let (joint_in, joint_dx) =
+            if cond.is_some() { (&joint, d_joint.as_ref()) } else { (&time.y, time.dy.as_ref()) };
+        let embed0 = layer("resnet embedding 1", layout.embed[0], act, joint_in, joint_dx)?;
+        let embed1 = layer("resnet embedding 2", layout.embed[1], act, &embed0.y, embed0.dy.as_ref())?;
+        let time_proj =
+            layer("resnet time projection", layout.time_proj, Activation::Identity, &embed1.y, embed1.dy.as_ref())?;
+        let time_width = layout.time_proj.out_dim;
+
+        // The blocks, and the concatenations the up path reads, built as soon as u_l exists.
+        let levels = layout.levels();
+        let mut blocks: Vec<BlockPass> = Vec::new();
+        let mut concat: Vec<Option<(GpuBuffer, [Move; 2])>> = (0..levels).map(|_| None).collect();
+        let d_scratch =
+            zeros("resnet block input gradient", layout.blocks.iter().map(|b| b.in_dim).max().unwrap_or(1))?;
+        for (j, shape) in layout.blocks.iter().enumerate() {
+            let name = format!("resnet block {j}");
+            let input: &GpuBuffer = match shape.input {
+                BlockInput::X => &x,
+                BlockInput::Block(i) => &blocks[i].dense2.y,
+                BlockInput::Concat(level) => &concat[level].as_ref().expect("built before it is read").0,
+            };
+            let d_input = (train && shape.input != BlockInput::X)
+                .then(|| zeros(&format!("{name} input gradient"), shape.in_dim))
+                .transpose()?;
+            let dense1 =
+                layer(&format!("{name} dense 1"), shape.dense1, act, input, d_input.as_ref().map(|_| &d_scratch))?;
+            let dense2 = layer(&format!("{name} dense 2"), shape.dense2, act, &dense1.y, dense1.dy.as_ref())?;
+            let skip = shape
+                .skip
+                .map(|s| {
+                    let (name, d_output) = (format!("{name} skip"), dense2.dy.as_ref());
+                    let identity = Activation::Identity;
+                    Layer::new(gpu, net, &name, s, identity, input, rows, train, d_input.as_ref(), d_output, &scratch)
+                })
+                .transpose()?;
+            let o = shape.out_dim;
+            let add_time =
+                Move::new(gpu, &time_proj.y, (time_width, shape.time_column), &dense1.y, (o, 0), o, Mode::Add)?;
+            let skip_src = skip.as_ref().map_or(input, |s| &s.y);
+            let add_skip = Move::new(gpu, skip_src, (o, 0), &dense2.y, (o, 0), o, Mode::Add)?;
+
+            let (mut skip_grad, mut time_grad, mut input_grad) = (None, None, Vec::new());
+            if let Some(d_output) = &dense2.dy {
+                let from = (o, 0);
+                time_grad = Some(Move::new(
+                    gpu,
+                    dense1.dy(),
+                    from,
+                    time_proj.dy(),
+                    (time_width, shape.time_column),
+                    o,
+                    Mode::Copy,
+                )?);
+                if let (None, Some(d_input)) = (&skip, &d_input) {
+                    skip_grad = Some(Move::new(gpu, d_output, from, d_input, from, o, Mode::Copy)?);
+                }
+            }
+            if let Some(d_input) = &d_input {
+                let i = shape.in_dim;
+                input_grad.push(Move::new(gpu, &d_scratch, (i, 0), d_input, (i, 0), i, Mode::Add)?);
+                if let BlockInput::Block(k) = shape.input {
+                    input_grad.push(Move::new(gpu, d_input, (i, 0), blocks[k].dense2.dy(), (i, 0), i, Mode::Add)?);
+                }
+                // A concatenation's gradient is split between its two blocks, below.
+            }
+            blocks.push(BlockPass {
+                dense1,
+                dense2,
+                skip,
+                add_time,
+                add_skip,
+                d_input,
+                skip_grad,
+                time_grad,
+                input_grad,
+            });
+
+            if j >= levels {
+                let level = layout.blocks.len() - 1 - j;
+                let wl = spec.widths[level];
+                let buffer = zeros(&format!("resnet level {level} concatenation"), 2 * wl)?;
+                let moves = [
+                    Move::new(gpu, &blocks[level].dense2.y, (wl, 0), &buffer, (2 * wl, 0), wl, Mode::Copy)?,
+                    Move::new(gpu, &blocks[j].dense2.y, (wl, 0), &buffer, (2 * wl, wl), wl, Mode::Copy)?,
+                ];
+                concat[level] = Some((buffer, moves));
+            }
+        }
+        let concat: Vec<(GpuBuffer, [Move; 2])> = concat.into_iter().map(|c| c.expect("every level")).collect();
+
+        // The output layer, and the gradient of its input split back to d_0 and u_0.
+        let d_last = train.then(|| zeros("resnet output layer input gradient", 2 * spec.widths[0])).transpose()?;
+        let last = layer("resnet output", layout.last, Activation::Identity, &concat[0].0, d_last.as_ref())?;
+        let split_concat = |d: &GpuBuffer, level: usize| -> Result<Vec<Move>> {
+            let wl = spec.widths[level];
+            let (down, up) = (&blocks[level], &blocks[layout.up_block(level)]);
+            Ok(vec![
+                Move::new(gpu, d, (2 * wl, 0), down.dense2.dy(), (wl, 0), wl, Mode::Copy)?,
+                Move::new(gpu, d, (2 * wl, wl), up.dense2.dy(), (wl, 0), wl, Mode::Copy)?,
+            ])
+        };
+        let last_split = match &d_last {
+            Some(d) => split_concat(d, 0)?,
+            None => Vec::new(),
+        };
+        // An up block's input gradient is the gradient of its concatenation.
+        let mut splits = Vec::new();
+        for (j, block) in blocks.iter().enumerate() {
+            if let (BlockInput::Concat(level), Some(d)) = (layout.blocks[j].input, &block.d_input) {
+                splits.push((j, split_concat(d, level)?));
+            }
+        }
+        for (j, moves) in splits {
+            blocks[j].input_grad.extend(moves);
+        }
+        Ok(Self {
+            capacity,
+            copies,
+            split,
+            time,
+            cond,
+            join,
+            embed: [embed0, embed1],
+            time_proj,
+            blocks,
+            concat,
+            last,
+            unjoin,
+            last_split,
+        })
+    }
+
+    fn check_rows(&self, rows: usize) {
+        assert!(rows <= self.capacity, "{rows} rows in a pass built for {}", self.capacity);
+    }
+
+    /// The network's output, rows×x_dim (for copies, one such block per copy).
+    pub fn output(&self) -> &GpuBuffer {
+        &self.last.y
+    }
+
+    /// Where a loss writes the gradient of the loss with respect to the output. Only passes
+    /// built with `train` have one.
+    pub fn output_grad(&self) -> Option<&GpuBuffer> {
+        self.last.dy.as_ref()
+    }
+
+    /// Records the forward pass over the first `rows` rows of the input.
+    pub fn record_forward(&self, rec: &mut Recorder, net: &ResNet, rows: usize) {
+        self.check_rows(rows);
+        let k = self.copies;
+        for m in &self.split {
+            m.record(rec, rows, k);
+        }
+        self.time.record_forward(rec, net, rows);
+        if let Some(cond) = &self.cond {
+            cond.record_forward(rec, net, rows);
+        }
+        for m in &self.join {
+            m.record(rec, rows, k);
+        }
+        for layer in self.embed.iter().chain([&self.time_proj]) {
+            layer.record_forward(rec, net, rows);
+        }
+        let levels = net.layout.levels();
+        for (j, block) in self.blocks.iter().enumerate() {
+            block.dense1.record_forward(rec, net, rows);
+            block.add_time.record(rec, rows, k);
+            block.dense2.record_forward(rec, net, rows);
+            if let Some(skip) = &block.skip {
+                skip.record_forward(rec, net, rows);
+            }
+            block.add_skip.record(rec, rows, k);
+            if j >= levels {
+                for m in &self.concat[self.blocks.len() - 1 - j].1 {
+                    m.record(rec, rows, k);
+                }
+            }
+        }
+        self.last.record_forward(rec, net, rows);
+    }
+
+    /// Records the backward pass, after the forward pass and after a loss has written
+    /// [`Self::output_grad`]. Writes (or, with `accumulate`, adds) the parameter gradients.
+    pub fn record_backward(&self, rec: &mut Recorder, net: &ResNet, rows: usize, accumulate: bool) {
+        self.check_rows(rows);
+        assert!(self.last.backward.is_some(), "this pass was built without training buffers");
+        let k = self.copies;
+        let moves = |rec: &mut Recorder, list: &[Move]| list.iter().for_each(|m| m.record(rec, rows, k));
+        self.last.record_backward(rec, net, rows, accumulate);
+        moves(rec, &self.last_split);
+        // Blocks in reverse: every consumer of a block's output comes after it, so its output
+        // gradient is complete when its turn comes.
+        for block in self.blocks.iter().rev() {
+            // The skip path first: dense2's backward turns the output gradient into its dZ.
+            if let Some(skip) = &block.skip {
+                skip.record_backward(rec, net, rows, accumulate);
+            }
+            moves(rec, block.skip_grad.as_slice());
+            block.dense2.record_backward(rec, net, rows, accumulate);
+            moves(rec, block.time_grad.as_slice());
+            block.dense1.record_backward(rec, net, rows, accumulate);
+            moves(rec, &block.input_grad);
+        }
+        self.time_proj.record_backward(rec, net, rows, accumulate);
+        self.embed[1].record_backward(rec, net, rows, accumulate);
+        self.embed[0].record_backward(rec, net, rows, accumulate);
+        moves(rec, &self.unjoin);
+        if let Some(cond) = &self.cond {
+            cond.record_backward(rec, net, rows, accumulate);
+        }
+        self.time.record_backward(rec, net, rows, accumulate);
+    }
+}
