@@ -428,6 +428,7 @@ fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
         time_scale: 30.0,
         hidden: vec![16, 16],
         activation: Activation::Mish,
+        architecture: Default::default(),
     };
     let (rows, steps, clip) = (4, 3, Some((-1.0, 1.0)));
     let net = VelocityNet::new(gpu, &spec, rng.random::<u64>())?;
@@ -435,7 +436,7 @@ fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let states_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
     let sampler = RowSampler::new(gpu, &net, &states_buf, rows, steps)?;
     let mut draws = RngStream::new(rng.random::<u64>(), streams::POLICY_NOISE);
-    let cpu_net = VelocityParams { spec, params: net.mlp.params.read(gpu)?, frequencies: net.frequencies.read(gpu)? };
+    let cpu_net = VelocityParams { spec, params: net.params().read(gpu)?, frequencies: net.frequencies.read(gpu)? };
     let want = reference::qipo::euler_sample(&cpu_net, &states, rows, 1, steps, &mut draws.clone(), clip);
     let mut rec = Recorder::new(gpu);
     sampler.record(&mut rec, &net, rows, &mut draws, clip);

@@ -12,7 +12,16 @@ use qipo::nn::Activation;
 use qipo::reference::qipo::{euler_sample, VelocityParams};
 
 fn spec(dim: usize, cond_dim: usize, features: usize, hidden: &[usize], activation: Activation) -> VelocitySpec {
-    VelocitySpec { dim, cond_dim, time_features: features, time_scale: 30.0, hidden: hidden.to_vec(), activation }
+    let architecture = Default::default();
+    VelocitySpec {
+        dim,
+        cond_dim,
+        time_features: features,
+        time_scale: 30.0,
+        hidden: hidden.to_vec(),
+        activation,
+        architecture,
+    }
 }
 
 /// Samples of `rows` states with the one-dispatch sampler, the batched sampler and the CPU
@@ -39,7 +48,7 @@ fn check(spec: &VelocitySpec, rows: usize, steps: usize, clip: Option<(f32, f32)
 
     let cpu_net = VelocityParams {
         spec: spec.clone(),
-        params: net.mlp.params.read(gpu).unwrap(),
+        params: net.params().read(gpu).unwrap(),
         frequencies: net.frequencies.read(gpu).unwrap(),
     };
     let mut cpu_rng = RngStream::new(5, streams::POLICY_NOISE);

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use common::{gpu, random};
 use qipo::data::{Dataset, Episode, EpisodeEnd, Format, GpuDataset};
 use qipo::flow::efm::EfmTable;
-use qipo::flow::{EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
+use qipo::flow::{Architecture, EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::adam::AdamConfig;
 use qipo::kernels::rng::{streams, RngStream};
@@ -76,26 +76,34 @@ fn dataset(len: usize) -> Dataset {
     }
 }
 
-fn policy_spec() -> VelocitySpec {
+/// The policy: the MLP, or the residual network with a width change in its down path.
+fn policy_spec(architecture: Architecture) -> VelocitySpec {
+    let hidden = match architecture {
+        Architecture::Mlp => HIDDEN.to_vec(),
+        Architecture::Resnet { .. } => vec![9, 6],
+    };
     VelocitySpec {
         dim: ACT_DIM,
         cond_dim: OBS_DIM,
         time_features: 8,
         time_scale: 30.0,
-        hidden: HIDDEN.to_vec(),
+        hidden,
         activation: Activation::Mish,
+        architecture,
     }
 }
+
+const RESNET: Architecture = Architecture::Resnet { cond_width: 3, embed_width: 7 };
 
 fn critic_spec() -> MlpSpec {
     MlpSpec::new(ACT_DIM + OBS_DIM, &HIDDEN, 1, Activation::Relu)
 }
 
 /// A fresh policy on the GPU and the same network on the CPU.
-fn policy(seed: u64) -> (VelocityNet, VelocityParams) {
-    let net = VelocityNet::new(gpu(), &policy_spec(), seed).unwrap();
-    let params =
-        VelocityParams { spec: policy_spec(), params: read(&net.mlp.params), frequencies: read(&net.frequencies) };
+fn policy(seed: u64, architecture: Architecture) -> (VelocityNet, VelocityParams) {
+    let spec = policy_spec(architecture);
+    let net = VelocityNet::new(gpu(), &spec, seed).unwrap();
+    let params = VelocityParams { spec, params: read(net.params()), frequencies: read(&net.frequencies) };
     (net, params)
 }
 
@@ -138,9 +146,18 @@ fn check_trained(what: &str, got: &[f32], want: &[f32], initial: &[f32]) {
 
 #[test]
 fn behaviour_step_matches_reference() {
+    behaviour_steps_match_reference(Architecture::Mlp);
+}
+
+#[test]
+fn behaviour_step_of_the_residual_network_matches_reference() {
+    behaviour_steps_match_reference(RESNET);
+}
+
+fn behaviour_steps_match_reference(architecture: Architecture) {
     let data = dataset(LEN);
     let on_gpu = GpuDataset::upload(gpu(), &data).unwrap();
-    let (net, mut cpu_net) = policy(5);
+    let (net, mut cpu_net) = policy(5, architecture);
     let initial = cpu_net.params.clone();
     let zeros = vec![0.0; LEN];
     let energies = GpuBuffer::from_slice(gpu(), "zero energies", &zeros).unwrap();
@@ -162,15 +179,24 @@ fn behaviour_step_matches_reference() {
 
     let losses: Vec<f32> = steps.iter().map(|s| s.loss).collect();
     check("behaviour losses", &read(&trainer.losses), &losses);
-    check_gradients("behaviour gradients", &read(&net.mlp.grads), &steps[STEPS - 1].grads);
-    check_trained("behaviour parameters", &read(&net.mlp.params), &cpu_net.params, &initial);
+    check_gradients("behaviour gradients", &read(net.grads()), &steps[STEPS - 1].grads);
+    check_trained("behaviour parameters", &read(net.params()), &cpu_net.params, &initial);
 }
 
 #[test]
 fn support_sampler_matches_reference() {
+    support_samples_match_reference(Architecture::Mlp);
+}
+
+#[test]
+fn support_sampler_of_the_residual_network_matches_reference() {
+    support_samples_match_reference(RESNET);
+}
+
+fn support_samples_match_reference(architecture: Architecture) {
     let states = random(9, TWO_CHUNKS * OBS_DIM, 1.0);
     let states_gpu = GpuBuffer::from_slice(gpu(), "states", &states).unwrap();
-    let (net, cpu_net) = policy(6);
+    let (net, cpu_net) = policy(6, architecture);
     // The critic's layout: M actions for every next state, one dense block per state.
     let samples = GpuBuffer::zeros(gpu(), "support actions", TWO_CHUNKS * M * ACT_DIM).unwrap();
     let layout = SupportLayout { group: M, first: 0 };
@@ -257,10 +283,10 @@ fn iql_critic_step_matches_reference() {
 }
 
 /// A renewal and two improvement steps on a dataset of `len` transitions, on both sides.
-fn improver_matches_reference(len: usize) {
+fn improver_matches_reference(len: usize, architecture: Architecture) {
     let data = dataset(len);
     let on_gpu = GpuDataset::upload(gpu(), &data).unwrap();
-    let (policy, mut cpu_policy) = policy(7);
+    let (policy, mut cpu_policy) = policy(7, architecture);
     let initial = cpu_policy.params.clone();
     let (critic, cpu_critic) = critic(30);
     let config = PolicyConfig { batch: BATCH, lr: LR, beta: 3.0, ..Default::default() };
@@ -288,16 +314,21 @@ fn improver_matches_reference(len: usize) {
     assert_eq!(streams(&improver.rng), streams(&reference.rng), "the improver's streams advanced differently");
     let losses: Vec<f32> = steps.iter().map(|s| s.loss).collect();
     check(&format!("{what}: improvement losses"), &read(&improver.losses), &losses);
-    check_gradients(&format!("{what}: improvement gradients"), &read(&policy.mlp.grads), &steps[STEPS - 1].grads);
-    check_trained(&format!("{what}: improved policy"), &read(&policy.mlp.params), &cpu_policy.params, &initial);
+    check_gradients(&format!("{what}: improvement gradients"), &read(policy.grads()), &steps[STEPS - 1].grads);
+    check_trained(&format!("{what}: improved policy"), &read(policy.params()), &cpu_policy.params, &initial);
 }
 
 #[test]
 fn policy_renewal_and_step_match_reference() {
-    improver_matches_reference(LEN);
+    improver_matches_reference(LEN, Architecture::Mlp);
+}
+
+#[test]
+fn residual_policy_renewal_and_step_match_reference() {
+    improver_matches_reference(LEN, RESNET);
 }
 
 #[test]
 fn policy_renewal_spanning_two_chunks_matches_reference() {
-    improver_matches_reference(TWO_CHUNKS);
+    improver_matches_reference(TWO_CHUNKS, Architecture::Mlp);
 }

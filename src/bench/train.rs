@@ -331,6 +331,7 @@ pub fn bench_env(
         time_scale: 30.0,
         hidden: hidden.clone(),
         activation: Activation::Mish,
+        architecture: Default::default(),
     };
     let critic_spec = MlpSpec::new(act_dim + obs_dim, &hidden, 1, Activation::Relu);
     let value_spec = MlpSpec::new(obs_dim, &hidden, 1, Activation::Relu);

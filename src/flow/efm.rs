@@ -94,7 +94,7 @@ impl EfmTrainer {
         let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1) * copies)?;
 
         let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true, true)?;
-        let grad = pass.mlp.output_grad().expect("a training pass has an output gradient");
+        let grad = pass.output_grad().expect("a training pass has an output gradient");
         let shared = |src, out, width| GatherTable { src, out, width, per_copy: false };
         let mut tables = vec![shared(table.points, &x1, dim), shared(table.energies, &energies, 1)];
         if let Some(c) = table.cond.filter(|_| cond_dim > 0) {
@@ -105,7 +105,7 @@ impl EfmTrainer {
             pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
             weights: EnergyWeights::new(gpu, &energies, &weights)?,
             loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &losses)?,
-            adam: Adam::for_copies(gpu, &net.mlp.params, &net.mlp.grads, config.adam, copies)?,
+            adam: Adam::for_copies(gpu, net.params(), net.grads(), config.adam, copies)?,
             rng: [
                 RngStream::new(seed, streams::MINIBATCH),
                 RngStream::new(seed, streams::FLOW_NOISE),
@@ -147,7 +147,7 @@ impl EfmTrainer {
             ..Default::default()
         };
         self.loss.record(rec, rows, dim, loss);
-        self.pass.mlp.record_backward(rec, &net.mlp, batch, false);
+        self.pass.record_backward(rec, net, batch, false);
         self.adam.record_step(rec);
         self.steps += 1;
     }

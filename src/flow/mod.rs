@@ -16,4 +16,4 @@ pub mod velocity;
 pub use efm::{EfmConfig, EfmTrainer};
 pub use row_sampler::{ActionSampler, RowSampler};
 pub use sampler::EulerSampler;
-pub use velocity::{VelocityNet, VelocityPass, VelocitySpec};
+pub use velocity::{Architecture, VelocityNet, VelocityPass, VelocitySpec};

@@ -6,7 +6,7 @@
 use anyhow::{ensure, Result};
 
 use super::sampler::EulerSampler;
-use super::velocity::VelocityNet;
+use super::velocity::{Network, VelocityNet};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::rng::RngStream;
 use crate::kernels::sample_rows::{SampleRows, SampleRowsParams, MAX_DIM, MAX_WIDTH};
@@ -27,10 +27,12 @@ pub struct RowSampler {
 }
 
 impl RowSampler {
-    /// Whether `net` fits the kernel: one copy, every layer at most [`MAX_WIDTH`] wide and at
-    /// most [`MAX_DIM`] coordinates.
+    /// Whether `net` fits the kernel: an MLP (the kernel runs a plain stack of layers, not
+    /// the residual network's concatenations), one copy, every layer at most [`MAX_WIDTH`]
+    /// wide and at most [`MAX_DIM`] coordinates.
     pub fn fits(net: &VelocityNet) -> bool {
-        let mlp = net.spec.mlp();
+        let Network::Mlp(mlp) = &net.net else { return false };
+        let mlp = &mlp.spec;
         let widths = std::iter::once(mlp.input).chain(mlp.hidden.iter().copied());
         net.copies() == 1 && net.spec.dim <= MAX_DIM && widths.into_iter().all(|w| w <= MAX_WIDTH)
     }
@@ -39,15 +41,12 @@ impl RowSampler {
     pub fn new(gpu: &Gpu, net: &VelocityNet, cond: &GpuBuffer, capacity: usize, steps: usize) -> Result<Self> {
         ensure!(steps > 0, "the Euler sampler needs at least one step");
         ensure!(Self::fits(net), "the velocity network is too wide for the one-dispatch sampler");
-        let shapes: Vec<u32> = net
-            .mlp
-            .layers
-            .iter()
-            .flat_map(|l| [l.in_dim, l.out_dim, l.weight_off, l.bias_off].map(|v| v as u32))
-            .collect();
+        let Network::Mlp(mlp) = &net.net else { unreachable!("fits() takes MLPs only") };
+        let shapes: Vec<u32> =
+            mlp.layers.iter().flat_map(|l| [l.in_dim, l.out_dim, l.weight_off, l.bias_off].map(|v| v as u32)).collect();
         let shapes = GpuBuffer::from_slice(gpu, "layer table", &shapes)?;
-        let mut params: Vec<f32> = net.mlp.params.read(gpu)?;
-        for layer in &net.mlp.layers {
+        let mut params: Vec<f32> = mlp.params.read(gpu)?;
+        for layer in &mlp.layers {
             let w = &mut params[layer.weight_off..layer.bias_off];
             let transposed: Vec<f32> = (0..layer.in_dim)
                 .flat_map(|i| (0..layer.out_dim).map(move |o| (i, o)))
@@ -58,7 +57,7 @@ impl RowSampler {
         let params = GpuBuffer::from_slice(gpu, "sampler parameters", &params)?;
         let x = GpuBuffer::zeros(gpu, "samples", capacity.max(1) * net.spec.dim)?;
         let kernel = SampleRows::new(gpu, &params, &shapes, &net.frequencies, cond, &x)?;
-        Ok(Self { capacity, steps, x, kernel, _buffers: [params, shapes], layers: net.mlp.layers.len() })
+        Ok(Self { capacity, steps, x, kernel, _buffers: [params, shapes], layers: mlp.layers.len() })
     }
 
     /// Records sampling of `rows` samples from the first `rows` conditioning rows, drawing the

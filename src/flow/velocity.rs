@@ -1,5 +1,6 @@
 //! The velocity network v(x_t, t [, cond]): Gaussian Fourier features of t concatenated with
-//! x_t and the conditioning input, fed to an MLP that outputs one velocity per coordinate.
+//! x_t and the conditioning input, fed to a network that outputs one velocity per coordinate:
+//! a plain MLP, or QGPO's residual network ([`crate::nn::resnet`]).
 //!
 //! A `VelocityNet` may hold copies of one network, one per seed of a multi-seed run: copy c
 //! has its own parameters and frequencies, and every pass runs all copies in the same
@@ -12,7 +13,19 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::time_embedding::{
     fourier_frequencies, EmbeddingCopies, EmbeddingOffsets, EmbeddingShape, TimeEmbedding,
 };
-use crate::nn::{Activation, CopyInput, Mlp, MlpPass, MlpSpec};
+use crate::nn::{Activation, CopyInput, Mlp, MlpPass, MlpSpec, ResNet, ResNetPass, ResNetSpec};
+
+/// Which network maps the embedded rows [x_t | features of t | cond] to velocities.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Architecture {
+    /// An MLP with `hidden` layers.
+    #[default]
+    Mlp,
+    /// QGPO's residual U-shaped network, `hidden` its down path's widths, with a state
+    /// encoding `cond_width` wide and a time-and-state embedding `embed_width` wide.
+    Resnet { cond_width: usize, embed_width: usize },
+}
 
 /// The shape of a velocity network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +40,9 @@ pub struct VelocitySpec {
     pub time_scale: f32,
     pub hidden: Vec<usize>,
     pub activation: Activation,
+    /// Absent from checkpoints written before the residual network existed: an MLP.
+    #[serde(default)]
+    pub architecture: Architecture,
 }
 
 impl VelocitySpec {
@@ -34,16 +50,133 @@ impl VelocitySpec {
         EmbeddingShape::new(self.dim, self.time_features, self.cond_dim, repeat)
     }
 
+    /// The MLP of an [`Architecture::Mlp`] network.
     pub fn mlp(&self) -> MlpSpec {
         MlpSpec::new(self.dim + self.time_features + self.cond_dim, &self.hidden, self.dim, self.activation)
     }
+
+    /// The residual network of an [`Architecture::Resnet`] network, `None` for an MLP.
+    pub fn resnet(&self) -> Option<ResNetSpec> {
+        match self.architecture {
+            Architecture::Mlp => None,
+            Architecture::Resnet { cond_width, embed_width } => Some(ResNetSpec {
+                x_dim: self.dim,
+                time_features: self.time_features,
+                cond_dim: self.cond_dim,
+                widths: self.hidden.clone(),
+                cond_width,
+                embed_width,
+                activation: self.activation,
+            }),
+        }
+    }
+
+    /// Parameters of one network, or `None` when the count does not fit in a `usize`
+    /// (absurd widths), for checking sizes before anything is allocated.
+    pub fn checked_param_count(&self) -> Option<usize> {
+        match self.resnet() {
+            None => self.mlp().checked_param_count(),
+            Some(spec) => spec.checked_param_count(),
+        }
+    }
+
+    pub fn param_count(&self) -> usize {
+        match self.resnet() {
+            None => self.mlp().param_count(),
+            Some(spec) => spec.param_count(),
+        }
+    }
+
+    /// Multiply-adds of one forward pass per row.
+    pub fn flops_per_row(&self) -> usize {
+        match self.resnet() {
+            None => self.mlp().flops_per_row(),
+            Some(spec) => spec.flops_per_row(),
+        }
+    }
+
+    /// PyTorch's default initialisation of every linear layer, from `seed`.
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        match self.resnet() {
+            None => self.mlp().init_params(seed),
+            Some(spec) => spec.init_params(seed),
+        }
+    }
 }
 
-/// A velocity network (or copies of one): its MLP and its fixed Fourier frequencies, both on
-/// the GPU, copy c's frequencies `time_features / 2` values after copy c - 1's.
+/// The network behind a [`VelocityNet`], on the GPU.
+pub enum Network {
+    Mlp(Mlp),
+    ResNet(Box<ResNet>),
+}
+
+impl Network {
+    /// Every copy's parameters, back to back: what Adam updates and checkpoints save.
+    pub fn params(&self) -> &GpuBuffer {
+        match self {
+            Network::Mlp(n) => &n.params,
+            Network::ResNet(n) => &n.params,
+        }
+    }
+
+    pub fn grads(&self) -> &GpuBuffer {
+        match self {
+            Network::Mlp(n) => &n.grads,
+            Network::ResNet(n) => &n.grads,
+        }
+    }
+
+    pub fn copies(&self) -> usize {
+        match self {
+            Network::Mlp(n) => n.copies,
+            Network::ResNet(n) => n.copies,
+        }
+    }
+}
+
+/// A network bound to its input rows.
+pub enum NetworkPass {
+    Mlp(MlpPass),
+    ResNet(Box<ResNetPass>),
+}
+
+impl NetworkPass {
+    fn record_forward(&self, rec: &mut Recorder, net: &Network, rows: usize) {
+        match (self, net) {
+            (NetworkPass::Mlp(p), Network::Mlp(n)) => p.record_forward(rec, n, rows),
+            (NetworkPass::ResNet(p), Network::ResNet(n)) => p.record_forward(rec, n, rows),
+            _ => panic!("a pass recorded with another kind of network"),
+        }
+    }
+
+    fn record_backward(&self, rec: &mut Recorder, net: &Network, rows: usize, accumulate: bool) {
+        match (self, net) {
+            (NetworkPass::Mlp(p), Network::Mlp(n)) => p.record_backward(rec, n, rows, accumulate),
+            (NetworkPass::ResNet(p), Network::ResNet(n)) => p.record_backward(rec, n, rows, accumulate),
+            _ => panic!("a pass recorded with another kind of network"),
+        }
+    }
+
+    fn output(&self) -> &GpuBuffer {
+        match self {
+            NetworkPass::Mlp(p) => p.output(),
+            NetworkPass::ResNet(p) => p.output(),
+        }
+    }
+
+    fn output_grad(&self) -> Option<&GpuBuffer> {
+        match self {
+            NetworkPass::Mlp(p) => p.output_grad(),
+            NetworkPass::ResNet(p) => p.output_grad(),
+        }
+    }
+}
+
+/// A velocity network (or copies of one): its network and its fixed Fourier frequencies, both
+/// on the GPU, copy c's frequencies `time_features / 2` values after copy c - 1's.
 pub struct VelocityNet {
     pub spec: VelocitySpec,
-    pub mlp: Mlp,
+    pub net: Network,
     pub frequencies: GpuBuffer,
 }
 
@@ -59,7 +192,7 @@ impl VelocityNet {
         let (params, frequencies): (Vec<_>, Vec<_>) = seeds
             .map(|s| {
                 Ok((
-                    spec.mlp().init_params(s),
+                    spec.init_params(s),
                     fourier_frequencies(s ^ 0x7469_6d65, spec.time_features / 2, spec.time_scale)?,
                 ))
             })
@@ -98,32 +231,47 @@ impl VelocityNet {
             );
         }
         let params: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
+        let net = match spec.resnet() {
+            None => Network::Mlp(Mlp::copies_from_params(gpu, &spec.mlp(), &params)?),
+            Some(resnet) => Network::ResNet(Box::new(ResNet::copies_from_params(gpu, &resnet, &params)?)),
+        };
         Ok(Self {
             spec: spec.clone(),
-            mlp: Mlp::copies_from_params(gpu, &spec.mlp(), &params)?,
+            net,
             frequencies: GpuBuffer::from_slice(gpu, "time frequencies", &frequencies.concat())?,
         })
     }
 
     /// Copies of the network (seeds).
     pub fn copies(&self) -> usize {
-        self.mlp.copies
+        self.net.copies()
+    }
+
+    /// Every copy's parameters, back to back.
+    pub fn params(&self) -> &GpuBuffer {
+        self.net.params()
+    }
+
+    /// The gradients of [`Self::params`], as the last backward pass left them.
+    pub fn grads(&self) -> &GpuBuffer {
+        self.net.grads()
     }
 
     /// Copy `copy` alone, as a network of its own (to evaluate or save one seed).
     pub fn copy(&self, gpu: &Gpu, copy: usize) -> Result<Self> {
-        let n = self.spec.mlp().param_count();
+        assert!(copy < self.copies(), "copy {copy} of a network with {}", self.copies());
+        let n = self.spec.param_count();
         let f = self.spec.time_features / 2;
-        let params = self.mlp.params.read_range::<f32>(gpu, self.mlp.copy_offset(copy), n)?;
+        let params = self.params().read_range::<f32>(gpu, copy * n, n)?;
         let frequencies = self.frequencies.read_range::<f32>(gpu, copy * f, f)?;
         Self::from_parts(gpu, &self.spec, &params, &frequencies)
     }
 
     /// A network with the same parameters and frequencies as this one.
     pub fn duplicate(&self, gpu: &Gpu) -> Result<Self> {
-        let n = self.spec.mlp().param_count();
+        let n = self.spec.param_count();
         let f = self.spec.time_features / 2;
-        let params: Vec<f32> = self.mlp.params.read(gpu)?;
+        let params: Vec<f32> = self.params().read(gpu)?;
         let frequencies: Vec<f32> = self.frequencies.read(gpu)?;
         let params: Vec<Vec<f32>> = params.chunks(n).map(<[f32]>::to_vec).collect();
         let frequencies: Vec<Vec<f32>> = frequencies.chunks(f.max(1)).take(params.len()).map(<[f32]>::to_vec).collect();
@@ -143,7 +291,7 @@ pub struct VelocityPass {
     embed: TimeEmbedding,
     /// The embedded input, rows×(dim + F + cond_dim).
     pub input: GpuBuffer,
-    pub mlp: MlpPass,
+    pass: NetworkPass,
 }
 
 impl VelocityPass {
@@ -164,8 +312,15 @@ impl VelocityPass {
         let shape = net.spec.embedding(repeat)?;
         let input = GpuBuffer::zeros(gpu, "velocity input", net.copies() * capacity * shape.width())?;
         let embed = TimeEmbedding::new(gpu, x, t, &net.frequencies, cond, &input)?;
-        let mlp = MlpPass::with_input(gpu, &net.mlp, &input, capacity, train, CopyInput::PerCopy)?;
-        Ok(Self { shape, per_copy_cond, embed, input, mlp })
+        let pass = match &net.net {
+            Network::Mlp(mlp) => {
+                NetworkPass::Mlp(MlpPass::with_input(gpu, mlp, &input, capacity, train, CopyInput::PerCopy)?)
+            }
+            Network::ResNet(resnet) => {
+                NetworkPass::ResNet(Box::new(ResNetPass::new(gpu, resnet, &input, capacity, train)?))
+            }
+        };
+        Ok(Self { shape, per_copy_cond, embed, input, pass })
     }
 
     /// Records the embedding and the forward pass for `rows` rows of every copy; `offsets` say
@@ -179,11 +334,23 @@ impl VelocityPass {
         };
         let offsets = EmbeddingOffsets { w: 0, out: 0, ..offsets };
         self.embed.record_copies(rec, &self.shape, net.copies() * rows, offsets, copies);
-        self.mlp.record_forward(rec, &net.mlp, rows);
+        self.pass.record_forward(rec, &net.net, rows);
+    }
+
+    /// Records the backward pass through the network (not the embedding, which has no
+    /// parameters) after a loss has written [`Self::output_grad`]; the parameter gradients
+    /// are written, or with `accumulate` added.
+    pub fn record_backward(&self, rec: &mut Recorder, net: &VelocityNet, rows: usize, accumulate: bool) {
+        self.pass.record_backward(rec, &net.net, rows, accumulate);
     }
 
     /// The predicted velocities, rows×dim.
     pub fn output(&self) -> &GpuBuffer {
-        self.mlp.output()
+        self.pass.output()
+    }
+
+    /// Where a loss writes its gradient with respect to [`Self::output`] (training passes).
+    pub fn output_grad(&self) -> Option<&GpuBuffer> {
+        self.pass.output_grad()
     }
 }

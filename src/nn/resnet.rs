@@ -196,6 +196,20 @@ impl ResNetSpec {
         self.layout().param_count
     }
 
+    /// [`Self::param_count`], or `None` when it might not fit in a `usize` (absurd widths),
+    /// for checking sizes before the layout is computed.
+    pub fn checked_param_count(&self) -> Option<usize> {
+        // Every layer is at most `widest` by `widest`, and there are 3 per block and 6 more.
+        let time_proj = self.widths.iter().try_fold(0usize, |sum, &w| sum.checked_add(w.checked_mul(3)?))?;
+        let widest = [self.x_dim, self.time_features + self.cond_width, self.cond_dim, self.embed_width, time_proj]
+            .into_iter()
+            .chain(self.widths.iter().map(|&w| w.saturating_mul(2)))
+            .max()?;
+        let layers = 3usize.checked_mul(2 * self.widths.len())?.checked_add(6)?;
+        widest.checked_add(1)?.checked_mul(widest)?.checked_mul(layers)?;
+        Some(self.param_count())
+    }
+
     /// Multiply-adds of one forward pass per row.
     pub fn flops_per_row(&self) -> usize {
         self.layout().layers().iter().map(|l| 2 * l.in_dim * l.out_dim).sum()

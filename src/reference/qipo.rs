@@ -18,7 +18,7 @@
 //! | [`crate::rl::improve::PolicyImprover::record_step`] | [`ImproverReference::step`] |
 
 use super::adam::{self, AdamState};
-use super::{critic, flow, gather, loss, mlp, reduce, rng, rows, time_embedding};
+use super::{critic, flow, gather, loss, mlp, reduce, resnet, rng, rows, time_embedding};
 use crate::data::Dataset;
 use crate::flow::{EfmConfig, VelocitySpec};
 use crate::kernels::adam::AdamConfig;
@@ -48,14 +48,46 @@ impl VelocityParams {
     /// The velocity of every row (rows×dim), one conditioning row per `repeat` rows.
     pub fn velocity(&self, x: &[f32], t: &[f32], cond: &[f32], repeat: usize) -> Vec<f32> {
         let input = self.embed(x, t, cond, repeat);
-        network_output(&self.spec.mlp(), &self.params, &input, t.len())
+        self.forward(&input, t.len()).0
+    }
+
+    /// The network's output for `rows` embedded input rows, and what its backward pass needs.
+    fn forward(&self, input: &[f32], rows: usize) -> (Vec<f32>, Forward) {
+        match self.spec.resnet() {
+            None => {
+                let layers = mlp::forward(&self.spec.mlp(), &self.params, input, rows);
+                let output = layers.last().expect("an MLP has at least one layer").1.clone();
+                (output, Forward::Mlp(layers))
+            }
+            Some(spec) => {
+                let trace = resnet::forward(&spec, &self.params, input, rows);
+                (trace.output.1.clone(), Forward::ResNet(Box::new(trace)))
+            }
+        }
+    }
+
+    /// The gradient of every parameter given dL/d(output) of [`Self::forward`].
+    fn backward(&self, input: &[f32], forward: &Forward, d_output: &[f32], rows: usize) -> Vec<f32> {
+        match (forward, self.spec.resnet()) {
+            (Forward::Mlp(layers), None) => {
+                mlp::backward(&self.spec.mlp(), &self.params, input, layers, d_output, rows)
+            }
+            (Forward::ResNet(trace), Some(spec)) => resnet::backward(&spec, &self.params, trace, d_output, rows),
+            _ => unreachable!("a forward pass of another network"),
+        }
     }
 }
 
-/// A network's output for `rows` input rows.
+/// An MLP's output for `rows` input rows.
 fn network_output(spec: &MlpSpec, params: &[f32], input: &[f32], rows: usize) -> Vec<f32> {
     let mut layers = mlp::forward(spec, params, input, rows);
     layers.pop().expect("an MLP has at least one layer").1
+}
+
+/// What a forward pass of either network keeps for its backward pass.
+enum Forward {
+    Mlp(mlp::Activations),
+    ResNet(Box<resnet::Trace>),
 }
 
 /// The loss a GPU reduction writes: the sum of the per-row losses.
@@ -91,14 +123,12 @@ fn weighted_flow_step(
     weights: &[f32],
     scale: f32,
 ) -> FlowStep {
-    let spec = net.spec.mlp();
     let rows = t.len();
     let input = net.embed(x_t, t, cond, repeat);
-    let layers = mlp::forward(&spec, &net.params, &input, rows);
-    let prediction = &layers.last().expect("an MLP has at least one layer").1;
+    let (prediction, forward) = net.forward(&input, rows);
     let (loss_rows, d_prediction) =
-        loss::weighted_squared_error(prediction, target, Some(weights), rows, net.spec.dim, scale);
-    let grads = mlp::backward(&spec, &net.params, &input, &layers, &d_prediction, rows);
+        loss::weighted_squared_error(&prediction, target, Some(weights), rows, net.spec.dim, scale);
+    let grads = net.backward(&input, &forward, &d_prediction, rows);
     adam::step(&mut net.params, &grads, adam_state, adam_config);
     FlowStep { loss: total(&loss_rows), grads }
 }

@@ -6,7 +6,9 @@ use anyhow::Result;
 use super::config::BehaviourConfig;
 use super::driver::{column_mean, read_ring, StageTrainer};
 use super::metrics::FlowLoss;
-use super::snapshot::{load_adam_seeds, load_mlp_seeds, load_rng, save_adam_seeds, save_rng, save_velocity_seeds};
+use super::snapshot::{
+    load_adam_seeds, load_rng, load_velocity_params_seeds, save_adam_seeds, save_rng, save_velocity_seeds,
+};
 use crate::data::GpuDataset;
 use crate::flow::efm::EfmTable;
 use crate::flow::{EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
@@ -64,7 +66,7 @@ impl StageTrainer for Pretraining {
 
     fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
         save_velocity_seeds(ckpts, gpu, BEHAVIOUR, &self.net)?;
-        save_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &self.trainer.adam, self.net.spec.mlp().param_count())?;
+        save_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &self.trainer.adam, self.net.spec.param_count())?;
         for (name, rng) in STREAMS.iter().zip(&self.trainer.rng) {
             save_rng(ckpts, name, rng);
         }
@@ -73,8 +75,8 @@ impl StageTrainer for Pretraining {
 
     fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
         // The Fourier frequencies are drawn from the seed, as when the checkpoint was saved.
-        load_mlp_seeds(ckpts, gpu, &[BEHAVIOUR], &self.net.mlp)?;
-        load_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &mut self.trainer.adam, self.net.spec.mlp().param_count())?;
+        load_velocity_params_seeds(ckpts, gpu, BEHAVIOUR, &self.net)?;
+        load_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &mut self.trainer.adam, self.net.spec.param_count())?;
         for (name, rng) in STREAMS.iter().zip(&mut self.trainer.rng) {
             load_rng(ckpts, name, rng)?;
         }

@@ -51,16 +51,32 @@ pub struct DataConfig {
     pub normalize_observations: bool,
 }
 
+/// The kind of network behind the policy's velocity field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyNetKind {
+    /// An MLP over [a_t, features of t, s], `hidden` its layers' widths.
+    #[default]
+    Mlp,
+    /// QGPO's residual U-shaped network (src/nn/resnet.rs), `hidden` its down path's widths.
+    Resnet,
+}
+
 /// The policy: a velocity network v(a_t, t, s).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyNetConfig {
+    pub kind: PolicyNetKind,
     pub hidden: Vec<usize>,
     pub activation: Activation,
     /// Gaussian Fourier features of t (a sine and a cosine per frequency, so even).
     pub time_features: usize,
     /// Standard deviation of the Fourier frequencies.
     pub time_scale: f64,
+    /// `resnet`: width of the state's encoding (QGPO: 32).
+    pub cond_width: usize,
+    /// `resnet`: width of the time-and-state embedding every block reads (QGPO: 128).
+    pub embed_width: usize,
 }
 
 /// Each of the two critic heads: an MLP from [s, a] to Q.
@@ -183,7 +199,15 @@ impl Default for DataConfig {
 
 impl Default for PolicyNetConfig {
     fn default() -> Self {
-        Self { hidden: vec![256, 256, 256], activation: Activation::Mish, time_features: 32, time_scale: 30.0 }
+        Self {
+            kind: PolicyNetKind::Mlp,
+            hidden: vec![256, 256, 256],
+            activation: Activation::Mish,
+            time_features: 32,
+            time_scale: 30.0,
+            cond_width: 32,
+            embed_width: 128,
+        }
     }
 }
 
@@ -305,6 +329,10 @@ impl TrainConfig {
             "policy_net.time_features must be even and at least 2 (a sine and a cosine per frequency), got {features}"
         );
         check_positive("policy_net.time_scale", self.policy_net.time_scale)?;
+        if self.policy_net.kind == PolicyNetKind::Resnet {
+            check_at_least_one("policy_net.cond_width", self.policy_net.cond_width as u64)?;
+            check_at_least_one("policy_net.embed_width", self.policy_net.embed_width as u64)?;
+        }
         check_hidden("critic_net.hidden", &self.critic_net.hidden)?;
 
         check_at_least_one("behaviour.steps", self.behaviour.steps)?;

@@ -17,7 +17,9 @@ use super::critic::{StateActionInput, TwinCritic};
 use super::diagnostics::support_drift;
 use super::driver::{column_mean, read_ring, StageTrainer};
 use super::metrics::{FlowLoss, ImprovementMetrics, RenewalMetrics, SupportWeights};
-use super::snapshot::{load_adam_seeds, load_mlp_seeds, load_rng, save_adam_seeds, save_rng, save_velocity_seeds};
+use super::snapshot::{
+    load_adam_seeds, load_rng, load_velocity_params_seeds, save_adam_seeds, save_rng, save_velocity_seeds,
+};
 use super::support::{chunk_states, SupportLayout, SupportSampler};
 use crate::data::GpuDataset;
 use crate::flow::{VelocityNet, VelocityPass};
@@ -167,7 +169,7 @@ impl PolicyImprover {
         let target = GpuBuffer::zeros(gpu, "policy target velocity", all * act)?;
         let losses = GpuBuffer::zeros(gpu, "policy losses", ring_len.max(1) * seeds)?;
         let pass = VelocityPass::new(gpu, policy, &x_t, &t, &states, rows, group, true, true)?;
-        let grad = pass.mlp.output_grad().expect("training pass");
+        let grad = pass.output_grad().expect("training pass");
         Ok(Self {
             config: config.clone(),
             gather: Gather::new(
@@ -183,8 +185,8 @@ impl PolicyImprover {
             loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &losses)?,
             adam: Adam::for_copies(
                 gpu,
-                &policy.mlp.params,
-                &policy.mlp.grads,
+                policy.params(),
+                policy.grads(),
                 AdamConfig { lr: config.lr, ..Default::default() },
                 seeds,
             )?,
@@ -293,7 +295,7 @@ impl PolicyImprover {
             ..Default::default()
         };
         self.loss.record(rec, seeds * rows, dim, params);
-        self.pass.mlp.record_backward(rec, &policy.mlp, rows, false);
+        self.pass.record_backward(rec, policy, rows, false);
         self.adam.record_step(rec);
         self.steps += 1;
     }
@@ -386,7 +388,7 @@ impl StageTrainer for Improvement<'_> {
 
     fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
         save_velocity_seeds(ckpts, gpu, POLICY, &self.policy)?;
-        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.adam, self.policy.spec.mlp().param_count())?;
+        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.adam, self.policy.spec.param_count())?;
         for (name, stream) in self.improver.rng.named() {
             save_rng(ckpts, name, stream);
         }
@@ -394,8 +396,8 @@ impl StageTrainer for Improvement<'_> {
     }
 
     fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
-        load_mlp_seeds(ckpts, gpu, &[POLICY], &self.policy.mlp)?;
-        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.adam, self.policy.spec.mlp().param_count())?;
+        load_velocity_params_seeds(ckpts, gpu, POLICY, &self.policy)?;
+        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.adam, self.policy.spec.param_count())?;
         for (name, stream) in self.improver.rng.named_mut() {
             load_rng(ckpts, name, stream)?;
         }

@@ -72,13 +72,26 @@ pub fn save_velocity(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, net: &Veloc
 
 /// Each copy of a velocity network (one per seed) into its seed's checkpoint.
 pub fn save_velocity_seeds(ckpts: &mut [Checkpoint], gpu: &Gpu, prefix: &str, net: &VelocityNet) -> Result<()> {
-    save_mlp_seeds(ckpts, gpu, &[prefix], &net.mlp)?;
+    check_copies(ckpts.len(), &[prefix], net.copies())?;
+    let params: Vec<f32> = net.params().read(gpu)?;
     let freqs: Vec<f32> = net.frequencies.read(gpu)?;
     let per_copy = net.spec.time_features / 2;
-    for (c, ckpt) in ckpts.iter_mut().enumerate() {
+    for (c, (ckpt, copy)) in ckpts.iter_mut().zip(params.chunks(net.spec.param_count())).enumerate() {
+        ckpt.insert(&format!("{prefix}.params"), &[copy.len()], copy.to_vec())?;
         let own = freqs[c * per_copy..(c + 1) * per_copy].to_vec();
         ckpt.insert(&format!("{prefix}.frequencies"), &[per_copy], own)?;
         ckpt.set_meta_json(&format!("{prefix}.velocity"), &net.spec)?;
+    }
+    Ok(())
+}
+
+/// What [`save_velocity_seeds`] saved, written into `net`'s parameters (the frequencies
+/// follow from the seed): resuming a run whose network was made from its config.
+pub fn load_velocity_params_seeds(ckpts: &[Checkpoint], gpu: &Gpu, prefix: &str, net: &VelocityNet) -> Result<()> {
+    check_copies(ckpts.len(), &[prefix], net.copies())?;
+    let n = net.spec.param_count();
+    for (s, ckpt) in ckpts.iter().enumerate() {
+        net.params().write(gpu, s * n, ckpt.tensor(&format!("{prefix}.params"), n)?);
     }
     Ok(())
 }
@@ -97,7 +110,7 @@ pub fn load_velocity_seeds(ckpts: &[Checkpoint], gpu: &Gpu, prefix: &str) -> Res
     for ckpt in ckpts {
         let own: VelocitySpec = ckpt.meta_json(&format!("{prefix}.velocity"))?;
         ensure!(own == spec, "the seeds' checkpoints hold '{prefix}' networks of different shapes");
-        params.push(ckpt.tensor(&format!("{prefix}.params"), spec.mlp().param_count())?.to_vec());
+        params.push(ckpt.tensor(&format!("{prefix}.params"), spec.param_count())?.to_vec());
         frequencies.push(ckpt.tensor(&format!("{prefix}.frequencies"), spec.time_features / 2)?.to_vec());
     }
     VelocityNet::copies_from_parts(gpu, &spec, &params, &frequencies)

@@ -20,7 +20,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 
 use super::behaviour::{Pretraining, BEHAVIOUR};
-use super::config::{CriticKind, TrainConfig};
+use super::config::{CriticKind, PolicyNetKind, TrainConfig};
 use super::critic::{value_networks, CriticTraining, TwinCritic};
 use super::driver::{Driver, SeedState};
 use super::evaluation::{check_eval_env_dims, run_eval_env, EVAL_FILE};
@@ -31,7 +31,7 @@ use super::support::{SupportLayout, SupportSampler};
 use crate::data::{Dataset, GpuDataset, Normalization};
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
-use crate::flow::{VelocityNet, VelocitySpec};
+use crate::flow::{Architecture, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::rng::{streams, RngStream};
 use crate::nn::MlpSpec;
@@ -193,17 +193,20 @@ pub fn check_network_sizes(
     let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size);
     let policy = policy_spec(config, obs_dim, act_dim);
     let (critic, value) = critic_specs(config, obs_dim, act_dim);
-    // (setting, network, copies in one buffer): the twin critic keeps two heads per seed.
-    let networks =
-        [("policy_net", policy.mlp(), copies), ("critic_net", critic, 2 * copies), ("critic_net", value, copies)];
-    for (setting, spec, copies) in networks {
-        let bytes = spec.checked_param_count().and_then(|n| n.checked_mul(copies)?.checked_mul(4));
+    // (setting, its widths, parameters per network, copies in one buffer): the twin critic
+    // keeps two heads per seed.
+    let networks = [
+        ("policy_net", &policy.hidden, policy.checked_param_count(), copies),
+        ("critic_net", &critic.hidden, critic.checked_param_count(), 2 * copies),
+        ("critic_net", &value.hidden, value.checked_param_count(), copies),
+    ];
+    for (setting, hidden, params, copies) in networks {
+        let bytes = params.and_then(|n| n.checked_mul(copies)?.checked_mul(4));
         if bytes.is_none_or(|bytes| bytes as u64 > limit) {
             let size = bytes.map_or("more than 2^64 bytes".to_string(), |b| format!("{b} bytes"));
             let of = if copies > 1 { format!(" ({copies} networks in one buffer)") } else { String::new() };
             bail!(
-                "{setting}.hidden = {:?} is too large: its parameters need {size}{of}, but the adapter binds at most {limit} bytes per buffer",
-                spec.hidden
+                "{setting}.hidden = {hidden:?} is too large: its parameters need {size}{of}, but the adapter binds at most {limit} bytes per buffer",
             );
         }
     }
@@ -237,6 +240,10 @@ fn policy_spec(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> Velocity
         time_scale: net.time_scale as f32,
         hidden: net.hidden.clone(),
         activation: net.activation,
+        architecture: match net.kind {
+            PolicyNetKind::Mlp => Architecture::Mlp,
+            PolicyNetKind::Resnet => Architecture::Resnet { cond_width: net.cond_width, embed_width: net.embed_width },
+        },
     }
 }
 

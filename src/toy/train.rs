@@ -68,6 +68,7 @@ pub fn train_and_sample(
         time_scale: config.time_scale,
         hidden: config.hidden.clone(),
         activation: config.activation,
+        architecture: Default::default(),
     };
     let net = VelocityNet::new(gpu, &spec, config.seed)?;
     // The flow starts from N(0, I): training on standardised coordinates makes the same
