@@ -84,7 +84,8 @@ fn assert_same_checkpoint(alone: &Path, among: &Path, stage: &str) {
 }
 
 /// Two seeds trained together, interrupted and resumed, against each trained alone.
-fn check_seeds_match_single_runs(name: &str, extra: &[&str]) {
+/// Returns the directory of the run that trained both seeds together.
+fn check_seeds_match_single_runs(name: &str, extra: &[&str]) -> std::path::PathBuf {
     let together = scratch(&format!("{name}-together"));
     let mut interrupted = vec!["--seeds", "2", "--seed", "7", "--stop-after", "70"];
     interrupted.extend_from_slice(extra);
@@ -126,11 +127,41 @@ fn check_seeds_match_single_runs(name: &str, extra: &[&str]) {
     assert_eq!(summary["scores"], serde_json::json!(scores));
     let mean = (scores[0] + scores[1]) / 2.0;
     assert!((summary["score_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{summary}");
+    together
 }
 
 #[test]
 fn seeds_trained_together_match_runs_of_each_seed_alone() {
     check_seeds_match_single_runs("softmax", &[]);
+}
+
+/// QGPO's residual network as the policy, small, with an average of its weights: trains,
+/// stops, resumes, evaluates, and its seeds trained together equal each seed trained alone;
+/// a seed's run then samples and evaluates from its directory like any other.
+#[test]
+fn residual_policy_seeds_trained_together_match_runs_of_each_seed_alone() {
+    let resnet = [
+        "--set",
+        "policy_net.kind=resnet",
+        "--set",
+        "policy_net.hidden=[12, 7]",
+        "--set",
+        "policy_net.cond_width=6",
+        "--set",
+        "policy_net.embed_width=10",
+        "--set",
+        "policy_net.activation=silu",
+        "--set",
+        "policy_net.ema=0.9",
+    ];
+    let seed = check_seeds_match_single_runs("resnet", &resnet).join("seed8");
+    let csv = seed.join("actions.csv");
+    let args = ["sample", "--checkpoint", seed.to_str().unwrap(), "--dataset", DATASET, "--limit", "4"];
+    ok(qipo(&[&args[..], &["--n", "2", "--out", csv.to_str().unwrap()]].concat()));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 1 + 8);
+    let eval = ok(qipo(&["eval", "--checkpoint", seed.to_str().unwrap(), "--episodes", "2", "--json"]));
+    let report: Value = serde_json::from_str(&eval).unwrap();
+    assert_eq!(report["episodes"], 2);
 }
 
 #[test]

@@ -28,6 +28,7 @@ use qipo::nn::{Activation, Mlp, MlpSpec};
 use qipo::reference::qipo::{self as cpu, TwinCriticParams, VelocityParams};
 use qipo::rl::config::{CriticConfig, CriticKind, PolicyConfig};
 use qipo::rl::critic::{stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS};
+use qipo::rl::ema::Averaged;
 use qipo::rl::improve::{ImproveRng, PolicyImprover};
 use qipo::rl::support::{SupportLayout, SupportSampler, CHUNK_STATES};
 
@@ -181,6 +182,42 @@ fn behaviour_steps_match_reference(architecture: Architecture) {
     check("behaviour losses", &read(&trainer.losses), &losses);
     check_gradients("behaviour gradients", &read(net.grads()), &steps[STEPS - 1].grads);
     check_trained("behaviour parameters", &read(net.params()), &cpu_net.params, &initial);
+}
+
+/// With `policy_net.ema`, every Adam step also moves the average of the weights:
+/// ema ← (1 - decay)·θ + decay·ema, in the update's dispatch. The CPU side applies the same
+/// formula after each reference step.
+#[test]
+fn weight_average_follows_the_reference_steps() {
+    let decay = 0.75;
+    let data = dataset(LEN);
+    let on_gpu = GpuDataset::upload(gpu(), &data).unwrap();
+    let (net, mut cpu_net) = policy(11, RESNET);
+    let zeros = vec![0.0; LEN];
+    let energies = GpuBuffer::from_slice(gpu(), "zero energies", &zeros).unwrap();
+    let table = EfmTable { len: LEN, points: &on_gpu.actions, energies: &energies, cond: Some(&on_gpu.observations) };
+    let config = EfmConfig { batch: BATCH, beta: 0.0, group: 0, adam: AdamConfig { lr: LR, ..Default::default() } };
+    let mut trainer = EfmTrainer::new(gpu(), &net, table, config.clone(), SEED, STEPS).unwrap();
+    let averaged = Averaged::new(gpu(), net, decay, &mut trainer.adam).unwrap();
+    let mut rec = Recorder::new(gpu());
+    for _ in 0..STEPS {
+        trainer.record_step(&mut rec, &averaged.online);
+    }
+    rec.submit_and_wait().unwrap();
+
+    let mut reference = cpu::EfmReference::new(config, cpu_net.params.len(), SEED);
+    let cpu_table = cpu::EfmTable { points: &data.actions, energies: &zeros, cond: &data.observations };
+    let mut average = cpu_net.params.clone();
+    let tau = (1.0 - decay) as f32;
+    for _ in 0..STEPS {
+        reference.step(&mut cpu_net, &cpu_table);
+        average.iter_mut().zip(&cpu_net.params).for_each(|(a, &p)| *a = tau * p + (1.0 - tau) * *a);
+    }
+    let ema = averaged.ema.as_ref().expect("an average");
+    check("averaged weights", &read(ema.params()), &average);
+    check("trained weights", &read(averaged.online.params()), &cpu_net.params);
+    assert_ne!(read(ema.params()), read(averaged.online.params()), "the average lags the trained weights");
+    assert!(std::ptr::eq(averaged.used(), ema), "the average is what the run uses");
 }
 
 #[test]

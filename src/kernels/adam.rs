@@ -208,13 +208,20 @@ impl Adam {
     /// buffer) towards the updated parameters: `target ← tau·θ + (1 - tau)·target`, in the
     /// update's dispatch.
     pub fn with_polyak_target(mut self, gpu: &Gpu, target: &GpuBuffer, tau: f32) -> Result<Self> {
+        self.set_polyak_target(gpu, target, tau)?;
+        Ok(self)
+    }
+
+    /// [`Self::with_polyak_target`] on an optimiser already in place (an exponential moving
+    /// average of a network's weights is the same step, with tau = 1 - decay).
+    pub fn set_polyak_target(&mut self, gpu: &Gpu, target: &GpuBuffer, tau: f32) -> Result<()> {
         let (params, grads) = (&self.params, &self.grads);
         if target.len != params.len || target.buffer == params.buffer {
             bail!("Polyak target '{}' must be another buffer of {} parameters", target.label, params.len);
         }
         let bound = Bound::new(gpu, &ADAM_POLYAK_STEP, &[params, grads, &self.m, &self.v, &self.stats, target])?;
         self.polyak = Some((bound, tau));
-        Ok(self)
+        Ok(())
     }
 
     /// Records one optimiser step over every parameter (the gradient norm first, when

@@ -5,10 +5,9 @@ use anyhow::Result;
 
 use super::config::BehaviourConfig;
 use super::driver::{column_mean, read_ring, StageTrainer};
+use super::ema::Averaged;
 use super::metrics::FlowLoss;
-use super::snapshot::{
-    load_adam_seeds, load_rng, load_velocity_params_seeds, save_adam_seeds, save_rng, save_velocity_seeds,
-};
+use super::snapshot::{load_adam_seeds, load_rng, save_adam_seeds, save_rng};
 use crate::data::GpuDataset;
 use crate::flow::efm::EfmTable;
 use crate::flow::{EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
@@ -21,22 +20,25 @@ pub const BEHAVIOUR: &str = "behaviour";
 /// The checkpoint names of its trainer's random streams, in the trainer's order.
 const STREAMS: [&str; 3] = ["minibatch", "noise", "time"];
 
-/// The behaviour policy mu, a copy per seed, and its trainer.
+/// The behaviour policy mu, a copy per seed (with the average of its weights when
+/// `policy_net.ema` asks for one), and its trainer.
 pub struct Pretraining {
-    pub net: VelocityNet,
+    pub net: Averaged,
     trainer: EfmTrainer,
     /// Kept alive for the trainer, which reads it as every action's energy.
     _zero_energies: GpuBuffer,
 }
 
 impl Pretraining {
-    /// A fresh policy of `spec` per seed from `seed` on, trained on `data`; `ring_len`
-    /// steps' losses are kept between reads.
+    /// A fresh policy of `spec` per seed from `seed` on, trained on `data`, its weights
+    /// averaged with `ema` (0: not averaged); `ring_len` steps' losses are kept between reads.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         data: &GpuDataset,
         spec: &VelocitySpec,
         config: &BehaviourConfig,
+        ema: f64,
         seed: u64,
         seeds: usize,
         ring_len: usize,
@@ -46,7 +48,8 @@ impl Pretraining {
         let table = EfmTable { len: data.len, points: &data.actions, energies: &zeros, cond: Some(&data.observations) };
         let adam = AdamConfig { lr: config.lr, max_grad_norm: config.max_grad_norm, ..Default::default() };
         let efm = EfmConfig { batch: config.batch, beta: 0.0, group: 0, adam };
-        let trainer = EfmTrainer::new(gpu, &net, table, efm, seed, ring_len)?;
+        let mut trainer = EfmTrainer::new(gpu, &net, table, efm, seed, ring_len)?;
+        let net = Averaged::new(gpu, net, ema, &mut trainer.adam)?;
         Ok(Self { net, trainer, _zero_energies: zeros })
     }
 }
@@ -55,18 +58,18 @@ impl StageTrainer for Pretraining {
     type Metrics = FlowLoss;
 
     fn record_step(&mut self, rec: &mut Recorder) {
-        self.trainer.record_step(rec, &self.net);
+        self.trainer.record_step(rec, &self.net.online);
     }
 
     fn read_metrics(&self, gpu: &Gpu, steps: usize) -> Result<Vec<FlowLoss>> {
-        let seeds = self.net.copies();
+        let seeds = self.net.online.copies();
         let losses = read_ring(gpu, &self.trainer.losses, self.trainer.steps(), steps, seeds)?;
         Ok((0..seeds).map(|c| FlowLoss { loss: column_mean(&losses, seeds, c) }).collect())
     }
 
     fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
-        save_velocity_seeds(ckpts, gpu, BEHAVIOUR, &self.net)?;
-        save_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &self.trainer.adam, self.net.spec.param_count())?;
+        self.net.save(gpu, ckpts, BEHAVIOUR)?;
+        save_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &self.trainer.adam, self.net.online.spec.param_count())?;
         for (name, rng) in STREAMS.iter().zip(&self.trainer.rng) {
             save_rng(ckpts, name, rng);
         }
@@ -75,8 +78,8 @@ impl StageTrainer for Pretraining {
 
     fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
         // The Fourier frequencies are drawn from the seed, as when the checkpoint was saved.
-        load_velocity_params_seeds(ckpts, gpu, BEHAVIOUR, &self.net)?;
-        load_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &mut self.trainer.adam, self.net.spec.param_count())?;
+        self.net.load(gpu, ckpts, BEHAVIOUR)?;
+        load_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &mut self.trainer.adam, self.net.online.spec.param_count())?;
         for (name, rng) in STREAMS.iter().zip(&mut self.trainer.rng) {
             load_rng(ckpts, name, rng)?;
         }
@@ -84,6 +87,6 @@ impl StageTrainer for Pretraining {
     }
 
     fn evaluated(&self) -> Option<&VelocityNet> {
-        Some(&self.net)
+        Some(self.net.used())
     }
 }

@@ -77,6 +77,10 @@ pub struct PolicyNetConfig {
     pub cond_width: usize,
     /// `resnet`: width of the time-and-state embedding every block reads (QGPO: 128).
     pub embed_width: usize,
+    /// Decay of an exponential moving average of the weights, in [0, 1); 0 keeps none. With
+    /// one, the average is what samples support actions and renewals, is evaluated and is
+    /// saved as the policy (behaviour pretraining's and improvement's).
+    pub ema: f64,
 }
 
 /// Each of the two critic heads: an MLP from [s, a] to Q.
@@ -207,6 +211,7 @@ impl Default for PolicyNetConfig {
             time_scale: 30.0,
             cond_width: 32,
             embed_width: 128,
+            ema: 0.0,
         }
     }
 }
@@ -329,6 +334,8 @@ impl TrainConfig {
             "policy_net.time_features must be even and at least 2 (a sine and a cosine per frequency), got {features}"
         );
         check_positive("policy_net.time_scale", self.policy_net.time_scale)?;
+        let ema = self.policy_net.ema;
+        ensure!((0.0..1.0).contains(&ema), "policy_net.ema must be in [0, 1) (0 keeps no average), got {ema}");
         if self.policy_net.kind == PolicyNetKind::Resnet {
             check_at_least_one("policy_net.cond_width", self.policy_net.cond_width as u64)?;
             check_at_least_one("policy_net.embed_width", self.policy_net.embed_width as u64)?;

@@ -16,10 +16,9 @@ use super::config::{SupportConfig, SupportSource};
 use super::critic::{StateActionInput, TwinCritic};
 use super::diagnostics::support_drift;
 use super::driver::{column_mean, read_ring, StageTrainer};
+use super::ema::Averaged;
 use super::metrics::{FlowLoss, ImprovementMetrics, RenewalMetrics, SupportWeights};
-use super::snapshot::{
-    load_adam_seeds, load_rng, load_velocity_params_seeds, save_adam_seeds, save_rng, save_velocity_seeds,
-};
+use super::snapshot::{load_adam_seeds, load_rng, save_adam_seeds, save_rng};
 use super::support::{chunk_states, SupportLayout, SupportSampler};
 use crate::data::GpuDataset;
 use crate::flow::{VelocityNet, VelocityPass};
@@ -304,8 +303,12 @@ impl PolicyImprover {
 /// Policy improvement as the driver runs it: the policy, a copy per seed starting from the
 /// behaviour policy's weights, improved against the fixed critic.
 pub struct Improvement<'a> {
-    pub policy: VelocityNet,
+    /// The policy, and the average of its weights when `policy_net.ema` asks for one: then
+    /// renewals sample from the average, and it is what is evaluated and saved as the policy.
+    pub policy: Averaged,
     improver: PolicyImprover,
+    /// Renews from the average of the policy's weights.
+    from_average: Option<SupportSampler>,
     behaviour: &'a VelocityNet,
     critic: &'a TwinCritic,
     /// Renews from the behaviour policy rather than the policy (`policy.support_from`).
@@ -321,8 +324,9 @@ pub struct Improvement<'a> {
 }
 
 impl<'a> Improvement<'a> {
-    /// Improves a copy of `behaviour` on `data` against `critic`, drawing from `seed`;
-    /// `ring_len` steps' losses are kept between reads.
+    /// Improves a copy of `behaviour` on `data` against `critic`, its weights averaged with
+    /// `ema` (0: not averaged), drawing from `seed`; `ring_len` steps' losses are kept between
+    /// reads.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
@@ -331,12 +335,15 @@ impl<'a> Improvement<'a> {
         critic: &'a TwinCritic,
         config: &PolicyConfig,
         support: &SupportConfig,
+        ema: f64,
         seed: u64,
         ring_len: usize,
     ) -> Result<Self> {
         let policy = behaviour.duplicate(gpu)?;
         let (m, euler) = (support.actions, support.euler_steps);
-        let improver = PolicyImprover::new(gpu, data, &policy, critic, config, m, euler, seed, ring_len)?;
+        let mut improver = PolicyImprover::new(gpu, data, &policy, critic, config, m, euler, seed, ring_len)?;
+        let policy = Averaged::new(gpu, policy, ema, &mut improver.adam)?;
+        let from_average = policy.ema.as_ref().map(|ema| improver.support_sampler(gpu, data, ema)).transpose()?;
         let from_behaviour = match config.support_from {
             SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),
             SupportSource::Policy => None,
@@ -344,6 +351,7 @@ impl<'a> Improvement<'a> {
         Ok(Self {
             policy,
             improver,
+            from_average,
             behaviour,
             critic,
             from_behaviour,
@@ -359,7 +367,7 @@ impl<'a> Improvement<'a> {
     /// actions and of the policy's, the entropy and effective sample size of the weights, and
     /// how far the policy's samples have drifted from the dataset's actions.
     fn support_statistics(&self, gpu: &Gpu) -> Result<Vec<RenewalMetrics>> {
-        let (improver, seeds) = (&self.improver, self.policy.copies());
+        let (improver, seeds) = (&self.improver, self.policy.online.copies());
         let q: Vec<f32> = improver.q_values.read(gpu)?;
         let w: Vec<f32> = improver.weights.read(gpu)?;
         let per_seed = q.len() / seeds;
@@ -377,18 +385,18 @@ impl StageTrainer for Improvement<'_> {
     type Metrics = ImprovementMetrics;
 
     fn record_step(&mut self, rec: &mut Recorder) {
-        self.improver.record_step(rec, &self.policy);
+        self.improver.record_step(rec, &self.policy.online);
     }
 
     fn read_metrics(&self, gpu: &Gpu, steps: usize) -> Result<Vec<ImprovementMetrics>> {
-        let seeds = self.policy.copies();
+        let seeds = self.policy.online.copies();
         let losses = read_ring(gpu, &self.improver.losses, self.improver.steps(), steps, seeds)?;
         Ok((0..seeds).map(|c| ImprovementMetrics::Steps(FlowLoss { loss: column_mean(&losses, seeds, c) })).collect())
     }
 
     fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
-        save_velocity_seeds(ckpts, gpu, POLICY, &self.policy)?;
-        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.adam, self.policy.spec.param_count())?;
+        self.policy.save(gpu, ckpts, POLICY)?;
+        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.adam, self.policy.online.spec.param_count())?;
         for (name, stream) in self.improver.rng.named() {
             save_rng(ckpts, name, stream);
         }
@@ -396,8 +404,8 @@ impl StageTrainer for Improvement<'_> {
     }
 
     fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
-        load_velocity_params_seeds(ckpts, gpu, POLICY, &self.policy)?;
-        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.adam, self.policy.spec.param_count())?;
+        self.policy.load(gpu, ckpts, POLICY)?;
+        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.adam, self.policy.online.spec.param_count())?;
         for (name, stream) in self.improver.rng.named_mut() {
             load_rng(ckpts, name, stream)?;
         }
@@ -405,7 +413,7 @@ impl StageTrainer for Improvement<'_> {
     }
 
     fn evaluated(&self) -> Option<&VelocityNet> {
-        Some(&self.policy)
+        Some(self.policy.used())
     }
 
     fn renew_every(&self) -> u64 {
@@ -418,7 +426,10 @@ impl StageTrainer for Improvement<'_> {
         let mut rec = Recorder::new(gpu);
         match &self.from_behaviour {
             Some(sampler) if !last => self.improver.record_renewal_from(&mut rec, sampler, self.behaviour, self.critic),
-            _ => self.improver.record_renewal(&mut rec, &self.policy, self.critic),
+            _ => match (&self.from_average, &self.policy.ema) {
+                (Some(sampler), Some(ema)) => self.improver.record_renewal_from(&mut rec, sampler, ema, self.critic),
+                _ => self.improver.record_renewal(&mut rec, &self.policy.online, self.critic),
+            },
         }
         rec.submit_and_wait()?;
         let stats = self.support_statistics(gpu)?;

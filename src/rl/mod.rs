@@ -7,6 +7,7 @@ pub mod config;
 pub mod critic;
 pub mod diagnostics;
 pub mod driver;
+pub mod ema;
 pub mod evaluation;
 pub mod improve;
 pub mod metrics;

@@ -267,10 +267,11 @@ impl Driver<'_> {
         }
         let spec = policy_spec(self.config, self.data.obs_dim, self.data.act_dim);
         let seed = stage_seed(self.config.seed, stage);
+        let (behaviour, ema) = (&self.config.behaviour, self.config.policy_net.ema);
         let mut mu =
-            Pretraining::new(self.gpu, self.data, &spec, &self.config.behaviour, seed, self.copies(), self.ring_len())?;
+            Pretraining::new(self.gpu, self.data, &spec, behaviour, ema, seed, self.copies(), self.ring_len())?;
         let done = self.drive(states, stage, &mut mu)?;
-        Ok(done.then_some(mu.net))
+        Ok(done.then(|| mu.net.into_used()))
     }
 
     /// Stage 2: M behaviour actions for every next state, for the critic's targets (a table
@@ -356,7 +357,8 @@ impl Driver<'_> {
         let seed = stage_seed(self.config.seed, stage);
         let support = &self.config.support;
         let ring_len = self.ring_len();
-        let mut improvement = Improvement::new(gpu, self.data, behaviour, critic, cfg, support, seed, ring_len)?;
+        let ema = self.config.policy_net.ema;
+        let mut improvement = Improvement::new(gpu, self.data, behaviour, critic, cfg, support, ema, seed, ring_len)?;
         if !self.drive(states, stage, &mut improvement)? {
             return Ok(None);
         }
@@ -381,7 +383,7 @@ impl Driver<'_> {
                 ..Default::default()
             })
             .collect();
-        Ok(Some((summaries, improvement.policy)))
+        Ok(Some((summaries, improvement.policy.into_used())))
     }
 
     /// Stage 5: each seed's final policy's evaluation, written to its eval.json and metrics.
