@@ -14,16 +14,17 @@
 # The most valuable figures come first, and every file is written as soon as its step ends, so a
 # run stopped at its limit still returns what it finished. Each step has its own time limit,
 # and the whole script ends within GPU_RUN_SECONDS (540 s, 9 minutes). Into OUT_DIR (8 files):
-#   results.md            every table, in order: qipo info, qipo bench, bench train --seeds 8,
-#                         bench kernels (every matmul core at every shape), the PyTorch
-#                         comparison, the reproduction slice's table, and for each dataset
-#                         whether QIPO's critic ranks actions like MuJoCo (qipo check-critic)
-#   qipo_bench.json       qipo bench at the paper's sizes (also the comparison's qipo side)
-#   qipo_train_seeds8.json, qipo_kernels.json, torch_eager.json, torch_graphs.json
+#   results.md            every table, in order: qipo info, qipo bench, bench train of the task
+#                         presets' residual network with the slice's 3 seeds, bench kernels
+#                         (every matmul core at every shape), the PyTorch comparison, the
+#                         reproduction slice's table, and for each dataset whether QIPO's
+#                         critic ranks actions like MuJoCo (qipo check-critic)
+#   qipo_bench.json       qipo bench at the paper's sizes, MLP policy (the comparison's qipo side)
+#   qipo_train_resnet_seeds3.json (the slice is sized from it), qipo_kernels.json,
+#   torch_eager.json, torch_graphs.json
 #   reproduction.json     the slice: step counts, time, settings and every seed's final score
 #   log.txt               every step's messages
-# --quick: the same steps at tiny sizes (the benchmarks' --quick, 2 seeds in the multi-seed
-# bench; in the slice 3×32 networks, one episode per seed, 2000-transition hopper and
+# --quick: the same steps at tiny sizes (the benchmarks' --quick; in the slice 3×32 networks, one episode per seed, 2000-transition hopper and
 # halfcheetah datasets made on the spot by ../shared/datasets/make_dataset.py, a 60 s budget,
 # which the sizing finds too small, so every stage runs its fewest steps) and generous time
 # limits: a few minutes on a CPU driver, so that CI runs this script end to end
@@ -33,6 +34,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 quick=()
+seeds=3 # in the reproduction slice, and in the bench that sizes it
 if [ "${1:-}" = "--quick" ]; then quick=(--quick); shift; fi
 out=${1:-${OUT:-}}
 [ -n "$out" ] || { echo "usage: $0 [--quick] OUT_DIR (or set OUT)" >&2; exit 2; }
@@ -60,17 +62,16 @@ device=${TORCH_DEVICE:-cuda}
 
 if [ ${#quick[@]} -gt 0 ]; then
   # Generous limits: CI's CPU driver on two shared cores is slow, and its speed varies.
-  bench_seeds=2 slice_cap=60 slice_overhead=5 episodes=1 quick_size=2000 slack=3
+  slice_cap=60 slice_overhead=5 episodes=1 quick_size=2000 slack=3
   check_states=5 check_horizon=10
   # Tiny networks and batches: the same stages, seconds on a CPU driver.
   tiny=(--set 'policy_net.hidden=[32,32,32]' --set policy_net.time_features=8
     --set 'critic_net.hidden=[32,32,32]' --set behaviour.batch=32 --set critic.batch=32
     --set policy.batch=32 --set support.actions=2 --set support.euler_steps=2)
 else
-  bench_seeds=8 slice_cap=$deadline slice_overhead=10 episodes=50 slack=1 tiny=()
+  slice_cap=$deadline slice_overhead=10 episodes=50 slack=1 tiny=()
   check_states=50 check_horizon=100
 fi
-seeds=3
 
 failed=0
 note() { echo "$*" | tee -a "$log" >&2; }
@@ -102,8 +103,11 @@ command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,driver_version,
 note "qipo: $qipo; output: $out; ends within $deadline s"
 step "qipo info" $((60 * slack)) - "$qipo" info
 step "qipo bench" $((120 * slack)) - "$qipo" bench "${quick[@]}" --json-file "$out/qipo_bench.json"
-step "qipo bench train --seeds $bench_seeds" $((100 * slack)) - \
-  "$qipo" bench train --seeds "$bench_seeds" "${quick[@]}" --json-file "$out/qipo_train_seeds$bench_seeds.json"
+# The task presets' policy (QGPO's residual network, behaviour batches of 4096) with the slice's
+# seeds: its rates size the slice's runs.
+rates=$out/qipo_train_resnet_seeds$seeds.json
+step "qipo bench train --policy resnet --seeds $seeds" $((100 * slack)) - \
+  "$qipo" bench train --policy resnet --seeds "$seeds" "${quick[@]}" --json-file "$rates"
 step "qipo bench kernels" $((90 * slack)) - "$qipo" bench kernels "${quick[@]}" --json-file "$out/qipo_kernels.json"
 
 torch_files=()
@@ -169,7 +173,7 @@ for entry in "${datasets[@]}"; do
   transitions=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["transitions"])' \
     "$work/$task.inspect.json" 2>> "$log") || transitions=
   # Each of the two runs gets half the budget.
-  sized=$("$py" benches/reproduction.py size --rates "$out/qipo_train_seeds$bench_seeds.json" \
+  sized=$("$py" benches/reproduction.py size --rates "$rates" \
     "$out/qipo_bench.json" --env "$env" --transitions "${transitions:-0}" --seeds $seeds \
     --episodes $episodes --budget $((budget / 2)) --overhead $slice_overhead 2> "$work/sizing.txt")
   note "$(cat "$work/sizing.txt")"

@@ -78,6 +78,10 @@ enum BenchCommand {
         /// Seeds trained together in every step (as `qipo train --seeds`).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
         seeds: u64,
+        /// The policy's network: the MLP (beside the PyTorch baseline's), or the task presets'
+        /// residual network with their behaviour batches (QGPO's 4096).
+        #[arg(long, value_enum, default_value = "mlp")]
+        policy: qipo::rl::config::PolicyNetKind,
         /// One JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -98,11 +102,13 @@ fn run(cli: Cli) -> Result<()> {
             let results = kernels::run(&gpu, large, budgets, |what| eprintln!("bench: {what}"))?;
             qipo::bench::report(&results, json, json_file.as_deref(), |r| kernels::format_table(&gpu, r))
         }
-        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, json, json_file }), .. } => {
+        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, policy, json, json_file }), .. } => {
             use qipo::bench::train::{self, TrainBenchSizes};
+            use qipo::rl::config::PolicyNetKind;
             let gpu = Gpu::new(&cli.adapter)?;
             let sizes = if quick { TrainBenchSizes::quick() } else { TrainBenchSizes::paper() };
             let sizes = TrainBenchSizes { seeds: seeds as usize, ..sizes };
+            let sizes = if policy == PolicyNetKind::Resnet { sizes.with_resnet() } else { sizes };
             let results = train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
             qipo::bench::report(&results, json, json_file.as_deref(), train::format_table)
         }

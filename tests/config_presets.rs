@@ -4,7 +4,7 @@ use std::path::Path;
 
 use qipo::data::RewardMode;
 use qipo::nn::Activation;
-use qipo::rl::config::{CriticKind, TrainConfig};
+use qipo::rl::config::{CriticKind, PolicyNetKind, TrainConfig};
 use qipo::rl::presets::{preset_for_dataset, preset_names};
 
 #[test]
@@ -57,6 +57,12 @@ fn defaults_follow_the_algorithm_notes() {
 #[test]
 fn locomotion_and_antmaze_presets_differ_where_the_notes_say() {
     let hopper = TrainConfig::from_preset("hopper-medium-v2").unwrap();
+    // QGPO's behaviour network and training (the README's table gives the sources).
+    assert_eq!(hopper.policy_net.kind, PolicyNetKind::Resnet);
+    assert_eq!(hopper.policy_net.hidden, [512, 256, 128]);
+    assert_eq!((hopper.behaviour.steps, hopper.behaviour.batch, hopper.behaviour.lr), (600_000, 4096, 1e-4));
+    assert_eq!((hopper.critic.steps, hopper.critic.batch, hopper.critic.lr), (500_000, 256, 3e-4));
+    assert_eq!(hopper.policy_net.ema, 0.0, "QGPO keeps no average of the weights");
     assert_eq!(hopper.support.actions, 16);
     assert_eq!(hopper.policy.beta, 3.0);
     assert_eq!(hopper.data.reward_normalization, RewardMode::Locomotion);

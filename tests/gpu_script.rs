@@ -88,12 +88,18 @@ fn quick_gpu_script_writes_every_result_and_the_slice_table() {
     assert!(files.len() <= MAX_FILES, "{} files, the device machine returns {MAX_FILES}: {files:?}", files.len());
 
     let results = std::fs::read_to_string(out.join("results.md")).unwrap();
-    for section in ["qipo info", "qipo bench", "qipo bench train --seeds 2", "qipo bench kernels", "reproduction slice"]
-    {
+    for section in [
+        "qipo info",
+        "qipo bench",
+        "qipo bench train --policy resnet --seeds 3",
+        "qipo bench kernels",
+        "reproduction slice",
+    ] {
         assert!(results.contains(&format!("## {section}\n\n```\n")), "results.md lacks '{section}'");
     }
     assert!(json(&out.join("qipo_bench.json"))["environments"].as_array().is_some_and(|e| e.len() == 2));
-    assert_eq!(json(&out.join("qipo_train_seeds2.json"))["sizes"]["seeds"], 2);
+    let presets_network = json(&out.join("qipo_train_resnet_seeds3.json"));
+    assert_eq!((&presets_network["sizes"]["seeds"], &presets_network["sizes"]["resnet"]), (&3.into(), &true.into()));
     check_kernel_ladder(&json(&out.join("qipo_kernels.json")), &results);
     if python_has_torch() {
         for file in ["torch_eager.json", "torch_graphs.json"] {

@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::data::{Dataset, Env, Episode, EpisodeEnd, Format, GpuDataset};
 use crate::flow::efm::EfmTable;
-use crate::flow::{ActionSampler, EfmConfig, EfmTrainer, RowSampler, VelocityNet, VelocitySpec};
+use crate::flow::{ActionSampler, Architecture, EfmConfig, EfmTrainer, RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
 use crate::kernels::adam::AdamConfig;
 use crate::kernels::rng::{streams, RngStream};
@@ -59,6 +59,13 @@ pub struct TrainBenchSizes {
     pub latency_calls: usize,
     /// Seeds trained together: every step trains all of them (`qipo train --seeds`).
     pub seeds: usize,
+    /// The policy is the task presets' residual network (`--policy resnet`), its down path
+    /// 2h, h and h/2 wide for h = `hidden` (QGPO's 512, 256, 128); else the MLP.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resnet: bool,
+    /// States per behaviour step where they differ from `batch` (QGPO's 4096 with its network).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub behaviour_batch: Option<usize>,
 }
 
 impl TrainBenchSizes {
@@ -78,6 +85,35 @@ impl TrainBenchSizes {
             eval_states: 10,
             latency_calls: 30,
             seeds: 1,
+            resnet: false,
+            behaviour_batch: None,
+        }
+    }
+
+    /// The same sizes with the task presets' policy: QGPO's residual network, and its
+    /// behaviour batches sixteen times the others (4096 at the paper's sizes).
+    pub fn with_resnet(self) -> Self {
+        Self { resnet: true, behaviour_batch: Some(16 * self.batch), ..self }
+    }
+
+    /// The policy's velocity network for `obs_dim`-wide states and `act_dim`-wide actions.
+    fn policy_spec(&self, obs_dim: usize, act_dim: usize) -> VelocitySpec {
+        let h = self.hidden;
+        let (hidden, activation, architecture) = if self.resnet {
+            let qgpo = Architecture::Resnet { cond_width: 32, embed_width: (h / 2).max(1) };
+            (vec![2 * h, h, (h / 2).max(1)], Activation::Silu, qgpo)
+        } else {
+            (self.hidden_layers(), Activation::Mish, Architecture::Mlp)
+        };
+        let time_features = self.time_features;
+        VelocitySpec {
+            dim: act_dim,
+            cond_dim: obs_dim,
+            time_features,
+            time_scale: 30.0,
+            hidden,
+            activation,
+            architecture,
         }
     }
 
@@ -89,16 +125,17 @@ impl TrainBenchSizes {
             1 => String::new(),
             n => format!("; {n} seeds trained together, each step training all of them"),
         };
+        let (h, features) = (self.hidden, self.time_features);
+        let policy = if self.resnet {
+            format!("policy QGPO's residual network {}/{h}/{} SiLU with {features} Fourier features", 2 * h, h / 2)
+        } else {
+            format!("policy {HIDDEN_LAYERS}×{h} Mish with {features} Fourier features")
+        };
+        let behaviour = self.behaviour_batch.map_or(String::new(), |b| format!(" (behaviour {b})"));
         format!(
-            "{} synthetic transitions, batch {}, M = {}, policy {HIDDEN_LAYERS}×{} Mish with {} Fourier features, \
-             critic {HIDDEN_LAYERS}×{} ReLU, {} Euler steps{seeds}",
-            self.transitions,
-            self.batch,
-            self.support_actions,
-            self.hidden,
-            self.time_features,
-            self.hidden,
-            self.euler_steps
+            "{} synthetic transitions, batch {}{behaviour}, M = {}, {policy}, critic {HIDDEN_LAYERS}×{h} ReLU, \
+             {} Euler steps{seeds}",
+            self.transitions, self.batch, self.support_actions, self.euler_steps
         )
     }
 
@@ -324,15 +361,7 @@ pub fn bench_env(
     let data = GpuDataset::upload(gpu, &dataset)?;
     let len = data.len;
     let hidden = sizes.hidden_layers();
-    let policy_spec = VelocitySpec {
-        dim: act_dim,
-        cond_dim: obs_dim,
-        time_features: sizes.time_features,
-        time_scale: 30.0,
-        hidden: hidden.clone(),
-        activation: Activation::Mish,
-        architecture: Default::default(),
-    };
+    let policy_spec = sizes.policy_spec(obs_dim, act_dim);
     let critic_spec = MlpSpec::new(act_dim + obs_dim, &hidden, 1, Activation::Relu);
     let value_spec = MlpSpec::new(obs_dim, &hidden, 1, Activation::Relu);
     let seeds = sizes.seeds.max(1);
@@ -342,7 +371,8 @@ pub fn bench_env(
     progress(&format!("{name}: behaviour pretraining"));
     let zero_energies = GpuBuffer::zeros(gpu, "zero energies", len)?;
     let table = EfmTable { len, points: &data.actions, energies: &zero_energies, cond: Some(&data.observations) };
-    let efm = EfmConfig { batch, beta: 0.0, group: 0, adam: AdamConfig { lr: 1e-4, ..Default::default() } };
+    let adam = AdamConfig { lr: 1e-4, ..Default::default() };
+    let efm = EfmConfig { batch: sizes.behaviour_batch.unwrap_or(batch), beta: 0.0, group: 0, adam };
     let mut behaviour = EfmTrainer::new(gpu, &policy, table, efm, 1, ring)?;
     stages.push(time_stage(gpu, "behaviour pretraining", sizes, |rec| behaviour.record_step(rec, &policy))?);
     drop(behaviour);

@@ -52,7 +52,7 @@ pub struct DataConfig {
 }
 
 /// The kind of network behind the policy's velocity field.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicyNetKind {
     /// An MLP over [a_t, features of t, s], `hidden` its layers' widths.
