@@ -106,9 +106,13 @@ fn run(cli: Cli) -> Result<()> {
             use qipo::bench::train::{self, TrainBenchSizes};
             use qipo::rl::config::PolicyNetKind;
             let gpu = Gpu::new(&cli.adapter)?;
-            let sizes = if quick { TrainBenchSizes::quick() } else { TrainBenchSizes::paper() };
+            let sizes = match (quick, policy) {
+                (false, PolicyNetKind::Mlp) => TrainBenchSizes::paper(),
+                (true, PolicyNetKind::Mlp) => TrainBenchSizes::quick(),
+                (false, PolicyNetKind::Resnet) => TrainBenchSizes::paper_resnet(),
+                (true, PolicyNetKind::Resnet) => TrainBenchSizes::quick_resnet(),
+            };
             let sizes = TrainBenchSizes { seeds: seeds as usize, ..sizes };
-            let sizes = if policy == PolicyNetKind::Resnet { sizes.with_resnet() } else { sizes };
             let results = train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
             qipo::bench::report(&results, json, json_file.as_deref(), train::format_table)
         }

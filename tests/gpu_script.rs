@@ -99,7 +99,8 @@ fn quick_gpu_script_writes_every_result_and_the_slice_table() {
     }
     assert!(json(&out.join("qipo_bench.json"))["environments"].as_array().is_some_and(|e| e.len() == 2));
     let presets_network = json(&out.join("qipo_train_resnet_seeds3.json"));
-    assert_eq!((&presets_network["sizes"]["seeds"], &presets_network["sizes"]["resnet"]), (&3.into(), &true.into()));
+    assert_eq!(presets_network["sizes"]["seeds"], 3);
+    assert!(presets_network["sizes"]["resnet"]["widths"].is_array(), "the residual network: {presets_network}");
     check_kernel_ladder(&json(&out.join("qipo_kernels.json")), &results);
     if python_has_torch() {
         for file in ["torch_eager.json", "torch_graphs.json"] {

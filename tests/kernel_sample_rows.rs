@@ -4,7 +4,7 @@
 mod common;
 
 use common::{assert_close, gpu};
-use qipo::flow::{ActionSampler, EulerSampler, RowSampler, VelocityNet, VelocitySpec};
+use qipo::flow::{ActionSampler, Architecture, EulerSampler, RowSampler, VelocityNet, VelocitySpec};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::rng::{streams, RngStream};
 use qipo::kernels::sample_rows::MAX_WIDTH;
@@ -88,4 +88,13 @@ fn networks_too_wide_fall_back_to_the_batched_sampler() {
     assert!(matches!(choose(&narrow, false), ActionSampler::Batched(_)));
     let copies = VelocityNet::for_seeds(gpu, &spec(2, 3, 4, &[8], Activation::Relu), 1, 2).unwrap();
     assert!(!RowSampler::fits(&copies), "copies of a network use the batched sampler");
+    // The kernel runs a plain stack of layers: the residual network, however narrow, takes
+    // the batched sampler.
+    let resnet = VelocitySpec {
+        architecture: Architecture::Resnet { cond_width: 4, embed_width: 6 },
+        ..spec(2, 3, 4, &[8, 4], Activation::Silu)
+    };
+    let resnet = VelocityNet::new(gpu, &resnet, 1).unwrap();
+    assert!(!RowSampler::fits(&resnet));
+    assert!(matches!(choose(&resnet, true), ActionSampler::Batched(_)));
 }

@@ -59,13 +59,21 @@ pub struct TrainBenchSizes {
     pub latency_calls: usize,
     /// Seeds trained together: every step trains all of them (`qipo train --seeds`).
     pub seeds: usize,
-    /// The policy is the task presets' residual network (`--policy resnet`), its down path
-    /// 2h, h and h/2 wide for h = `hidden` (QGPO's 512, 256, 128); else the MLP.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub resnet: bool,
-    /// States per behaviour step where they differ from `batch` (QGPO's 4096 with its network).
+    /// The policy is a residual network (`--policy resnet`: the task presets') instead of
+    /// the MLP.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub behaviour_batch: Option<usize>,
+    pub resnet: Option<ResNetBench>,
+}
+
+/// The residual policy of a benchmark, and its behaviour batches.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResNetBench {
+    /// The down path's widths.
+    pub widths: Vec<usize>,
+    pub cond_width: usize,
+    pub embed_width: usize,
+    /// States per behaviour step.
+    pub behaviour_batch: usize,
 }
 
 impl TrainBenchSizes {
@@ -85,25 +93,33 @@ impl TrainBenchSizes {
             eval_states: 10,
             latency_calls: 30,
             seeds: 1,
-            resnet: false,
-            behaviour_batch: None,
+            resnet: None,
         }
     }
 
-    /// The same sizes with the task presets' policy: QGPO's residual network, and its
-    /// behaviour batches sixteen times the others (4096 at the paper's sizes).
-    pub fn with_resnet(self) -> Self {
-        Self { resnet: true, behaviour_batch: Some(16 * self.batch), ..self }
+    /// The paper's sizes with the task presets' policy: QGPO's residual network and its
+    /// behaviour batches of 4096.
+    pub fn paper_resnet() -> Self {
+        let qgpo = ResNetBench { widths: vec![512, 256, 128], cond_width: 32, embed_width: 128, behaviour_batch: 4096 };
+        Self { resnet: Some(qgpo), ..Self::paper() }
+    }
+
+    /// [`Self::quick`] with a small residual policy, fewer transitions and fewer timed steps:
+    /// its many small dispatches are slow on a CPU driver, and this keeps it to about a minute.
+    pub fn quick_resnet() -> Self {
+        let small = ResNetBench { widths: vec![32, 16, 8], cond_width: 8, embed_width: 16, behaviour_batch: 64 };
+        let fewer = Self { transitions: 256, steps_per_submit: 10, warmup_steps: 2, latency_calls: 5, ..Self::quick() };
+        Self { resnet: Some(small), ..fewer }
     }
 
     /// The policy's velocity network for `obs_dim`-wide states and `act_dim`-wide actions.
     fn policy_spec(&self, obs_dim: usize, act_dim: usize) -> VelocitySpec {
-        let h = self.hidden;
-        let (hidden, activation, architecture) = if self.resnet {
-            let qgpo = Architecture::Resnet { cond_width: 32, embed_width: (h / 2).max(1) };
-            (vec![2 * h, h, (h / 2).max(1)], Activation::Silu, qgpo)
-        } else {
-            (self.hidden_layers(), Activation::Mish, Architecture::Mlp)
+        let (hidden, activation, architecture) = match &self.resnet {
+            Some(r) => {
+                let resnet = Architecture::Resnet { cond_width: r.cond_width, embed_width: r.embed_width };
+                (r.widths.clone(), Activation::Silu, resnet)
+            }
+            None => (self.hidden_layers(), Activation::Mish, Architecture::Mlp),
         };
         let time_features = self.time_features;
         VelocitySpec {
@@ -117,8 +133,6 @@ impl TrainBenchSizes {
         }
     }
 
-    /// Small sizes that finish in seconds on a CPU driver: the same code paths, not the
-    /// paper's arithmetic.
     /// The data and network sizes in words.
     pub fn describe(&self) -> String {
         let seeds = match self.seeds {
@@ -126,12 +140,14 @@ impl TrainBenchSizes {
             n => format!("; {n} seeds trained together, each step training all of them"),
         };
         let (h, features) = (self.hidden, self.time_features);
-        let policy = if self.resnet {
-            format!("policy QGPO's residual network {}/{h}/{} SiLU with {features} Fourier features", 2 * h, h / 2)
-        } else {
-            format!("policy {HIDDEN_LAYERS}×{h} Mish with {features} Fourier features")
+        let (policy, behaviour) = match &self.resnet {
+            Some(r) => {
+                let widths = r.widths.iter().map(usize::to_string).collect::<Vec<_>>().join("/");
+                let policy = format!("policy residual network {widths} SiLU with {features} Fourier features");
+                (policy, format!(" (behaviour {})", r.behaviour_batch))
+            }
+            None => (format!("policy {HIDDEN_LAYERS}×{h} Mish with {features} Fourier features"), String::new()),
         };
-        let behaviour = self.behaviour_batch.map_or(String::new(), |b| format!(" (behaviour {b})"));
         format!(
             "{} synthetic transitions, batch {}{behaviour}, M = {}, {policy}, critic {HIDDEN_LAYERS}×{h} ReLU, \
              {} Euler steps{seeds}",
@@ -139,6 +155,8 @@ impl TrainBenchSizes {
         )
     }
 
+    /// Small sizes that finish in seconds on a CPU driver: the same code paths, not the
+    /// paper's arithmetic.
     pub fn quick() -> Self {
         Self {
             transitions: 1_024,
@@ -372,7 +390,8 @@ pub fn bench_env(
     let zero_energies = GpuBuffer::zeros(gpu, "zero energies", len)?;
     let table = EfmTable { len, points: &data.actions, energies: &zero_energies, cond: Some(&data.observations) };
     let adam = AdamConfig { lr: 1e-4, ..Default::default() };
-    let efm = EfmConfig { batch: sizes.behaviour_batch.unwrap_or(batch), beta: 0.0, group: 0, adam };
+    let behaviour_batch = sizes.resnet.as_ref().map_or(batch, |r| r.behaviour_batch);
+    let efm = EfmConfig { batch: behaviour_batch, beta: 0.0, group: 0, adam };
     let mut behaviour = EfmTrainer::new(gpu, &policy, table, efm, 1, ring)?;
     stages.push(time_stage(gpu, "behaviour pretraining", sizes, |rec| behaviour.record_step(rec, &policy))?);
     drop(behaviour);

@@ -126,3 +126,20 @@ impl Evaluator {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Env;
+    use crate::envs::GymVersion;
+
+    #[test]
+    fn d4rl_v2_files_evaluate_in_the_v4_models() {
+        let walker = |version| Some(EnvSpec::Locomotion { env: Env::Walker2d, version });
+        assert_eq!(env_of_dataset(Path::new("/data/walker2d-medium-v2.hdf5")), walker(GymVersion::V4));
+        assert_eq!(env_of_dataset(Path::new("runs/walker2d-medium-v2/data.hdf5")), walker(GymVersion::V4));
+        // Minari's MuJoCo datasets are v5.
+        let minari = Path::new("mujoco/walker2d/medium-v0/data/main_data.hdf5");
+        assert_eq!(env_of_dataset(minari), walker(GymVersion::V5));
+    }
+}
