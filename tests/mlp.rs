@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, gpu, random};
+use common::{assert_close, assert_finite_differences, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
 use qipo::nn::{Activation, CopyInput, Mlp, MlpPass, MlpSpec};
@@ -81,15 +81,7 @@ fn gpu_gradient_matches_finite_differences() {
     rec.submit_and_wait().unwrap();
     let grads: Vec<f32> = mlp.grads.read(gpu).unwrap();
 
-    let h = 2e-3f32;
-    for i in 0..params.len() {
-        let (mut up, mut down) = (params.clone(), params.clone());
-        up[i] += h;
-        down[i] -= h;
-        let numeric = (loss(&up) - loss(&down)) / (2.0 * h as f64);
-        let err = (numeric - grads[i] as f64).abs();
-        assert!(err < 2e-3 * (1.0 + numeric.abs()), "parameter {i}: GPU {} vs finite difference {numeric}", grads[i]);
-    }
+    assert_finite_differences(&params, &grads, loss, 2e-3, 2e-3);
 }
 
 #[test]

@@ -113,7 +113,8 @@ fn training_evaluates_periodically_and_at_the_end_and_eval_repeats_exactly() {
     assert_eq!(first["lengths"], again["lengths"]);
     // The policy's checkpoint file alone finds its run's normalisation and Euler steps.
     let file = out.join("checkpoints").join("policy.safetensors");
-    let by_file = eval(&["--checkpoint", file.to_str().unwrap(), "--env", "hopper", "--episodes", "3", "--seed", "5"]);
+    let by_file =
+        eval(&["--checkpoint", file.to_str().unwrap(), "--env", "hopper-v4", "--episodes", "3", "--seed", "5"]);
     assert_eq!(by_file["returns"], first["returns"], "a run's checkpoint file evaluates like the run");
 
     let wrong = fails(qipo(&["eval", "--checkpoint", dir, "--env", "halfcheetah", "--episodes", "1"]));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_close, gpu, random};
+use common::{assert_close, assert_finite_differences, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
 use qipo::nn::resnet::BlockInput;
@@ -22,16 +22,39 @@ fn spec(x_dim: usize, time_features: usize, cond_dim: usize, widths: &[usize], a
     }
 }
 
-/// The mean squared error against `target` and its gradient, as the GPU loss computes them.
-fn loss_grad(out: &[f32], target: &[f32], rows: usize, dim: usize) -> Vec<f32> {
-    reference::loss::weighted_squared_error(out, target, None, rows, dim, 1.0 / rows as f32).1
+/// The GPU's forward, mean squared error and backward pass of `copies` networks (`params`),
+/// each on its own `rows` rows of `input` (a pass built for `capacity` rows per copy):
+/// the outputs and every copy's gradients.
+fn gpu_pass(
+    spec: &ResNetSpec,
+    params: &[Vec<f32>],
+    input: &[f32],
+    target: &[f32],
+    rows: usize,
+    capacity: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let gpu = gpu();
+    let copies = params.len();
+    let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
+    let net = ResNet::copies_from_params(gpu, spec, &refs).unwrap();
+    let x_buf = GpuBuffer::from_slice(gpu, "input", input).unwrap();
+    let t_buf = GpuBuffer::from_slice(gpu, "target", target).unwrap();
+    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
+    let pass = ResNetPass::new(gpu, &net, &x_buf, capacity, true).unwrap();
+    let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
+    let mut rec = Recorder::new(gpu);
+    pass.record_forward(&mut rec, &net, rows);
+    let mse = SquaredErrorParams { scale: 1.0 / rows as f32, ..Default::default() };
+    loss.record(&mut rec, copies * rows, spec.x_dim, mse);
+    pass.record_backward(&mut rec, &net, rows, false);
+    rec.submit_and_wait().unwrap();
+    let out = pass.output().read_range::<f32>(gpu, 0, copies * rows * spec.x_dim).unwrap();
+    (out, net.grads.read(gpu).unwrap())
 }
 
-/// Forward, loss and backward of `copies` networks on their own `rows` input rows each (in a
-/// pass built for `capacity` rows): the GPU's outputs and gradients, and the CPU twin's run
-/// copy by copy.
+/// [`gpu_pass`] on random data, and the CPU twin's outputs and gradients, copy by copy:
+/// [(GPU output, CPU output), (GPU gradients, CPU gradients)].
 fn run(spec: &ResNetSpec, rows: usize, capacity: usize, copies: usize, seed: u64) -> [(Vec<f32>, Vec<f32>); 2] {
-    let gpu = gpu();
     let width = spec.input_width();
     let input = random(seed, copies * capacity * width, 1.5);
     let target = random(seed + 1, copies * rows * spec.x_dim, 1.0);
@@ -42,26 +65,13 @@ fn run(spec: &ResNetSpec, rows: usize, capacity: usize, copies: usize, seed: u64
         let x = &input[c * rows * width..][..rows * width];
         let trace = reference::resnet::forward(spec, p, x, rows);
         let t = &target[c * rows * spec.x_dim..][..rows * spec.x_dim];
-        let d_out = loss_grad(&trace.output.1, t, rows, spec.x_dim);
+        let d_out =
+            reference::loss::weighted_squared_error(&trace.output.1, t, None, rows, spec.x_dim, 1.0 / rows as f32).1;
         grads_ref.extend(reference::resnet::backward(spec, p, &trace, &d_out, rows));
         out_ref.extend(trace.output.1);
     }
-
-    let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
-    let net = ResNet::copies_from_params(gpu, spec, &refs).unwrap();
-    let x_buf = GpuBuffer::from_slice(gpu, "input", &input).unwrap();
-    let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
-    let pass = ResNetPass::new(gpu, &net, &x_buf, capacity, true).unwrap();
-    let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
-    let mut rec = Recorder::new(gpu);
-    pass.record_forward(&mut rec, &net, rows);
-    let params = SquaredErrorParams { scale: 1.0 / rows as f32, ..Default::default() };
-    loss.record(&mut rec, copies * rows, spec.x_dim, params);
-    pass.record_backward(&mut rec, &net, rows, false);
-    rec.submit_and_wait().unwrap();
-    let out = pass.output().read_range::<f32>(gpu, 0, copies * rows * spec.x_dim).unwrap();
-    [(out, out_ref), (net.grads.read(gpu).unwrap(), grads_ref)]
+    let (out, grads) = gpu_pass(spec, &params, &input, &target, rows, capacity);
+    [(out, out_ref), (grads, grads_ref)]
 }
 
 #[test]
@@ -87,40 +97,15 @@ fn gradient_matches_finite_differences() {
     // the GPU's backward pass: every parameter of a small network with every kind of layer.
     let spec = spec(2, 4, 3, &[5, 3], Activation::Silu);
     let rows = 6;
-    let width = spec.input_width();
-    let input = random(71, rows * width, 1.0);
+    let input = random(71, rows * spec.input_width(), 1.0);
     let target = random(72, rows * spec.x_dim, 1.0);
     let params = spec.init_params(73);
     let loss = |p: &[f32]| -> f64 {
         let out = reference::resnet::forward(&spec, p, &input, rows).output.1;
         out.iter().zip(&target).map(|(&o, &t)| ((o - t) as f64).powi(2)).sum::<f64>() / rows as f64
     };
-
-    let gpu = gpu();
-    let net = ResNet::copies_from_params(gpu, &spec, &[&params]).unwrap();
-    let x_buf = GpuBuffer::from_slice(gpu, "input", &input).unwrap();
-    let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
-    let pass = ResNetPass::new(gpu, &net, &x_buf, rows, true).unwrap();
-    let sq = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
-    let mut rec = Recorder::new(gpu);
-    pass.record_forward(&mut rec, &net, rows);
-    sq.record(&mut rec, rows, spec.x_dim, SquaredErrorParams { scale: 1.0 / rows as f32, ..Default::default() });
-    pass.record_backward(&mut rec, &net, rows, false);
-    rec.submit_and_wait().unwrap();
-    let grads: Vec<f32> = net.grads.read(gpu).unwrap();
-
-    let h = 2e-3f32;
-    let mut largest = 0.0f64;
-    for i in 0..params.len() {
-        let (mut up, mut down) = (params.clone(), params.clone());
-        up[i] += h;
-        down[i] -= h;
-        let numeric = (loss(&up) - loss(&down)) / (2.0 * h as f64);
-        let err = (numeric - grads[i] as f64).abs();
-        assert!(err < 2e-3 * (1.0 + numeric.abs()), "parameter {i}: GPU {} vs finite difference {numeric}", grads[i]);
-        largest = largest.max(numeric.abs());
-    }
+    let (_, grads) = gpu_pass(&spec, std::slice::from_ref(&params), &input, &target, rows, rows);
+    let largest = assert_finite_differences(&params, &grads, loss, 2e-3, 2e-3);
     assert!(largest > 1e-2, "the loss depends on the parameters");
 }
 

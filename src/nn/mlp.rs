@@ -10,8 +10,6 @@
 //! `c × param_count` further on.
 
 use anyhow::{ensure, Result};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Activation;
@@ -79,15 +77,7 @@ impl MlpSpec {
 
     /// PyTorch's default initialisation of `nn.Linear`: W and b uniform in ±1/√fan_in.
     pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut params = vec![0.0f32; self.param_count()];
-        for layer in self.layers() {
-            let bound = 1.0 / (layer.in_dim as f32).sqrt();
-            for p in &mut params[layer.weight_off..layer.bias_off + layer.out_dim] {
-                *p = rng.random_range(-bound..bound);
-            }
-        }
-        params
+        super::init_linear_layers(&self.layers(), self.param_count(), seed)
     }
 }
 

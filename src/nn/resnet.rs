@@ -25,8 +25,6 @@
 //! and sums of gradients. The CPU twin is [`crate::reference::resnet`].
 
 use anyhow::{ensure, Result};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::Activation;
@@ -218,15 +216,7 @@ impl ResNetSpec {
     /// PyTorch's default initialisation of every `nn.Linear`: W and b uniform in ±1/√fan_in.
     pub fn init_params(&self, seed: u64) -> Vec<f32> {
         let layout = self.layout();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut params = vec![0.0f32; layout.param_count];
-        for layer in layout.layers() {
-            let bound = 1.0 / (layer.in_dim as f32).sqrt();
-            for p in &mut params[layer.weight_off..layer.bias_off + layer.out_dim] {
-                *p = rng.random_range(-bound..bound);
-            }
-        }
-        params
+        super::init_linear_layers(&layout.layers(), layout.param_count, seed)
     }
 }
 

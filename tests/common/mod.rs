@@ -40,6 +40,23 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], tol: f32) {
     assert!(err <= tol, "{what}[{i}]: got {}, want {} (relative error {err:.2e} > {tol:.1e})", got[i], want[i]);
 }
 
+/// Central differences of `loss` at `params`, parameter by parameter with step `h`, against
+/// `grads`: each within `tol`·(1 + |difference|). Returns the largest difference, so a test
+/// can check that the loss depends on the parameters at all.
+pub fn assert_finite_differences(params: &[f32], grads: &[f32], loss: impl Fn(&[f32]) -> f64, h: f32, tol: f64) -> f64 {
+    let mut largest = 0.0f64;
+    for i in 0..params.len() {
+        let (mut up, mut down) = (params.to_vec(), params.to_vec());
+        up[i] += h;
+        down[i] -= h;
+        let numeric = (loss(&up) - loss(&down)) / (2.0 * h as f64);
+        let err = (numeric - grads[i] as f64).abs();
+        assert!(err < tol * (1.0 + numeric.abs()), "parameter {i}: GPU {} vs finite difference {numeric}", grads[i]);
+        largest = largest.max(numeric.abs());
+    }
+    largest
+}
+
 /// The largest relative error, for reporting.
 pub fn max_error(got: &[f32], want: &[f32]) -> f32 {
     got.iter().zip(want).map(|(g, w)| (g - w).abs() / (1.0 + w.abs())).fold(0.0, f32::max)
