@@ -179,7 +179,7 @@ fn behaviour_steps_match_reference(architecture: Architecture) {
     assert_eq!(trainer.rng, reference.rng, "the streams advanced differently");
 
     let losses: Vec<f32> = steps.iter().map(|s| s.loss).collect();
-    check("behaviour losses", &read(&trainer.losses), &losses);
+    check("behaviour losses", &read(&trainer.flow.losses), &losses);
     check_gradients("behaviour gradients", &read(net.grads()), &steps[STEPS - 1].grads);
     check_trained("behaviour parameters", &read(net.params()), &cpu_net.params, &initial);
 }
@@ -198,7 +198,7 @@ fn weight_average_follows_the_reference_steps() {
     let table = EfmTable { len: LEN, points: &on_gpu.actions, energies: &energies, cond: Some(&on_gpu.observations) };
     let config = EfmConfig { batch: BATCH, beta: 0.0, group: 0, adam: AdamConfig { lr: LR, ..Default::default() } };
     let mut trainer = EfmTrainer::new(gpu(), &net, table, config.clone(), SEED, STEPS).unwrap();
-    let averaged = Averaged::new(gpu(), net, decay, &mut trainer.adam).unwrap();
+    let averaged = Averaged::new(gpu(), net, decay, &mut trainer.flow.adam).unwrap();
     let mut rec = Recorder::new(gpu());
     for _ in 0..STEPS {
         trainer.record_step(&mut rec, &averaged.online);
@@ -350,7 +350,7 @@ fn improver_matches_reference(len: usize, architecture: Architecture) {
     let streams = |r: &ImproveRng| [r.minibatch, r.noise, r.time, r.support];
     assert_eq!(streams(&improver.rng), streams(&reference.rng), "the improver's streams advanced differently");
     let losses: Vec<f32> = steps.iter().map(|s| s.loss).collect();
-    check(&format!("{what}: improvement losses"), &read(&improver.losses), &losses);
+    check(&format!("{what}: improvement losses"), &read(&improver.flow.losses), &losses);
     check_gradients(&format!("{what}: improvement gradients"), &read(policy.grads()), &steps[STEPS - 1].grads);
     check_trained(&format!("{what}: improved policy"), &read(policy.params()), &cpu_policy.params, &initial);
 }

@@ -11,13 +11,12 @@
 use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
-use super::velocity::{VelocityNet, VelocityPass};
+use super::velocity::VelocityNet;
+use super::weighted::{FlowBatch, WeightedFlowStep};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig};
+use crate::kernels::adam::AdamConfig;
 use crate::kernels::energy_weights::EnergyWeights;
-use crate::kernels::flow_pairs::FlowPairs;
 use crate::kernels::gather::{Gather, GatherTable};
-use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::rng::{streams, RngStream};
 
 /// Training settings.
@@ -43,22 +42,15 @@ pub struct EfmTable<'a> {
 
 pub struct EfmTrainer {
     pub config: EfmConfig,
-    /// Per-step losses, one per copy: step k's are at slot `k % ring_len`, `copies` values
-    /// from `slot × copies` on.
-    pub losses: GpuBuffer,
-    pub adam: Adam,
     /// The random streams: minibatch indices, flow noise x0, flow times t.
     pub rng: [RngStream; 3],
+    /// The pairs, loss, backward pass and Adam, on the batch gathered here.
+    pub flow: WeightedFlowStep,
     /// The minibatch's points, energies and conditions, by indices drawn inline.
     gather: Gather,
-    pairs: FlowPairs,
     weights: EnergyWeights,
-    pass: VelocityPass,
-    loss: SquaredError,
     steps: u64,
     copies: usize,
-    /// Batch buffers, kept alive for the bind groups that use them.
-    _buffers: Vec<GpuBuffer>,
 }
 
 impl EfmTrainer {
@@ -87,36 +79,25 @@ impl EfmTrainer {
         let x1 = GpuBuffer::zeros(gpu, "minibatch x1", rows * dim)?;
         let energies = GpuBuffer::zeros(gpu, "minibatch energies", rows)?;
         let cond = GpuBuffer::zeros(gpu, "minibatch conditions", rows * cond_dim.max(1))?;
-        let x_t = GpuBuffer::zeros(gpu, "x_t", rows * dim)?;
-        let t = GpuBuffer::zeros(gpu, "t", rows)?;
-        let target = GpuBuffer::zeros(gpu, "target velocity", rows * dim)?;
         let weights = GpuBuffer::zeros(gpu, "energy weights", rows)?;
-        let losses = GpuBuffer::zeros(gpu, "losses", ring_len.max(1) * copies)?;
-
-        let pass = VelocityPass::new(gpu, net, &x_t, &t, &cond, batch, 1, true, true)?;
-        let grad = pass.output_grad().expect("a training pass has an output gradient");
         let shared = |src, out, width| GatherTable { src, out, width, per_copy: false };
         let mut tables = vec![shared(table.points, &x1, dim), shared(table.energies, &energies, 1)];
         if let Some(c) = table.cond.filter(|_| cond_dim > 0) {
             tables.push(shared(c, &cond, cond_dim));
         }
+        let batch_rows = FlowBatch { x1: &x1, weights: &weights, cond: &cond, rows: batch, repeat: 1 };
         Ok(Self {
             gather: Gather::new(gpu, &tables, table.len)?,
-            pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
             weights: EnergyWeights::new(gpu, &energies, &weights)?,
-            loss: SquaredError::new(gpu, pass.output(), &target, Some(&weights), grad, &losses)?,
-            adam: Adam::for_copies(gpu, net.params(), net.grads(), config.adam, copies)?,
+            flow: WeightedFlowStep::new(gpu, net, batch_rows, config.adam, ring_len)?,
             rng: [
                 RngStream::new(seed, streams::MINIBATCH),
                 RngStream::new(seed, streams::FLOW_NOISE),
                 RngStream::new(seed, streams::FLOW_TIME),
             ],
-            pass,
             config,
-            losses,
             steps: 0,
             copies,
-            _buffers: vec![x1, energies, cond, x_t, t, target, weights],
         })
     }
 
@@ -125,30 +106,17 @@ impl EfmTrainer {
         self.steps
     }
 
-    /// Records one training step; copy c's loss goes to `losses[slot × copies + c]`, slot
-    /// `steps % ring_len`.
+    /// Records one training step: a minibatch and its weights, softmax(-beta·E) per group,
+    /// then the weighted flow-matching step; copy c's loss goes to `flow.losses[slot × copies
+    /// + c]`, slot `steps % ring_len`.
     pub fn record_step(&mut self, rec: &mut Recorder, net: &VelocityNet) {
-        let (batch, dim, copies) = (self.config.batch, net.spec.dim, self.copies);
-        let rows = copies * batch;
+        let (batch, copies) = (self.config.batch, self.copies);
         let [index_rng, noise_rng, time_rng] = &mut self.rng;
         self.gather.record(rec, index_rng.next_draw(), copies, batch);
-        self.pairs.record_copies(rec, copies, batch, dim, noise_rng, time_rng);
         let group = if self.config.group == 0 { batch } else { self.config.group };
         // Each group's weights sum to group/batch, so each copy's sum to 1.
-        self.weights.record(rec, rows / group, group, -self.config.beta, group as f32 / batch as f32);
-        self.pass.record_forward(rec, net, batch, Default::default());
-        // Each copy's loss, summed over its batch, into its slot of the ring.
-        let slot = (self.steps % (self.losses.len / copies) as u64) as usize;
-        let loss = SquaredErrorParams {
-            has_weights: 1,
-            scale: 1.0,
-            block_rows: batch as u32,
-            loss_off: (slot * copies) as u32,
-            ..Default::default()
-        };
-        self.loss.record(rec, rows, dim, loss);
-        self.pass.record_backward(rec, net, batch, false);
-        self.adam.record_step(rec);
+        self.weights.record(rec, copies * batch / group, group, -self.config.beta, group as f32 / batch as f32);
+        self.flow.record(rec, net, self.steps, 1.0, noise_rng, time_rng);
         self.steps += 1;
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! | GPU stage | here |
 //! |---|---|
+//! | [`crate::flow::weighted::WeightedFlowStep::record`] | `weighted_flow_step` |
 //! | [`crate::flow::EfmTrainer::record_step`] | [`EfmReference::step`] |
 //! | [`crate::flow::EulerSampler::record`] | [`euler_sample`] |
 //! | [`crate::rl::support::SupportSampler::record_all`] | [`sample_support`] |

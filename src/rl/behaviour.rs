@@ -49,7 +49,7 @@ impl Pretraining {
         let adam = AdamConfig { lr: config.lr, max_grad_norm: config.max_grad_norm, ..Default::default() };
         let efm = EfmConfig { batch: config.batch, beta: 0.0, group: 0, adam };
         let mut trainer = EfmTrainer::new(gpu, &net, table, efm, seed, ring_len)?;
-        let net = Averaged::new(gpu, net, ema, &mut trainer.adam)?;
+        let net = Averaged::new(gpu, net, ema, &mut trainer.flow.adam)?;
         Ok(Self { net, trainer, _zero_energies: zeros })
     }
 }
@@ -63,13 +63,13 @@ impl StageTrainer for Pretraining {
 
     fn read_metrics(&self, gpu: &Gpu, steps: usize) -> Result<Vec<FlowLoss>> {
         let seeds = self.net.online.copies();
-        let losses = read_ring(gpu, &self.trainer.losses, self.trainer.steps(), steps, seeds)?;
+        let losses = read_ring(gpu, &self.trainer.flow.losses, self.trainer.steps(), steps, seeds)?;
         Ok((0..seeds).map(|c| FlowLoss { loss: column_mean(&losses, seeds, c) }).collect())
     }
 
     fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
         self.net.save(gpu, ckpts, BEHAVIOUR)?;
-        save_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &self.trainer.adam, self.net.online.spec.param_count())?;
+        save_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &self.trainer.flow.adam, self.net.online.spec.param_count())?;
         for (name, rng) in STREAMS.iter().zip(&self.trainer.rng) {
             save_rng(ckpts, name, rng);
         }
@@ -79,7 +79,7 @@ impl StageTrainer for Pretraining {
     fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
         // The Fourier frequencies are drawn from the seed, as when the checkpoint was saved.
         self.net.load(gpu, ckpts, BEHAVIOUR)?;
-        load_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &mut self.trainer.adam, self.net.online.spec.param_count())?;
+        load_adam_seeds(ckpts, gpu, &[BEHAVIOUR], &mut self.trainer.flow.adam, self.net.online.spec.param_count())?;
         for (name, rng) in STREAMS.iter().zip(&mut self.trainer.rng) {
             load_rng(ckpts, name, rng)?;
         }

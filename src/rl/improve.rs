@@ -21,13 +21,12 @@ use super::metrics::{FlowLoss, ImprovementMetrics, RenewalMetrics, SupportWeight
 use super::snapshot::{load_adam_seeds, load_rng, save_adam_seeds, save_rng};
 use super::support::{chunk_states, SupportLayout, SupportSampler};
 use crate::data::GpuDataset;
-use crate::flow::{VelocityNet, VelocityPass};
+use crate::flow::weighted::{FlowBatch, WeightedFlowStep};
+use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig};
+use crate::kernels::adam::AdamConfig;
 use crate::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
-use crate::kernels::flow_pairs::FlowPairs;
 use crate::kernels::gather::{Gather, GatherTable};
-use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::rng::{streams, RngStream};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
 use crate::nn::{CopyInput, MlpPass};
@@ -84,25 +83,20 @@ pub struct PolicyImprover {
     pub q_values: GpuBuffer,
     /// len×(M+1) per seed: g_ij, each state's weights summing to 1.
     pub weights: GpuBuffer,
-    /// Per-step losses, one per seed: step k's at slot `k % ring_len`, `seeds` values from
-    /// `slot × seeds` on.
-    pub losses: GpuBuffer,
-    pub adam: Adam,
+    /// The pairs, loss, backward pass and Adam on each step's support sets (its losses, one
+    /// per seed per step, in `flow.losses`).
+    pub flow: WeightedFlowStep,
     pub rng: ImproveRng,
     m: usize,
     euler_steps: usize,
     len: usize,
     seeds: usize,
     chunk_states: usize,
-    ring_len: usize,
     steps: u64,
     sampler: SupportSampler,
     values: SupportValues,
     /// Each drawn state's support set, weights and state, by indices drawn inline.
     gather: Gather,
-    pairs: FlowPairs,
-    pass: VelocityPass,
-    loss: SquaredError,
 }
 
 impl PolicyImprover {
@@ -163,12 +157,9 @@ impl PolicyImprover {
         let x1 = GpuBuffer::zeros(gpu, "policy support batch", all * act)?;
         let w = GpuBuffer::zeros(gpu, "policy weights batch", all)?;
         let states = GpuBuffer::zeros(gpu, "policy states batch", seeds * batch * obs)?;
-        let x_t = GpuBuffer::zeros(gpu, "policy x_t", all * act)?;
-        let t = GpuBuffer::zeros(gpu, "policy t", all)?;
-        let target = GpuBuffer::zeros(gpu, "policy target velocity", all * act)?;
-        let losses = GpuBuffer::zeros(gpu, "policy losses", ring_len.max(1) * seeds)?;
-        let pass = VelocityPass::new(gpu, policy, &x_t, &t, &states, rows, group, true, true)?;
-        let grad = pass.output_grad().expect("training pass");
+        // Every state's M + 1 rows share its row of states.
+        let flow_batch = FlowBatch { x1: &x1, weights: &w, cond: &states, rows, repeat: group };
+        let adam = AdamConfig { lr: config.lr, ..Default::default() };
         Ok(Self {
             config: config.clone(),
             gather: Gather::new(
@@ -180,27 +171,16 @@ impl PolicyImprover {
                 ],
                 len,
             )?,
-            pairs: FlowPairs::new(gpu, &x1, &x_t, &t, &target)?,
-            loss: SquaredError::new(gpu, pass.output(), &target, Some(&w), grad, &losses)?,
-            adam: Adam::for_copies(
-                gpu,
-                policy.params(),
-                policy.grads(),
-                AdamConfig { lr: config.lr, ..Default::default() },
-                seeds,
-            )?,
+            flow: WeightedFlowStep::new(gpu, policy, flow_batch, adam, ring_len)?,
             rng: ImproveRng::new(seed),
-            pass,
             support,
             q_values,
             weights,
-            losses,
             m,
             euler_steps,
             len,
             seeds,
             chunk_states,
-            ring_len: ring_len.max(1),
             steps: 0,
             sampler,
             values,
@@ -275,27 +255,14 @@ impl PolicyImprover {
         }
     }
 
-    /// Records one improvement step; seed c's loss goes to `losses[slot × seeds + c]`, slot
+    /// Records one improvement step; seed c's loss goes to `flow.losses[slot × seeds + c]`, slot
     /// `steps % ring_len`.
     pub fn record_step(&mut self, rec: &mut Recorder, policy: &VelocityNet) {
-        let (batch, seeds, group) = (self.config.batch, self.seeds, self.m + 1);
-        let rows = batch * group;
-        self.gather.record(rec, self.rng.minibatch.next_draw(), seeds, batch);
-        let dim = policy.spec.dim;
-        self.pairs.record_copies(rec, seeds, rows, dim, &mut self.rng.noise, &mut self.rng.time);
-        self.pass.record_forward(rec, policy, rows, Default::default());
-        // Each seed's loss, summed over its rows, into its slot of the ring.
-        let slot = (self.steps % self.ring_len as u64) as usize;
-        let params = SquaredErrorParams {
-            has_weights: 1,
-            scale: 1.0 / batch as f32,
-            block_rows: rows as u32,
-            loss_off: (slot * seeds) as u32,
-            ..Default::default()
-        };
-        self.loss.record(rec, seeds * rows, dim, params);
-        self.pass.record_backward(rec, policy, rows, false);
-        self.adam.record_step(rec);
+        let batch = self.config.batch;
+        self.gather.record(rec, self.rng.minibatch.next_draw(), self.seeds, batch);
+        // L = Σ_i Σ_j g_ij ‖v(a_ij,t, t, s_i) - (a_ij - x0_ij)‖² / batch
+        let scale = 1.0 / batch as f32;
+        self.flow.record(rec, policy, self.steps, scale, &mut self.rng.noise, &mut self.rng.time);
         self.steps += 1;
     }
 }
@@ -342,7 +309,7 @@ impl<'a> Improvement<'a> {
         let policy = behaviour.duplicate(gpu)?;
         let (m, euler) = (support.actions, support.euler_steps);
         let mut improver = PolicyImprover::new(gpu, data, &policy, critic, config, m, euler, seed, ring_len)?;
-        let policy = Averaged::new(gpu, policy, ema, &mut improver.adam)?;
+        let policy = Averaged::new(gpu, policy, ema, &mut improver.flow.adam)?;
         let from_average = policy.ema.as_ref().map(|ema| improver.support_sampler(gpu, data, ema)).transpose()?;
         let from_behaviour = match config.support_from {
             SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),
@@ -390,13 +357,13 @@ impl StageTrainer for Improvement<'_> {
 
     fn read_metrics(&self, gpu: &Gpu, steps: usize) -> Result<Vec<ImprovementMetrics>> {
         let seeds = self.policy.online.copies();
-        let losses = read_ring(gpu, &self.improver.losses, self.improver.steps(), steps, seeds)?;
+        let losses = read_ring(gpu, &self.improver.flow.losses, self.improver.steps(), steps, seeds)?;
         Ok((0..seeds).map(|c| ImprovementMetrics::Steps(FlowLoss { loss: column_mean(&losses, seeds, c) })).collect())
     }
 
     fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
         self.policy.save(gpu, ckpts, POLICY)?;
-        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.adam, self.policy.online.spec.param_count())?;
+        save_adam_seeds(ckpts, gpu, &[POLICY], &self.improver.flow.adam, self.policy.online.spec.param_count())?;
         for (name, stream) in self.improver.rng.named() {
             save_rng(ckpts, name, stream);
         }
@@ -405,7 +372,7 @@ impl StageTrainer for Improvement<'_> {
 
     fn load(&mut self, gpu: &Gpu, ckpts: &[Checkpoint]) -> Result<()> {
         self.policy.load(gpu, ckpts, POLICY)?;
-        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.adam, self.policy.online.spec.param_count())?;
+        load_adam_seeds(ckpts, gpu, &[POLICY], &mut self.improver.flow.adam, self.policy.online.spec.param_count())?;
         for (name, stream) in self.improver.rng.named_mut() {
             load_rng(ckpts, name, stream)?;
         }

@@ -88,14 +88,14 @@ pub fn train_and_sample(
     let mut done = 0;
     while done < config.steps {
         let chunk = STEPS_PER_SUBMIT.min(config.steps - done);
-        trainer.adam.set_lr(cosine_lr(config, done))?;
+        trainer.flow.adam.set_lr(cosine_lr(config, done))?;
         let mut rec = Recorder::new(gpu);
         for _ in 0..chunk {
             trainer.record_step(&mut rec, &net);
         }
         rec.submit_and_wait()?;
         done += chunk;
-        let losses: Vec<f32> = trainer.losses.read_range(gpu, 0, chunk)?;
+        let losses: Vec<f32> = trainer.flow.losses.read_range(gpu, 0, chunk)?;
         let mean = losses.iter().sum::<f32>() / chunk as f32;
         ensure!(mean.is_finite(), "training diverged: the loss was not finite by step {done}");
         progress(done, mean);
