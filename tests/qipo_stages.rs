@@ -27,7 +27,7 @@ use qipo::kernels::rng::{streams, RngStream};
 use qipo::nn::{Activation, Mlp, MlpSpec};
 use qipo::reference::qipo::{self as cpu, TwinCriticParams, VelocityParams};
 use qipo::rl::config::{CriticConfig, CriticKind, PolicyConfig};
-use qipo::rl::critic::{stat_index, stats_width, CriticTrainer, TwinCritic, CRITIC_STATS};
+use qipo::rl::critic::{stat_index, stats_width, CriticStat, CriticTrainer, TwinCritic};
 use qipo::rl::ema::Averaged;
 use qipo::rl::improve::{ImproveRng, PolicyImprover};
 use qipo::rl::support::{SupportLayout, SupportSampler, CHUNK_STATES};
@@ -285,11 +285,10 @@ fn critic_steps_match_reference(kind: CriticKind) {
     let stats: Vec<f32> = steps.iter().flat_map(|s| s.stats).collect();
     // Each slot of the GPU's ring also holds Q2's mean; pick the statistics of the twin.
     let ring = read(&trainer.stats);
-    let picked: Vec<f32> = ring
-        .chunks(stats_width(1))
-        .flat_map(|slot| (0..CRITIC_STATS.len()).map(|k| slot[stat_index(k, 1, 0)]).collect::<Vec<_>>())
-        .collect();
-    check(&format!("{name} statistics {CRITIC_STATS:?}"), &picked, &stats);
+    let picked: Vec<f32> =
+        ring.chunks(stats_width(1)).flat_map(|slot| CriticStat::ALL.map(|k| slot[stat_index(k, 1, 0)])).collect();
+    let names = CriticStat::ALL.map(CriticStat::name);
+    check(&format!("{name} statistics {names:?}"), &picked, &stats);
     let last = &steps[STEPS - 1];
     // The GPU heads are the two copies of one network, stored back to back.
     let head = gpu_critic.spec.param_count();

@@ -27,7 +27,7 @@ use crate::kernels::reduce::ReduceOp;
 use crate::kernels::rng::{streams, RngStream};
 use crate::nn::MlpSpec;
 use crate::rl::config::{CriticConfig, PolicyConfig};
-use crate::rl::critic::CRITIC_STATS;
+use crate::rl::critic::CriticStat;
 use crate::rl::improve::ImproveRng;
 
 /// A velocity network v(x_t, t [, cond]) on the CPU: the flat MLP parameters and the Fourier
@@ -289,9 +289,9 @@ pub struct ValueNet {
 /// What one critic step computed.
 #[derive(Clone, Debug)]
 pub struct CriticStep {
-    /// The step's statistics in the order of [`CRITIC_STATS`]; the value loss is 0 for the
-    /// softmax critic.
-    pub stats: [f32; CRITIC_STATS.len()],
+    /// The step's statistics in the order of [`CriticStat::ALL`]; the value loss is 0 for
+    /// the softmax critic.
+    pub stats: [f32; CriticStat::ALL.len()],
     /// The TD targets y of the minibatch.
     pub targets: Vec<f32>,
     /// Each online head's gradient.
@@ -375,22 +375,22 @@ impl CriticReference {
             }
         };
 
-        let mut stats = [0.0; CRITIC_STATS.len()];
+        let mut stats = [0.0; CriticStat::ALL.len()];
         let mut grads: [Vec<f32>; 2] = Default::default();
         for k in 0..2 {
             let layers = mlp::forward(&critic.spec, &critic.online[k], &online_input, batch);
             let q = &layers.last().expect("an MLP has at least one layer").1;
             let (loss_rows, d_q) = loss::weighted_squared_error(q, &targets, None, batch, 1, 1.0 / batch as f32);
-            stats[k] = total(&loss_rows);
+            stats[[CriticStat::Q1Loss, CriticStat::Q2Loss][k].index()] = total(&loss_rows);
             if k == 0 {
-                stats[2] = mean(q);
+                stats[CriticStat::QMean.index()] = mean(q);
             }
             grads[k] = mlp::backward(&critic.spec, &critic.online[k], &online_input, &layers, &d_q, batch);
             adam::step(&mut critic.online[k], &grads[k], &mut self.adam[k], &adam_config);
             critic::polyak(&mut critic.target[k], &critic.online[k], self.config.tau as f32);
         }
-        stats[3] = mean(&targets);
-        stats[4] = value_loss;
+        stats[CriticStat::TargetMean.index()] = mean(&targets);
+        stats[CriticStat::ValueLoss.index()] = value_loss;
         CriticStep { stats, targets, grads, value_grads }
     }
 }

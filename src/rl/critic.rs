@@ -149,30 +149,57 @@ pub fn value_networks(gpu: &Gpu, spec: &MlpSpec, seed: u64, seeds: usize) -> Res
     Mlp::copies_from_params(gpu, spec, &refs)
 }
 
-/// Where statistic `stat` (an index into [`CRITIC_STATS`]) of seed `seed` lies in a slot of
-/// the stats ring of [`stats_width`] values: each head's loss, then each head's mean Q (of
-/// which `q_mean` is Q1's), both seed by seed, then the target and value statistics.
-pub fn stat_index(stat: usize, seeds: usize, seed: usize) -> usize {
+/// The statistics of one critic step: what the GPU trainer writes into its slot of the stats
+/// ring and the CPU twin returns, in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CriticStat {
+    Q1Loss,
+    Q2Loss,
+    /// Q1's mean over the minibatch.
+    QMean,
+    /// The mean TD target.
+    TargetMean,
+    /// IQL's expectile loss of V (0 for the softmax critic).
+    ValueLoss,
+}
+
+impl CriticStat {
+    pub const ALL: [CriticStat; 5] =
+        [CriticStat::Q1Loss, CriticStat::Q2Loss, CriticStat::QMean, CriticStat::TargetMean, CriticStat::ValueLoss];
+
+    /// Its place in [`Self::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its name in the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            CriticStat::Q1Loss => "q1_loss",
+            CriticStat::Q2Loss => "q2_loss",
+            CriticStat::QMean => "q_mean",
+            CriticStat::TargetMean => "target_mean",
+            CriticStat::ValueLoss => "value_loss",
+        }
+    }
+}
+
+/// Where statistic `stat` of seed `seed` lies in a slot of the stats ring of
+/// [`stats_width`] values: each head's loss, then each head's mean Q (of which `q_mean` is
+/// Q1's; the loss kernel writes both heads'), both seed by seed, then the target and value
+/// statistics.
+pub fn stat_index(stat: CriticStat, seeds: usize, seed: usize) -> usize {
     match stat {
-        Q1_LOSS | Q2_LOSS => 2 * seed + stat,
-        Q_MEAN => 2 * seeds + 2 * seed,
-        k => (k + 1) * seeds + seed,
+        CriticStat::Q1Loss | CriticStat::Q2Loss => 2 * seed + stat.index(),
+        CriticStat::QMean => 2 * seeds + 2 * seed,
+        other => (other.index() + 1) * seeds + seed,
     }
 }
 
 /// Values per slot of the stats ring for `seeds` seeds.
 pub fn stats_width(seeds: usize) -> usize {
-    (CRITIC_STATS.len() + 1) * seeds
+    (CriticStat::ALL.len() + 1) * seeds
 }
-
-/// The statistics each critic step writes, in this order, into its slot of the stats ring.
-pub const CRITIC_STATS: [&str; 5] = ["q1_loss", "q2_loss", "q_mean", "target_mean", "value_loss"];
-/// Their indices in [`CRITIC_STATS`]. The losses and mean Q come per head (Q2's after Q1's).
-pub const Q1_LOSS: usize = 0;
-pub const Q2_LOSS: usize = 1;
-pub const Q_MEAN: usize = 2;
-pub const TARGET_MEAN: usize = 3;
-pub const VALUE_LOSS: usize = 4;
 
 /// What only IQL needs: the value network, its passes on s and s', and its loss.
 struct IqlParts {
@@ -319,7 +346,7 @@ impl CriticTrainer {
         let (batch, seeds, support) = (self.config.batch, self.seeds, self.support);
         let rows = seeds * batch;
         let slot = (self.steps % self.ring_len as u64) as usize * stats_width(seeds);
-        let stat = |k: usize, seed: usize| slot + stat_index(k, seeds, seed);
+        let stat = |k: CriticStat, seed: usize| slot + stat_index(k, seeds, seed);
         self.sampler.record(rec);
         self.online_input.record(rec, rows, 0, 0);
         // The rows each head of the target critic was run on, per seed.
@@ -339,7 +366,7 @@ impl CriticTrainer {
                     block_rows: batch as u32,
                     q2_off: self.target_pass.output_offset(1, batch) as u32,
                     q_copy_stride: (2 * batch) as u32,
-                    loss_off: stat(VALUE_LOSS, 0) as u32,
+                    loss_off: stat(CriticStat::ValueLoss, 0) as u32,
                     expectile: self.config.expectile as f32,
                     scale: 1.0 / batch as f32,
                     ..Default::default()
@@ -386,10 +413,10 @@ impl CriticTrainer {
             block_rows: batch as u32,
             target_block: batch as u32,
             target_share: 2,
-            loss_off: stat(Q1_LOSS, 0) as u32,
+            loss_off: stat(CriticStat::Q1Loss, 0) as u32,
             has_means: 1,
-            pred_mean_off: stat(Q_MEAN, 0) as u32,
-            goal_mean_off: stat(TARGET_MEAN, 0) as u32,
+            pred_mean_off: stat(CriticStat::QMean, 0) as u32,
+            goal_mean_off: stat(CriticStat::TargetMean, 0) as u32,
             ..Default::default()
         };
         self.loss.record(rec, 2 * rows, 1, loss);
@@ -449,15 +476,15 @@ impl StageTrainer for CriticTraining<'_> {
         let seeds = self.critic.seeds;
         let width = stats_width(seeds);
         let stats = read_ring(gpu, &self.trainer.stats, self.trainer.steps(), steps, width)?;
-        let mean = |stat: usize, seed: usize| column_mean(&stats, width, stat_index(stat, seeds, seed));
+        let mean = |stat: CriticStat, seed: usize| column_mean(&stats, width, stat_index(stat, seeds, seed));
         let iql = self.trainer.config.kind == CriticKind::Iql;
         Ok((0..seeds)
             .map(|c| CriticMetrics {
-                q1_loss: mean(Q1_LOSS, c),
-                q2_loss: mean(Q2_LOSS, c),
-                q_mean: mean(Q_MEAN, c),
-                target_mean: mean(TARGET_MEAN, c),
-                value_loss: iql.then(|| mean(VALUE_LOSS, c)),
+                q1_loss: mean(CriticStat::Q1Loss, c),
+                q2_loss: mean(CriticStat::Q2Loss, c),
+                q_mean: mean(CriticStat::QMean, c),
+                target_mean: mean(CriticStat::TargetMean, c),
+                value_loss: iql.then(|| mean(CriticStat::ValueLoss, c)),
                 probe: None,
             })
             .collect())
