@@ -210,7 +210,7 @@ fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let l = GpuBuffer::zeros(gpu, "loss", loss_ref.len())?;
     let op = SquaredError::new(gpu, &p, &t, Some(&w), &g, &l)?;
     let mut rec = Recorder::new(gpu);
-    let params = SquaredErrorParams { has_weights: 1, scale: 0.1, block_rows: block as u32, ..Default::default() };
+    let params = SquaredErrorParams { scale: 0.1, block_rows: block as u32, ..Default::default() };
     op.record(&mut rec, rows, cols, params);
     rec.submit_and_wait()?;
     let got = [l.read::<f32>(gpu)?, g.read::<f32>(gpu)?].concat();

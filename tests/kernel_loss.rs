@@ -36,7 +36,6 @@ fn weighted_squared_error_matches_reference() {
                 target_off: 3,
                 weight_off: 2,
                 loss_off: 1,
-                has_weights: weighted as u32,
                 scale,
                 block_rows: block as u32,
                 ..Default::default()

@@ -86,7 +86,6 @@ impl WeightedFlowStep {
         // Each copy's loss, summed over its rows, into its slot of the ring.
         let slot = (step % self.ring_len as u64) as usize;
         let params = SquaredErrorParams {
-            has_weights: 1,
             scale,
             block_rows: rows as u32,
             loss_off: (slot * copies) as u32,

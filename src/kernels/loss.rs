@@ -31,6 +31,7 @@ pub struct SquaredErrorParams {
     pub grad_off: u32,
     /// Where block b's loss sum goes in the statistics buffer: `loss_off + b`.
     pub loss_off: u32,
+    /// Set by [`SquaredError::record`]: 1 where the loss was bound to weights.
     pub has_weights: u32,
     pub scale: f32,
     /// Rows per block (0: all rows are one block).
@@ -52,6 +53,7 @@ pub struct SquaredErrorParams {
 pub struct SquaredError {
     bound: Bound,
     stats_len: usize,
+    weighted: bool,
 }
 
 impl SquaredError {
@@ -63,15 +65,16 @@ impl SquaredError {
         grad: &GpuBuffer,
         stats: &GpuBuffer,
     ) -> Result<Self> {
+        let weighted = weights.is_some();
         // An unweighted loss binds the target in the weights' place; the kernel never reads it.
         let weights = weights.unwrap_or(target);
         let bound = Bound::new(gpu, &WEIGHTED_SQUARED_ERROR, &[pred, target, weights, grad, stats])?;
-        Ok(Self { bound, stats_len: stats.len })
+        Ok(Self { bound, stats_len: stats.len, weighted })
     }
 
     /// Records the loss of `rows` rows of `cols` values in blocks of `params.block_rows` rows
-    /// (all of them when 0), a workgroup per block; `rows`, `cols` and the mean's scale are
-    /// set here.
+    /// (all of them when 0), a workgroup per block; `rows`, `cols`, whether rows are weighted
+    /// and the mean's scale are set here.
     pub fn record(&self, rec: &mut Recorder, rows: usize, cols: usize, params: SquaredErrorParams) {
         let (block_rows, blocks) = loss_blocks(rows, params.block_rows, params.loss_off, self.stats_len);
         if blocks == 0 {
@@ -81,6 +84,7 @@ impl SquaredError {
             rows: rows as u32,
             cols: cols as u32,
             block_rows: block_rows as u32,
+            has_weights: u32::from(self.weighted),
             mean_scale: 1.0 / block_rows as f32,
             ..params
         };
