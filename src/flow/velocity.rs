@@ -87,6 +87,17 @@ impl VelocitySpec {
         }
     }
 
+    /// The widest row of any buffer a pass keeps (every layer's input and output), in values:
+    /// what bounds how many rows one binding can hold.
+    pub fn widest_row(&self) -> usize {
+        let layers = match self.resnet() {
+            None => self.mlp().layers(),
+            Some(spec) => spec.layout().layers(),
+        };
+        let input = self.dim + self.time_features + self.cond_dim;
+        layers.iter().map(|l| l.in_dim.max(l.out_dim)).fold(input, usize::max)
+    }
+
     /// Multiply-adds of one forward pass per row.
     pub fn flops_per_row(&self) -> usize {
         match self.resnet() {

@@ -24,6 +24,16 @@ pub fn chunk_states(len: usize, copies: usize) -> usize {
     (CHUNK_STATES / copies.max(1)).max(1).min(len.max(1))
 }
 
+/// States per chunk of a support sampler: [`chunk_states`], fewer where one chunk's widest
+/// buffer (`copies × m` rows of `widest_row` values per state) would not fit in one binding
+/// of `binding_limit` bytes. The residual network's time projection is 1792 values a row,
+/// which at 4096 states of 16 samples is 470 MB.
+pub fn support_chunk(len: usize, copies: usize, m: usize, widest_row: usize, binding_limit: u64) -> usize {
+    let bytes_per_state = (copies.max(1) * m.max(1) * widest_row.max(1) * 4) as u64;
+    let fits = (binding_limit / bytes_per_state).max(1) as usize;
+    chunk_states(len, copies).min(fits)
+}
+
 /// Where the M samples of each state go: groups of `group` rows, samples from `first` on.
 #[derive(Clone, Copy, Debug)]
 pub struct SupportLayout {
@@ -32,6 +42,13 @@ pub struct SupportLayout {
 }
 
 /// Samples M actions for each of `len` states of a state table, chunk by chunk.
+///
+/// ```
+/// use qipo::rl::support::{chunk_states, support_chunk};
+/// // 4096 states a chunk, unless one chunk's widest buffer would not fit one binding:
+/// assert_eq!(support_chunk(100_000, 1, 16, 256, 128 << 20), chunk_states(100_000, 1));
+/// assert_eq!(support_chunk(100_000, 1, 16, 1792, 128 << 20), 1170);
+/// ```
 pub struct SupportSampler {
     sampler: EulerSampler,
     copy: CopyRows,
@@ -58,7 +75,8 @@ impl SupportSampler {
     ) -> Result<Self> {
         anyhow::ensure!(m > 0, "support sets need at least one action (support.actions >= 1)");
         anyhow::ensure!(layout.first + m <= layout.group, "support layout too small for {m} actions");
-        let chunk = chunk_states(len, policy.copies());
+        let binding_limit = gpu.limits.max_storage_buffer_binding_size;
+        let chunk = support_chunk(len, policy.copies(), m, policy.spec.widest_row(), binding_limit);
         let sampler = EulerSampler::new(gpu, policy, states, chunk * m, m, euler_steps)?;
         let copy = CopyRows::new(gpu, &sampler.x, dst)?;
         let copies = policy.copies();
