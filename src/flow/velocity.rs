@@ -10,10 +10,11 @@ use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::linear::LayerShape;
 use crate::kernels::time_embedding::{
     fourier_frequencies, EmbeddingCopies, EmbeddingOffsets, EmbeddingShape, TimeEmbedding,
 };
-use crate::nn::{Activation, CopyInput, Mlp, MlpPass, MlpSpec, ResNet, ResNetPass, ResNetSpec};
+use crate::nn::{init_linear_layers, Activation, CopyInput, Mlp, MlpPass, MlpSpec, ResNet, ResNetPass, ResNetSpec};
 
 /// Which network maps the embedded rows [x_t | features of t | cond] to velocities.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,38 +81,28 @@ impl VelocitySpec {
         }
     }
 
-    pub fn param_count(&self) -> usize {
+    /// Every linear layer of either network, in the parameter buffer's order.
+    pub fn layers(&self) -> Vec<LayerShape> {
         match self.resnet() {
-            None => self.mlp().param_count(),
-            Some(spec) => spec.param_count(),
+            None => self.mlp().layers(),
+            Some(spec) => spec.layout().layers(),
         }
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.layers().last().map_or(0, |l| l.bias_off + l.out_dim)
     }
 
     /// The widest row of any buffer a pass keeps (every layer's input and output), in values:
     /// what bounds how many rows one binding can hold.
     pub fn widest_row(&self) -> usize {
-        let layers = match self.resnet() {
-            None => self.mlp().layers(),
-            Some(spec) => spec.layout().layers(),
-        };
         let input = self.dim + self.time_features + self.cond_dim;
-        layers.iter().map(|l| l.in_dim.max(l.out_dim)).fold(input, usize::max)
-    }
-
-    /// Multiply-adds of one forward pass per row.
-    pub fn flops_per_row(&self) -> usize {
-        match self.resnet() {
-            None => self.mlp().flops_per_row(),
-            Some(spec) => spec.flops_per_row(),
-        }
+        self.layers().iter().map(|l| l.in_dim.max(l.out_dim)).fold(input, usize::max)
     }
 
     /// PyTorch's default initialisation of every linear layer, from `seed`.
     pub fn init_params(&self, seed: u64) -> Vec<f32> {
-        match self.resnet() {
-            None => self.mlp().init_params(seed),
-            Some(spec) => spec.init_params(seed),
-        }
+        init_linear_layers(&self.layers(), self.param_count(), seed)
     }
 }
 

@@ -208,11 +208,6 @@ impl ResNetSpec {
         Some(self.param_count())
     }
 
-    /// Multiply-adds of one forward pass per row.
-    pub fn flops_per_row(&self) -> usize {
-        self.layout().layers().iter().map(|l| 2 * l.in_dim * l.out_dim).sum()
-    }
-
     /// PyTorch's default initialisation of every `nn.Linear`: W and b uniform in ±1/√fan_in.
     pub fn init_params(&self, seed: u64) -> Vec<f32> {
         let layout = self.layout();
@@ -280,46 +275,57 @@ struct Layer {
     dy: Option<GpuBuffer>,
 }
 
-impl Layer {
-    /// Binds `shape` to read `x`; with `dx`, the backward pass writes the gradient of x there.
-    /// The gradient of the output is the layer's own buffer, or `shared_dy` where the output
-    /// is summed into another (a skip connection's into its block's).
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        gpu: &Gpu,
-        net: &ResNet,
+/// What every layer and buffer of a pass shares: the network, its rows per copy, whether it
+/// trains, and a one-value buffer bound where a layer keeps no pre-activation.
+struct Workspace<'a> {
+    gpu: &'a Gpu,
+    net: &'a ResNet,
+    rows: usize,
+    train: bool,
+    scratch: GpuBuffer,
+}
+
+impl Workspace<'_> {
+    /// A buffer of `width` values per row, for every row of every copy.
+    fn zeros(&self, name: &str, width: usize) -> Result<GpuBuffer> {
+        GpuBuffer::zeros(self.gpu, name, self.net.copies * self.rows * width.max(1))
+    }
+
+    /// A layer that reads `x`; with `dx`, its backward pass writes the gradient of x there.
+    /// The gradient of its output is its own buffer, or `shared_dy` where the output is
+    /// summed into another (a skip connection's into its block's).
+    fn layer(
+        &self,
         name: &str,
         shape: LayerShape,
         act: Activation,
         x: &GpuBuffer,
-        rows: usize,
-        train: bool,
         dx: Option<&GpuBuffer>,
         shared_dy: Option<&GpuBuffer>,
-        scratch: &GpuBuffer,
-    ) -> Result<Self> {
-        let n = net.copies * rows * shape.out_dim;
-        let y = GpuBuffer::zeros(gpu, &format!("{name} output"), n)?;
-        let z = (train && act != Activation::Identity)
-            .then(|| GpuBuffer::zeros(gpu, &format!("{name} pre-activation"), n))
+    ) -> Result<Layer> {
+        let (gpu, net) = (self.gpu, self.net);
+        let y = self.zeros(&format!("{name} output"), shape.out_dim)?;
+        let z = (self.train && act != Activation::Identity)
+            .then(|| self.zeros(&format!("{name} pre-activation"), shape.out_dim))
             .transpose()?;
-        let forward = LinearForward::new(gpu, x, &net.params, &y, z.as_ref().unwrap_or(scratch))?;
-        let (backward, dy) = if train {
+        let z_or_any = z.as_ref().unwrap_or(&self.scratch);
+        let forward = LinearForward::new(gpu, x, &net.params, &y, z_or_any)?;
+        let (backward, dy) = if self.train {
             let own = match shared_dy {
                 Some(_) => None,
-                None => Some(GpuBuffer::zeros(gpu, &format!("{name} output gradient"), n)?),
+                None => Some(self.zeros(&format!("{name} output gradient"), shape.out_dim)?),
             };
             let dy = shared_dy.or(own.as_ref()).expect("one of the two");
-            let z_or_any = z.as_ref().unwrap_or(scratch);
-            let backward =
-                LinearBackward::new(gpu, x, z_or_any, &net.params, dy, &net.grads, dx.map(InputGradient::plain))?;
-            (Some(backward), own)
+            let dx = dx.map(InputGradient::plain);
+            (Some(LinearBackward::new(gpu, x, z_or_any, &net.params, dy, &net.grads, dx)?), own)
         } else {
             (None, None)
         };
-        Ok(Self { shape, act, forward, backward, y, z, dy })
+        Ok(Layer { shape, act, forward, backward, y, z, dy })
     }
+}
 
+impl Layer {
     fn record_forward(&self, rec: &mut Recorder, net: &ResNet, rows: usize) {
         let offsets = ForwardOffsets { x: 0, y: 0, z: self.z.as_ref().map(|_| 0) };
         self.forward.record_copies(rec, &self.shape, self.act, rows, offsets, net.copies_of(&self.shape, rows));
@@ -370,6 +376,24 @@ impl Move {
     }
 }
 
+/// The gradient `d` of level `level`'s concatenation [d_l | u_l] split back into the output
+/// gradients of the two blocks that made it (each the first to write there).
+fn split_concat(
+    gpu: &Gpu,
+    d: &GpuBuffer,
+    level: usize,
+    layout: &ResNetLayout,
+    blocks: &[BlockPass],
+) -> Result<Vec<Move>> {
+    let down = blocks[level].dense2.dy();
+    let up = blocks[layout.up_block(level)].dense2.dy();
+    let w = blocks[level].dense2.shape.out_dim;
+    Ok(vec![
+        Move::new(gpu, d, (2 * w, 0), down, (w, 0), w, Mode::Copy)?,
+        Move::new(gpu, d, (2 * w, w), up, (w, 0), w, Mode::Copy)?,
+    ])
+}
+
 /// One residual block in the pass.
 struct BlockPass {
     dense1: Layer,
@@ -379,8 +403,8 @@ struct BlockPass {
     add_time: Move,
     /// out += skip(input), or the input itself.
     add_skip: Move,
-    /// Training: the gradient of the input (none for x).
-    d_input: Option<GpuBuffer>,
+    /// An up-path block's output is u_l: then [d_l | u_l] is built after it.
+    concat: Vec<Move>,
     /// Training, an identity skip: the output gradient is the skip path's input gradient.
     skip_grad: Option<Move>,
     /// Training: h's gradient is the time term's, into the block's columns of time_proj's.
@@ -395,7 +419,6 @@ struct BlockPass {
 /// `c × rows` rows in). Copies lie back to back in every buffer, as in [`super::MlpPass`].
 pub struct ResNetPass {
     pub capacity: usize,
-    copies: usize,
     /// x, the time features and the state, each split out of the input rows.
     split: Vec<Move>,
     time: Layer,
@@ -405,8 +428,6 @@ pub struct ResNetPass {
     embed: [Layer; 2],
     time_proj: Layer,
     blocks: Vec<BlockPass>,
-    /// Per level l: [d_l | u_l], the up path's inputs, with the moves that build them.
-    concat: Vec<(GpuBuffer, [Move; 2])>,
     last: Layer,
     /// Training: the gradient of [state | time] split into its two layers' output gradients.
     unjoin: Vec<Move>,
@@ -429,16 +450,20 @@ impl ResNetPass {
             input.len,
             copies * capacity,
         );
-        let rows = capacity;
-        let zeros = |name: &str, w: usize| GpuBuffer::zeros(gpu, name, copies * rows * w.max(1));
-        let scratch = GpuBuffer::zeros(gpu, "resnet unused pre-activation", 1)?;
+        let ws = Workspace {
+            gpu,
+            net,
+            rows: capacity,
+            train,
+            scratch: GpuBuffer::zeros(gpu, "resnet unused pre-activation", 1)?,
+        };
         let act = spec.activation;
         let (a, f, c) = (spec.x_dim, spec.time_features, spec.cond_dim);
 
         // The input rows, split.
-        let x = zeros("resnet x", a)?;
-        let fourier = zeros("resnet time features", f)?;
-        let cond_in = zeros("resnet state", c)?;
+        let x = ws.zeros("resnet x", a)?;
+        let fourier = ws.zeros("resnet time features", f)?;
+        let cond_in = ws.zeros("resnet state", c)?;
         let mut split = vec![
             Move::new(gpu, input, (width, 0), &x, (a, 0), a, Mode::Copy)?,
             Move::new(gpu, input, (width, a), &fourier, (f, 0), f, Mode::Copy)?,
@@ -448,16 +473,14 @@ impl ResNetPass {
         }
 
         // The time-and-state embedding.
-        let layer = |name: &str, shape: LayerShape, act: Activation, x: &GpuBuffer, dx: Option<&GpuBuffer>| {
-            Layer::new(gpu, net, name, shape, act, x, rows, train, dx, None, &scratch)
-        };
-        let time = layer("resnet time", layout.time, Activation::Identity, &fourier, None)?;
-        let cond = layout.cond.map(|shape| layer("resnet state encoding", shape, act, &cond_in, None)).transpose()?;
+        let time = ws.layer("resnet time", layout.time, Activation::Identity, &fourier, None, None)?;
+        let cond = layout.cond.map(|shape| ws.layer("resnet state encoding", shape, act, &cond_in, None, None));
+        let cond = cond.transpose()?;
         let joint_width = layout.embed[0].in_dim;
-        let joint = zeros("resnet joint embedding input", joint_width)?;
+        let joint = ws.zeros("resnet joint embedding input", joint_width)?;
         let mut join = Vec::new();
         let mut unjoin = Vec::new();
-        let d_joint = train.then(|| zeros("resnet joint embedding input gradient", joint_width)).transpose()?;
+        let d_joint = train.then(|| ws.zeros("resnet joint embedding input gradient", joint_width)).transpose()?;
         if let Some(cond) = &cond {
             let cw = spec.cond_width;
             join.push(Move::new(gpu, &cond.y, (cw, 0), &joint, (joint_width, 0), cw, Mode::Copy)?);
@@ -470,57 +493,55 @@ impl ResNetPass {
         // Without a state, the embedding reads the time layer's output and writes its gradient.
         let (joint_in, joint_dx) =
             if cond.is_some() { (&joint, d_joint.as_ref()) } else { (&time.y, time.dy.as_ref()) };
-        let embed0 = layer("resnet embedding 1", layout.embed[0], act, joint_in, joint_dx)?;
-        let embed1 = layer("resnet embedding 2", layout.embed[1], act, &embed0.y, embed0.dy.as_ref())?;
+        let embed0 = ws.layer("resnet embedding 1", layout.embed[0], act, joint_in, joint_dx, None)?;
+        let embed1 = ws.layer("resnet embedding 2", layout.embed[1], act, &embed0.y, embed0.dy.as_ref(), None)?;
+        let identity = Activation::Identity;
         let time_proj =
-            layer("resnet time projection", layout.time_proj, Activation::Identity, &embed1.y, embed1.dy.as_ref())?;
+            ws.layer("resnet time projection", layout.time_proj, identity, &embed1.y, embed1.dy.as_ref(), None)?;
         let time_width = layout.time_proj.out_dim;
 
-        // The blocks, and the concatenations the up path reads, built as soon as u_l exists.
-        let levels = layout.levels();
-        let mut blocks: Vec<BlockPass> = Vec::new();
-        let mut concat: Vec<Option<(GpuBuffer, [Move; 2])>> = (0..levels).map(|_| None).collect();
+        // The blocks. Level l's concatenation [d_l | u_l] is built after the block that makes
+        // u_l, and read by the next block (or the output layer).
+        let concat: Vec<GpuBuffer> = (spec.widths.iter().enumerate())
+            .map(|(l, &w)| ws.zeros(&format!("resnet level {l} concatenation"), 2 * w))
+            .collect::<Result<_>>()?;
         let d_scratch =
-            zeros("resnet block input gradient", layout.blocks.iter().map(|b| b.in_dim).max().unwrap_or(1))?;
+            ws.zeros("resnet block input gradient", layout.blocks.iter().map(|b| b.in_dim).max().unwrap_or(1))?;
+        let mut blocks: Vec<BlockPass> = Vec::new();
         for (j, shape) in layout.blocks.iter().enumerate() {
             let name = format!("resnet block {j}");
             let input: &GpuBuffer = match shape.input {
                 BlockInput::X => &x,
                 BlockInput::Block(i) => &blocks[i].dense2.y,
-                BlockInput::Concat(level) => &concat[level].as_ref().expect("built before it is read").0,
+                BlockInput::Concat(level) => &concat[level],
             };
             let d_input = (train && shape.input != BlockInput::X)
-                .then(|| zeros(&format!("{name} input gradient"), shape.in_dim))
+                .then(|| ws.zeros(&format!("{name} input gradient"), shape.in_dim))
                 .transpose()?;
-            let dense1 =
-                layer(&format!("{name} dense 1"), shape.dense1, act, input, d_input.as_ref().map(|_| &d_scratch))?;
-            let dense2 = layer(&format!("{name} dense 2"), shape.dense2, act, &dense1.y, dense1.dy.as_ref())?;
-            let skip = shape
-                .skip
-                .map(|s| {
-                    let (name, d_output) = (format!("{name} skip"), dense2.dy.as_ref());
-                    let identity = Activation::Identity;
-                    Layer::new(gpu, net, &name, s, identity, input, rows, train, d_input.as_ref(), d_output, &scratch)
-                })
+            let d_dense1 = d_input.as_ref().map(|_| &d_scratch);
+            let dense1 = ws.layer(&format!("{name} dense 1"), shape.dense1, act, input, d_dense1, None)?;
+            let dense2 =
+                ws.layer(&format!("{name} dense 2"), shape.dense2, act, &dense1.y, dense1.dy.as_ref(), None)?;
+            let skip = (shape.skip)
+                .map(|s| ws.layer(&format!("{name} skip"), s, identity, input, d_input.as_ref(), dense2.dy.as_ref()))
                 .transpose()?;
             let o = shape.out_dim;
             let add_time =
                 Move::new(gpu, &time_proj.y, (time_width, shape.time_column), &dense1.y, (o, 0), o, Mode::Add)?;
             let skip_src = skip.as_ref().map_or(input, |s| &s.y);
             let add_skip = Move::new(gpu, skip_src, (o, 0), &dense2.y, (o, 0), o, Mode::Add)?;
+            let mut concat_moves = Vec::new();
+            if j >= layout.levels() {
+                let level = layout.blocks.len() - 1 - j;
+                let (w, down) = (spec.widths[level], &blocks[level].dense2.y);
+                concat_moves.push(Move::new(gpu, down, (w, 0), &concat[level], (2 * w, 0), w, Mode::Copy)?);
+                concat_moves.push(Move::new(gpu, &dense2.y, (w, 0), &concat[level], (2 * w, w), w, Mode::Copy)?);
+            }
 
             let (mut skip_grad, mut time_grad, mut input_grad) = (None, None, Vec::new());
             if let Some(d_output) = &dense2.dy {
-                let from = (o, 0);
-                time_grad = Some(Move::new(
-                    gpu,
-                    dense1.dy(),
-                    from,
-                    time_proj.dy(),
-                    (time_width, shape.time_column),
-                    o,
-                    Mode::Copy,
-                )?);
+                let (from, to) = ((o, 0), (time_width, shape.time_column));
+                time_grad = Some(Move::new(gpu, dense1.dy(), from, time_proj.dy(), to, o, Mode::Copy)?);
                 if let (None, Some(d_input)) = (&skip, &d_input) {
                     skip_grad = Some(Move::new(gpu, d_output, from, d_input, from, o, Mode::Copy)?);
                 }
@@ -528,64 +549,35 @@ impl ResNetPass {
             if let Some(d_input) = &d_input {
                 let i = shape.in_dim;
                 input_grad.push(Move::new(gpu, &d_scratch, (i, 0), d_input, (i, 0), i, Mode::Add)?);
-                if let BlockInput::Block(k) = shape.input {
-                    input_grad.push(Move::new(gpu, d_input, (i, 0), blocks[k].dense2.dy(), (i, 0), i, Mode::Add)?);
+                match shape.input {
+                    BlockInput::X => unreachable!("x has no gradient"),
+                    BlockInput::Block(k) => {
+                        let to = blocks[k].dense2.dy();
+                        input_grad.push(Move::new(gpu, d_input, (i, 0), to, (i, 0), i, Mode::Add)?);
+                    }
+                    BlockInput::Concat(level) => input_grad.extend(split_concat(gpu, d_input, level, layout, &blocks)?),
                 }
-                // A concatenation's gradient is split between its two blocks, below.
             }
+            let concat = concat_moves;
             blocks.push(BlockPass {
                 dense1,
                 dense2,
                 skip,
                 add_time,
                 add_skip,
-                d_input,
+                concat,
                 skip_grad,
                 time_grad,
                 input_grad,
             });
-
-            if j >= levels {
-                let level = layout.blocks.len() - 1 - j;
-                let wl = spec.widths[level];
-                let buffer = zeros(&format!("resnet level {level} concatenation"), 2 * wl)?;
-                let moves = [
-                    Move::new(gpu, &blocks[level].dense2.y, (wl, 0), &buffer, (2 * wl, 0), wl, Mode::Copy)?,
-                    Move::new(gpu, &blocks[j].dense2.y, (wl, 0), &buffer, (2 * wl, wl), wl, Mode::Copy)?,
-                ];
-                concat[level] = Some((buffer, moves));
-            }
         }
-        let concat: Vec<(GpuBuffer, [Move; 2])> = concat.into_iter().map(|c| c.expect("every level")).collect();
 
         // The output layer, and the gradient of its input split back to d_0 and u_0.
-        let d_last = train.then(|| zeros("resnet output layer input gradient", 2 * spec.widths[0])).transpose()?;
-        let last = layer("resnet output", layout.last, Activation::Identity, &concat[0].0, d_last.as_ref())?;
-        let split_concat = |d: &GpuBuffer, level: usize| -> Result<Vec<Move>> {
-            let wl = spec.widths[level];
-            let (down, up) = (&blocks[level], &blocks[layout.up_block(level)]);
-            Ok(vec![
-                Move::new(gpu, d, (2 * wl, 0), down.dense2.dy(), (wl, 0), wl, Mode::Copy)?,
-                Move::new(gpu, d, (2 * wl, wl), up.dense2.dy(), (wl, 0), wl, Mode::Copy)?,
-            ])
-        };
-        let last_split = match &d_last {
-            Some(d) => split_concat(d, 0)?,
-            None => Vec::new(),
-        };
-        // An up block's input gradient is the gradient of its concatenation.
-        let mut splits = Vec::new();
-        for (j, block) in blocks.iter().enumerate() {
-            if let (BlockInput::Concat(level), Some(d)) = (layout.blocks[j].input, &block.d_input) {
-                splits.push((j, split_concat(d, level)?));
-            }
-        }
-        for (j, moves) in splits {
-            blocks[j].input_grad.extend(moves);
-        }
+        let d_last = train.then(|| ws.zeros("resnet output layer input gradient", 2 * spec.widths[0])).transpose()?;
+        let last = ws.layer("resnet output", layout.last, identity, &concat[0], d_last.as_ref(), None)?;
+        let last_split = d_last.map(|d| split_concat(gpu, &d, 0, layout, &blocks)).transpose()?.unwrap_or_default();
         Ok(Self {
             capacity,
-            copies,
             split,
             time,
             cond,
@@ -593,7 +585,6 @@ impl ResNetPass {
             embed: [embed0, embed1],
             time_proj,
             blocks,
-            concat,
             last,
             unjoin,
             last_split,
@@ -618,7 +609,7 @@ impl ResNetPass {
     /// Records the forward pass over the first `rows` rows of the input.
     pub fn record_forward(&self, rec: &mut Recorder, net: &ResNet, rows: usize) {
         self.check_rows(rows);
-        let k = self.copies;
+        let k = net.copies;
         for m in &self.split {
             m.record(rec, rows, k);
         }
@@ -632,8 +623,7 @@ impl ResNetPass {
         for layer in self.embed.iter().chain([&self.time_proj]) {
             layer.record_forward(rec, net, rows);
         }
-        let levels = net.layout.levels();
-        for (j, block) in self.blocks.iter().enumerate() {
+        for block in &self.blocks {
             block.dense1.record_forward(rec, net, rows);
             block.add_time.record(rec, rows, k);
             block.dense2.record_forward(rec, net, rows);
@@ -641,10 +631,8 @@ impl ResNetPass {
                 skip.record_forward(rec, net, rows);
             }
             block.add_skip.record(rec, rows, k);
-            if j >= levels {
-                for m in &self.concat[self.blocks.len() - 1 - j].1 {
-                    m.record(rec, rows, k);
-                }
+            for m in &block.concat {
+                m.record(rec, rows, k);
             }
         }
         self.last.record_forward(rec, net, rows);
@@ -655,7 +643,7 @@ impl ResNetPass {
     pub fn record_backward(&self, rec: &mut Recorder, net: &ResNet, rows: usize, accumulate: bool) {
         self.check_rows(rows);
         assert!(self.last.backward.is_some(), "this pass was built without training buffers");
-        let k = self.copies;
+        let k = net.copies;
         let moves = |rec: &mut Recorder, list: &[Move]| list.iter().for_each(|m| m.record(rec, rows, k));
         self.last.record_backward(rec, net, rows, accumulate);
         moves(rec, &self.last_split);
