@@ -197,8 +197,9 @@ fn weight_average_follows_the_reference_steps() {
     let energies = GpuBuffer::from_slice(gpu(), "zero energies", &zeros).unwrap();
     let table = EfmTable { len: LEN, points: &on_gpu.actions, energies: &energies, cond: Some(&on_gpu.observations) };
     let config = EfmConfig { batch: BATCH, beta: 0.0, group: 0, adam: AdamConfig { lr: LR, ..Default::default() } };
-    let mut trainer = EfmTrainer::new(gpu(), &net, table, config.clone(), SEED, STEPS).unwrap();
-    let averaged = Averaged::new(gpu(), net, decay, &mut trainer.flow.adam).unwrap();
+    let averaged = Averaged::new(gpu(), net, decay).unwrap();
+    let mut trainer = EfmTrainer::new(gpu(), &averaged.online, table, config.clone(), SEED, STEPS).unwrap();
+    averaged.follow(gpu(), &mut trainer.flow.adam).unwrap();
     let mut rec = Recorder::new(gpu());
     for _ in 0..STEPS {
         trainer.record_step(&mut rec, &averaged.online);
@@ -327,7 +328,7 @@ fn improver_matches_reference(len: usize, architecture: Architecture) {
     let (critic, cpu_critic) = critic(30);
     let config = PolicyConfig { batch: BATCH, lr: LR, beta: 3.0, ..Default::default() };
     let mut improver =
-        PolicyImprover::new(gpu(), &on_gpu, &policy, &critic, &config, M, EULER_STEPS, SEED, STEPS).unwrap();
+        PolicyImprover::new(gpu(), &on_gpu, &policy, &policy, &critic, &config, M, EULER_STEPS, SEED, STEPS).unwrap();
     let mut rec = Recorder::new(gpu());
     improver.record_renewal(&mut rec, &policy, &critic);
     rec.submit_and_wait().unwrap();

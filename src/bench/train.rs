@@ -424,7 +424,7 @@ pub fn bench_env(
     progress(&format!("{name}: renewal and policy improvement"));
     let critic = TwinCritic::for_seeds(gpu, &critic_spec, 5, seeds)?;
     let config = PolicyConfig { batch, ..Default::default() };
-    let mut improver = PolicyImprover::new(gpu, &data, &policy, &critic, &config, m, euler, 5, ring)?;
+    let mut improver = PolicyImprover::new(gpu, &data, &policy, &policy, &critic, &config, m, euler, 5, ring)?;
     let renewal = time_submit(gpu, sizes, 1, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
     stages.push(time_stage(gpu, "policy improvement", sizes, |rec| improver.record_step(rec, &policy))?);
     drop(improver);

@@ -48,8 +48,9 @@ impl Pretraining {
         let table = EfmTable { len: data.len, points: &data.actions, energies: &zeros, cond: Some(&data.observations) };
         let adam = AdamConfig { lr: config.lr, max_grad_norm: config.max_grad_norm, ..Default::default() };
         let efm = EfmConfig { batch: config.batch, beta: 0.0, group: 0, adam };
-        let mut trainer = EfmTrainer::new(gpu, &net, table, efm, seed, ring_len)?;
-        let net = Averaged::new(gpu, net, ema, &mut trainer.flow.adam)?;
+        let net = Averaged::new(gpu, net, ema)?;
+        let mut trainer = EfmTrainer::new(gpu, &net.online, table, efm, seed, ring_len)?;
+        net.follow(gpu, &mut trainer.flow.adam)?;
         Ok(Self { net, trainer, _zero_energies: zeros })
     }
 }

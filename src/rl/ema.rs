@@ -20,18 +20,24 @@ pub struct Averaged {
     pub online: VelocityNet,
     /// Their moving average, starting at the online weights; `None` without averaging.
     pub ema: Option<VelocityNet>,
+    decay: f64,
 }
 
 impl Averaged {
-    /// Averages `online`'s weights with `decay` from now on, through `adam`'s steps; a decay
-    /// of 0 keeps no average.
-    pub fn new(gpu: &Gpu, online: VelocityNet, decay: f64, adam: &mut Adam) -> Result<Self> {
-        if decay <= 0.0 {
-            return Ok(Self { online, ema: None });
+    /// `online` and, with a `decay` above 0, an average of its weights starting from them;
+    /// [`Self::follow`] then moves it with the optimiser's steps.
+    pub fn new(gpu: &Gpu, online: VelocityNet, decay: f64) -> Result<Self> {
+        let ema = (decay > 0.0).then(|| online.duplicate(gpu)).transpose()?;
+        Ok(Self { online, ema, decay })
+    }
+
+    /// From now on every step of `adam` (the online weights' optimiser) also moves the
+    /// average: ema ← (1 - decay)·θ + decay·ema, tau = 1 - decay in its Polyak step.
+    pub fn follow(&self, gpu: &Gpu, adam: &mut Adam) -> Result<()> {
+        match &self.ema {
+            Some(ema) => adam.set_polyak_target(gpu, ema.params(), (1.0 - self.decay) as f32),
+            None => Ok(()),
         }
-        let ema = online.duplicate(gpu)?;
-        adam.set_polyak_target(gpu, ema.params(), (1.0 - decay) as f32)?;
-        Ok(Self { online, ema: Some(ema) })
     }
 
     /// The weights the rest of the run uses: the average, or the trained weights.

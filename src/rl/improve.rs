@@ -100,12 +100,14 @@ pub struct PolicyImprover {
 }
 
 impl PolicyImprover {
-    /// Binds the improver to the dataset, the (fixed) critic and the policy being improved.
+    /// Binds the improver to the dataset, the (fixed) critic and the policy being improved;
+    /// renewals sample from `samples_from`: the policy, or the average of its weights.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         data: &GpuDataset,
         policy: &VelocityNet,
+        samples_from: &VelocityNet,
         critic: &TwinCritic,
         config: &PolicyConfig,
         m: usize,
@@ -138,7 +140,8 @@ impl PolicyImprover {
         rec.submit()?;
 
         let layout = SupportLayout { group, first: 1 };
-        let sampler = SupportSampler::new(gpu, policy, &data.observations, len, &support, m, layout, euler_steps)?;
+        let states = &data.observations;
+        let sampler = SupportSampler::new(gpu, samples_from, states, len, &support, m, layout, euler_steps)?;
         let chunk_states = chunk_states(len, seeds);
         let chunk = chunk_states * group;
         // Each seed's chunk of support actions, one after another; the states are shared.
@@ -274,8 +277,6 @@ pub struct Improvement<'a> {
     /// renewals sample from the average, and it is what is evaluated and saved as the policy.
     pub policy: Averaged,
     improver: PolicyImprover,
-    /// Renews from the average of the policy's weights.
-    from_average: Option<SupportSampler>,
     behaviour: &'a VelocityNet,
     critic: &'a TwinCritic,
     /// Renews from the behaviour policy rather than the policy (`policy.support_from`).
@@ -306,11 +307,11 @@ impl<'a> Improvement<'a> {
         seed: u64,
         ring_len: usize,
     ) -> Result<Self> {
-        let policy = behaviour.duplicate(gpu)?;
+        let policy = Averaged::new(gpu, behaviour.duplicate(gpu)?, ema)?;
         let (m, euler) = (support.actions, support.euler_steps);
-        let mut improver = PolicyImprover::new(gpu, data, &policy, critic, config, m, euler, seed, ring_len)?;
-        let policy = Averaged::new(gpu, policy, ema, &mut improver.flow.adam)?;
-        let from_average = policy.ema.as_ref().map(|ema| improver.support_sampler(gpu, data, ema)).transpose()?;
+        let (online, used) = (&policy.online, policy.used());
+        let mut improver = PolicyImprover::new(gpu, data, online, used, critic, config, m, euler, seed, ring_len)?;
+        policy.follow(gpu, &mut improver.flow.adam)?;
         let from_behaviour = match config.support_from {
             SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),
             SupportSource::Policy => None,
@@ -318,7 +319,6 @@ impl<'a> Improvement<'a> {
         Ok(Self {
             policy,
             improver,
-            from_average,
             behaviour,
             critic,
             from_behaviour,
@@ -393,10 +393,7 @@ impl StageTrainer for Improvement<'_> {
         let mut rec = Recorder::new(gpu);
         match &self.from_behaviour {
             Some(sampler) if !last => self.improver.record_renewal_from(&mut rec, sampler, self.behaviour, self.critic),
-            _ => match (&self.from_average, &self.policy.ema) {
-                (Some(sampler), Some(ema)) => self.improver.record_renewal_from(&mut rec, sampler, ema, self.critic),
-                _ => self.improver.record_renewal(&mut rec, &self.policy.online, self.critic),
-            },
+            _ => self.improver.record_renewal(&mut rec, self.policy.used(), self.critic),
         }
         rec.submit_and_wait()?;
         let stats = self.support_statistics(gpu)?;
