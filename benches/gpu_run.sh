@@ -24,7 +24,8 @@
 #   torch_eager.json, torch_graphs.json
 #   reproduction.json     the slice: step counts, time, settings and every seed's final score
 #   log.txt               every step's messages
-# --quick: the same steps at tiny sizes (the benchmarks' --quick; in the slice 3×32 networks, one episode per seed, 2000-transition hopper and
+# --quick: the same steps at tiny sizes (the benchmarks' --quick; in the slice 3×32
+# networks, one episode per seed, 2000-transition hopper and
 # halfcheetah datasets made on the spot by ../shared/datasets/make_dataset.py, a 60 s budget,
 # which the sizing finds too small, so every stage runs its fewest steps) and generous time
 # limits: a few minutes on a CPU driver, so that CI runs this script end to end

@@ -25,6 +25,7 @@ use crate::nn::{Activation, Mlp, MlpSpec};
 use crate::rl::config::{CriticConfig, CriticKind, PolicyConfig};
 use crate::rl::critic::{CriticTrainer, TwinCritic};
 use crate::rl::improve::PolicyImprover;
+use crate::rl::presets;
 use crate::rl::support::{SupportLayout, SupportSampler};
 
 /// The environments benchmarked: (environment, observation width, action width).
@@ -72,6 +73,7 @@ pub struct ResNetBench {
     pub widths: Vec<usize>,
     pub cond_width: usize,
     pub embed_width: usize,
+    pub activation: Activation,
     /// States per behaviour step.
     pub behaviour_batch: usize,
 }
@@ -98,16 +100,30 @@ impl TrainBenchSizes {
     }
 
     /// The paper's sizes with the task presets' policy: QGPO's residual network and its
-    /// behaviour batches of 4096.
+    /// behaviour batches of 4096 (as [`presets::paper`] sets them).
     pub fn paper_resnet() -> Self {
-        let qgpo = ResNetBench { widths: vec![512, 256, 128], cond_width: 32, embed_width: 128, behaviour_batch: 4096 };
-        Self { resnet: Some(qgpo), ..Self::paper() }
+        let preset = presets::paper();
+        let net = &preset.policy_net;
+        let qgpo = ResNetBench {
+            widths: net.hidden.clone(),
+            cond_width: net.cond_width,
+            embed_width: net.embed_width,
+            activation: net.activation,
+            behaviour_batch: preset.behaviour.batch,
+        };
+        Self { resnet: Some(qgpo), time_features: net.time_features, ..Self::paper() }
     }
 
     /// [`Self::quick`] with a small residual policy, fewer transitions and fewer timed steps:
     /// its many small dispatches are slow on a CPU driver, and this keeps it to about a minute.
     pub fn quick_resnet() -> Self {
-        let small = ResNetBench { widths: vec![32, 16, 8], cond_width: 8, embed_width: 16, behaviour_batch: 64 };
+        let small = ResNetBench {
+            widths: vec![32, 16, 8],
+            cond_width: 8,
+            embed_width: 16,
+            activation: Activation::Silu,
+            behaviour_batch: 64,
+        };
         let fewer = Self { transitions: 256, steps_per_submit: 10, warmup_steps: 2, latency_calls: 5, ..Self::quick() };
         Self { resnet: Some(small), ..fewer }
     }
@@ -117,7 +133,7 @@ impl TrainBenchSizes {
         let (hidden, activation, architecture) = match &self.resnet {
             Some(r) => {
                 let resnet = Architecture::Resnet { cond_width: r.cond_width, embed_width: r.embed_width };
-                (r.widths.clone(), Activation::Silu, resnet)
+                (r.widths.clone(), r.activation, resnet)
             }
             None => (self.hidden_layers(), Activation::Mish, Architecture::Mlp),
         };
@@ -143,7 +159,8 @@ impl TrainBenchSizes {
         let (policy, behaviour) = match &self.resnet {
             Some(r) => {
                 let widths = r.widths.iter().map(usize::to_string).collect::<Vec<_>>().join("/");
-                let policy = format!("policy residual network {widths} SiLU with {features} Fourier features");
+                let act = format!("{:?}", r.activation);
+                let policy = format!("policy residual network {widths} {act} with {features} Fourier features");
                 (policy, format!(" (behaviour {})", r.behaviour_batch))
             }
             None => (format!("policy {HIDDEN_LAYERS}×{h} Mish with {features} Fourier features"), String::new()),

@@ -70,7 +70,7 @@ pub fn preset_for_dataset(path: &Path) -> Option<&'static str> {
 }
 
 /// What every task preset shares: QGPO's behaviour network and its training, its critic's.
-fn paper() -> TrainConfig {
+pub fn paper() -> TrainConfig {
     let mut config = TrainConfig::default();
     // QGPO's ScoreNet (diffusion_SDE/model.py), read as a velocity field.
     config.policy_net.kind = PolicyNetKind::Resnet;
