@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Make a mixed-quality dataset whose every state also holds bad actions: a behaviour policy
-that, at each step, takes a uniformly random action with probability --random-share and
-otherwise its policy's action (with Gaussian noise).
+"""Make a mixed-quality dataset whose every state also holds other actions: a behaviour policy
+that, at each step, takes the other action with probability --other-share (a uniformly random
+one, or with --other another behaviour checkpoint's) and otherwise its policy's action (with
+Gaussian noise).
 
     python3 data/make_epsilon_dataset.py --env halfcheetah --policy expert \
-        --random-share 0.1 --size 20000 --seed 0 --out halfcheetah-expert-eps0.1.hdf5
+        --other-share 0.1 --size 20000 --seed 0 --out halfcheetah-expert-eps0.1.hdf5
 
 Unlike a mix of whole episodes (mix_datasets.py), the good and the bad actions here share
 their states, so a critic sees what the alternatives to the policy's action are worth where
@@ -41,16 +42,19 @@ def main():
     p.add_argument("--env", required=True, choices=["halfcheetah", "hopper", "walker2d"])
     p.add_argument("--policy", default="expert", choices=["medium", "expert"],
                    help="the behaviour checkpoint's role in policies/<env>/index.json")
-    p.add_argument("--random-share", type=float, required=True,
-                   help="probability of a uniformly random action at each step")
+    p.add_argument("--other-share", "--random-share", dest="other_share", type=float, required=True,
+                   help="probability of the other action at each step")
+    p.add_argument("--other", default="random", choices=["random", "medium", "expert"],
+                   help="what the other action is: uniformly random, or another behaviour checkpoint's "
+                        "(with the same noise)")
     p.add_argument("--action-noise", type=float, default=0.1, help="std of the policy actions' Gaussian noise")
     p.add_argument("--size", type=int, default=20000, help="number of transitions")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
     p.add_argument("--generator", default=DEFAULT_GENERATOR, help="path of make_dataset.py")
     args = p.parse_args()
-    if not 0.0 <= args.random_share <= 1.0:
-        p.error("--random-share must be within [0, 1]")
+    if not 0.0 <= args.other_share <= 1.0:
+        p.error("--other-share must be within [0, 1]")
     if args.size <= 0:
         p.error("--size must be positive")
 
@@ -64,13 +68,18 @@ def main():
     policy_dir, index = md.load_index(args.env, md.POLICY_DIR)
     policy_file = index[args.policy]
     weights, bias = md.LinearPolicy(os.path.join(policy_dir, policy_file)).affine()
+    if args.other != "random":
+        other_weights, other_bias = md.LinearPolicy(os.path.join(policy_dir, index[args.other])).affine()
     model = env.unwrapped.model
     buf = md.Buffer(args.size, env.observation_space.shape[0], env.action_space.shape[0], model.nq, model.nv)
 
     def factory(rng):
         def act(obs):
-            if rng.random() < args.random_share:
-                return rng.uniform(low, high)
+            if rng.random() < args.other_share:
+                if args.other == "random":
+                    return rng.uniform(low, high)
+                noise = args.action_noise * rng.standard_normal(len(low))
+                return np.clip(other_weights @ obs + other_bias + noise, low, high)
             noise = args.action_noise * rng.standard_normal(len(low))
             return np.clip(weights @ obs + bias + noise, low, high)
         return act
@@ -94,7 +103,8 @@ def main():
         a["kind"] = f"{args.policy}-epsilon"
         a["seed"] = args.seed
         a["size"] = args.size
-        a["random_share"] = args.random_share
+        a["other_share"] = args.other_share
+        a["other_action"] = args.other
         a["action_noise_std"] = args.action_noise
         a["behaviour_policy"] = policy_file
         a["max_episode_steps"] = md.MAX_EPISODE_STEPS
