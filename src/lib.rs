@@ -5,6 +5,8 @@
 //! - [`gpu`]: adapter choice, buffers, the pipeline cache, command recording, readback, timers.
 //! - [`kernels`]: one small Rust wrapper per WGSL file in `shaders/`.
 //! - [`reference`]: the plain CPU twin of every kernel, used by the tests.
+//! - [`ops`], [`random`]: what the kernels compute and the counters of their random draws,
+//!   with no GPU in them, shared by the kernels and their CPU twins.
 //! - [`nn`]: the MLP (flat parameters, forward/backward recording) and Adam.
 //! - [`selftest`]: every kernel against its twin on the user's adapter (`qipo info`).
 //! - [`bench`]: kernel benchmarks (`qipo bench`, `cargo bench`).
@@ -22,6 +24,8 @@ pub mod font;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;
+pub mod ops;
+pub mod random;
 pub mod reference;
 pub mod rl;
 pub mod run;

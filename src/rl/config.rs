@@ -10,9 +10,9 @@ use std::path::Path;
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::data::RewardMode;
-use crate::envs::EnvSpec;
-use crate::nn::Activation;
+use crate::data::normalize::RewardMode;
+use crate::envs::spec::EnvSpec;
+use crate::nn::activation::Activation;
 
 /// Everything a QIPO run needs besides its dataset and device.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
