@@ -28,6 +28,7 @@ use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
 use crate::ops::AdamConfig;
+use crate::random::offset_seed;
 use crate::rl::config::{CriticConfig, CriticKind};
 use crate::run::Checkpoint;
 
@@ -95,7 +96,7 @@ const VALUE: &str = "value";
 /// The initialisation seed of network `k` of a critic trained from `seed` (the heads 0 and 1,
 /// IQL's value network 2): far apart, so no two seeds of a multi-seed run share one.
 pub fn network_seed(seed: u64, k: u64) -> u64 {
-    seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    offset_seed(seed, k)
 }
 
 impl TwinCritic {

@@ -34,7 +34,7 @@ use crate::eval::EvalReport;
 use crate::flow::{Architecture, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::nn::MlpSpec;
-use crate::random::{streams, RngStream};
+use crate::random::{offset_seed, streams, RngStream};
 use crate::run::checkpoint::RunState;
 use crate::run::metrics::{read_metrics, MetricsWriter};
 use crate::run::{RunDir, Stage};
@@ -46,7 +46,7 @@ pub const NORMALIZATION_FILE: &str = "normalization.json";
 /// added, so seed + c of a stage is the stage seed of run seed + c: copy c of a multi-seed
 /// run draws (on the GPU, by advancing the seed) what a run of seed + c draws.
 fn stage_seed(seed: u64, stage: Stage) -> u64 {
-    seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(stage as u64 + 1))
+    offset_seed(seed, stage as u64 + 1)
 }
 
 /// What a finished (or already finished) run reports.
