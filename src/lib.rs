@@ -15,6 +15,7 @@
 //! - [`toy`]: the 2-D energy-guided toy suite (`qipo toy`).
 //! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
 //! - [`stats`]: means and standard errors over seeds and episodes.
+//! - [`report`]: where the library's messages go (the library itself never prints).
 
 pub mod bench;
 pub mod commands;
@@ -29,6 +30,7 @@ pub mod nn;
 pub mod ops;
 pub mod random;
 pub mod reference;
+pub mod report;
 pub mod rl;
 pub mod run;
 pub mod selftest;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
+use crate::commands::Terminal;
 use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
@@ -211,7 +212,7 @@ fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>
     );
     let seed_runs: Vec<SeedRun> =
         runs.dirs().iter().zip(&configs).map(|(run, config)| SeedRun { run, config }).collect();
-    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after)?;
+    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after, &Terminal)?;
     if summaries.iter().all(|s| s.already_finished) {
         println!("{} is already finished: nothing to do", runs.path().display());
         return Ok(());

@@ -18,6 +18,7 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::report::Report;
 use crate::run::checkpoint::{Checkpoint, CheckpointIdentity, RunState};
 use crate::run::metrics::MetricsWriter;
 use crate::run::plot::plot_learning_curves;
@@ -89,6 +90,8 @@ pub struct Driver<'a> {
     pub normalization: &'a Normalization,
     /// The seed from which each evaluation's episodes are drawn (copy c adds c).
     pub eval_seed: u64,
+    /// Where notes on the run go.
+    pub report: &'a dyn Report,
 }
 
 impl Driver<'_> {
