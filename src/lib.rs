@@ -5,12 +5,17 @@
 //! - [`gpu`]: adapter choice, buffers, the pipeline cache, command recording, readback, timers.
 //! - [`kernels`]: one small Rust wrapper per WGSL file in `shaders/`.
 //! - [`reference`]: the plain CPU twin of every kernel, used by the tests.
+//! - [`ops`], [`random`]: what the kernels compute and the counters of their random draws,
+//!   with no GPU in them, shared by the kernels and their CPU twins; [`random`] also derives
+//!   every stage, network and episode seed.
 //! - [`nn`]: the MLP (flat parameters, forward/backward recording) and Adam.
 //! - [`selftest`]: every kernel against its twin on the user's adapter (`qipo info`).
 //! - [`bench`]: kernel benchmarks (`qipo bench`, `cargo bench`).
 //! - [`flow`]: the velocity network, energy-weighted flow matching and the Euler sampler.
 //! - [`toy`]: the 2-D energy-guided toy suite (`qipo toy`).
 //! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
+//! - [`stats`]: means and standard errors over seeds and episodes.
+//! - [`report`]: where the library's messages go (the library itself never prints).
 
 pub mod bench;
 pub mod commands;
@@ -22,8 +27,12 @@ pub mod font;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;
+pub mod ops;
+pub mod random;
 pub mod reference;
+pub mod report;
 pub mod rl;
 pub mod run;
 pub mod selftest;
+pub mod stats;
 pub mod toy;

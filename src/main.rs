@@ -3,6 +3,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use qipo::commands::Terminal;
 use qipo::gpu::{AdapterChoice, Gpu};
 
 #[derive(Parser)]
@@ -48,7 +49,7 @@ enum Command {
     /// Inspect and check offline-RL datasets (D4RL or Minari HDF5).
     Dataset {
         #[command(subcommand)]
-        command: qipo::data::cli::DatasetCommand,
+        command: qipo::commands::dataset::DatasetCommand,
     },
 }
 
@@ -94,13 +95,15 @@ enum BenchCommand {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Info { json } => qipo::commands::info::run(&Gpu::new(&cli.adapter)?, json),
-        Command::Bench { what: None, summary } => qipo::bench::summary::run(&Gpu::new(&cli.adapter)?, summary),
+        Command::Bench { what: None, summary } => {
+            qipo::bench::summary::run(&Gpu::new(&cli.adapter)?, summary, &Terminal)
+        }
         Command::Bench { what: Some(BenchCommand::Kernels { large, quick, json, json_file }), .. } => {
             use qipo::bench::kernels::{self, Budgets};
             let gpu = Gpu::new(&cli.adapter)?;
             let budgets = if quick { Budgets::QUICK } else { Budgets::FULL };
             let results = kernels::run(&gpu, large, budgets, |what| eprintln!("bench: {what}"))?;
-            qipo::bench::report(&results, json, json_file.as_deref(), |r| kernels::format_table(&gpu, r))
+            qipo::bench::report(&results, json, json_file.as_deref(), |r| kernels::format_table(&gpu, r), &Terminal)
         }
         Command::Bench { what: Some(BenchCommand::Train { quick, seeds, policy, json, json_file }), .. } => {
             use qipo::bench::train::{self, TrainBenchSizes};
@@ -114,7 +117,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let sizes = TrainBenchSizes { seeds: seeds as usize, ..sizes };
             let results = train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
-            qipo::bench::report(&results, json, json_file.as_deref(), train::format_table)
+            qipo::bench::report(&results, json, json_file.as_deref(), train::format_table, &Terminal)
         }
         Command::Train(args) => qipo::commands::train::run(&Gpu::new(&cli.adapter)?, args),
         Command::Eval(args) => qipo::commands::eval::run(&cli.adapter, args),
@@ -130,7 +133,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Toy(args) => qipo::commands::toy::run(&Gpu::new(&cli.adapter)?, args),
-        Command::Dataset { command } => qipo::data::cli::run(command),
+        Command::Dataset { command } => qipo::commands::dataset::run(command),
     }
 }
 

@@ -11,21 +11,23 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig, ADAM_POLYAK_STEP, ADAM_STEP};
+use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
 use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
 use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
 use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
 use crate::kernels::gather::{Gather, GatherTable, GATHER_ROWS};
 use crate::kernels::linear::{
-    self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
+    self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
-use crate::kernels::reduce::{Reduce, ReduceOp, REDUCE_RANGE, REDUCE_ROWS};
-use crate::kernels::rng::{self, streams, Distribution, RngDraw, RngFill, RngStream};
+use crate::kernels::reduce::{Reduce, REDUCE_RANGE, REDUCE_ROWS};
+use crate::kernels::rng::{self, Distribution, RngFill};
 use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::kernels::time_embedding::{self as embedding, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, EMBED_TIME};
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
+use crate::ops::{AdamConfig, LayerShape, ReduceOp};
+use crate::random::{streams, RngDraw, RngStream};
 use crate::reference;
 use crate::reference::qipo::VelocityParams;
 
@@ -583,7 +585,8 @@ fn rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
 }
 
 fn columns(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    use crate::kernels::columns::{ColumnView, Columns, Mode, COLUMNS};
+    use crate::kernels::columns::{Columns, COLUMNS};
+    use crate::ops::{ColumnMode, ColumnView};
     // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
     let (rows, width, copies) = (21, 5, 2);
     let (src_view, dst_view) = (ColumnView::of(13, 3, rows), ColumnView::of(9, 1, rows));
@@ -592,9 +595,9 @@ fn columns(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let src_buf = GpuBuffer::from_slice(gpu, "columns source", &src)?;
     let dst_buf = GpuBuffer::from_slice(gpu, "columns destination", &want)?;
     let mut rec = Recorder::new(gpu);
-    Columns::new(gpu, &src_buf, &dst_buf)?.record(&mut rec, rows, width, src_view, dst_view, Mode::Add, copies);
+    Columns::new(gpu, &src_buf, &dst_buf)?.record(&mut rec, rows, width, src_view, dst_view, ColumnMode::Add, copies);
     rec.submit_and_wait()?;
-    reference::columns::columns(&src, &mut want, rows, width, src_view, dst_view, Mode::Add, copies);
+    reference::columns::columns(&src, &mut want, rows, width, src_view, dst_view, ColumnMode::Add, copies);
     Ok(Check::exact("column blocks", &[COLUMNS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)))
 }
 

@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use qipo::nn::Activation;
-use qipo::rl::config::{resolve, CriticKind, TrainConfig};
+use qipo::rl::config::{CriticKind, TrainConfig};
+use qipo::rl::presets::resolve;
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

@@ -5,7 +5,8 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::adam::{Adam, AdamConfig, STATS_GRAD_NORM_SQ};
+use qipo::kernels::adam::{Adam, STATS_GRAD_NORM_SQ};
+use qipo::ops::AdamConfig;
 use qipo::reference::adam::{self as cpu, AdamState};
 use qipo::reference::critic::polyak;
 

@@ -4,7 +4,8 @@ mod common;
 
 use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::columns::{ColumnView, Columns, Mode};
+use qipo::kernels::columns::Columns;
+use qipo::ops::{ColumnMode as Mode, ColumnView};
 use qipo::reference;
 
 #[test]

@@ -80,7 +80,7 @@ fn euler_step_matches_reference() {
 #[test]
 fn flow_pairs_match_reference() {
     use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
-    use qipo::kernels::rng::{streams, RngDraw};
+    use qipo::random::{streams, RngDraw};
     let gpu = gpu();
     for (rows, dim) in [(1, 1), (7, 2), (33, 6), (257, 3)] {
         let x1 = random(rows as u64, rows * dim, 3.0);
@@ -125,7 +125,7 @@ fn flow_pairs_match_reference() {
 #[test]
 fn flow_pair_copies_match_per_seed_pairs() {
     use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
-    use qipo::kernels::rng::{streams, RngStream};
+    use qipo::random::{streams, RngStream};
     let gpu = gpu();
     let (copies, copy_rows, dim) = (3usize, 5usize, 3usize);
     let rows = copies * copy_rows;

@@ -7,7 +7,8 @@ mod common;
 use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::gather::{Gather, GatherTable};
-use qipo::kernels::rng::{streams, Distribution, RngDraw, RngFill};
+use qipo::kernels::rng::{Distribution, RngFill};
+use qipo::random::{streams, RngDraw};
 use qipo::reference::gather::{drawn_indices, gather_rows};
 
 /// Compares bit patterns, so no rounding can hide.

@@ -6,9 +6,10 @@ mod common;
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::linear::{
-    BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LayerShape, LinearBackward, LinearForward,
+    BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
 use qipo::nn::Activation;
+use qipo::ops::LayerShape;
 use qipo::reference;
 
 /// Every core on the ladder, so a new one is checked as soon as it is added.

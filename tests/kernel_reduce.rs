@@ -4,7 +4,8 @@ mod common;
 
 use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::reduce::{partial_count, Reduce, ReduceOp, MAX_PARTIALS, SINGLE_PASS_LEN};
+use qipo::kernels::reduce::{partial_count, Reduce, MAX_PARTIALS, SINGLE_PASS_LEN};
+use qipo::ops::ReduceOp;
 use qipo::reference::reduce::{reduce, reduce_rows};
 
 /// Empty, tiny, both sides of one workgroup (256), of one dispatch (1024), of the partials

@@ -5,8 +5,9 @@ mod common;
 
 use common::{assert_close, gpu};
 use qipo::gpu::{Access, Bound, GpuBuffer, Kernel, Recorder};
-use qipo::kernels::rng::{streams, Distribution, RngDraw, RngFill, RngStream};
+use qipo::kernels::rng::{Distribution, RngFill};
 use qipo::kernels::snippets::RNG;
+use qipo::random::{streams, RngDraw, RngStream};
 use qipo::reference::rng as cpu;
 
 /// Random123's known-answer vectors for philox4x32-10 (kat_vectors): counter, key, result.

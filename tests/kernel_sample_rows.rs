@@ -6,9 +6,9 @@ mod common;
 use common::{assert_close, gpu};
 use qipo::flow::{ActionSampler, Architecture, EulerSampler, RowSampler, VelocityNet, VelocitySpec};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::rng::{streams, RngStream};
 use qipo::kernels::sample_rows::MAX_WIDTH;
 use qipo::nn::Activation;
+use qipo::random::{streams, RngStream};
 use qipo::reference::qipo::{euler_sample, VelocityParams};
 
 fn spec(dim: usize, cond_dim: usize, features: usize, hidden: &[usize], activation: Activation) -> VelocitySpec {

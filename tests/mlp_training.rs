@@ -5,9 +5,10 @@ mod common;
 
 use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::adam::{Adam, AdamConfig};
+use qipo::kernels::adam::Adam;
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
 use qipo::nn::{Activation, Mlp, MlpPass, MlpSpec};
+use qipo::ops::AdamConfig;
 use qipo::reference;
 
 /// Everything one full-batch regression step needs, bound once.

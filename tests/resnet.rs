@@ -6,7 +6,7 @@ mod common;
 use common::{assert_close, assert_finite_differences, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
-use qipo::nn::resnet::BlockInput;
+use qipo::nn::resnet_spec::BlockInput;
 use qipo::nn::{Activation, ResNet, ResNetPass, ResNetSpec};
 use qipo::reference;
 

@@ -5,7 +5,7 @@
 // a pure function of (key, counter). Any kernel can therefore draw its noise inline, in any
 // order and on any number of invocations. The same seed gives the same words, uniforms and
 // indices on every device (normals differ only by the device's log, sin and cos). The host
-// advances the per-draw `call` counter itself (qipo::kernels::rng::RngStream), so it never
+// advances the per-draw `call` counter itself (qipo::random::RngStream), so it never
 // needs to read anything back.
 //
 //     key     = (seed_lo, seed_hi)            the 64-bit run seed
@@ -19,7 +19,7 @@
 // The CPU twin is qipo::reference::rng (bit-identical words, uniforms and indices).
 
 // One independent stream per purpose: numbers drawn for one purpose never repeat those of
-// another, however many draws each makes. The values match qipo::kernels::rng::streams.
+// another, however many draws each makes. The values match qipo::random::streams.
 const RNG_STREAM_GENERAL: u32 = 0u;       // ad hoc draws (tools, tests)
 const RNG_STREAM_MINIBATCH: u32 = 1u;     // minibatch indices into the dataset
 const RNG_STREAM_FLOW_NOISE: u32 = 2u;    // flow-matching source noise x0
@@ -29,7 +29,7 @@ const RNG_STREAM_POLICY_NOISE: u32 = 5u;  // starting noise of evaluation and to
 const RNG_STREAM_INIT: u32 = 6u;          // network initialisation
 
 // The counter words of one draw, carried in a kernel's immediates (16 bytes; the Rust twin is
-// qipo::kernels::rng::RngDraw).
+// qipo::random::RngDraw).
 struct RngDraw {
     seed_lo: u32,
     seed_hi: u32,

@@ -10,9 +10,11 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig};
-use crate::kernels::linear::{BackwardOffsets, Core, InputGradient, LayerShape, LinearBackward, LinearForward};
+use crate::kernels::adam::Adam;
+use crate::kernels::linear::{BackwardOffsets, Core, InputGradient, LinearBackward, LinearForward};
 use crate::nn::{Activation, MlpSpec};
+use crate::ops::AdamConfig;
+use crate::ops::LayerShape;
 use crate::reference;
 use crate::selftest::random;
 

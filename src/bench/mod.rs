@@ -11,22 +11,25 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 
-/// Prints a benchmark's results: as one JSON object with `json`, else as `table`. With
-/// `json_file`, the JSON object also goes to that file, so one measurement gives both.
+use crate::report::Report;
+
+/// Hands a benchmark's results to `out`: as one JSON object with `json`, else as `table`.
+/// With `json_file`, the JSON object also goes to that file, so one measurement gives both.
 pub fn report<T: Serialize>(
     results: &T,
     json: bool,
     json_file: Option<&Path>,
     table: impl FnOnce(&T) -> String,
+    out: &dyn Report,
 ) -> Result<()> {
     let text = serde_json::to_string_pretty(results)?;
     if let Some(path) = json_file {
         std::fs::write(path, format!("{text}\n")).with_context(|| format!("cannot write {}", path.display()))?;
     }
     if json {
-        println!("{text}");
+        out.output(&format!("{text}\n"));
     } else {
-        print!("{}", table(results));
+        out.output(&table(results));
     }
     Ok(())
 }

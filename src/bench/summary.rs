@@ -12,6 +12,7 @@ use super::kernels::{self, Budgets, LinearGpuResult, LINEAR_SHAPES};
 use super::peak::Peak;
 use super::train::{self, duration, EnvResult, TrainBenchSizes};
 use crate::gpu::Gpu;
+use crate::report::Report;
 
 /// The arguments of bare `qipo bench`.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -133,10 +134,10 @@ pub fn measure(gpu: &Gpu, quick: bool, peak_gflops: Option<f64>, mut progress: i
     })
 }
 
-/// `qipo bench`: measure, then print the table or the JSON object.
-pub fn run(gpu: &Gpu, args: SummaryArgs) -> Result<()> {
-    let summary = measure(gpu, args.quick, args.peak_gflops, |what| eprintln!("bench: {what}"))?;
-    super::report(&summary, args.json, args.json_file.as_deref(), format_table)
+/// `qipo bench`: measure, then hand the table or the JSON object to `out`.
+pub fn run(gpu: &Gpu, args: SummaryArgs, out: &dyn Report) -> Result<()> {
+    let summary = measure(gpu, args.quick, args.peak_gflops, |what| out.message(&format!("bench: {what}")))?;
+    super::report(&summary, args.json, args.json_file.as_deref(), format_table, out)
 }
 
 /// YYYY-MM-DD of a time in seconds since the Unix epoch (UTC), by the proleptic Gregorian

@@ -30,7 +30,7 @@ use crate::data::{arrays, Dataset};
 #[cfg(feature = "mujoco")]
 use crate::envs::locomotion::{LocomotionVec, MAX_EPISODE_STEPS};
 use crate::envs::{EnvSpec, VecEnv};
-use crate::eval::{mean_stderr, FlowPolicy, Policy};
+use crate::eval::{FlowPolicy, Policy};
 use crate::gpu::Gpu;
 use crate::nn::MlpSpec;
 use crate::reference::mlp;
@@ -41,6 +41,7 @@ use crate::rl::snapshot::load_velocity;
 use crate::run::checkpoint::Checkpoint;
 use crate::run::seeds::SeedsDir;
 use crate::run::{RunDir, Stage};
+use crate::stats::{mean, mean_stderr};
 
 #[derive(clap::Args, Debug)]
 pub struct CheckCriticArgs {
@@ -127,13 +128,12 @@ struct Candidate {
 
 impl Candidate {
     fn value(&self) -> f64 {
-        self.returns.iter().sum::<f64>() / self.returns.len().max(1) as f64
+        mean(&self.returns)
     }
 
     /// The mean returns of the first and of the second half of the rollouts.
     fn halves(&self) -> (f64, f64) {
         let (a, b) = self.returns.split_at(self.returns.len().div_ceil(2));
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         (mean(a), mean(b))
     }
 }

@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context as _, Result};
 use serde::Serialize;
 
-use crate::eval::{mean_stderr, EvalReport};
+use crate::eval::EvalReport;
 use crate::rl::evaluation::EVAL_FILE;
 use crate::run::seeds::{SeedsIndex, SEEDS_FILE};
+use crate::stats::{mean, mean_stderr};
 
 #[derive(clap::Args, Debug)]
 pub struct CompareArgs {
@@ -120,8 +121,8 @@ pub fn compare(a: &[EvalReport], b: &[EvalReport]) -> Result<Comparison> {
         seeds.push(SeedComparison {
             eval_seed: report_a.seed,
             episodes: n,
-            score_a: mean_stderr(scores_a).0,
-            score_b: mean_stderr(scores_b).0,
+            score_a: mean(scores_a),
+            score_b: mean(scores_b),
             difference,
             difference_stderr,
         });

@@ -7,7 +7,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 
 use crate::data::Dataset;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::rng::{streams, RngStream};
+use crate::random::{streams, RngStream};
 use crate::rl::saved_policy::SavedPolicy;
 use crate::rl::support::{SupportLayout, SupportSampler};
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::gpu::Gpu;
 use crate::nn::Activation;
+use crate::stats::mean_f32;
 use crate::toy::train::{train_and_sample, ToyConfig};
 use crate::toy::{energy_distance, load_csv, plot_comparison, sample_exact_target, write_samples_csv, ToyDataset};
 
@@ -126,9 +127,8 @@ pub fn run(gpu: &Gpu, args: ToyArgs) -> Result<()> {
     let dim = data.dim;
     let distance = energy_distance(&samples, &target.points, dim)?;
     let data_to_target = energy_distance(&data_sample.points, &target.points, dim)?;
-    let mean = |v: &[f32]| v.iter().map(|&e| e as f64).sum::<f64>() / v.len().max(1) as f64;
     let model_energy = match args.dataset {
-        Some(d) if dim == 2 => Some(mean(&d.energies(&samples))),
+        Some(d) if dim == 2 => Some(mean_f32(&d.energies(&samples))),
         _ => None,
     };
     let metrics = ToyMetrics {
@@ -140,8 +140,8 @@ pub fn run(gpu: &Gpu, args: ToyArgs) -> Result<()> {
         data_to_target,
         closed_fraction: (data_to_target > 0.0).then(|| 1.0 - distance / data_to_target),
         mean_energy_model: model_energy.unwrap_or(f64::NAN),
-        mean_energy_target: mean(&target.energies),
-        mean_energy_data: mean(&data_sample.energies),
+        mean_energy_target: mean_f32(&target.energies),
+        mean_energy_data: mean_f32(&data_sample.energies),
         final_loss,
         seconds: start.elapsed().as_secs_f64(),
         config: &config,

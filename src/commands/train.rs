@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
+use crate::commands::Terminal;
 use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::gpu::Gpu;
-use crate::rl::config::{resolve, TrainConfig};
+use crate::rl::config::TrainConfig;
 use crate::rl::evaluation::{env_of_dataset, run_eval_env};
-use crate::rl::presets::{preset_for_dataset, preset_names};
+use crate::rl::presets::{preset_for_dataset, preset_names, resolve};
 use crate::rl::train::{check_inputs, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
 use crate::run::{remove_temporaries_in, RunDir};
@@ -211,7 +212,7 @@ fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>
     );
     let seed_runs: Vec<SeedRun> =
         runs.dirs().iter().zip(&configs).map(|(run, config)| SeedRun { run, config }).collect();
-    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after)?;
+    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after, &Terminal)?;
     if summaries.iter().all(|s| s.already_finished) {
         println!("{} is already finished: nothing to do", runs.path().display());
         return Ok(());

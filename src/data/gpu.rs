@@ -26,7 +26,7 @@ use anyhow::{bail, Context as _, Result};
 use super::Dataset;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::gather::{Gather, GatherTable};
-use crate::kernels::rng::{streams, RngDraw, RngStream};
+use crate::random::{streams, RngDraw, RngStream};
 
 /// A [`Dataset`]'s transitions in GPU buffers, row-major as on the host.
 pub struct GpuDataset {

@@ -13,11 +13,10 @@
 //! Module map: [`dataset`] (the in-memory struct), `load` (opening a file, layout and
 //! environment detection), `d4rl` and `minari` (the two layouts), `arrays` (typed HDF5 reads),
 //! `checks` (value checks), [`env`] (environments and D4RL reference returns), [`stats`]
-//! (the summary `qipo dataset inspect` prints), [`normalize`], [`cli`].
+//! (the summary `qipo dataset inspect` prints), [`normalize`].
 
 pub(crate) mod arrays;
 mod checks;
-pub mod cli;
 mod d4rl;
 pub mod dataset;
 pub mod env;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::dataset::{Dataset, EpisodeEnd, Format};
 use super::env::Env;
+use crate::stats::mean_and_population_std;
 
 /// What `qipo dataset inspect` reports (its `--json` output is this struct).
 #[derive(Clone, Debug, Serialize)]
@@ -43,7 +44,7 @@ impl Summary {
     pub fn of(dataset: &Dataset) -> Summary {
         let returns = dataset.episode_returns();
         let count_ending = |ending| dataset.episodes.iter().filter(|episode| episode.ending == ending).count();
-        let (return_mean, return_std) = mean_and_std(&returns);
+        let (return_mean, return_std) = mean_and_population_std(&returns);
         Summary {
             file: dataset.source.display().to_string(),
             format: dataset.format,
@@ -65,12 +66,4 @@ impl Summary {
             warnings: dataset.warnings.clone(),
         }
     }
-}
-
-/// Mean and population standard deviation (NaN for no values).
-fn mean_and_std(values: &[f64]) -> (f64, f64) {
-    let count = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / count;
-    let variance = values.iter().map(|value| (value - mean).powi(2)).sum::<f64>() / count;
-    (mean, variance.sqrt())
 }

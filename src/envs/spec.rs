@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::Env;
+use crate::data::env::Env;
 
 /// The version of gymnasium's MuJoCo environments whose semantics to reproduce. v5 is the
 /// default; D4RL's datasets were collected in the older v4-era models (Walker2d's feet

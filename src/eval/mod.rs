@@ -5,4 +5,4 @@ pub mod policy;
 pub mod runner;
 
 pub use policy::{FlowPolicy, Policy, RandomPolicy, ZeroPolicy};
-pub use runner::{episode_seed, evaluate, mean_stderr, EvalReport};
+pub use runner::{episode_seed, evaluate, EvalReport};

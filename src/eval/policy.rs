@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::data::ObservationNormalization;
 use crate::flow::{ActionSampler, VelocityNet};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::rng::{streams, RngStream};
+use crate::random::{streams, RngStream};
 
 /// Chooses one action for each of `rows` observations (`rows × act_dim` values).
 pub trait Policy {

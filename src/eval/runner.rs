@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
 use crate::envs::{EnvSpec, VecEnv};
+use crate::random::mixed_seed;
+use crate::stats::mean_stderr;
 
 /// The outcome of an evaluation; scores are D4RL-normalised returns.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -37,22 +39,7 @@ pub struct EvalReport {
 /// Episode `episode`'s reset seed: a function of the evaluation seed and the episode alone,
 /// so an episode starts the same however many run beside it.
 pub fn episode_seed(seed: u64, episode: usize) -> u64 {
-    // SplitMix64's finaliser: nearby inputs give unrelated seeds.
-    let mut z = seed.wrapping_add((episode as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Mean and standard error of the mean (0 for fewer than two values).
-pub fn mean_stderr(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n.max(1.0);
-    if values.len() < 2 {
-        return (mean, 0.0);
-    }
-    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, (variance / n).sqrt())
+    mixed_seed(seed, episode as u64 + 1)
 }
 
 /// Runs one episode per copy of `env` with `policy`; episode i starts from
@@ -132,15 +119,6 @@ pub fn evaluate(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn standard_error_of_known_values() {
-        let (mean, se) = mean_stderr(&[1.0, 2.0, 3.0, 4.0]);
-        assert!((mean - 2.5).abs() < 1e-12);
-        // sample variance 5/3, over n = 4
-        assert!((se - (5.0f64 / 3.0 / 4.0).sqrt()).abs() < 1e-12);
-        assert_eq!(mean_stderr(&[7.0]), (7.0, 0.0));
-    }
 
     #[test]
     fn episode_seeds_differ_and_repeat() {

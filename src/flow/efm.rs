@@ -9,27 +9,14 @@
 //! minibatch drawn as a run with its seed would draw it; the table is shared.
 
 use anyhow::{ensure, Result};
-use serde::{Deserialize, Serialize};
 
+use super::spec::EfmConfig;
 use super::velocity::VelocityNet;
 use super::weighted::{FlowBatch, WeightedFlowStep};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::AdamConfig;
 use crate::kernels::energy_weights::EnergyWeights;
 use crate::kernels::gather::{Gather, GatherTable};
-use crate::kernels::rng::{streams, RngStream};
-
-/// Training settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EfmConfig {
-    /// Pairs per step.
-    pub batch: usize,
-    /// Guidance strength: weights ∝ exp(-beta·E).
-    pub beta: f32,
-    /// Rows sharing one softmax normaliser; 0 means the whole batch.
-    pub group: usize,
-    pub adam: AdamConfig,
-}
+use crate::random::{streams, RngStream};
 
 /// The table the trainer draws from: `len` data points x1 (len×dim), their energies and,
 /// for a conditional network, their conditioning rows (len×cond_dim).

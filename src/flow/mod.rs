@@ -9,14 +9,17 @@
 //!   the weighted step.
 //! - [`sampler`]: x0 ~ N(0, I) integrated to t = 1 with N Euler steps, many samples at once.
 //! - [`row_sampler`]: the same for a few samples in one dispatch (evaluation's actions).
+//! - [`spec`]: the network's shape and the training settings, with no GPU in them.
 
 pub mod efm;
 pub mod row_sampler;
 pub mod sampler;
+pub mod spec;
 pub mod velocity;
 pub mod weighted;
 
-pub use efm::{EfmConfig, EfmTrainer};
+pub use efm::EfmTrainer;
 pub use row_sampler::{ActionSampler, RowSampler};
 pub use sampler::EulerSampler;
-pub use velocity::{Architecture, VelocityNet, VelocityPass, VelocitySpec};
+pub use spec::{Architecture, EfmConfig, VelocitySpec};
+pub use velocity::{VelocityNet, VelocityPass};

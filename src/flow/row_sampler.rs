@@ -8,8 +8,8 @@ use anyhow::{ensure, Result};
 use super::sampler::EulerSampler;
 use super::velocity::{Network, VelocityNet};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::rng::RngStream;
 use crate::kernels::sample_rows::{SampleRows, SampleRowsParams, MAX_DIM, MAX_WIDTH};
+use crate::random::RngStream;
 
 /// The one-dispatch sampler of one network, for up to `capacity` samples per call. It samples
 /// with a snapshot of the network's parameters taken when it is built (each weight matrix

@@ -10,8 +10,9 @@ use anyhow::Result;
 use super::velocity::{VelocityNet, VelocityPass};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::euler::EulerStep;
-use crate::kernels::rng::{Distribution, RngDraw, RngFill, RngStream};
+use crate::kernels::rng::{Distribution, RngFill};
 use crate::kernels::time_embedding::EmbeddingOffsets;
+use crate::random::{RngDraw, RngStream};
 
 /// The sampler of one network (or copies of one), for up to `capacity` samples per copy and
 /// call.

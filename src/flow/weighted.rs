@@ -17,10 +17,11 @@ use anyhow::Result;
 
 use super::velocity::{VelocityNet, VelocityPass};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig};
+use crate::kernels::adam::Adam;
 use crate::kernels::flow_pairs::FlowPairs;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
-use crate::kernels::rng::RngStream;
+use crate::ops::AdamConfig;
+use crate::random::RngStream;
 
 /// The batch a step reads, one block per copy: `rows` data points x1 (rows×dim), their
 /// weights (rows) and a conditioning row for every `repeat` rows.

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::kernel::{Kernel, Pipeline};
+use super::kernel::{Kernel, Pipeline, IMMEDIATE_BYTES};
 
 /// Which adapter to use.
 #[derive(Clone, Debug, Default)]
@@ -33,9 +33,6 @@ impl std::str::FromStr for AdapterChoice {
         })
     }
 }
-
-/// Bytes of immediate data (push constants) a kernel may use. Vulkan guarantees 128.
-pub const IMMEDIATE_BYTES: u32 = 128;
 
 /// A limit's name, the least qipo needs, and how to read it from the adapter's limits.
 type RequiredLimit = (&'static str, u64, fn(&wgpu::Limits) -> u64);
@@ -182,7 +179,7 @@ impl Gpu {
         if let Some(p) = self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(p.clone());
         }
-        let pipeline = Arc::new(Pipeline::build(self, kernel)?);
+        let pipeline = Arc::new(Pipeline::build(&self.device, kernel)?);
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pipeline.clone());
         Ok(pipeline)
     }

@@ -7,7 +7,8 @@
 
 use anyhow::{anyhow, Result};
 
-use super::context::{Gpu, IMMEDIATE_BYTES};
+/// Bytes of immediate data (push constants) a kernel may use. Vulkan guarantees 128.
+pub const IMMEDIATE_BYTES: u32 = 128;
 
 /// How a kernel uses one of its storage buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,9 +91,8 @@ pub struct Pipeline {
 impl Pipeline {
     /// Validates the source with naga first (for errors that name the file and line), then
     /// compiles it on the device inside an error scope so no driver error can panic.
-    pub fn build(gpu: &Gpu, kernel: &Kernel) -> Result<Self> {
+    pub fn build(device: &wgpu::Device, kernel: &Kernel) -> Result<Self> {
         kernel.validate()?;
-        let device = &gpu.device;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel.file()),
@@ -138,7 +138,7 @@ impl Pipeline {
     }
 
     /// A bind group with `buffers[i]` at binding `i`; their count must match the kernel's.
-    pub fn bind(&self, gpu: &Gpu, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+    pub fn bind(&self, device: &wgpu::Device, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
         assert_eq!(
             buffers.len(),
             self.kernel.bindings.len(),
@@ -151,36 +151,10 @@ impl Pipeline {
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
             .collect();
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(self.kernel.entry),
             layout: &self.layout,
             entries: &entries,
         })
-    }
-}
-
-/// A compiled kernel with its buffers bound: ready to record any number of times.
-pub struct Bound {
-    pub pipeline: std::sync::Arc<Pipeline>,
-    pub bind_group: wgpu::BindGroup,
-}
-
-impl Bound {
-    /// Compiles (or fetches from the cache) `kernel` and binds `buffers` to it in order.
-    pub fn new(gpu: &Gpu, kernel: &Kernel, buffers: &[&super::GpuBuffer]) -> Result<Self> {
-        let pipeline = gpu.pipeline(kernel)?;
-        let raw: Vec<&wgpu::Buffer> = buffers.iter().map(|b| &b.buffer).collect();
-        let bind_group = pipeline.bind(gpu, &raw);
-        Ok(Self { pipeline, bind_group })
-    }
-
-    /// Records one dispatch over an explicit grid of workgroups.
-    pub fn record<P: bytemuck::Pod>(&self, rec: &mut super::Recorder, params: &P, groups: [u32; 3]) {
-        rec.dispatch(&self.pipeline, &self.bind_group, bytemuck::bytes_of(params), groups);
-    }
-
-    /// Records one dispatch of `n` invocations of a one-dimensional kernel.
-    pub fn record_1d<P: bytemuck::Pod>(&self, rec: &mut super::Recorder, params: &P, n: usize) {
-        rec.dispatch_1d(&self.pipeline, &self.bind_group, bytemuck::bytes_of(params), n);
     }
 }

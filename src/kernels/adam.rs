@@ -9,11 +9,11 @@
 //! The step counter and the bias corrections live on the host, so nothing is read back.
 
 use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
 
-use super::reduce::{Reduce, ReduceOp};
+use super::reduce::Reduce;
 use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::ops::{AdamConfig, ReduceOp};
 
 const SRC: Source = ("adam.wgsl", include_str!("../../shaders/adam.wgsl"));
 
@@ -33,55 +33,8 @@ pub const ADAM_POLYAK_STEP: Kernel = Kernel {
 
 pub const KERNELS: [Kernel; 2] = [ADAM_STEP, ADAM_POLYAK_STEP];
 
-/// Optimiser settings. Hyperparameters are f64 so that host-side quantities such as 1 - β1
-/// are exactly what PyTorch computes from the same numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdamConfig {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    /// Decoupled weight decay λ (AdamW); 0 is plain Adam.
-    pub weight_decay: f64,
-    /// Largest global gradient norm before gradients are scaled down; <= 0 disables clipping.
-    pub max_grad_norm: f64,
-}
-
-impl Default for AdamConfig {
-    fn default() -> Self {
-        Self { lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 0.0 }
-    }
-}
-
+// The GPU side of the optimiser's settings: what its kernel is told each step.
 impl AdamConfig {
-    /// Checks every setting, naming the first bad one.
-    pub fn validate(&self) -> Result<()> {
-        let Self { lr, beta1, beta2, eps, weight_decay, max_grad_norm } = *self;
-        if !(lr.is_finite() && lr >= 0.0) {
-            bail!("Adam learning rate must be a finite number >= 0, got {lr}");
-        }
-        for (name, beta) in [("beta1", beta1), ("beta2", beta2)] {
-            if !(0.0..1.0).contains(&beta) {
-                bail!("Adam {name} must be in [0, 1), got {beta}");
-            }
-        }
-        if !(eps.is_finite() && eps > 0.0) {
-            bail!("Adam eps must be a finite number > 0, got {eps}");
-        }
-        if !(weight_decay.is_finite() && weight_decay >= 0.0) {
-            bail!("Adam weight decay must be a finite number >= 0, got {weight_decay}");
-        }
-        if max_grad_norm.is_nan() {
-            bail!("max gradient norm must be a number (<= 0 disables clipping), got NaN");
-        }
-        Ok(())
-    }
-
-    pub fn clips(&self) -> bool {
-        self.max_grad_norm > 0.0
-    }
-
     /// The immediates of step `step` (counting from 1), computed in f64 and rounded once.
     pub fn step_params(&self, step: u64, offset: usize, count: usize, stats_off: usize) -> AdamParams {
         let t = step.max(1) as f64;

@@ -7,6 +7,7 @@ use anyhow::{ensure, Result};
 use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
+use crate::ops::{ColumnMode, ColumnView};
 
 const SRC: Source = ("columns.wgsl", include_str!("../../shaders/columns.wgsl"));
 
@@ -14,29 +15,6 @@ const SRC: Source = ("columns.wgsl", include_str!("../../shaders/columns.wgsl"))
 pub const COLUMNS: Kernel = Kernel { sources: &[SRC], entry: "columns", bindings: &[Access::Read, Access::ReadWrite] };
 
 pub const KERNELS: [Kernel; 1] = [COLUMNS];
-
-/// A column block of a row-major matrix in a flat buffer: element (r, c) of the block is at
-/// `offset + r · row_stride + c`; copy k of the matrix lies `k · copy_stride` further on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ColumnView {
-    pub offset: usize,
-    pub row_stride: usize,
-    pub copy_stride: usize,
-}
-
-impl ColumnView {
-    /// Columns `first..` of a matrix `width` wide whose copies hold `rows` rows each, packed.
-    pub fn of(width: usize, first: usize, rows: usize) -> Self {
-        Self { offset: first, row_stride: width, copy_stride: rows * width }
-    }
-}
-
-/// Whether the block replaces what the destination holds or is added to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Copy,
-    Add,
-}
 
 /// The immediates of shaders/columns.wgsl.
 #[repr(C)]
@@ -72,7 +50,7 @@ impl Columns {
         width: usize,
         src: ColumnView,
         dst: ColumnView,
-        mode: Mode,
+        mode: ColumnMode,
         copies: usize,
     ) {
         assert!(width <= src.row_stride && width <= dst.row_stride, "a {width}-wide block in narrower rows");
@@ -89,7 +67,7 @@ impl Columns {
             dst_off: u(dst.offset),
             dst_row_stride: u(dst.row_stride),
             dst_copy_stride: u(dst.copy_stride),
-            accumulate: u32::from(mode == Mode::Add),
+            accumulate: u32::from(mode == ColumnMode::Add),
         };
         let mut grid = grid_1d(rec.gpu(), rows * width, WORKGROUP_1D);
         grid[2] = u(copies);

@@ -2,10 +2,10 @@
 
 use anyhow::Result;
 
-use super::rng::{RngDraw, RngStream};
 use super::snippets::RNG;
 use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::random::{RngDraw, RngStream};
 
 const SOURCE: Source = ("flow_pairs.wgsl", include_str!("../../shaders/flow_pairs.wgsl"));
 

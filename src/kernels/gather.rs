@@ -3,10 +3,10 @@
 
 use anyhow::{ensure, Result};
 
-use super::rng::RngDraw;
 use super::snippets::RNG;
 use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::random::RngDraw;
 
 const SOURCE: Source = ("gather_rows.wgsl", include_str!("../../shaders/gather_rows.wgsl"));
 

@@ -14,6 +14,7 @@ use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
 use crate::nn::Activation;
+use crate::ops::LayerShape;
 
 const FORWARD_SRC: Source = ("linear_forward.wgsl", include_str!("../../shaders/linear_forward.wgsl"));
 const BACKWARD_SRC: Source = ("linear_backward.wgsl", include_str!("../../shaders/linear_backward.wgsl"));
@@ -153,15 +154,6 @@ pub struct MatmulParams {
     pub flags: u32,
     pub a_batch_group: u32,
     pub b_batch_group: u32,
-}
-
-/// Where one layer's weight (out×in) and bias (out) live in a flat parameter buffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LayerShape {
-    pub in_dim: usize,
-    pub out_dim: usize,
-    pub weight_off: usize,
-    pub bias_off: usize,
 }
 
 /// `count` layers of one shape run as one: copy `s` finds each operand at its offset plus `s`

@@ -10,6 +10,7 @@ use anyhow::{bail, Result};
 use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder, WORKGROUP_1D};
+use crate::ops::ReduceOp;
 
 const SRC: Source = ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl"));
 
@@ -29,22 +30,6 @@ pub const MAX_PARTIALS: usize = 256;
 const MIN_PER_INVOCATION: usize = 4;
 /// The longest range reduced in one dispatch, by a single workgroup.
 pub const SINGLE_PASS_LEN: usize = WORKGROUP_1D as usize * MIN_PER_INVOCATION;
-
-/// What a reduction computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReduceOp {
-    Sum,
-    /// The sum divided by the length (0 for an empty range).
-    Mean,
-    /// The largest element (-inf for an empty range).
-    Max,
-    /// The sum of the squared elements, e.g. a squared gradient norm.
-    SumOfSquares,
-}
-
-impl ReduceOp {
-    pub const ALL: [ReduceOp; 4] = [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Max, ReduceOp::SumOfSquares];
-}
 
 /// The immediates of both kernels (`struct Reduction` in shaders/reduce.wgsl).
 #[repr(C)]

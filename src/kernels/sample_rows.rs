@@ -6,11 +6,11 @@
 
 use anyhow::Result;
 
-use super::rng::RngDraw;
 use super::snippets::{ACTIVATIONS, FOURIER, RNG};
 use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
+use crate::random::RngDraw;
 
 const SOURCE: Source = ("sample_rows.wgsl", include_str!("../../shaders/sample_rows.wgsl"));
 

@@ -1,29 +1,20 @@
 //! Neural networks on the GPU: the MLP and QGPO's residual network (each one flat parameter
 //! buffer, forward and backward recorded into an encoder).
+//!
+//! Their shapes ([`mlp_spec`], [`resnet_spec`]), [`activation`]s and [`init`]ialisation
+//! hold no GPU code: the CPU reference builds the same networks from them.
 
 pub mod activation;
+pub mod init;
 pub mod mlp;
+pub mod mlp_spec;
 pub mod resnet;
+pub mod resnet_spec;
 
 pub use activation::Activation;
+pub use init::init_linear_layers;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-
-use crate::kernels::linear::LayerShape;
-
-/// PyTorch's default initialisation of `nn.Linear`, for every layer of a flat buffer of
-/// `param_count` parameters: W and b uniform in ±1/√fan_in, layer after layer from `seed`.
-pub fn init_linear_layers(layers: &[LayerShape], param_count: usize, seed: u64) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut params = vec![0.0f32; param_count];
-    for layer in layers {
-        let bound = 1.0 / (layer.in_dim as f32).sqrt();
-        for p in &mut params[layer.weight_off..layer.bias_off + layer.out_dim] {
-            *p = rng.random_range(-bound..bound);
-        }
-    }
-    params
-}
-pub use mlp::{CopyInput, Mlp, MlpPass, MlpSpec};
-pub use resnet::{ResNet, ResNetPass, ResNetSpec};
+pub use mlp::{CopyInput, Mlp, MlpPass};
+pub use mlp_spec::MlpSpec;
+pub use resnet::{ResNet, ResNetPass};
+pub use resnet_spec::ResNetSpec;

@@ -1,6 +1,6 @@
 //! CPU twin of shaders/common/activations.wgsl.
 
-use crate::nn::Activation;
+use crate::nn::activation::Activation;
 
 pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())

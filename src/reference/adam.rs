@@ -1,6 +1,6 @@
 //! CPU twin of shaders/adam.wgsl: one Adam(W) step with optional global-norm clipping.
 
-use crate::kernels::adam::AdamConfig;
+use crate::ops::AdamConfig;
 
 /// The optimiser's state: moments and the number of steps taken.
 #[derive(Clone, Debug, PartialEq)]

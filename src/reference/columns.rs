@@ -1,6 +1,6 @@
 //! CPU twin of shaders/columns.wgsl.
 
-use crate::kernels::columns::{ColumnView, Mode};
+use crate::ops::{ColumnMode, ColumnView};
 
 /// `dst[r, c] (+)= src[r, c]` for r < rows, c < width and every copy, each matrix read
 /// through its view.
@@ -12,7 +12,7 @@ pub fn columns(
     width: usize,
     src_view: ColumnView,
     dst_view: ColumnView,
-    mode: Mode,
+    mode: ColumnMode,
     copies: usize,
 ) {
     for k in 0..copies {
@@ -21,8 +21,8 @@ pub fn columns(
                 let from = src_view.offset + k * src_view.copy_stride + r * src_view.row_stride + c;
                 let to = dst_view.offset + k * dst_view.copy_stride + r * dst_view.row_stride + c;
                 dst[to] = match mode {
-                    Mode::Copy => src[from],
-                    Mode::Add => dst[to] + src[from],
+                    ColumnMode::Copy => src[from],
+                    ColumnMode::Add => dst[to] + src[from],
                 };
             }
         }

@@ -31,8 +31,8 @@ pub fn flow_pairs(
     x1: &[f32],
     rows: usize,
     dim: usize,
-    noise: crate::kernels::rng::RngDraw,
-    time: crate::kernels::rng::RngDraw,
+    noise: crate::random::RngDraw,
+    time: crate::random::RngDraw,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let t: Vec<f32> = (0..rows).map(|row| super::rng::uniform(time, row as u32)).collect();
     let mut x_t = vec![0.0f32; rows * dim];

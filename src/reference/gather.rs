@@ -2,7 +2,7 @@
 //! inline.
 
 use super::rng;
-use crate::kernels::rng::RngDraw;
+use crate::random::RngDraw;
 
 /// The indices of `copies` minibatches of `copy_rows` rows in [0, n): copy c's are the first
 /// `copy_rows` indices of `draw` with the seed advanced by c, as the kernel draws them.

@@ -3,7 +3,7 @@
 //! X is rows×in, W is out×in (PyTorch's layout), b is out; all row-major.
 
 use super::activation::{activate, activate_grad};
-use crate::nn::Activation;
+use crate::nn::activation::Activation;
 
 /// Returns (Z, Y) with Z = X·Wᵀ + b and Y = act(Z), both rows×out.
 pub fn forward(

@@ -1,7 +1,7 @@
 //! CPU twin of an MLP's forward and backward passes, built from the linear layer twin.
 
 use super::linear;
-use crate::nn::MlpSpec;
+use crate::nn::mlp_spec::MlpSpec;
 
 /// Every layer's (pre-activation, output) from a forward pass.
 pub type Activations = Vec<(Vec<f32>, Vec<f32>)>;

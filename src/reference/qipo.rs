@@ -20,15 +20,14 @@
 
 use super::adam::{self, AdamState};
 use super::{critic, flow, gather, loss, mlp, reduce, resnet, rng, rows, time_embedding};
-use crate::data::Dataset;
-use crate::flow::{EfmConfig, VelocitySpec};
-use crate::kernels::adam::AdamConfig;
-use crate::kernels::reduce::ReduceOp;
-use crate::kernels::rng::{streams, RngStream};
-use crate::nn::MlpSpec;
+use crate::data::dataset::Dataset;
+use crate::flow::spec::{EfmConfig, VelocitySpec};
+use crate::nn::mlp_spec::MlpSpec;
+use crate::ops::{AdamConfig, ReduceOp};
+use crate::random::{streams, RngStream};
 use crate::rl::config::{CriticConfig, PolicyConfig};
-use crate::rl::critic::CriticStat;
-use crate::rl::improve::ImproveRng;
+use crate::rl::critic_stat::CriticStat;
+use crate::rl::improve_rng::ImproveRng;
 
 /// A velocity network v(x_t, t [, cond]) on the CPU: the flat MLP parameters and the Fourier
 /// frequencies of a [`crate::flow::VelocityNet`].

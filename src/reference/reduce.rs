@@ -1,6 +1,6 @@
 //! CPU twin of shaders/reduce.wgsl, accumulating in f64.
 
-use crate::kernels::reduce::ReduceOp;
+use crate::ops::ReduceOp;
 
 /// op over `x`: 0 for the sum or mean of nothing, -inf for its max.
 pub fn reduce(x: &[f32], op: ReduceOp) -> f64 {

@@ -3,9 +3,9 @@
 
 use super::columns::{concat, slice};
 use super::linear::{self, LinearGrads};
-use crate::kernels::linear::LayerShape;
-use crate::nn::resnet::{BlockInput, ResNetLayout, ResNetSpec};
-use crate::nn::Activation;
+use crate::nn::activation::Activation;
+use crate::nn::resnet_spec::{BlockInput, ResNetLayout, ResNetSpec};
+use crate::ops::LayerShape;
 
 /// A layer's (pre-activation, output).
 type Output = (Vec<f32>, Vec<f32>);

@@ -4,7 +4,7 @@
 //! Words, uniforms and indices are bit-identical to the GPU's; normals agree to the accuracy
 //! of the device's log, sin and cos (about 1e-6).
 
-use crate::kernels::rng::RngDraw;
+use crate::random::RngDraw;
 
 const PHILOX_M0: u32 = 0xD251_1F53;
 const PHILOX_M1: u32 = 0xCD9E_8D57;

@@ -12,7 +12,7 @@ use crate::data::GpuDataset;
 use crate::flow::efm::EfmTable;
 use crate::flow::{EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::AdamConfig;
+use crate::ops::AdamConfig;
 use crate::run::Checkpoint;
 
 /// The checkpoint name of the behaviour policy.

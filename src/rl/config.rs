@@ -1,27 +1,18 @@
 //! The configuration of one QIPO training run, as written to the run's `config.toml`.
 //!
-//! A run's settings come from three layers, later ones winning: a preset (see
-//! [`super::presets`]), a TOML config file, and `key=value` overrides with dotted keys
-//! (`policy.beta=5`). Every field has a default, so a file or an override names only what it
+//! A run's settings come from three layers, later ones winning: a preset, a TOML config file,
+//! and `key=value` overrides with dotted keys (`policy.beta=5`); [`super::presets::resolve`]
+//! stacks them. Every field has a default, so a file or an override names only what it
 //! changes; unknown keys and values of the wrong type are errors that name the key.
-//!
-//! ```
-//! use qipo::rl::config::resolve;
-//!
-//! let config = resolve(Some("hopper-medium-v2"), None, &["policy.beta=5".to_string()])?;
-//! assert_eq!(config.policy.beta, 5.0);
-//! # anyhow::Ok(())
-//! ```
 
 use std::path::Path;
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::presets;
-use crate::data::RewardMode;
-use crate::envs::EnvSpec;
-use crate::nn::Activation;
+use crate::data::normalize::RewardMode;
+use crate::envs::spec::EnvSpec;
+use crate::nn::activation::Activation;
 
 /// Everything a QIPO run needs besides its dataset and device.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -269,16 +260,6 @@ impl Default for RunConfig {
 }
 
 impl TrainConfig {
-    /// The named preset (see [`presets::preset_names`]).
-    pub fn from_preset(name: &str) -> Result<Self> {
-        presets::preset(name)
-    }
-
-    /// A config file on top of the defaults, or on top of the preset the file names.
-    pub fn from_toml_file(path: &Path) -> Result<Self> {
-        resolve(None, Some(path), &[])
-    }
-
     /// Parses a whole config from TOML text (missing fields take their defaults) and validates it.
     pub fn from_toml_str(text: &str) -> Result<Self> {
         let table: toml::Table = text.parse().map_err(|e| anyhow!(describe(&e, text, "invalid config")))?;
@@ -383,41 +364,8 @@ impl TrainConfig {
     }
 }
 
-/// The full config from its layers, later ones winning: the preset, the config file (which
-/// may name a preset itself), then each `key=value` override in order. The result is validated.
-pub fn resolve(preset: Option<&str>, file: Option<&Path>, overrides: &[String]) -> Result<TrainConfig> {
-    let mut config = match file {
-        Some(path) => {
-            let file = ConfigFile::read(path)?;
-            let preset = match (preset, file.preset.as_deref()) {
-                (Some(given), Some(named)) if given != named => bail!(
-                    "config file {} names preset '{named}' but preset '{given}' was also given; keep one",
-                    path.display()
-                ),
-                (given, named) => given.or(named),
-            };
-            let base = match preset {
-                Some(name) => {
-                    TrainConfig::from_preset(name).with_context(|| format!("config file {}", path.display()))?
-                }
-                None => TrainConfig::default(),
-            };
-            file.apply_to(base)?
-        }
-        None => match preset {
-            Some(name) => TrainConfig::from_preset(name)?,
-            None => TrainConfig::default(),
-        },
-    };
-    for assignment in overrides {
-        config.apply_override(assignment)?;
-    }
-    config.validate()?;
-    Ok(config)
-}
-
 /// A config file as read: its table of settings and the preset it names, if any.
-struct ConfigFile {
+pub struct ConfigFile {
     path: std::path::PathBuf,
     table: toml::Table,
     preset: Option<String>,
@@ -426,7 +374,7 @@ struct ConfigFile {
 impl ConfigFile {
     /// Reads and checks the file on its own: TOML syntax, unknown keys and value types, with
     /// errors that name the file and, where the parser knows it, the line.
-    fn read(path: &Path) -> Result<Self> {
+    pub fn read(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
         let in_file = || format!("config file {}", path.display());
@@ -439,8 +387,13 @@ impl ConfigFile {
         Ok(Self { path: path.to_path_buf(), table, preset })
     }
 
+    /// The preset the file names, if any.
+    pub fn preset(&self) -> Option<&str> {
+        self.preset.as_deref()
+    }
+
     /// The file's settings laid over `base`; the result is validated.
-    fn apply_to(self, base: TrainConfig) -> Result<TrainConfig> {
+    pub fn apply_to(self, base: TrainConfig) -> Result<TrainConfig> {
         let mut table = base.to_table()?;
         merge(&mut table, self.table);
         let config: TrainConfig =

@@ -14,18 +14,21 @@
 
 use anyhow::Result;
 
+pub use super::critic_stat::CriticStat;
 use super::diagnostics::critic_probe;
 use super::driver::{column_mean, read_ring, StageTrainer};
 use super::metrics::CriticMetrics;
 use super::snapshot::{load_adam_seeds, load_mlp_seeds, load_rng, save_adam_seeds, save_mlp_seeds, save_rng};
 use crate::data::{GpuDataset, MinibatchSampler};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::{Adam, AdamConfig};
+use crate::kernels::adam::Adam;
 use crate::kernels::critic::{Expectile, ExpectileParams, TdTarget, TdTargetParams};
 use crate::kernels::gather::GatherTable;
 use crate::kernels::loss::{SquaredError, SquaredErrorParams};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
+use crate::ops::AdamConfig;
+use crate::random::offset_seed;
 use crate::rl::config::{CriticConfig, CriticKind};
 use crate::run::Checkpoint;
 
@@ -93,7 +96,7 @@ const VALUE: &str = "value";
 /// The initialisation seed of network `k` of a critic trained from `seed` (the heads 0 and 1,
 /// IQL's value network 2): far apart, so no two seeds of a multi-seed run share one.
 pub fn network_seed(seed: u64, k: u64) -> u64 {
-    seed.wrapping_add(k.wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    offset_seed(seed, k)
 }
 
 impl TwinCritic {
@@ -147,41 +150,6 @@ pub fn value_networks(gpu: &Gpu, spec: &MlpSpec, seed: u64, seeds: usize) -> Res
         (0..seeds as u64).map(|c| spec.init_params(network_seed(seed.wrapping_add(c), 2))).collect();
     let refs: Vec<&[f32]> = params.iter().map(Vec::as_slice).collect();
     Mlp::copies_from_params(gpu, spec, &refs)
-}
-
-/// The statistics of one critic step: what the GPU trainer writes into its slot of the stats
-/// ring and the CPU twin returns, in this order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CriticStat {
-    Q1Loss,
-    Q2Loss,
-    /// Q1's mean over the minibatch.
-    QMean,
-    /// The mean TD target.
-    TargetMean,
-    /// IQL's expectile loss of V (0 for the softmax critic).
-    ValueLoss,
-}
-
-impl CriticStat {
-    pub const ALL: [CriticStat; 5] =
-        [CriticStat::Q1Loss, CriticStat::Q2Loss, CriticStat::QMean, CriticStat::TargetMean, CriticStat::ValueLoss];
-
-    /// Its place in [`Self::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Its name in the metrics.
-    pub fn name(self) -> &'static str {
-        match self {
-            CriticStat::Q1Loss => "q1_loss",
-            CriticStat::Q2Loss => "q2_loss",
-            CriticStat::QMean => "q_mean",
-            CriticStat::TargetMean => "target_mean",
-            CriticStat::ValueLoss => "value_loss",
-        }
-    }
 }
 
 /// Where statistic `stat` of seed `seed` lies in a slot of the stats ring of

@@ -20,7 +20,7 @@ use super::critic::TwinCritic;
 use super::metrics::{CriticProbe, SupportDrift};
 use crate::data::GpuDataset;
 use crate::gpu::{Gpu, GpuBuffer};
-use crate::kernels::reduce::ReduceOp;
+use crate::ops::ReduceOp;
 use crate::reference::mlp;
 use crate::reference::reduce::reduce;
 

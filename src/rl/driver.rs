@@ -18,10 +18,12 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::report::Report;
 use crate::run::checkpoint::{Checkpoint, CheckpointIdentity, RunState};
 use crate::run::metrics::MetricsWriter;
 use crate::run::plot::plot_learning_curves;
 use crate::run::{stage_steps, RunDir, Stage};
+use crate::stats::mean_f32;
 
 /// A training stage as the driver runs it. Every network holds a copy per seed, so each
 /// method acts on all seeds at once, and metrics come one per seed.
@@ -88,6 +90,8 @@ pub struct Driver<'a> {
     pub normalization: &'a Normalization,
     /// The seed from which each evaluation's episodes are drawn (copy c adds c).
     pub eval_seed: u64,
+    /// Where notes on the run go.
+    pub report: &'a dyn Report,
 }
 
 impl Driver<'_> {
@@ -404,5 +408,5 @@ pub fn read_ring(gpu: &Gpu, ring: &GpuBuffer, recorded: u64, n: usize, width: us
 /// The mean over records of column `column` of records `width` values wide.
 pub fn column_mean(records: &[f32], width: usize, column: usize) -> f64 {
     let values: Vec<f32> = records.chunks(width).map(|row| row[column]).collect();
-    values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64
+    mean_f32(&values)
 }

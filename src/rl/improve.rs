@@ -24,47 +24,18 @@ use crate::data::GpuDataset;
 use crate::flow::weighted::{FlowBatch, WeightedFlowStep};
 use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::AdamConfig;
 use crate::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
 use crate::kernels::gather::{Gather, GatherTable};
-use crate::kernels::rng::{streams, RngStream};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
 use crate::nn::{CopyInput, MlpPass};
+use crate::ops::AdamConfig;
 use crate::rl::config::PolicyConfig;
 use crate::run::Checkpoint;
 
+pub use super::improve_rng::ImproveRng;
+
 /// The checkpoint name of the improved policy.
 pub const POLICY: &str = "policy";
-
-/// The random streams of policy improvement: minibatch indices, flow noise, flow times and
-/// the support sampler's starting noise.
-pub struct ImproveRng {
-    pub minibatch: RngStream,
-    pub noise: RngStream,
-    pub time: RngStream,
-    pub support: RngStream,
-}
-
-impl ImproveRng {
-    pub fn new(seed: u64) -> Self {
-        Self {
-            minibatch: RngStream::new(seed, streams::MINIBATCH),
-            noise: RngStream::new(seed, streams::FLOW_NOISE),
-            time: RngStream::new(seed, streams::FLOW_TIME),
-            support: RngStream::new(seed, streams::SUPPORT),
-        }
-    }
-
-    /// The streams with their checkpoint names.
-    fn named(&self) -> [(&'static str, &RngStream); 4] {
-        [("minibatch", &self.minibatch), ("noise", &self.noise), ("time", &self.time), ("support", &self.support)]
-    }
-
-    fn named_mut(&mut self) -> [(&'static str, &mut RngStream); 4] {
-        let Self { minibatch, noise, time, support } = self;
-        [("minibatch", minibatch), ("noise", noise), ("time", time), ("support", support)]
-    }
-}
 
 /// The critic evaluated on every support action, chunk by chunk.
 struct SupportValues {

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::eval::EvalReport;
+use crate::stats::mean;
 
 /// A stage's metrics of one logging interval or renewal, for one seed.
 pub trait StageMetrics: Serialize {
@@ -20,7 +21,7 @@ pub trait StageMetrics: Serialize {
 
 /// The mean over seeds of one value, for the progress bar.
 fn mean_over<T>(all: &[T], value: impl Fn(&T) -> f64) -> f64 {
-    all.iter().map(value).sum::<f64>() / all.len().max(1) as f64
+    mean(&all.iter().map(value).collect::<Vec<_>>())
 }
 
 /// Behaviour pretraining: the mean flow-matching loss of the interval's steps.

@@ -5,11 +5,13 @@
 pub mod behaviour;
 pub mod config;
 pub mod critic;
+pub mod critic_stat;
 pub mod diagnostics;
 pub mod driver;
 pub mod ema;
 pub mod evaluation;
 pub mod improve;
+pub mod improve_rng;
 pub mod metrics;
 pub mod presets;
 pub mod saved_policy;

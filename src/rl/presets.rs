@@ -7,12 +7,22 @@
 //! follow (the flow-specific settings, the policy stage), ALGORITHM.md. The README's table
 //! gives every setting with its source. Whatever a run uses ends up in its `config.toml`, so
 //! a tuned value is always recorded.
+//!
+//! [`resolve`] lays a config file and `key=value` overrides over a preset:
+//!
+//! ```
+//! use qipo::rl::presets::resolve;
+//!
+//! let config = resolve(Some("hopper-medium-v2"), None, &["policy.beta=5".to_string()])?;
+//! assert_eq!(config.policy.beta, 5.0);
+//! # anyhow::Ok(())
+//! ```
 
 use std::path::Path;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
-use super::config::{PolicyNetKind, TrainConfig};
+use super::config::{ConfigFile, PolicyNetKind, TrainConfig};
 use crate::data::RewardMode;
 use crate::nn::Activation;
 
@@ -52,6 +62,51 @@ pub fn preset(name: &str) -> Result<TrainConfig> {
         return Err(anyhow!("unknown preset '{name}': expected one of {}", preset_names().join(", ")));
     };
     config.preset = name.to_string();
+    Ok(config)
+}
+
+impl TrainConfig {
+    /// The named preset (see [`preset_names`]).
+    pub fn from_preset(name: &str) -> Result<Self> {
+        preset(name)
+    }
+
+    /// A config file on top of the defaults, or on top of the preset the file names.
+    pub fn from_toml_file(path: &Path) -> Result<Self> {
+        resolve(None, Some(path), &[])
+    }
+}
+
+/// The full config from its layers, later ones winning: the preset, the config file (which
+/// may name a preset itself), then each `key=value` override in order. The result is validated.
+pub fn resolve(preset: Option<&str>, file: Option<&Path>, overrides: &[String]) -> Result<TrainConfig> {
+    let mut config = match file {
+        Some(path) => {
+            let file = ConfigFile::read(path)?;
+            let preset = match (preset, file.preset()) {
+                (Some(given), Some(named)) if given != named => bail!(
+                    "config file {} names preset '{named}' but preset '{given}' was also given; keep one",
+                    path.display()
+                ),
+                (given, named) => given.or(named),
+            };
+            let base = match preset {
+                Some(name) => {
+                    TrainConfig::from_preset(name).with_context(|| format!("config file {}", path.display()))?
+                }
+                None => TrainConfig::default(),
+            };
+            file.apply_to(base)?
+        }
+        None => match preset {
+            Some(name) => TrainConfig::from_preset(name)?,
+            None => TrainConfig::default(),
+        },
+    };
+    for assignment in overrides {
+        config.apply_override(assignment)?;
+    }
+    config.validate()?;
     Ok(config)
 }
 

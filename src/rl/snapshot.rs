@@ -11,8 +11,8 @@ use anyhow::{ensure, Context as _, Result};
 use crate::flow::{VelocityNet, VelocitySpec};
 use crate::gpu::Gpu;
 use crate::kernels::adam::Adam;
-use crate::kernels::rng::RngStream;
 use crate::nn::Mlp;
+use crate::random::RngStream;
 use crate::run::checkpoint::Checkpoint;
 
 pub fn save_mlp(ckpt: &mut Checkpoint, gpu: &Gpu, prefix: &str, mlp: &Mlp) -> Result<()> {

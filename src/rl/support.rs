@@ -12,8 +12,8 @@ use anyhow::Result;
 
 use crate::flow::{EulerSampler, VelocityNet};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::rng::RngStream;
 use crate::kernels::rows::{CopyRows, CopyRowsParams};
+use crate::random::RngStream;
 
 /// States sampled per chunk: bounds the sampler's buffers whatever the dataset's size.
 pub const CHUNK_STATES: usize = 4096;

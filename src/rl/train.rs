@@ -33,8 +33,9 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::flow::{Architecture, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::rng::{streams, RngStream};
 use crate::nn::MlpSpec;
+use crate::random::{offset_seed, streams, RngStream};
+use crate::report::Report;
 use crate::run::checkpoint::RunState;
 use crate::run::metrics::{read_metrics, MetricsWriter};
 use crate::run::{RunDir, Stage};
@@ -46,7 +47,7 @@ pub const NORMALIZATION_FILE: &str = "normalization.json";
 /// added, so seed + c of a stage is the stage seed of run seed + c: copy c of a multi-seed
 /// run draws (on the GPU, by advancing the seed) what a run of seed + c draws.
 fn stage_seed(seed: u64, stage: Stage) -> u64 {
-    seed.wrapping_add(0x9E37_79B9_7F4A_7C15u64.wrapping_mul(stage as u64 + 1))
+    offset_seed(seed, stage as u64 + 1)
 }
 
 /// What a finished (or already finished) run reports.
@@ -76,10 +77,11 @@ pub fn train(
     run: &RunDir,
     config: &TrainConfig,
     stop_after: Option<u64>,
+    report: &dyn Report,
 ) -> Result<TrainSummary> {
     check_inputs(gpu, config, &dataset, 1)?;
     let seed = SeedRun { run, config };
-    Ok(train_seeds(gpu, dataset, &[seed], stop_after)?.remove(0))
+    Ok(train_seeds(gpu, dataset, &[seed], stop_after, report)?.remove(0))
 }
 
 /// One seed of a run: its directory and its settings.
@@ -98,6 +100,7 @@ pub fn train_seeds(
     mut dataset: Dataset,
     seeds: &[SeedRun],
     stop_after: Option<u64>,
+    report: &dyn Report,
 ) -> Result<Vec<TrainSummary>> {
     let config = check_seeds(seeds)?;
     for seed in seeds {
@@ -151,6 +154,7 @@ pub fn train_seeds(
         evaluator: None,
         normalization: &normalization,
         eval_seed: stage_seed(config.seed, Stage::Evaluation),
+        report,
     };
 
     let stopped = || seeds.iter().map(|_| TrainSummary { stopped: true, ..Default::default() }).collect();
@@ -392,18 +396,20 @@ impl Driver<'_> {
     fn final_evaluation(&mut self, policy: &VelocityNet) -> Result<Vec<Option<EvalReport>>> {
         let none = vec![None; self.copies()];
         let Some(spec) = self.eval_env else {
-            eprintln!("no final evaluation: the dataset's name does not say its environment (set run.eval_env)");
+            self.report
+                .message("no final evaluation: the dataset's name does not say its environment (set run.eval_env)");
             return Ok(none);
         };
         if matches!(spec, EnvSpec::Locomotion { .. }) && !cfg!(feature = "mujoco") {
-            eprintln!("no final evaluation: this qipo was built without MuJoCo");
+            self.report.message("no final evaluation: this qipo was built without MuJoCo");
             return Ok(none);
         }
         let seeds = match self.copies() {
             1 => String::new(),
             n => format!(" for each of {n} seeds"),
         };
-        eprintln!("evaluating the final policy: {} episodes of {spec}{seeds}", self.config.run.eval_episodes);
+        let episodes = self.config.run.eval_episodes;
+        self.report.message(&format!("evaluating the final policy: {episodes} episodes of {spec}{seeds}"));
         let dir = self.seeds[0].run.path().display().to_string();
         let reports = self
             .evaluate_seeds(policy, POLICY, false)

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::plot::plot_seed_curves;
 use super::{write_atomic, RunDir};
-use crate::eval::{mean_stderr, EvalReport};
+use crate::eval::EvalReport;
 use crate::rl::config::TrainConfig;
+use crate::stats::mean_stderr;
 
 /// The file that marks a multi-seed run directory.
 pub const SEEDS_FILE: &str = "seeds.json";

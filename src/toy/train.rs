@@ -7,9 +7,9 @@ use super::ToyData;
 use crate::flow::efm::EfmTable;
 use crate::flow::{EfmConfig, EfmTrainer, EulerSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::adam::AdamConfig;
-use crate::kernels::rng::{streams, RngStream};
 use crate::nn::Activation;
+use crate::ops::AdamConfig;
+use crate::random::{streams, RngStream};
 
 /// Everything that decides a toy run; written to the run's metrics.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use super::dataset::Dataset;
-use super::env::Env;
-use super::stats::Summary;
+use crate::data::{Dataset, Env, Summary};
 
 #[derive(clap::Subcommand)]
 pub enum DatasetCommand {
