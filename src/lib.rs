@@ -14,11 +14,13 @@
 //! - [`flow`]: the velocity network, energy-weighted flow matching and the Euler sampler.
 //! - [`toy`]: the 2-D energy-guided toy suite (`qipo toy`).
 //! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
+//! - [`csv_rows`]: CSV text as numbered rows, for the toy data and `qipo sample --states`.
 //! - [`stats`]: means and standard errors over seeds and episodes.
 //! - [`report`]: where the library's messages go (the library itself never prints).
 
 pub mod bench;
 pub mod commands;
+pub mod csv_rows;
 pub mod data;
 pub mod envs;
 pub mod eval;
