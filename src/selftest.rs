@@ -4,6 +4,13 @@
 //! The test suite checks far more cases; this tells a user in a second whether their
 //! driver computes what qipo expects. Each check names the kernels it ran, so a test can
 //! tell that none of [`crate::kernels::all`] is left out.
+//!
+//! A kernel's comparison with its twin is written once, in the module named like the kernel
+//! (`selftest::reduce` for `kernels::reduce`): a `check` function taking a case (sizes,
+//! options, seed, tolerance). [`run`] calls each with one small case; the kernel's tests
+//! (`tests/kernel_<name>.rs`) call it over their sweep of sizes.
+
+pub mod reduce;
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -21,12 +28,12 @@ use crate::kernels::linear::{
     self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
-use crate::kernels::reduce::{Reduce, REDUCE_RANGE, REDUCE_ROWS};
+use crate::kernels::reduce::REDUCE_RANGE;
 use crate::kernels::rng::{self, Distribution, RngFill};
 use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::kernels::time_embedding::{self as embedding, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, EMBED_TIME};
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
-use crate::ops::{AdamConfig, LayerShape, ReduceOp};
+use crate::ops::{AdamConfig, LayerShape};
 use crate::random::{streams, RngDraw, RngStream};
 use crate::reference;
 use crate::reference::qipo::VelocityParams;
@@ -70,6 +77,38 @@ impl Check {
         };
         Self::new(name, kernels, max_error, 0.0)
     }
+
+    /// One check of several comparisons, passed when each part is within its own tolerance.
+    /// Exact parts (tolerance 0) add nothing to the error unless they fail. If the other parts
+    /// share one tolerance, the check reports their largest error against it (as one
+    /// comparison of all their values would); otherwise each error is in units of its part's
+    /// tolerance, against 1.
+    fn all(name: &str, kernels: &[Kernel], parts: &[Check]) -> Self {
+        let passed = parts.iter().all(|p| p.passed);
+        let graded: Vec<&Check> = parts.iter().filter(|p| p.tolerance > 0.0).collect();
+        let (max_error, tolerance) = match graded.first() {
+            None => (0.0, 0.0),
+            Some(first) if graded.iter().all(|p| p.tolerance == first.tolerance) => {
+                (worst(graded.iter().map(|p| p.max_error)), first.tolerance)
+            }
+            Some(_) => (worst(graded.iter().map(|p| p.max_error / p.tolerance)), 1.0),
+        };
+        // A failed exact part fails the whole.
+        let max_error = if !passed && max_error <= tolerance { f32::INFINITY } else { max_error };
+        Self { passed, ..Self::new(name, kernels, max_error, tolerance) }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let result = if self.passed { "passed" } else { "FAILED" };
+        write!(f, "{}: max error {:.2e}, tolerance {:.1e}, {result}", self.name, self.max_error, self.tolerance)
+    }
+}
+
+/// The largest of `errors`, NaN if any is NaN (`f32::max` would skip it).
+fn worst(errors: impl Iterator<Item = f32>) -> f32 {
+    errors.fold(0.0, |worst, e| if e.is_nan() || e > worst { e } else { worst })
 }
 
 /// The largest |g - w| / (1 + |w|), infinite on a length mismatch or where only one side is
@@ -91,6 +130,11 @@ pub(crate) fn random(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..scale)).collect()
 }
 
+/// `n` numbers uniform in [-scale, scale) from `seed`, as the kernel tests draw them.
+pub fn values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    random(&mut ChaCha8Rng::seed_from_u64(seed), n, scale)
+}
+
 fn bits(x: &[f32]) -> Vec<u32> {
     x.iter().map(|v| v.to_bits()).collect()
 }
@@ -104,7 +148,11 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.push(mlp_gradient(gpu, &mut rng)?);
     checks.extend(rng_fills(gpu, &mut rng)?);
     checks.push(time_embedding(gpu, &mut rng)?);
-    checks.extend(reductions(gpu, &mut rng)?);
+    // A range long enough for two passes, 5 words into its buffer, and the rows of a matrix.
+    let relative = reduce::Tolerance::Relative(1e-5);
+    let range = reduce::RangeCase { len: 3001, mean: 0.25, guarded: true, seed: 1, tolerance: relative };
+    checks.extend(reduce::check_range(gpu, &range)?);
+    checks.push(reduce::check_rows(gpu, &reduce::RowsCase { rows: 9, cols: 301, seed: 2, tolerance: relative })?);
     checks.push(adam(gpu, &mut rng)?);
     checks.push(energy_weights(gpu, &mut rng)?);
     checks.push(euler(gpu, &mut rng)?);
@@ -309,50 +357,6 @@ fn time_embedding(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     // t·w reaches about 100 turns: where the device keeps t·w exact (a fused multiply-subtract)
     // and the host rounds it, the angles differ by up to half an ulp of 100 turns, about 2e-5.
     Ok(Check::close("time embedding", &[EMBED_TIME], &out.read::<f32>(gpu)?, &want, 1e-4))
-}
-
-/// Each op over a range long enough for two passes, and each op over the rows of a matrix.
-fn reductions(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (offset, len) = (5, 3001);
-    let (rows, cols) = (9, 301);
-    // A nonzero mean, so sums grow with the length.
-    let x: Vec<f32> = random(rng, offset + len, 1.0).iter().map(|v| v + 0.25).collect();
-    let m = random(rng, rows * cols, 2.0);
-    let ops = ReduceOp::ALL;
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let m_buf = GpuBuffer::from_slice(gpu, "matrix", &m)?;
-    let range_out = GpuBuffer::zeros(gpu, "range results", ops.len())?;
-    let rows_out = GpuBuffer::zeros(gpu, "row results", ops.len() * rows)?;
-    let range = Reduce::new(gpu, &x_buf, &range_out)?;
-    let by_row = Reduce::new(gpu, &m_buf, &rows_out)?;
-    let mut rec = Recorder::new(gpu);
-    for (k, op) in ops.into_iter().enumerate() {
-        range.record(&mut rec, op, offset, len, k);
-        by_row.record_rows(&mut rec, op, 0, rows, cols, k * rows);
-    }
-    rec.submit_and_wait()?;
-    let got_range: Vec<f32> = range_out.read(gpu)?;
-    let got_rows: Vec<f32> = rows_out.read(gpu)?;
-
-    let mut checks = Vec::new();
-    let mut want_rows = Vec::new();
-    for (k, op) in ops.into_iter().enumerate() {
-        let want = reference::reduce::reduce(&x[offset..], op) as f32;
-        let name = format!("reduce {} (2 passes)", op_name(op));
-        checks.push(Check::close(&name, &[REDUCE_RANGE], &got_range[k..k + 1], &[want], 1e-5));
-        want_rows.extend(reference::reduce::reduce_rows(&m, rows, cols, op).iter().map(|&v| v as f32));
-    }
-    checks.push(Check::close("reduce rows (every op)", &[REDUCE_ROWS], &got_rows, &want_rows, 1e-5));
-    Ok(checks)
-}
-
-fn op_name(op: ReduceOp) -> &'static str {
-    match op {
-        ReduceOp::Sum => "sum",
-        ReduceOp::Mean => "mean",
-        ReduceOp::Max => "max",
-        ReduceOp::SumOfSquares => "sum of squares",
-    }
 }
 
 /// A few AdamW steps with active clipping (which runs the gradient-norm reduction), fresh
