@@ -10,6 +10,7 @@
 //! options, seed, tolerance). [`run`] calls each with one small case; the kernel's tests
 //! (`tests/kernel_<name>.rs`) call it over their sweep of sizes.
 
+pub mod columns;
 pub mod reduce;
 
 use anyhow::Result;
@@ -161,7 +162,17 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.extend(critic(gpu, &mut rng)?);
     checks.extend(rows(gpu, &mut rng)?);
     checks.push(sample_rows(gpu, &mut rng)?);
-    checks.push(columns(gpu, &mut rng)?);
+    // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
+    let blocks = columns::Case {
+        rows: 21,
+        width: 5,
+        src: (13, 3),
+        dst: (9, 1),
+        mode: crate::ops::ColumnMode::Add,
+        copies: 2,
+        seed: 5,
+    };
+    checks.push(columns::check(gpu, &blocks)?);
     Ok(checks)
 }
 
@@ -586,23 +597,6 @@ fn rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         Check::exact("copy rows into groups", &[COPY_ROWS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)),
         Check::exact("minimum", &[MINIMUM], &bits(&min_buf.read::<f32>(gpu)?), &bits(&min_want)),
     ])
-}
-
-fn columns(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    use crate::kernels::columns::{Columns, COLUMNS};
-    use crate::ops::{ColumnMode, ColumnView};
-    // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
-    let (rows, width, copies) = (21, 5, 2);
-    let (src_view, dst_view) = (ColumnView::of(13, 3, rows), ColumnView::of(9, 1, rows));
-    let src = random(rng, copies * rows * 13, 1.0);
-    let mut want = random(rng, copies * rows * 9, 1.0);
-    let src_buf = GpuBuffer::from_slice(gpu, "columns source", &src)?;
-    let dst_buf = GpuBuffer::from_slice(gpu, "columns destination", &want)?;
-    let mut rec = Recorder::new(gpu);
-    Columns::new(gpu, &src_buf, &dst_buf)?.record(&mut rec, rows, width, src_view, dst_view, ColumnMode::Add, copies);
-    rec.submit_and_wait()?;
-    reference::columns::columns(&src, &mut want, rows, width, src_view, dst_view, ColumnMode::Add, copies);
-    Ok(Check::exact("column blocks", &[COLUMNS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)))
 }
 
 #[cfg(test)]
