@@ -11,6 +11,7 @@
 //! (`tests/kernel_<name>.rs`) call it over their sweep of sizes.
 
 pub mod columns;
+pub mod energy_weights;
 pub mod reduce;
 
 use anyhow::Result;
@@ -21,7 +22,6 @@ use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
 use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
-use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
 use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
 use crate::kernels::gather::{Gather, GatherTable, GATHER_ROWS};
@@ -77,6 +77,21 @@ impl Check {
             f32::INFINITY
         };
         Self::new(name, kernels, max_error, 0.0)
+    }
+
+    /// Floats that must agree to `tolerance` in absolute terms. NaN must meet NaN.
+    fn absolute(name: &str, kernels: &[Kernel], got: &[f32], want: &[f32], tolerance: f32) -> Self {
+        let max_error = if got.len() == want.len() {
+            worst(got.iter().zip(want).map(|(&g, &w)| match (g.is_nan(), w.is_nan()) {
+                (true, true) => 0.0,
+                (false, false) if g == w => 0.0,
+                (false, false) => (g - w).abs(),
+                _ => f32::INFINITY,
+            }))
+        } else {
+            f32::INFINITY
+        };
+        Self::new(name, kernels, max_error, tolerance)
     }
 
     /// One check of several comparisons, passed when each part is within its own tolerance.
@@ -155,7 +170,17 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.extend(reduce::check_range(gpu, &range)?);
     checks.push(reduce::check_rows(gpu, &reduce::RowsCase { rows: 9, cols: 301, seed: 2, tolerance: relative })?);
     checks.push(adam(gpu, &mut rng)?);
-    checks.push(energy_weights(gpu, &mut rng)?);
+    // QIPO's support sets: groups of 17 values, energies scaled by -β.
+    let weights = energy_weights::Case {
+        groups: 7,
+        size: 17,
+        coef: -3.0,
+        scale: 1.7,
+        seed: 3,
+        tolerance: 1e-5,
+        sum_tolerance: None,
+    };
+    checks.push(energy_weights::check(gpu, &weights)?);
     checks.push(euler(gpu, &mut rng)?);
     checks.push(flow_pairs(gpu, &mut rng)?);
     checks.push(gather(gpu, &mut rng)?);
@@ -401,20 +426,6 @@ fn adam(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let want = [params_ref.clone(), state.m, state.v, params_ref, target_ref].concat();
     let kernels = [ADAM_STEP, ADAM_POLYAK_STEP, REDUCE_RANGE];
     Ok(Check::close("AdamW, 3 steps, clipped, alone and with a Polyak target", &kernels, &got, &want, 1e-5))
-}
-
-/// QIPO's support sets: groups of 17 values, energies scaled by -β.
-fn energy_weights(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (groups, size, coef, scale) = (7, 17, -3.0, 1.7);
-    let values = random(rng, groups * size, 4.0);
-    let want = reference::flow::energy_weights(&values, size, coef, scale);
-    let v = GpuBuffer::from_slice(gpu, "values", &values)?;
-    let w = GpuBuffer::zeros(gpu, "weights", groups * size)?;
-    let op = EnergyWeights::new(gpu, &v, &w)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, groups, size, coef, scale);
-    rec.submit_and_wait()?;
-    Ok(Check::close("energy weights", &[GROUP_SOFTMAX], &w.read::<f32>(gpu)?, &want, 1e-5))
 }
 
 /// Two steps, the second clipped.

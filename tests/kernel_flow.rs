@@ -4,39 +4,28 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
+use qipo::kernels::energy_weights::EnergyWeights;
 use qipo::kernels::euler::EulerStep;
 use qipo::reference;
+use qipo::selftest::energy_weights;
 
 #[test]
 fn energy_weights_match_reference() {
-    let gpu = gpu();
     // (groups, group size): QIPO's 17-action support sets, one whole batch, odd sizes.
     for (groups, size) in [(1, 1), (7, 17), (33, 3), (1, 257), (257, 5)] {
         for coef in [-5.0f32, 0.0, 3.0] {
-            let values = random((groups * size) as u64, groups * size, 4.0);
-            let scale = 1.7;
-            let want = reference::flow::energy_weights(&values, size, coef, scale);
-            let v = GpuBuffer::from_slice(gpu, "values", &[vec![0.0; 2], values].concat()).unwrap();
-            let w = GpuBuffer::zeros(gpu, "weights", 1 + groups * size).unwrap();
-            let op = EnergyWeights::new(gpu, &v, &w).unwrap();
-            let mut rec = Recorder::new(gpu);
-            let params = EnergyWeightsParams {
-                groups: groups as u32,
-                group_size: size as u32,
-                value_off: 2,
-                weight_off: 1,
+            // Each group's weights must also sum to the scale.
+            let case = energy_weights::Case {
+                groups,
+                size,
                 coef,
-                scale,
+                scale: 1.7,
+                seed: (groups * size) as u64,
+                tolerance: 1e-5,
+                sum_tolerance: Some(1e-4),
             };
-            op.record_with(&mut rec, params);
-            rec.submit_and_wait().unwrap();
-            let got = &w.read::<f32>(gpu).unwrap()[1..];
-            assert_close(&format!("weights {groups}x{size} coef {coef}"), got, &want, 1e-5);
-            for (g, chunk) in got.chunks(size).enumerate() {
-                let total: f32 = chunk.iter().sum();
-                assert!((total - scale).abs() < 1e-4, "group {g} sums to {total}, not {scale}");
-            }
+            let check = energy_weights::check(gpu(), &case).unwrap();
+            assert!(check.passed, "{case:?}: {check}");
         }
     }
 }
