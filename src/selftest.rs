@@ -12,6 +12,7 @@
 
 pub mod columns;
 pub mod energy_weights;
+pub mod euler;
 pub mod reduce;
 
 use anyhow::Result;
@@ -22,7 +23,6 @@ use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
 use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
-use crate::kernels::euler::{EulerStep, EULER_STEP};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
 use crate::kernels::gather::{Gather, GatherTable, GATHER_ROWS};
 use crate::kernels::linear::{
@@ -181,7 +181,9 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
         sum_tolerance: None,
     };
     checks.push(energy_weights::check(gpu, &weights)?);
-    checks.push(euler(gpu, &mut rng)?);
+    // Two steps, the second clipped.
+    let steps = euler::Case { n: 257, dt: 0.1, clips: &[None, Some((-1.0, 1.0))], seed: 4, tolerance: 1e-6 };
+    checks.push(euler::check(gpu, &steps)?);
     checks.push(flow_pairs(gpu, &mut rng)?);
     checks.push(gather(gpu, &mut rng)?);
     checks.extend(critic(gpu, &mut rng)?);
@@ -426,24 +428,6 @@ fn adam(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let want = [params_ref.clone(), state.m, state.v, params_ref, target_ref].concat();
     let kernels = [ADAM_STEP, ADAM_POLYAK_STEP, REDUCE_RANGE];
     Ok(Check::close("AdamW, 3 steps, clipped, alone and with a Polyak target", &kernels, &got, &want, 1e-5))
-}
-
-/// Two steps, the second clipped.
-fn euler(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (n, dt, clip) = (257, 0.1, Some((-1.0, 1.0)));
-    let x = random(rng, n, 2.0);
-    let v = random(rng, n, 5.0);
-    let mut want = x.clone();
-    reference::flow::euler_step(&mut want, &v, dt, None);
-    reference::flow::euler_step(&mut want, &v, dt, clip);
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let v_buf = GpuBuffer::from_slice(gpu, "v", &v)?;
-    let op = EulerStep::new(gpu, &v_buf, &x_buf)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, n, dt, None);
-    op.record(&mut rec, n, dt, clip);
-    rec.submit_and_wait()?;
-    Ok(Check::close("Euler step (then clipped)", &[EULER_STEP], &x_buf.read::<f32>(gpu)?, &want, 1e-6))
 }
 
 /// A few actions sampled in one dispatch by a small velocity network, through 3 Euler steps,

@@ -5,9 +5,8 @@ mod common;
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::energy_weights::EnergyWeights;
-use qipo::kernels::euler::EulerStep;
 use qipo::reference;
-use qipo::selftest::energy_weights;
+use qipo::selftest::{energy_weights, euler};
 
 #[test]
 fn energy_weights_match_reference() {
@@ -48,20 +47,11 @@ fn energy_weights_survive_extreme_values() {
 
 #[test]
 fn euler_step_matches_reference() {
-    let gpu = gpu();
     for n in [1usize, 7, 33, 257, 1000] {
-        for clip in [None, Some((-1.0f32, 1.0f32))] {
-            let x = random(n as u64, n, 2.0);
-            let v = random(n as u64 + 1, n, 5.0);
-            let mut want = x.clone();
-            reference::flow::euler_step(&mut want, &v, 0.1, clip);
-            let xb = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
-            let vb = GpuBuffer::from_slice(gpu, "v", &v).unwrap();
-            let op = EulerStep::new(gpu, &vb, &xb).unwrap();
-            let mut rec = Recorder::new(gpu);
-            op.record(&mut rec, n, 0.1, clip);
-            rec.submit_and_wait().unwrap();
-            assert_close(&format!("euler n={n} clip={clip:?}"), &xb.read::<f32>(gpu).unwrap(), &want, 1e-6);
+        for clips in [&[None], &[Some((-1.0f32, 1.0f32))]] {
+            let case = euler::Case { n, dt: 0.1, clips, seed: n as u64, tolerance: 1e-6 };
+            let check = euler::check(gpu(), &case).unwrap();
+            assert!(check.passed, "{case:?}: {check}");
         }
     }
 }
