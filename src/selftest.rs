@@ -13,6 +13,7 @@
 pub mod columns;
 pub mod energy_weights;
 pub mod euler;
+pub mod gather;
 pub mod reduce;
 
 use anyhow::Result;
@@ -24,7 +25,6 @@ use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
 use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
 use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
-use crate::kernels::gather::{Gather, GatherTable, GATHER_ROWS};
 use crate::kernels::linear::{
     self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
@@ -185,7 +185,11 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let steps = euler::Case { n: 257, dt: 0.1, clips: &[None, Some((-1.0, 1.0))], seed: 4, tolerance: 1e-6 };
     checks.push(euler::check(gpu, &steps)?);
     checks.push(flow_pairs(gpu, &mut rng)?);
-    checks.push(gather(gpu, &mut rng)?);
+    // Two seeds' minibatches of three tables, one of them a table per seed.
+    let tables = [(7, false), (1, true), (3, false)].map(|(width, per_copy)| gather::Table { width, per_copy });
+    let draw = RngDraw::new(6, streams::MINIBATCH, 3);
+    let minibatches = gather::Case { tables: tables.to_vec(), n: 50, copies: 2, rows: 21, draw, seed: 7 };
+    checks.push(gather::check(gpu, &minibatches)?);
     checks.extend(critic(gpu, &mut rng)?);
     checks.extend(rows(gpu, &mut rng)?);
     checks.push(sample_rows(gpu, &mut rng)?);
@@ -477,35 +481,6 @@ fn flow_pairs(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let want = [xt_ref, t_ref, target_ref].concat();
     // x0 is a normal draw: the device's log, sin and cos show through.
     Ok(Check::close("flow-matching pairs", &[FLOW_PAIRS], &got, &want, 1e-5))
-}
-
-/// Two seeds' minibatches of three tables, one of them a table per seed, by indices drawn
-/// inline.
-fn gather(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (n, copies, rows, widths) = (50, 2, 21, [7, 1, 3]);
-    let draw = RngDraw::new(rng.random(), streams::MINIBATCH, 3);
-    let indices = reference::gather::drawn_indices(draw, copies, rows, n as u32);
-    // Table 1 holds one table of n rows per seed; seed c reads its own.
-    let sources = [random(rng, n * widths[0], 10.0), random(rng, copies * n, 10.0), random(rng, n * widths[2], 10.0)];
-    let mut want = Vec::new();
-    for (k, (src, &width)) in sources.iter().zip(&widths).enumerate() {
-        for (r, &i) in indices.iter().enumerate() {
-            let table = if k == 1 { &src[r / rows * n..][..n] } else { &src[..] };
-            want.extend(reference::gather::gather_rows(table, width, &[i]));
-        }
-    }
-    let src: Vec<GpuBuffer> = sources.iter().map(|s| GpuBuffer::from_slice(gpu, "table", s)).collect::<Result<_>>()?;
-    let out: Vec<GpuBuffer> =
-        widths.iter().map(|w| GpuBuffer::zeros(gpu, "rows", copies * rows * w)).collect::<Result<_>>()?;
-    let tables: Vec<GatherTable> =
-        (0..3).map(|k| GatherTable { src: &src[k], out: &out[k], width: widths[k], per_copy: k == 1 }).collect();
-    let op = Gather::new(gpu, &tables, n)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, draw, copies, rows);
-    rec.submit_and_wait()?;
-    let got: Vec<u32> = out.iter().map(|o| o.read::<u32>(gpu)).collect::<Result<Vec<_>>>()?.concat();
-    // Rows are moved as words, so they must match bit for bit.
-    Ok(Check::exact("gather rows of three tables, indices drawn inline", &[GATHER_ROWS], &got, &bits(&want)))
 }
 
 /// The critic's kernels: QGPO's soft TD target with both heads in one buffer, the expectile
