@@ -13,6 +13,7 @@
 pub mod columns;
 pub mod energy_weights;
 pub mod euler;
+pub mod flow_pairs;
 pub mod gather;
 pub mod reduce;
 
@@ -24,7 +25,6 @@ use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
 use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
-use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
 use crate::kernels::linear::{
     self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
@@ -184,7 +184,10 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     // Two steps, the second clipped.
     let steps = euler::Case { n: 257, dt: 0.1, clips: &[None, Some((-1.0, 1.0))], seed: 4, tolerance: 1e-6 };
     checks.push(euler::check(gpu, &steps)?);
-    checks.push(flow_pairs(gpu, &mut rng)?);
+    // A batch of 6-D actions: x_t, t and the target velocity.
+    let (noise, time) = (RngDraw::new(8, streams::FLOW_NOISE, 0), RngDraw::new(8, streams::FLOW_TIME, 0));
+    let pairs = flow_pairs::Case { rows: 33, dim: 6, noise, time, seed: 9, t_tolerance: 1e-5, tolerance: 1e-5 };
+    checks.push(flow_pairs::check(gpu, &pairs)?);
     // Two seeds' minibatches of three tables, one of them a table per seed.
     let tables = [(7, false), (1, true), (3, false)].map(|(width, per_copy)| gather::Table { width, per_copy });
     let draw = RngDraw::new(6, streams::MINIBATCH, 3);
@@ -459,28 +462,6 @@ fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     rec.submit_and_wait()?;
     let got: Vec<f32> = sampler.x.read(gpu)?;
     Ok(Check::close("Euler sampling in one dispatch", &[SAMPLE_ROWS], &got, &want, 1e-4))
-}
-
-/// A batch of 6-D actions: x_t, t and the target velocity.
-fn flow_pairs(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (rows, dim) = (33, 6);
-    let seed = rng.random();
-    let x1 = random(rng, rows * dim, 3.0);
-    let mut noise = RngStream::new(seed, streams::FLOW_NOISE);
-    let mut time = RngStream::new(seed, streams::FLOW_TIME);
-    let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise.peek(), time.peek());
-    let x1_buf = GpuBuffer::from_slice(gpu, "x1", &x1)?;
-    let xt = GpuBuffer::zeros(gpu, "x_t", rows * dim)?;
-    let t = GpuBuffer::zeros(gpu, "t", rows)?;
-    let target = GpuBuffer::zeros(gpu, "target", rows * dim)?;
-    let op = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, rows, dim, &mut noise, &mut time);
-    rec.submit_and_wait()?;
-    let got = [xt.read::<f32>(gpu)?, t.read(gpu)?, target.read(gpu)?].concat();
-    let want = [xt_ref, t_ref, target_ref].concat();
-    // x0 is a normal draw: the device's log, sin and cos show through.
-    Ok(Check::close("flow-matching pairs", &[FLOW_PAIRS], &got, &want, 1e-5))
 }
 
 /// The critic's kernels: QGPO's soft TD target with both heads in one buffer, the expectile

@@ -6,7 +6,7 @@ use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::energy_weights::EnergyWeights;
 use qipo::reference;
-use qipo::selftest::{energy_weights, euler};
+use qipo::selftest::{energy_weights, euler, flow_pairs};
 
 #[test]
 fn energy_weights_match_reference() {
@@ -58,36 +58,17 @@ fn euler_step_matches_reference() {
 
 #[test]
 fn flow_pairs_match_reference() {
-    use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
     use qipo::random::{streams, RngDraw};
-    let gpu = gpu();
     for (rows, dim) in [(1, 1), (7, 2), (33, 6), (257, 3)] {
-        let x1 = random(rows as u64, rows * dim, 3.0);
         let noise = RngDraw::new(42, streams::FLOW_NOISE, rows as u32);
         let time = RngDraw::new(42, streams::FLOW_TIME, rows as u32);
-        let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise, time);
-        let x1_buf = GpuBuffer::from_slice(gpu, "x1", &[vec![0.0; 3], x1.clone()].concat()).unwrap();
-        let xt = GpuBuffer::zeros(gpu, "x_t", rows * dim).unwrap();
-        let t = GpuBuffer::zeros(gpu, "t", rows + 1).unwrap();
-        let target = GpuBuffer::zeros(gpu, "target", rows * dim).unwrap();
-        let op = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target).unwrap();
-        let mut rec = Recorder::new(gpu);
-        let params = FlowPairsParams {
-            noise,
-            time,
-            rows: rows as u32,
-            dim: dim as u32,
-            x1_off: 3,
-            t_off: 1,
-            ..Default::default()
-        };
-        op.record_with(&mut rec, params);
-        rec.submit_and_wait().unwrap();
-        let what = format!("pairs {rows}x{dim}");
-        assert_close(&format!("{what} t"), &t.read::<f32>(gpu).unwrap()[1..], &t_ref, 1e-6);
-        assert_close(&format!("{what} x_t"), &xt.read::<f32>(gpu).unwrap(), &xt_ref, 1e-5);
-        assert_close(&format!("{what} target"), &target.read::<f32>(gpu).unwrap(), &target_ref, 1e-5);
+        let seed = rows as u64;
+        let case = flow_pairs::Case { rows, dim, noise, time, seed, t_tolerance: 1e-6, tolerance: 1e-5 };
+        let check = flow_pairs::check(gpu(), &case).unwrap();
+        assert!(check.passed, "{case:?}: {check}");
         // The path's identity: x_t + (1 - t)·target = x1.
+        let x1 = random(seed, rows * dim, 3.0);
+        let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise, time);
         for (r, &tr) in t_ref.iter().enumerate() {
             for j in 0..dim {
                 let i = r * dim + j;
