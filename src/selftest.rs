@@ -15,6 +15,7 @@ pub mod energy_weights;
 pub mod euler;
 pub mod flow_pairs;
 pub mod gather;
+pub mod loss;
 pub mod reduce;
 
 use anyhow::Result;
@@ -160,7 +161,8 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let mut rng = ChaCha8Rng::seed_from_u64(20250305);
     let mut checks = Vec::new();
     checks.extend(linear(gpu, &mut rng)?);
-    checks.push(squared_error(gpu, &mut rng)?);
+    let error = loss::Case { rows: 37, cols: 5, weighted: true, scale: 0.1, block: 10, seed: 10, tolerance: 1e-5 };
+    checks.push(loss::check(gpu, &error)?);
     checks.push(mlp_gradient(gpu, &mut rng)?);
     checks.extend(rng_fills(gpu, &mut rng)?);
     checks.push(time_embedding(gpu, &mut rng)?);
@@ -288,29 +290,6 @@ fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         ]);
     }
     Ok(checks)
-}
-
-fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (rows, cols) = (37, 5);
-    let pred = random(rng, rows * cols, 2.0);
-    let goal = random(rng, rows * cols, 2.0);
-    let weights: Vec<f32> = random(rng, rows, 1.0).iter().map(|w| w.abs()).collect();
-    let block = 10;
-    let (loss_rows, grad_ref) = reference::loss::weighted_squared_error(&pred, &goal, Some(&weights), rows, cols, 0.1);
-    let loss_ref = reference::loss::block_sums(&loss_rows, block);
-    let p = GpuBuffer::from_slice(gpu, "pred", &pred)?;
-    let t = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let w = GpuBuffer::from_slice(gpu, "weights", &weights)?;
-    let g = GpuBuffer::zeros(gpu, "grad", rows * cols)?;
-    let l = GpuBuffer::zeros(gpu, "loss", loss_ref.len())?;
-    let op = SquaredError::new(gpu, &p, &t, Some(&w), &g, &l)?;
-    let mut rec = Recorder::new(gpu);
-    let params = SquaredErrorParams { scale: 0.1, block_rows: block as u32, ..Default::default() };
-    op.record(&mut rec, rows, cols, params);
-    rec.submit_and_wait()?;
-    let got = [l.read::<f32>(gpu)?, g.read::<f32>(gpu)?].concat();
-    let want = [loss_ref, grad_ref].concat();
-    Ok(Check::close("weighted squared error, summed by blocks", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
 }
 
 fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
