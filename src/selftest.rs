@@ -17,6 +17,7 @@ pub mod flow_pairs;
 pub mod gather;
 pub mod loss;
 pub mod reduce;
+pub mod time_embedding;
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
@@ -33,7 +34,6 @@ use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ER
 use crate::kernels::reduce::REDUCE_RANGE;
 use crate::kernels::rng::{self, Distribution, RngFill};
 use crate::kernels::sample_rows::SAMPLE_ROWS;
-use crate::kernels::time_embedding::{self as embedding, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, EMBED_TIME};
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
 use crate::ops::{AdamConfig, LayerShape};
 use crate::random::{streams, RngDraw, RngStream};
@@ -165,7 +165,19 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     checks.push(loss::check(gpu, &error)?);
     checks.push(mlp_gradient(gpu, &mut rng)?);
     checks.extend(rng_fills(gpu, &mut rng)?);
-    checks.push(time_embedding(gpu, &mut rng)?);
+    // QIPO's layout: noisy actions, QGPO's 32 Fourier features, states shared by support sets.
+    // t·w reaches about 100 turns: where the device keeps t·w exact (a fused multiply-subtract)
+    // and the host rounds it, the angles differ by up to half an ulp of 100 turns, about 2e-5.
+    let embedding = time_embedding::Case {
+        rows: 20,
+        x_dim: 6,
+        features: crate::kernels::time_embedding::DEFAULT_FEATURES,
+        cond_dim: 17,
+        repeat: 3,
+        seed: 11,
+        tolerance: time_embedding::Tolerance::Relative(1e-4),
+    };
+    checks.push(time_embedding::check(gpu, &embedding)?);
     // A range long enough for two passes, 5 words into its buffer, and the rows of a matrix.
     let relative = reduce::Tolerance::Relative(1e-5);
     let range = reduce::RangeCase { len: 3001, mean: 0.25, guarded: true, seed: 1, tolerance: relative };
@@ -357,30 +369,6 @@ fn rng_fills(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
         Check::close("random normal (0.5, 2²)", &[rng::FILL_NORMAL], &floats(&got_normal), &want_normal, 1e-5),
         Check::exact("random indices", &[rng::FILL_INDICES], &got_indices, &want_indices),
     ])
-}
-
-/// QIPO's layout: noisy actions, QGPO's 32 Fourier features, states shared by support sets.
-fn time_embedding(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (rows, x_dim, cond_dim, repeat) = (20, 6, 17, 3);
-    let shape = EmbeddingShape::new(x_dim, embedding::DEFAULT_FEATURES, cond_dim, repeat)?;
-    let x = random(rng, rows * x_dim, 1.0);
-    let t: Vec<f32> = random(rng, rows, 1.0).iter().map(|v| v.abs()).collect();
-    let w = embedding::fourier_frequencies(rng.random(), shape.frequencies, embedding::DEFAULT_SCALE)?;
-    let cond = random(rng, shape.cond_rows(rows) * cond_dim, 3.0);
-    let want = reference::time_embedding::embed(&x, &t, &w, &cond, x_dim, cond_dim, repeat);
-
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let t_buf = GpuBuffer::from_slice(gpu, "t", &t)?;
-    let w_buf = GpuBuffer::from_slice(gpu, "frequencies", &w)?;
-    let cond_buf = GpuBuffer::from_slice(gpu, "cond", &cond)?;
-    let out = GpuBuffer::zeros(gpu, "embedded", rows * shape.width())?;
-    let op = TimeEmbedding::new(gpu, &x_buf, &t_buf, &w_buf, &cond_buf, &out)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, &shape, rows, EmbeddingOffsets::default());
-    rec.submit_and_wait()?;
-    // t·w reaches about 100 turns: where the device keeps t·w exact (a fused multiply-subtract)
-    // and the host rounds it, the angles differ by up to half an ulp of 100 turns, about 2e-5.
-    Ok(Check::close("time embedding", &[EMBED_TIME], &out.read::<f32>(gpu)?, &want, 1e-4))
 }
 
 /// A few AdamW steps with active clipping (which runs the gradient-norm reduction), fresh
