@@ -17,6 +17,7 @@ pub mod flow_pairs;
 pub mod gather;
 pub mod loss;
 pub mod reduce;
+pub mod rng;
 pub mod time_embedding;
 
 use anyhow::Result;
@@ -32,7 +33,7 @@ use crate::kernels::linear::{
 };
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
 use crate::kernels::reduce::REDUCE_RANGE;
-use crate::kernels::rng::{self, Distribution, RngFill};
+use crate::kernels::rng::{Distribution, FILL_INDICES};
 use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
 use crate::ops::{AdamConfig, LayerShape};
@@ -164,7 +165,18 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let error = loss::Case { rows: 37, cols: 5, weighted: true, scale: 0.1, block: 10, seed: 10, tolerance: 1e-5 };
     checks.push(loss::check(gpu, &error)?);
     checks.push(mlp_gradient(gpu, &mut rng)?);
-    checks.extend(rng_fills(gpu, &mut rng)?);
+    // Each fill at an offset; indices below a small bound and below one near 2^32, where
+    // rejection matters.
+    let draw = RngDraw::new(12, streams::GENERAL, 7);
+    let fill = |distribution, tolerance| rng::Case { distribution, sizes: vec![1001], draw, tolerance };
+    checks.push(rng::check(gpu, &fill(Distribution::Bits, 0.0))?);
+    // Uniforms in (0, 1) are exact functions of the bits, so they match bit for bit.
+    checks.push(rng::check(gpu, &fill(Distribution::UNIT_UNIFORM, 0.0))?);
+    // Normals differ by the device's log, sin and cos.
+    checks.push(rng::check(gpu, &fill(Distribution::Normal { mean: 0.5, std: 2.0 }, 1e-5))?);
+    let indices = [17, 4_000_000_007].map(|n| fill(Distribution::Index { n }, 0.0));
+    let indices: Vec<Check> = indices.iter().map(|case| rng::check(gpu, case)).collect::<Result<_>>()?;
+    checks.push(Check::all("random indices", &[FILL_INDICES], &indices));
     // QIPO's layout: noisy actions, QGPO's 32 Fourier features, states shared by support sets.
     // t·w reaches about 100 turns: where the device keeps t·w exact (a fused multiply-subtract)
     // and the host rounds it, the angles differ by up to half an ulp of 100 turns, about 2e-5.
@@ -331,44 +343,6 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let mut kernels = linear_products(Core::Auto.resolve(gpu)?).to_vec();
     kernels.extend([linear::ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
     Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
-}
-
-/// Each fill kernel at an offset; indices below a small bound and below one near 2^32,
-/// where rejection matters.
-fn rng_fills(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (offset, count) = (3, 1001);
-    let draw = RngDraw::new(rng.random(), streams::GENERAL, 7);
-    let fill = |distribution: Distribution| -> Result<Vec<u32>> {
-        let out = GpuBuffer::zeros(gpu, "random", offset + count)?;
-        let op = RngFill::new(gpu, &out, distribution)?;
-        let mut rec = Recorder::new(gpu);
-        op.record_draw(&mut rec, draw, offset, count);
-        rec.submit_and_wait()?;
-        out.read_range(gpu, offset, count)
-    };
-    let got_bits = fill(Distribution::Bits)?;
-    let got_uniform = fill(Distribution::UNIT_UNIFORM)?;
-    let got_normal = fill(Distribution::Normal { mean: 0.5, std: 2.0 })?;
-    let (mut got_indices, mut want_indices) = (Vec::new(), Vec::new());
-    for n in [17, 4_000_000_007] {
-        got_indices.extend(fill(Distribution::Index { n })?);
-        want_indices.extend(reference::rng::fill_indices(draw, count, n));
-    }
-    let floats = |words: &[u32]| words.iter().map(|&w| f32::from_bits(w)).collect::<Vec<_>>();
-    let want_normal = reference::rng::fill_normal(draw, count, 2.0, 0.5);
-    Ok(vec![
-        Check::exact("random bits", &[rng::FILL_BITS], &got_bits, &reference::rng::fill_bits(draw, count)),
-        // Uniforms in (0, 1) are exact functions of the bits, so they match bit for bit.
-        Check::exact(
-            "random uniform (0, 1)",
-            &[rng::FILL_UNIFORM],
-            &got_uniform,
-            &bits(&reference::rng::fill_uniform(draw, count, 1.0, 0.0)),
-        ),
-        // Normals differ by the device's log, sin and cos.
-        Check::close("random normal (0.5, 2²)", &[rng::FILL_NORMAL], &floats(&got_normal), &want_normal, 1e-5),
-        Check::exact("random indices", &[rng::FILL_INDICES], &got_indices, &want_indices),
-    ])
 }
 
 /// A few AdamW steps with active clipping (which runs the gradient-norm reduction), fresh
