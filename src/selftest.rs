@@ -10,6 +10,7 @@
 //! options, seed, tolerance). [`run`] calls each with one small case; the kernel's tests
 //! (`tests/kernel_<name>.rs`) call it over their sweep of sizes.
 
+pub mod adam;
 pub mod columns;
 pub mod energy_weights;
 pub mod euler;
@@ -26,13 +27,11 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
-use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
 use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
 use crate::kernels::linear::{
     self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
-use crate::kernels::reduce::REDUCE_RANGE;
 use crate::kernels::rng::{Distribution, FILL_INDICES};
 use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
@@ -195,7 +194,10 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let range = reduce::RangeCase { len: 3001, mean: 0.25, guarded: true, seed: 1, tolerance: relative };
     checks.extend(reduce::check_range(gpu, &range)?);
     checks.push(reduce::check_rows(gpu, &reduce::RowsCase { rows: 9, cols: 301, seed: 2, tolerance: relative })?);
-    checks.push(adam(gpu, &mut rng)?);
+    // A few AdamW steps with active clipping (which runs the gradient-norm reduction).
+    let config = AdamConfig { lr: 1e-2, weight_decay: 0.1, max_grad_norm: 0.5, ..Default::default() };
+    let steps = adam::Case { len: 1500, copies: 1, config, steps: 3, tau: Some(0.005), seed: 13, tolerance: 1e-5 };
+    checks.push(adam::check(gpu, &steps)?);
     // QIPO's support sets: groups of 17 values, energies scaled by -β.
     let weights = energy_weights::Case {
         groups: 7,
@@ -343,39 +345,6 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let mut kernels = linear_products(Core::Auto.resolve(gpu)?).to_vec();
     kernels.extend([linear::ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
     Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
-}
-
-/// A few AdamW steps with active clipping (which runs the gradient-norm reduction), fresh
-/// gradients each step so the moments mix steps.
-fn adam(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (len, steps) = (1500, 3);
-    let config = AdamConfig { lr: 1e-2, weight_decay: 0.1, max_grad_norm: 0.5, ..Default::default() };
-    let mut params_ref = random(rng, len, 1.0);
-    let mut state = reference::adam::AdamState::new(len);
-    let params = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
-    let grads = GpuBuffer::zeros(gpu, "grads", len)?;
-    // Once alone, once with a target network following the parameters by Polyak averaging,
-    // as the critic's does.
-    let (tau, mut target_ref) = (0.005, random(rng, len, 1.0));
-    let target = GpuBuffer::from_slice(gpu, "target", &target_ref)?;
-    let followed = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
-    let mut adam = Adam::new(gpu, &params, &grads, config)?;
-    let mut with_target = Adam::new(gpu, &followed, &grads, config)?.with_polyak_target(gpu, &target, tau)?;
-    for step in 0..steps {
-        let g = random(rng, len, 0.5 + step as f32);
-        grads.write(gpu, 0, &g);
-        let mut rec = Recorder::new(gpu);
-        adam.record_step(&mut rec);
-        with_target.record_step(&mut rec);
-        rec.submit_and_wait()?;
-        reference::adam::step(&mut params_ref, &g, &mut state, &config);
-        reference::critic::polyak(&mut target_ref, &params_ref, tau);
-    }
-    let (m, v) = adam.moments();
-    let got = [params.read::<f32>(gpu)?, m.read(gpu)?, v.read(gpu)?, followed.read(gpu)?, target.read(gpu)?].concat();
-    let want = [params_ref.clone(), state.m, state.v, params_ref, target_ref].concat();
-    let kernels = [ADAM_STEP, ADAM_POLYAK_STEP, REDUCE_RANGE];
-    Ok(Check::close("AdamW, 3 steps, clipped, alone and with a Polyak target", &kernels, &got, &want, 1e-5))
 }
 
 /// A few actions sampled in one dispatch by a small velocity network, through 3 Euler steps,
