@@ -12,6 +12,7 @@
 
 pub mod adam;
 pub mod columns;
+pub mod critic;
 pub mod energy_weights;
 pub mod euler;
 pub mod flow_pairs;
@@ -27,7 +28,6 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
-use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
 use crate::kernels::linear::{
     self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
 };
@@ -221,7 +221,21 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let draw = RngDraw::new(6, streams::MINIBATCH, 3);
     let minibatches = gather::Case { tables: tables.to_vec(), n: 50, copies: 2, rows: 21, draw, seed: 7 };
     checks.push(gather::check(gpu, &minibatches)?);
-    checks.extend(critic(gpu, &mut rng)?);
+    // The critic's kernels: QGPO's soft TD target with both heads in one buffer, the
+    // expectile loss.
+    let td = critic::TdCase {
+        batch: 33,
+        support: 16,
+        heads: critic::Heads::Stacked,
+        alpha: 0.5,
+        gamma: 0.99,
+        seed: 14,
+        tolerance: 1e-5,
+    };
+    checks.push(critic::check_td_target(gpu, &td)?);
+    let expectile =
+        critic::ExpectileCase { rows: 257, blocks: 1, expectile: 0.7, seed: 15, loss_tolerance: 1e-6, tolerance: 1e-6 };
+    checks.push(critic::check_expectile(gpu, &expectile)?);
     checks.extend(rows(gpu, &mut rng)?);
     checks.push(sample_rows(gpu, &mut rng)?);
     // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
@@ -372,55 +386,6 @@ fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     rec.submit_and_wait()?;
     let got: Vec<f32> = sampler.x.read(gpu)?;
     Ok(Check::close("Euler sampling in one dispatch", &[SAMPLE_ROWS], &got, &want, 1e-4))
-}
-
-/// The critic's kernels: QGPO's soft TD target with both heads in one buffer, the expectile
-/// loss.
-fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (batch, support, alpha, gamma) = (33, 16, 0.5, 0.99);
-    let q = random(rng, 2 * batch * support, 30.0);
-    let rewards = random(rng, batch, 3.0);
-    let dones: Vec<f32> = random(rng, batch, 1.0).iter().map(|&x| if x > 0.5 { 1.0 } else { 0.0 }).collect();
-    let (q1, q2) = q.split_at(batch * support);
-    let (y, v) = reference::critic::td_target(q1, q2, &rewards, &dones, support, alpha, gamma);
-    let q_buf = GpuBuffer::from_slice(gpu, "q", &q)?;
-    let r_buf = GpuBuffer::from_slice(gpu, "rewards", &rewards)?;
-    let d_buf = GpuBuffer::from_slice(gpu, "dones", &dones)?;
-    let out = GpuBuffer::zeros(gpu, "td", 2 * batch)?;
-    let td = TdTarget::new(gpu, &q_buf, None, &r_buf, &d_buf, &out)?;
-
-    let rows = 257;
-    let pred = random(rng, rows, 5.0);
-    let goal = random(rng, rows, 5.0);
-    let (loss_rows, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
-    let loss = reference::loss::block_sums(&loss_rows, rows);
-    let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred)?;
-    let goal_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let grad_buf = GpuBuffer::zeros(gpu, "grad", rows)?;
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
-    let expectile = Expectile::new(gpu, &pred_buf, &goal_buf, &grad_buf, &loss_buf)?;
-
-    let mut rec = Recorder::new(gpu);
-    let params = TdTargetParams {
-        batch: batch as u32,
-        support: support as u32,
-        q2_off: (batch * support) as u32,
-        q_stride: 1,
-        value_off: batch as u32,
-        has_value: 1,
-        alpha,
-        gamma,
-        ..Default::default()
-    };
-    td.record_with(&mut rec, params);
-    expectile.record(&mut rec, rows, 0.7, 1.0 / rows as f32);
-    rec.submit_and_wait()?;
-    let td_got = out.read::<f32>(gpu)?;
-    let expectile_got = [loss_buf.read::<f32>(gpu)?, grad_buf.read::<f32>(gpu)?].concat();
-    Ok(vec![
-        Check::close("soft TD target (y, v)", &[SOFTMAX_TD_TARGET], &td_got, &[y, v].concat(), 1e-5),
-        Check::close("expectile loss and gradient", &[EXPECTILE_LOSS], &expectile_got, &[loss, grad].concat(), 1e-6),
-    ])
 }
 
 /// Support-set assembly: dense rows into slots 1..M of groups of M + 1, and min(Q1, Q2).
