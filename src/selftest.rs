@@ -17,6 +17,7 @@ pub mod energy_weights;
 pub mod euler;
 pub mod flow_pairs;
 pub mod gather;
+pub mod linear;
 pub mod loss;
 pub mod reduce;
 pub mod rng;
@@ -28,14 +29,12 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
-use crate::kernels::linear::{
-    self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
-};
+use crate::kernels::linear::{Core, ACTIVATION_BACKWARD};
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
 use crate::kernels::rng::{Distribution, FILL_INDICES};
 use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
-use crate::ops::{AdamConfig, LayerShape};
+use crate::ops::AdamConfig;
 use crate::random::{streams, RngDraw, RngStream};
 use crate::reference;
 use crate::reference::qipo::VelocityParams;
@@ -160,7 +159,23 @@ fn bits(x: &[f32]) -> Vec<u32> {
 pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let mut rng = ChaCha8Rng::seed_from_u64(20250305);
     let mut checks = Vec::new();
-    checks.extend(linear(gpu, &mut rng)?);
+    // Two copies of a layer in the same dispatches, on each matmul core.
+    for core in Core::LADDER {
+        let layer = linear::Case {
+            rows: 33,
+            in_dim: 17,
+            out_dim: 65,
+            act: Activation::Mish,
+            copies: 2,
+            input_group: 1,
+            layout: linear::ALIGNED,
+            seed: 16,
+            tolerance: 1e-5,
+            grad_tolerance: 1e-4,
+        };
+        checks.push(linear::check_forward(gpu, core, &layer, false)?);
+        checks.extend(linear::check_backward(gpu, core, &layer, false, None)?);
+    }
     let error = loss::Case { rows: 37, cols: 5, weighted: true, scale: 0.1, block: 10, seed: 10, tolerance: 1e-5 };
     checks.push(loss::check(gpu, &error)?);
     checks.push(mlp_gradient(gpu, &mut rng)?);
@@ -252,86 +267,6 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// The products of one core: forward, and the weight and input gradients.
-fn linear_products(core: Core) -> [Kernel; 2] {
-    use linear::{BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED};
-    match core {
-        Core::Tiled => [FORWARD_TILED, BACKWARD_TILED],
-        _ => [FORWARD, BACKWARD],
-    }
-}
-
-/// Two copies of a layer in the same dispatches, on each matmul core.
-fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (copies, rows, in_dim, out_dim, act) = (2, 33, 17, 65, Activation::Mish);
-    let layer = LayerShape { in_dim, out_dim, weight_off: 0, bias_off: in_dim * out_dim };
-    let per_copy = layer.bias_off + out_dim;
-    let strides = Copies {
-        count: copies,
-        params_stride: per_copy,
-        input_stride: rows * in_dim,
-        output_stride: rows * out_dim,
-        input_group: 1,
-    };
-    let x = random(rng, copies * rows * in_dim, 2.0);
-    let params = random(rng, copies * per_copy, 0.5);
-    let dy = random(rng, copies * rows * out_dim, 1.0);
-    let w: Vec<f32> = params.chunks(per_copy).flat_map(|c| c[..layer.bias_off].to_vec()).collect();
-    let b: Vec<f32> = params.chunks(per_copy).flat_map(|c| c[layer.bias_off..].to_vec()).collect();
-    let (z_ref, y_ref) = reference::linear::forward_copies(&x, &w, &b, copies, false, rows, in_dim, out_dim, act);
-    let want = reference::linear::backward_copies(&x, &w, &z_ref, &dy, copies, rows, in_dim, out_dim, act);
-    // The gradient buffer's layout: each copy's dW, then its db.
-    let dw_db: Vec<f32> =
-        want.dw.chunks(layer.bias_off).zip(want.db.chunks(out_dim)).flat_map(|(dw, db)| [dw, db].concat()).collect();
-
-    let mut checks = Vec::new();
-    for core in Core::LADDER {
-        let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-        let p_buf = GpuBuffer::from_slice(gpu, "params", &params)?;
-        let y_buf = GpuBuffer::zeros(gpu, "y", y_ref.len())?;
-        let z_buf = GpuBuffer::zeros(gpu, "z", z_ref.len())?;
-        let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy)?;
-        let g_buf = GpuBuffer::zeros(gpu, "grads", params.len())?;
-        let dx_buf = GpuBuffer::zeros(gpu, "dx", x.len())?;
-        let forward = LinearForward::with_core(gpu, core, &x_buf, &p_buf, &y_buf, &z_buf)?;
-        let backward = LinearBackward::with_core(
-            gpu,
-            core,
-            &x_buf,
-            &z_buf,
-            &p_buf,
-            &dy_buf,
-            &g_buf,
-            Some(InputGradient::plain(&dx_buf)),
-        )?;
-        let mut rec = Recorder::new(gpu);
-        let offsets = ForwardOffsets { z: Some(0), ..Default::default() };
-        forward.record_copies(&mut rec, &layer, act, rows, offsets, strides);
-        backward.record_copies(&mut rec, &layer, act, rows, BackwardOffsets::default(), strides, false);
-        rec.submit_and_wait()?;
-        let [fwd, backward] = linear_products(core);
-        let name = |what: &str| format!("linear {what}, {copies} copies, {} core", core.name());
-        checks.extend([
-            Check::close(&name("forward"), &[fwd], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
-            Check::close(
-                &name("backward dW, db"),
-                &[linear::ACTIVATION_BACKWARD, backward],
-                &g_buf.read::<f32>(gpu)?,
-                &dw_db,
-                1e-4,
-            ),
-            Check::close(
-                &name("backward dX"),
-                &[linear::ACTIVATION_BACKWARD, backward],
-                &dx_buf.read::<f32>(gpu)?,
-                &want.dx,
-                1e-5,
-            ),
-        ]);
-    }
-    Ok(checks)
-}
-
 fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let spec = MlpSpec::new(9, &[32, 32], 3, Activation::Silu);
     let rows = 19;
@@ -356,8 +291,8 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     loss.record(&mut rec, rows, spec.output, SquaredErrorParams { scale, ..Default::default() });
     pass.record_backward(&mut rec, &mlp, rows, false);
     rec.submit_and_wait()?;
-    let mut kernels = linear_products(Core::Auto.resolve(gpu)?).to_vec();
-    kernels.extend([linear::ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
+    let mut kernels = linear::products(Core::Auto.resolve(gpu)?).to_vec();
+    kernels.extend([ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
     Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
 }
 
