@@ -21,6 +21,7 @@ pub mod linear;
 pub mod loss;
 pub mod reduce;
 pub mod rng;
+pub mod rows;
 pub mod time_embedding;
 
 use anyhow::Result;
@@ -251,7 +252,10 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let expectile =
         critic::ExpectileCase { rows: 257, blocks: 1, expectile: 0.7, seed: 15, loss_tolerance: 1e-6, tolerance: 1e-6 };
     checks.push(critic::check_expectile(gpu, &expectile)?);
-    checks.extend(rows(gpu, &mut rng)?);
+    // Support-set assembly: dense rows into slots 1..M of groups of M + 1, and min(Q1, Q2).
+    let slots = rows::CopyCase { groups: 9, per_group: 16, dst_group: 17, dst_first: 1, width: 3, seed: 17 };
+    checks.push(rows::check_copy_rows(gpu, &slots)?);
+    checks.push(rows::check_minimum(gpu, &rows::MinimumCase { n: 101, seed: 18 })?);
     checks.push(sample_rows(gpu, &mut rng)?);
     // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
     let blocks = columns::Case {
@@ -321,43 +325,6 @@ fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     rec.submit_and_wait()?;
     let got: Vec<f32> = sampler.x.read(gpu)?;
     Ok(Check::close("Euler sampling in one dispatch", &[SAMPLE_ROWS], &got, &want, 1e-4))
-}
-
-/// Support-set assembly: dense rows into slots 1..M of groups of M + 1, and min(Q1, Q2).
-fn rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, COPY_ROWS, MINIMUM};
-    let (groups, m, width) = (9, 16, 3);
-    let src = random(rng, groups * m * width, 1.0);
-    let mut want = vec![0.0f32; groups * (m + 1) * width];
-    reference::rows::copy_rows(&src, &mut want, width, m, m + 1, 1);
-    let src_buf = GpuBuffer::from_slice(gpu, "rows", &src)?;
-    let dst_buf = GpuBuffer::zeros(gpu, "groups", want.len())?;
-    let copy = CopyRows::new(gpu, &src_buf, &dst_buf)?;
-
-    let a = random(rng, 101, 3.0);
-    let b = random(rng, 101, 3.0);
-    let a_buf = GpuBuffer::from_slice(gpu, "a", &a)?;
-    let b_buf = GpuBuffer::from_slice(gpu, "b", &b)?;
-    let min_buf = GpuBuffer::zeros(gpu, "min", a.len())?;
-    let minimum = Minimum::new(gpu, &a_buf, &b_buf, &min_buf)?;
-
-    let mut rec = Recorder::new(gpu);
-    let params = CopyRowsParams {
-        rows: (groups * m) as u32,
-        width: width as u32,
-        per_group: m as u32,
-        dst_group: (m + 1) as u32,
-        dst_first: 1,
-        ..Default::default()
-    };
-    copy.record(&mut rec, params);
-    minimum.record(&mut rec, a.len(), 0);
-    rec.submit_and_wait()?;
-    let min_want = reference::rows::minimum(&a, &b);
-    Ok(vec![
-        Check::exact("copy rows into groups", &[COPY_ROWS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)),
-        Check::exact("minimum", &[MINIMUM], &bits(&min_buf.read::<f32>(gpu)?), &bits(&min_want)),
-    ])
 }
 
 #[cfg(test)]
