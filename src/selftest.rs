@@ -22,23 +22,22 @@ pub mod loss;
 pub mod reduce;
 pub mod rng;
 pub mod rows;
+pub mod sample_rows;
 pub mod time_embedding;
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
+use crate::flow::VelocitySpec;
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::linear::{Core, ACTIVATION_BACKWARD};
 use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
 use crate::kernels::rng::{Distribution, FILL_INDICES};
-use crate::kernels::sample_rows::SAMPLE_ROWS;
 use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
 use crate::ops::AdamConfig;
-use crate::random::{streams, RngDraw, RngStream};
+use crate::random::{streams, RngDraw};
 use crate::reference;
-use crate::reference::qipo::VelocityParams;
 
 /// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -256,7 +255,20 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let slots = rows::CopyCase { groups: 9, per_group: 16, dst_group: 17, dst_first: 1, width: 3, seed: 17 };
     checks.push(rows::check_copy_rows(gpu, &slots)?);
     checks.push(rows::check_minimum(gpu, &rows::MinimumCase { n: 101, seed: 18 })?);
-    checks.push(sample_rows(gpu, &mut rng)?);
+    // A few actions sampled in one dispatch by a small velocity network, through 3 Euler
+    // steps, clipped.
+    let spec = VelocitySpec {
+        dim: 3,
+        cond_dim: 5,
+        time_features: 8,
+        time_scale: 30.0,
+        hidden: vec![16, 16],
+        activation: Activation::Mish,
+        architecture: Default::default(),
+    };
+    let clip = Some((-1.0, 1.0));
+    let sampling = sample_rows::Case { spec, rows: 4, steps: 3, clip, net_seed: 19, noise_seed: 20, tolerance: 1e-4 };
+    checks.push(sample_rows::check(gpu, &sampling)?);
     // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
     let blocks = columns::Case {
         rows: 21,
@@ -298,33 +310,6 @@ fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
     let mut kernels = linear::products(Core::Auto.resolve(gpu)?).to_vec();
     kernels.extend([ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
     Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
-}
-
-/// A few actions sampled in one dispatch by a small velocity network, through 3 Euler steps,
-/// clipped: the CPU twin samples the same from the same draw.
-fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let spec = VelocitySpec {
-        dim: 3,
-        cond_dim: 5,
-        time_features: 8,
-        time_scale: 30.0,
-        hidden: vec![16, 16],
-        activation: Activation::Mish,
-        architecture: Default::default(),
-    };
-    let (rows, steps, clip) = (4, 3, Some((-1.0, 1.0)));
-    let net = VelocityNet::new(gpu, &spec, rng.random::<u64>())?;
-    let states = random(rng, rows * spec.cond_dim, 1.0);
-    let states_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
-    let sampler = RowSampler::new(gpu, &net, &states_buf, rows, steps)?;
-    let mut draws = RngStream::new(rng.random::<u64>(), streams::POLICY_NOISE);
-    let cpu_net = VelocityParams { spec, params: net.params().read(gpu)?, frequencies: net.frequencies.read(gpu)? };
-    let want = reference::qipo::euler_sample(&cpu_net, &states, rows, 1, steps, &mut draws.clone(), clip);
-    let mut rec = Recorder::new(gpu);
-    sampler.record(&mut rec, &net, rows, &mut draws, clip);
-    rec.submit_and_wait()?;
-    let got: Vec<f32> = sampler.x.read(gpu)?;
-    Ok(Check::close("Euler sampling in one dispatch", &[SAMPLE_ROWS], &got, &want, 1e-4))
 }
 
 #[cfg(test)]
