@@ -300,4 +300,23 @@ mod tests {
         assert!(!Check::exact("words", &[], &[1, 2], &[1, 3]).passed);
         assert!(Check::exact("words", &[], &[1, 2], &[1, 2]).passed);
     }
+
+    #[test]
+    fn joined_checks_report_their_worst_part() {
+        let close = |error: f32, tolerance: f32| Check::new("part", &[], error, tolerance);
+        let exact = |passed: bool| Check::exact("part", &[], &[1], &[if passed { 1 } else { 2 }]);
+        // One tolerance: the largest error against it, as one comparison of all values.
+        let one = Check::all("all", &[], &[close(1e-6, 1e-5), close(3e-6, 1e-5), exact(true)]);
+        assert_eq!((one.max_error, one.tolerance, one.passed), (3e-6, 1e-5, true));
+        // Several: each error in units of its tolerance.
+        let mixed = Check::all("all", &[], &[close(2e-6, 1e-5), close(5e-7, 1e-6)]);
+        assert_eq!((mixed.max_error, mixed.tolerance, mixed.passed), (0.5, 1.0, true));
+        assert!(!Check::all("all", &[], &[close(2e-5, 1e-5), close(5e-7, 1e-6)]).passed);
+        // A failed exact part fails the whole, whatever the other errors.
+        let failed = Check::all("all", &[], &[close(1e-6, 1e-5), exact(false)]);
+        assert!(!failed.passed && failed.max_error.is_infinite());
+        assert!(!Check::all("all", &[], &[close(f32::NAN, 1e-5)]).passed);
+        assert!(!Check::absolute("sums", &[], &[1.7002], &[1.7], 1e-4).passed);
+        assert!(Check::absolute("sums", &[], &[1.70005], &[1.7], 1e-4).passed);
+    }
 }
