@@ -9,16 +9,19 @@
 //!   with no GPU in them, shared by the kernels and their CPU twins; [`random`] also derives
 //!   every stage, network and episode seed.
 //! - [`nn`]: the MLP (flat parameters, forward/backward recording) and Adam.
-//! - [`selftest`]: every kernel against its twin on the user's adapter (`qipo info`).
+//! - [`selftest`]: each kernel's comparison with its twin, one function per kernel: run small
+//!   on the user's adapter by `qipo info`, and over sweeps of sizes by the kernel tests.
 //! - [`bench`]: kernel benchmarks (`qipo bench`, `cargo bench`).
 //! - [`flow`]: the velocity network, energy-weighted flow matching and the Euler sampler.
 //! - [`toy`]: the 2-D energy-guided toy suite (`qipo toy`).
 //! - [`data`]: D4RL / Minari HDF5 datasets: loading, validation, statistics, normalisation.
+//! - [`csv_rows`]: CSV text as numbered rows, for the toy data and `qipo sample --states`.
 //! - [`stats`]: means and standard errors over seeds and episodes.
 //! - [`report`]: where the library's messages go (the library itself never prints).
 
 pub mod bench;
 pub mod commands;
+pub mod csv_rows;
 pub mod data;
 pub mod envs;
 pub mod eval;

@@ -4,32 +4,41 @@
 //! The test suite checks far more cases; this tells a user in a second whether their
 //! driver computes what qipo expects. Each check names the kernels it ran, so a test can
 //! tell that none of [`crate::kernels::all`] is left out.
+//!
+//! A kernel's comparison with its twin is written once, in the module named like the kernel
+//! (`selftest::reduce` for `kernels::reduce`): a `check` function taking a case (sizes,
+//! options, seed, tolerance) and returning a [`Check`]. [`run`] calls each with one small
+//! case; the kernel's tests (`tests/kernel_<name>.rs`; `kernel_flow.rs` for energy weights,
+//! Euler steps and flow pairs, `mlp.rs` for the MLP) call it over their sweep of sizes.
+
+pub mod adam;
+pub mod columns;
+pub mod critic;
+pub mod energy_weights;
+pub mod euler;
+pub mod flow_pairs;
+pub mod gather;
+pub mod linear;
+pub mod loss;
+pub mod mlp;
+pub mod reduce;
+pub mod rng;
+pub mod rows;
+pub mod sample_rows;
+pub mod time_embedding;
 
 use anyhow::Result;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::flow::{RowSampler, VelocityNet, VelocitySpec};
-use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
-use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP};
-use crate::kernels::critic::{Expectile, TdTarget, TdTargetParams, EXPECTILE_LOSS, SOFTMAX_TD_TARGET};
-use crate::kernels::energy_weights::{EnergyWeights, GROUP_SOFTMAX};
-use crate::kernels::euler::{EulerStep, EULER_STEP};
-use crate::kernels::flow_pairs::{FlowPairs, FLOW_PAIRS};
-use crate::kernels::gather::{Gather, GatherTable, GATHER_ROWS};
-use crate::kernels::linear::{
-    self, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
-};
-use crate::kernels::loss::{SquaredError, SquaredErrorParams, WEIGHTED_SQUARED_ERROR};
-use crate::kernels::reduce::{Reduce, REDUCE_RANGE, REDUCE_ROWS};
-use crate::kernels::rng::{self, Distribution, RngFill};
-use crate::kernels::sample_rows::SAMPLE_ROWS;
-use crate::kernels::time_embedding::{self as embedding, EmbeddingOffsets, EmbeddingShape, TimeEmbedding, EMBED_TIME};
-use crate::nn::{Activation, Mlp, MlpPass, MlpSpec};
-use crate::ops::{AdamConfig, LayerShape, ReduceOp};
-use crate::random::{streams, RngDraw, RngStream};
-use crate::reference;
-use crate::reference::qipo::VelocityParams;
+use crate::flow::VelocitySpec;
+use crate::gpu::{Gpu, Kernel};
+use crate::kernels::linear::Core;
+use crate::kernels::rng::{Distribution, FILL_INDICES};
+use crate::kernels::time_embedding::DEFAULT_FEATURES;
+use crate::nn::{Activation, MlpSpec};
+use crate::ops::{AdamConfig, ColumnMode};
+use crate::random::{streams, RngDraw};
 
 /// The outcome of one check.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -70,6 +79,53 @@ impl Check {
         };
         Self::new(name, kernels, max_error, 0.0)
     }
+
+    /// Floats that must agree to `tolerance` in absolute terms. NaN must meet NaN.
+    fn absolute(name: &str, kernels: &[Kernel], got: &[f32], want: &[f32], tolerance: f32) -> Self {
+        let max_error = if got.len() == want.len() {
+            worst(got.iter().zip(want).map(|(&g, &w)| match (g.is_nan(), w.is_nan()) {
+                (true, true) => 0.0,
+                (false, false) if g == w => 0.0,
+                (false, false) => (g - w).abs(),
+                _ => f32::INFINITY,
+            }))
+        } else {
+            f32::INFINITY
+        };
+        Self::new(name, kernels, max_error, tolerance)
+    }
+
+    /// One check of several comparisons, passed when each part is within its own tolerance.
+    /// Exact parts (tolerance 0) add nothing to the error unless they fail. If the other parts
+    /// share one tolerance, the check reports their largest error against it (as one
+    /// comparison of all their values would); otherwise each error is in units of its part's
+    /// tolerance, against 1.
+    fn all(name: &str, kernels: &[Kernel], parts: &[Check]) -> Self {
+        let passed = parts.iter().all(|p| p.passed);
+        let graded: Vec<&Check> = parts.iter().filter(|p| p.tolerance > 0.0).collect();
+        let (max_error, tolerance) = match graded.first() {
+            None => (0.0, 0.0),
+            Some(first) if graded.iter().all(|p| p.tolerance == first.tolerance) => {
+                (worst(graded.iter().map(|p| p.max_error)), first.tolerance)
+            }
+            Some(_) => (worst(graded.iter().map(|p| p.max_error / p.tolerance)), 1.0),
+        };
+        // A failed exact part fails the whole.
+        let max_error = if !passed && max_error <= tolerance { f32::INFINITY } else { max_error };
+        Self { passed, ..Self::new(name, kernels, max_error, tolerance) }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let result = if self.passed { "passed" } else { "FAILED" };
+        write!(f, "{}: max error {:.2e}, tolerance {:.1e}, {result}", self.name, self.max_error, self.tolerance)
+    }
+}
+
+/// The largest of `errors`, NaN if any is NaN (`f32::max` would skip it).
+fn worst(errors: impl Iterator<Item = f32>) -> f32 {
+    errors.fold(0.0, |worst, e| if e.is_nan() || e > worst { e } else { worst })
 }
 
 /// The largest |g - w| / (1 + |w|), infinite on a length mismatch or where only one side is
@@ -91,338 +147,123 @@ pub(crate) fn random(rng: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
     (0..n).map(|_| rng.random_range(-scale..scale)).collect()
 }
 
+/// `n` numbers uniform in [-scale, scale) from `seed`, as the kernel tests draw them.
+pub fn values(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    random(&mut ChaCha8Rng::seed_from_u64(seed), n, scale)
+}
+
 fn bits(x: &[f32]) -> Vec<u32> {
     x.iter().map(|v| v.to_bits()).collect()
 }
 
 /// Runs every check; an `Err` means the GPU itself failed (not a wrong result).
 pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(20250305);
     let mut checks = Vec::new();
-    checks.extend(linear(gpu, &mut rng)?);
-    checks.push(squared_error(gpu, &mut rng)?);
-    checks.push(mlp_gradient(gpu, &mut rng)?);
-    checks.extend(rng_fills(gpu, &mut rng)?);
-    checks.push(time_embedding(gpu, &mut rng)?);
-    checks.extend(reductions(gpu, &mut rng)?);
-    checks.push(adam(gpu, &mut rng)?);
-    checks.push(energy_weights(gpu, &mut rng)?);
-    checks.push(euler(gpu, &mut rng)?);
-    checks.push(flow_pairs(gpu, &mut rng)?);
-    checks.push(gather(gpu, &mut rng)?);
-    checks.extend(critic(gpu, &mut rng)?);
-    checks.extend(rows(gpu, &mut rng)?);
-    checks.push(sample_rows(gpu, &mut rng)?);
-    checks.push(columns(gpu, &mut rng)?);
-    Ok(checks)
-}
-
-/// The products of one core: forward, and the weight and input gradients.
-fn linear_products(core: Core) -> [Kernel; 2] {
-    use linear::{BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED};
-    match core {
-        Core::Tiled => [FORWARD_TILED, BACKWARD_TILED],
-        _ => [FORWARD, BACKWARD],
-    }
-}
-
-/// Two copies of a layer in the same dispatches, on each matmul core.
-fn linear(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (copies, rows, in_dim, out_dim, act) = (2, 33, 17, 65, Activation::Mish);
-    let layer = LayerShape { in_dim, out_dim, weight_off: 0, bias_off: in_dim * out_dim };
-    let per_copy = layer.bias_off + out_dim;
-    let strides = Copies {
-        count: copies,
-        params_stride: per_copy,
-        input_stride: rows * in_dim,
-        output_stride: rows * out_dim,
-        input_group: 1,
-    };
-    let x = random(rng, copies * rows * in_dim, 2.0);
-    let params = random(rng, copies * per_copy, 0.5);
-    let dy = random(rng, copies * rows * out_dim, 1.0);
-    let w: Vec<f32> = params.chunks(per_copy).flat_map(|c| c[..layer.bias_off].to_vec()).collect();
-    let b: Vec<f32> = params.chunks(per_copy).flat_map(|c| c[layer.bias_off..].to_vec()).collect();
-    let (z_ref, y_ref) = reference::linear::forward_copies(&x, &w, &b, copies, false, rows, in_dim, out_dim, act);
-    let want = reference::linear::backward_copies(&x, &w, &z_ref, &dy, copies, rows, in_dim, out_dim, act);
-    // The gradient buffer's layout: each copy's dW, then its db.
-    let dw_db: Vec<f32> =
-        want.dw.chunks(layer.bias_off).zip(want.db.chunks(out_dim)).flat_map(|(dw, db)| [dw, db].concat()).collect();
-
-    let mut checks = Vec::new();
+    // Two copies of a layer in the same dispatches, on each matmul core.
     for core in Core::LADDER {
-        let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-        let p_buf = GpuBuffer::from_slice(gpu, "params", &params)?;
-        let y_buf = GpuBuffer::zeros(gpu, "y", y_ref.len())?;
-        let z_buf = GpuBuffer::zeros(gpu, "z", z_ref.len())?;
-        let dy_buf = GpuBuffer::from_slice(gpu, "dy", &dy)?;
-        let g_buf = GpuBuffer::zeros(gpu, "grads", params.len())?;
-        let dx_buf = GpuBuffer::zeros(gpu, "dx", x.len())?;
-        let forward = LinearForward::with_core(gpu, core, &x_buf, &p_buf, &y_buf, &z_buf)?;
-        let backward = LinearBackward::with_core(
-            gpu,
-            core,
-            &x_buf,
-            &z_buf,
-            &p_buf,
-            &dy_buf,
-            &g_buf,
-            Some(InputGradient::plain(&dx_buf)),
-        )?;
-        let mut rec = Recorder::new(gpu);
-        let offsets = ForwardOffsets { z: Some(0), ..Default::default() };
-        forward.record_copies(&mut rec, &layer, act, rows, offsets, strides);
-        backward.record_copies(&mut rec, &layer, act, rows, BackwardOffsets::default(), strides, false);
-        rec.submit_and_wait()?;
-        let [fwd, backward] = linear_products(core);
-        let name = |what: &str| format!("linear {what}, {copies} copies, {} core", core.name());
-        checks.extend([
-            Check::close(&name("forward"), &[fwd], &y_buf.read::<f32>(gpu)?, &y_ref, 1e-5),
-            Check::close(
-                &name("backward dW, db"),
-                &[linear::ACTIVATION_BACKWARD, backward],
-                &g_buf.read::<f32>(gpu)?,
-                &dw_db,
-                1e-4,
-            ),
-            Check::close(
-                &name("backward dX"),
-                &[linear::ACTIVATION_BACKWARD, backward],
-                &dx_buf.read::<f32>(gpu)?,
-                &want.dx,
-                1e-5,
-            ),
-        ]);
+        let layer = linear::Case {
+            rows: 33,
+            in_dim: 17,
+            out_dim: 65,
+            act: Activation::Mish,
+            copies: 2,
+            input_group: 1,
+            layout: linear::ALIGNED,
+            seed: 16,
+            tolerance: 1e-5,
+            grad_tolerance: 1e-4,
+        };
+        checks.push(linear::check_forward(gpu, core, &layer, false)?);
+        checks.extend(linear::check_backward(gpu, core, &layer, false, None)?);
     }
-    Ok(checks)
-}
-
-fn squared_error(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (rows, cols) = (37, 5);
-    let pred = random(rng, rows * cols, 2.0);
-    let goal = random(rng, rows * cols, 2.0);
-    let weights: Vec<f32> = random(rng, rows, 1.0).iter().map(|w| w.abs()).collect();
-    let block = 10;
-    let (loss_rows, grad_ref) = reference::loss::weighted_squared_error(&pred, &goal, Some(&weights), rows, cols, 0.1);
-    let loss_ref = reference::loss::block_sums(&loss_rows, block);
-    let p = GpuBuffer::from_slice(gpu, "pred", &pred)?;
-    let t = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let w = GpuBuffer::from_slice(gpu, "weights", &weights)?;
-    let g = GpuBuffer::zeros(gpu, "grad", rows * cols)?;
-    let l = GpuBuffer::zeros(gpu, "loss", loss_ref.len())?;
-    let op = SquaredError::new(gpu, &p, &t, Some(&w), &g, &l)?;
-    let mut rec = Recorder::new(gpu);
-    let params = SquaredErrorParams { scale: 0.1, block_rows: block as u32, ..Default::default() };
-    op.record(&mut rec, rows, cols, params);
-    rec.submit_and_wait()?;
-    let got = [l.read::<f32>(gpu)?, g.read::<f32>(gpu)?].concat();
-    let want = [loss_ref, grad_ref].concat();
-    Ok(Check::close("weighted squared error, summed by blocks", &[WEIGHTED_SQUARED_ERROR], &got, &want, 1e-5))
-}
-
-fn mlp_gradient(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let spec = MlpSpec::new(9, &[32, 32], 3, Activation::Silu);
-    let rows = 19;
-    let x = random(rng, rows * spec.input, 1.0);
-    let goal = random(rng, rows * spec.output, 1.0);
-    let params = spec.init_params(rng.random());
-    let acts = reference::mlp::forward(&spec, &params, &x, rows);
-    let out = &acts.last().expect("an MLP has at least one layer").1;
-    let scale = 1.0 / rows as f32;
-    let (_, d_out) = reference::loss::weighted_squared_error(out, &goal, None, rows, spec.output, scale);
-    let want = reference::mlp::backward(&spec, &params, &x, &acts, &d_out, rows);
-
-    let mlp = Mlp::from_params(gpu, &spec, &params)?;
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let t_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let l_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
-    let pass = MlpPass::new(gpu, &mlp, &x_buf, rows, true)?;
-    let grad_out = pass.output_grad().expect("a training pass has an output gradient");
-    let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, grad_out, &l_buf)?;
-    let mut rec = Recorder::new(gpu);
-    pass.record_forward(&mut rec, &mlp, rows);
-    loss.record(&mut rec, rows, spec.output, SquaredErrorParams { scale, ..Default::default() });
-    pass.record_backward(&mut rec, &mlp, rows, false);
-    rec.submit_and_wait()?;
-    let mut kernels = linear_products(Core::Auto.resolve(gpu)?).to_vec();
-    kernels.extend([linear::ACTIVATION_BACKWARD, WEIGHTED_SQUARED_ERROR]);
-    Ok(Check::close("MLP forward + backward", &kernels, &mlp.grads.read::<f32>(gpu)?, &want, 1e-4))
-}
-
-/// Each fill kernel at an offset; indices below a small bound and below one near 2^32,
-/// where rejection matters.
-fn rng_fills(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (offset, count) = (3, 1001);
-    let draw = RngDraw::new(rng.random(), streams::GENERAL, 7);
-    let fill = |distribution: Distribution| -> Result<Vec<u32>> {
-        let out = GpuBuffer::zeros(gpu, "random", offset + count)?;
-        let op = RngFill::new(gpu, &out, distribution)?;
-        let mut rec = Recorder::new(gpu);
-        op.record_draw(&mut rec, draw, offset, count);
-        rec.submit_and_wait()?;
-        out.read_range(gpu, offset, count)
+    let error = loss::Case { rows: 37, cols: 5, weighted: true, scale: 0.1, block: 10, seed: 10, tolerance: 1e-5 };
+    checks.push(loss::check(gpu, &error)?);
+    let network = mlp::Case {
+        spec: MlpSpec::new(9, &[32, 32], 3, Activation::Silu),
+        rows: 19,
+        seed: 21,
+        tolerance: 1e-4,
+        grad_tolerance: 1e-4,
     };
-    let got_bits = fill(Distribution::Bits)?;
-    let got_uniform = fill(Distribution::UNIT_UNIFORM)?;
-    let got_normal = fill(Distribution::Normal { mean: 0.5, std: 2.0 })?;
-    let (mut got_indices, mut want_indices) = (Vec::new(), Vec::new());
-    for n in [17, 4_000_000_007] {
-        got_indices.extend(fill(Distribution::Index { n })?);
-        want_indices.extend(reference::rng::fill_indices(draw, count, n));
-    }
-    let floats = |words: &[u32]| words.iter().map(|&w| f32::from_bits(w)).collect::<Vec<_>>();
-    let want_normal = reference::rng::fill_normal(draw, count, 2.0, 0.5);
-    Ok(vec![
-        Check::exact("random bits", &[rng::FILL_BITS], &got_bits, &reference::rng::fill_bits(draw, count)),
-        // Uniforms in (0, 1) are exact functions of the bits, so they match bit for bit.
-        Check::exact(
-            "random uniform (0, 1)",
-            &[rng::FILL_UNIFORM],
-            &got_uniform,
-            &bits(&reference::rng::fill_uniform(draw, count, 1.0, 0.0)),
-        ),
-        // Normals differ by the device's log, sin and cos.
-        Check::close("random normal (0.5, 2²)", &[rng::FILL_NORMAL], &floats(&got_normal), &want_normal, 1e-5),
-        Check::exact("random indices", &[rng::FILL_INDICES], &got_indices, &want_indices),
-    ])
-}
-
-/// QIPO's layout: noisy actions, QGPO's 32 Fourier features, states shared by support sets.
-fn time_embedding(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (rows, x_dim, cond_dim, repeat) = (20, 6, 17, 3);
-    let shape = EmbeddingShape::new(x_dim, embedding::DEFAULT_FEATURES, cond_dim, repeat)?;
-    let x = random(rng, rows * x_dim, 1.0);
-    let t: Vec<f32> = random(rng, rows, 1.0).iter().map(|v| v.abs()).collect();
-    let w = embedding::fourier_frequencies(rng.random(), shape.frequencies, embedding::DEFAULT_SCALE)?;
-    let cond = random(rng, shape.cond_rows(rows) * cond_dim, 3.0);
-    let want = reference::time_embedding::embed(&x, &t, &w, &cond, x_dim, cond_dim, repeat);
-
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let t_buf = GpuBuffer::from_slice(gpu, "t", &t)?;
-    let w_buf = GpuBuffer::from_slice(gpu, "frequencies", &w)?;
-    let cond_buf = GpuBuffer::from_slice(gpu, "cond", &cond)?;
-    let out = GpuBuffer::zeros(gpu, "embedded", rows * shape.width())?;
-    let op = TimeEmbedding::new(gpu, &x_buf, &t_buf, &w_buf, &cond_buf, &out)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, &shape, rows, EmbeddingOffsets::default());
-    rec.submit_and_wait()?;
+    checks.push(mlp::check(gpu, &network)?);
+    // Each fill at an offset; indices below a small bound and below one near 2^32, where
+    // rejection matters.
+    let draw = RngDraw::new(12, streams::GENERAL, 7);
+    let fill = |distribution, tolerance| rng::Case { distribution, sizes: vec![1001], draw, tolerance };
+    checks.push(rng::check(gpu, &fill(Distribution::Bits, 0.0))?);
+    // Uniforms in (0, 1) are exact functions of the bits, so they match bit for bit.
+    checks.push(rng::check(gpu, &fill(Distribution::UNIT_UNIFORM, 0.0))?);
+    // Normals differ by the device's log, sin and cos.
+    checks.push(rng::check(gpu, &fill(Distribution::Normal { mean: 0.5, std: 2.0 }, 1e-5))?);
+    let indices = [17, 4_000_000_007].map(|n| fill(Distribution::Index { n }, 0.0));
+    let indices: Vec<Check> = indices.iter().map(|case| rng::check(gpu, case)).collect::<Result<_>>()?;
+    checks.push(Check::all("random indices", &[FILL_INDICES], &indices));
+    // QIPO's layout: noisy actions, QGPO's 32 Fourier features, states shared by support sets.
     // t·w reaches about 100 turns: where the device keeps t·w exact (a fused multiply-subtract)
     // and the host rounds it, the angles differ by up to half an ulp of 100 turns, about 2e-5.
-    Ok(Check::close("time embedding", &[EMBED_TIME], &out.read::<f32>(gpu)?, &want, 1e-4))
-}
-
-/// Each op over a range long enough for two passes, and each op over the rows of a matrix.
-fn reductions(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (offset, len) = (5, 3001);
-    let (rows, cols) = (9, 301);
-    // A nonzero mean, so sums grow with the length.
-    let x: Vec<f32> = random(rng, offset + len, 1.0).iter().map(|v| v + 0.25).collect();
-    let m = random(rng, rows * cols, 2.0);
-    let ops = ReduceOp::ALL;
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let m_buf = GpuBuffer::from_slice(gpu, "matrix", &m)?;
-    let range_out = GpuBuffer::zeros(gpu, "range results", ops.len())?;
-    let rows_out = GpuBuffer::zeros(gpu, "row results", ops.len() * rows)?;
-    let range = Reduce::new(gpu, &x_buf, &range_out)?;
-    let by_row = Reduce::new(gpu, &m_buf, &rows_out)?;
-    let mut rec = Recorder::new(gpu);
-    for (k, op) in ops.into_iter().enumerate() {
-        range.record(&mut rec, op, offset, len, k);
-        by_row.record_rows(&mut rec, op, 0, rows, cols, k * rows);
-    }
-    rec.submit_and_wait()?;
-    let got_range: Vec<f32> = range_out.read(gpu)?;
-    let got_rows: Vec<f32> = rows_out.read(gpu)?;
-
-    let mut checks = Vec::new();
-    let mut want_rows = Vec::new();
-    for (k, op) in ops.into_iter().enumerate() {
-        let want = reference::reduce::reduce(&x[offset..], op) as f32;
-        let name = format!("reduce {} (2 passes)", op_name(op));
-        checks.push(Check::close(&name, &[REDUCE_RANGE], &got_range[k..k + 1], &[want], 1e-5));
-        want_rows.extend(reference::reduce::reduce_rows(&m, rows, cols, op).iter().map(|&v| v as f32));
-    }
-    checks.push(Check::close("reduce rows (every op)", &[REDUCE_ROWS], &got_rows, &want_rows, 1e-5));
-    Ok(checks)
-}
-
-fn op_name(op: ReduceOp) -> &'static str {
-    match op {
-        ReduceOp::Sum => "sum",
-        ReduceOp::Mean => "mean",
-        ReduceOp::Max => "max",
-        ReduceOp::SumOfSquares => "sum of squares",
-    }
-}
-
-/// A few AdamW steps with active clipping (which runs the gradient-norm reduction), fresh
-/// gradients each step so the moments mix steps.
-fn adam(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (len, steps) = (1500, 3);
+    let embedding = time_embedding::Case {
+        rows: 20,
+        x_dim: 6,
+        features: DEFAULT_FEATURES,
+        cond_dim: 17,
+        repeat: 3,
+        seed: 11,
+        tolerance: time_embedding::Tolerance::Relative(1e-4),
+    };
+    checks.push(time_embedding::check(gpu, &embedding)?);
+    // A range long enough for two passes, 5 words into its buffer, and the rows of a matrix.
+    let relative = reduce::Tolerance::Relative(1e-5);
+    let range = reduce::RangeCase { len: 3001, mean: 0.25, guarded: true, seed: 1, tolerance: relative };
+    checks.extend(reduce::check_range(gpu, &range)?);
+    checks.push(reduce::check_rows(gpu, &reduce::RowsCase { rows: 9, cols: 301, seed: 2, tolerance: relative })?);
+    // A few AdamW steps with active clipping (which runs the gradient-norm reduction).
     let config = AdamConfig { lr: 1e-2, weight_decay: 0.1, max_grad_norm: 0.5, ..Default::default() };
-    let mut params_ref = random(rng, len, 1.0);
-    let mut state = reference::adam::AdamState::new(len);
-    let params = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
-    let grads = GpuBuffer::zeros(gpu, "grads", len)?;
-    // Once alone, once with a target network following the parameters by Polyak averaging,
-    // as the critic's does.
-    let (tau, mut target_ref) = (0.005, random(rng, len, 1.0));
-    let target = GpuBuffer::from_slice(gpu, "target", &target_ref)?;
-    let followed = GpuBuffer::from_slice(gpu, "params", &params_ref)?;
-    let mut adam = Adam::new(gpu, &params, &grads, config)?;
-    let mut with_target = Adam::new(gpu, &followed, &grads, config)?.with_polyak_target(gpu, &target, tau)?;
-    for step in 0..steps {
-        let g = random(rng, len, 0.5 + step as f32);
-        grads.write(gpu, 0, &g);
-        let mut rec = Recorder::new(gpu);
-        adam.record_step(&mut rec);
-        with_target.record_step(&mut rec);
-        rec.submit_and_wait()?;
-        reference::adam::step(&mut params_ref, &g, &mut state, &config);
-        reference::critic::polyak(&mut target_ref, &params_ref, tau);
-    }
-    let (m, v) = adam.moments();
-    let got = [params.read::<f32>(gpu)?, m.read(gpu)?, v.read(gpu)?, followed.read(gpu)?, target.read(gpu)?].concat();
-    let want = [params_ref.clone(), state.m, state.v, params_ref, target_ref].concat();
-    let kernels = [ADAM_STEP, ADAM_POLYAK_STEP, REDUCE_RANGE];
-    Ok(Check::close("AdamW, 3 steps, clipped, alone and with a Polyak target", &kernels, &got, &want, 1e-5))
-}
-
-/// QIPO's support sets: groups of 17 values, energies scaled by -β.
-fn energy_weights(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (groups, size, coef, scale) = (7, 17, -3.0, 1.7);
-    let values = random(rng, groups * size, 4.0);
-    let want = reference::flow::energy_weights(&values, size, coef, scale);
-    let v = GpuBuffer::from_slice(gpu, "values", &values)?;
-    let w = GpuBuffer::zeros(gpu, "weights", groups * size)?;
-    let op = EnergyWeights::new(gpu, &v, &w)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, groups, size, coef, scale);
-    rec.submit_and_wait()?;
-    Ok(Check::close("energy weights", &[GROUP_SOFTMAX], &w.read::<f32>(gpu)?, &want, 1e-5))
-}
-
-/// Two steps, the second clipped.
-fn euler(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (n, dt, clip) = (257, 0.1, Some((-1.0, 1.0)));
-    let x = random(rng, n, 2.0);
-    let v = random(rng, n, 5.0);
-    let mut want = x.clone();
-    reference::flow::euler_step(&mut want, &v, dt, None);
-    reference::flow::euler_step(&mut want, &v, dt, clip);
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &x)?;
-    let v_buf = GpuBuffer::from_slice(gpu, "v", &v)?;
-    let op = EulerStep::new(gpu, &v_buf, &x_buf)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, n, dt, None);
-    op.record(&mut rec, n, dt, clip);
-    rec.submit_and_wait()?;
-    Ok(Check::close("Euler step (then clipped)", &[EULER_STEP], &x_buf.read::<f32>(gpu)?, &want, 1e-6))
-}
-
-/// A few actions sampled in one dispatch by a small velocity network, through 3 Euler steps,
-/// clipped: the CPU twin samples the same from the same draw.
-fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
+    let steps = adam::Case { len: 1500, copies: 1, config, steps: 3, tau: Some(0.005), seed: 13, tolerance: 1e-5 };
+    checks.push(adam::check(gpu, &steps)?);
+    // QIPO's support sets: groups of 17 values, energies scaled by -β.
+    let weights = energy_weights::Case {
+        groups: 7,
+        size: 17,
+        coef: -3.0,
+        scale: 1.7,
+        seed: 3,
+        tolerance: 1e-5,
+        sum_tolerance: None,
+    };
+    checks.push(energy_weights::check(gpu, &weights)?);
+    // Two steps, the second clipped.
+    let steps = euler::Case { n: 257, dt: 0.1, clips: &[None, Some((-1.0, 1.0))], seed: 4, tolerance: 1e-6 };
+    checks.push(euler::check(gpu, &steps)?);
+    // A batch of 6-D actions: x_t, t and the target velocity.
+    let (noise, time) = (RngDraw::new(8, streams::FLOW_NOISE, 0), RngDraw::new(8, streams::FLOW_TIME, 0));
+    let pairs = flow_pairs::Case { rows: 33, dim: 6, noise, time, seed: 9, t_tolerance: 1e-5, tolerance: 1e-5 };
+    checks.push(flow_pairs::check(gpu, &pairs)?);
+    // Two seeds' minibatches of three tables, one of them a table per seed.
+    let tables = [(7, false), (1, true), (3, false)].map(|(width, per_copy)| gather::Table { width, per_copy });
+    let draw = RngDraw::new(6, streams::MINIBATCH, 3);
+    let minibatches = gather::Case { tables: tables.to_vec(), n: 50, copies: 2, rows: 21, draw, seed: 7 };
+    checks.push(gather::check(gpu, &minibatches)?);
+    // The critic's kernels: QGPO's soft TD target with both heads in one buffer, the
+    // expectile loss.
+    let td = critic::TdCase {
+        batch: 33,
+        support: 16,
+        heads: critic::Heads::Stacked,
+        alpha: 0.5,
+        gamma: 0.99,
+        seed: 14,
+        tolerance: 1e-5,
+    };
+    checks.push(critic::check_td_target(gpu, &td)?);
+    let expectile =
+        critic::ExpectileCase { rows: 257, blocks: 1, expectile: 0.7, seed: 15, loss_tolerance: 1e-6, tolerance: 1e-6 };
+    checks.push(critic::check_expectile(gpu, &expectile)?);
+    // Support-set assembly: dense rows into slots 1..M of groups of M + 1, and min(Q1, Q2).
+    let slots = rows::CopyCase { groups: 9, per_group: 16, dst_group: 17, dst_first: 1, width: 3, seed: 17 };
+    checks.push(rows::check_copy_rows(gpu, &slots)?);
+    checks.push(rows::check_minimum(gpu, &rows::MinimumCase { n: 101, seed: 18 })?);
+    // A few actions sampled in one dispatch by a small velocity network, through 3 Euler
+    // steps, clipped.
     let spec = VelocitySpec {
         dim: 3,
         cond_dim: 5,
@@ -432,173 +273,14 @@ fn sample_rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
         activation: Activation::Mish,
         architecture: Default::default(),
     };
-    let (rows, steps, clip) = (4, 3, Some((-1.0, 1.0)));
-    let net = VelocityNet::new(gpu, &spec, rng.random::<u64>())?;
-    let states = random(rng, rows * spec.cond_dim, 1.0);
-    let states_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
-    let sampler = RowSampler::new(gpu, &net, &states_buf, rows, steps)?;
-    let mut draws = RngStream::new(rng.random::<u64>(), streams::POLICY_NOISE);
-    let cpu_net = VelocityParams { spec, params: net.params().read(gpu)?, frequencies: net.frequencies.read(gpu)? };
-    let want = reference::qipo::euler_sample(&cpu_net, &states, rows, 1, steps, &mut draws.clone(), clip);
-    let mut rec = Recorder::new(gpu);
-    sampler.record(&mut rec, &net, rows, &mut draws, clip);
-    rec.submit_and_wait()?;
-    let got: Vec<f32> = sampler.x.read(gpu)?;
-    Ok(Check::close("Euler sampling in one dispatch", &[SAMPLE_ROWS], &got, &want, 1e-4))
-}
-
-/// A batch of 6-D actions: x_t, t and the target velocity.
-fn flow_pairs(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (rows, dim) = (33, 6);
-    let seed = rng.random();
-    let x1 = random(rng, rows * dim, 3.0);
-    let mut noise = RngStream::new(seed, streams::FLOW_NOISE);
-    let mut time = RngStream::new(seed, streams::FLOW_TIME);
-    let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise.peek(), time.peek());
-    let x1_buf = GpuBuffer::from_slice(gpu, "x1", &x1)?;
-    let xt = GpuBuffer::zeros(gpu, "x_t", rows * dim)?;
-    let t = GpuBuffer::zeros(gpu, "t", rows)?;
-    let target = GpuBuffer::zeros(gpu, "target", rows * dim)?;
-    let op = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, rows, dim, &mut noise, &mut time);
-    rec.submit_and_wait()?;
-    let got = [xt.read::<f32>(gpu)?, t.read(gpu)?, target.read(gpu)?].concat();
-    let want = [xt_ref, t_ref, target_ref].concat();
-    // x0 is a normal draw: the device's log, sin and cos show through.
-    Ok(Check::close("flow-matching pairs", &[FLOW_PAIRS], &got, &want, 1e-5))
-}
-
-/// Two seeds' minibatches of three tables, one of them a table per seed, by indices drawn
-/// inline.
-fn gather(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    let (n, copies, rows, widths) = (50, 2, 21, [7, 1, 3]);
-    let draw = RngDraw::new(rng.random(), streams::MINIBATCH, 3);
-    let indices = reference::gather::drawn_indices(draw, copies, rows, n as u32);
-    // Table 1 holds one table of n rows per seed; seed c reads its own.
-    let sources = [random(rng, n * widths[0], 10.0), random(rng, copies * n, 10.0), random(rng, n * widths[2], 10.0)];
-    let mut want = Vec::new();
-    for (k, (src, &width)) in sources.iter().zip(&widths).enumerate() {
-        for (r, &i) in indices.iter().enumerate() {
-            let table = if k == 1 { &src[r / rows * n..][..n] } else { &src[..] };
-            want.extend(reference::gather::gather_rows(table, width, &[i]));
-        }
-    }
-    let src: Vec<GpuBuffer> = sources.iter().map(|s| GpuBuffer::from_slice(gpu, "table", s)).collect::<Result<_>>()?;
-    let out: Vec<GpuBuffer> =
-        widths.iter().map(|w| GpuBuffer::zeros(gpu, "rows", copies * rows * w)).collect::<Result<_>>()?;
-    let tables: Vec<GatherTable> =
-        (0..3).map(|k| GatherTable { src: &src[k], out: &out[k], width: widths[k], per_copy: k == 1 }).collect();
-    let op = Gather::new(gpu, &tables, n)?;
-    let mut rec = Recorder::new(gpu);
-    op.record(&mut rec, draw, copies, rows);
-    rec.submit_and_wait()?;
-    let got: Vec<u32> = out.iter().map(|o| o.read::<u32>(gpu)).collect::<Result<Vec<_>>>()?.concat();
-    // Rows are moved as words, so they must match bit for bit.
-    Ok(Check::exact("gather rows of three tables, indices drawn inline", &[GATHER_ROWS], &got, &bits(&want)))
-}
-
-/// The critic's kernels: QGPO's soft TD target with both heads in one buffer, the expectile
-/// loss.
-fn critic(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    let (batch, support, alpha, gamma) = (33, 16, 0.5, 0.99);
-    let q = random(rng, 2 * batch * support, 30.0);
-    let rewards = random(rng, batch, 3.0);
-    let dones: Vec<f32> = random(rng, batch, 1.0).iter().map(|&x| if x > 0.5 { 1.0 } else { 0.0 }).collect();
-    let (q1, q2) = q.split_at(batch * support);
-    let (y, v) = reference::critic::td_target(q1, q2, &rewards, &dones, support, alpha, gamma);
-    let q_buf = GpuBuffer::from_slice(gpu, "q", &q)?;
-    let r_buf = GpuBuffer::from_slice(gpu, "rewards", &rewards)?;
-    let d_buf = GpuBuffer::from_slice(gpu, "dones", &dones)?;
-    let out = GpuBuffer::zeros(gpu, "td", 2 * batch)?;
-    let td = TdTarget::new(gpu, &q_buf, None, &r_buf, &d_buf, &out)?;
-
-    let rows = 257;
-    let pred = random(rng, rows, 5.0);
-    let goal = random(rng, rows, 5.0);
-    let (loss_rows, grad) = reference::critic::expectile_loss(&pred, &goal, 0.7, 1.0 / rows as f32);
-    let loss = reference::loss::block_sums(&loss_rows, rows);
-    let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred)?;
-    let goal_buf = GpuBuffer::from_slice(gpu, "target", &goal)?;
-    let grad_buf = GpuBuffer::zeros(gpu, "grad", rows)?;
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1)?;
-    let expectile = Expectile::new(gpu, &pred_buf, &goal_buf, &grad_buf, &loss_buf)?;
-
-    let mut rec = Recorder::new(gpu);
-    let params = TdTargetParams {
-        batch: batch as u32,
-        support: support as u32,
-        q2_off: (batch * support) as u32,
-        q_stride: 1,
-        value_off: batch as u32,
-        has_value: 1,
-        alpha,
-        gamma,
-        ..Default::default()
-    };
-    td.record_with(&mut rec, params);
-    expectile.record(&mut rec, rows, 0.7, 1.0 / rows as f32);
-    rec.submit_and_wait()?;
-    let td_got = out.read::<f32>(gpu)?;
-    let expectile_got = [loss_buf.read::<f32>(gpu)?, grad_buf.read::<f32>(gpu)?].concat();
-    Ok(vec![
-        Check::close("soft TD target (y, v)", &[SOFTMAX_TD_TARGET], &td_got, &[y, v].concat(), 1e-5),
-        Check::close("expectile loss and gradient", &[EXPECTILE_LOSS], &expectile_got, &[loss, grad].concat(), 1e-6),
-    ])
-}
-
-/// Support-set assembly: dense rows into slots 1..M of groups of M + 1, and min(Q1, Q2).
-fn rows(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Vec<Check>> {
-    use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, COPY_ROWS, MINIMUM};
-    let (groups, m, width) = (9, 16, 3);
-    let src = random(rng, groups * m * width, 1.0);
-    let mut want = vec![0.0f32; groups * (m + 1) * width];
-    reference::rows::copy_rows(&src, &mut want, width, m, m + 1, 1);
-    let src_buf = GpuBuffer::from_slice(gpu, "rows", &src)?;
-    let dst_buf = GpuBuffer::zeros(gpu, "groups", want.len())?;
-    let copy = CopyRows::new(gpu, &src_buf, &dst_buf)?;
-
-    let a = random(rng, 101, 3.0);
-    let b = random(rng, 101, 3.0);
-    let a_buf = GpuBuffer::from_slice(gpu, "a", &a)?;
-    let b_buf = GpuBuffer::from_slice(gpu, "b", &b)?;
-    let min_buf = GpuBuffer::zeros(gpu, "min", a.len())?;
-    let minimum = Minimum::new(gpu, &a_buf, &b_buf, &min_buf)?;
-
-    let mut rec = Recorder::new(gpu);
-    let params = CopyRowsParams {
-        rows: (groups * m) as u32,
-        width: width as u32,
-        per_group: m as u32,
-        dst_group: (m + 1) as u32,
-        dst_first: 1,
-        ..Default::default()
-    };
-    copy.record(&mut rec, params);
-    minimum.record(&mut rec, a.len(), 0);
-    rec.submit_and_wait()?;
-    let min_want = reference::rows::minimum(&a, &b);
-    Ok(vec![
-        Check::exact("copy rows into groups", &[COPY_ROWS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)),
-        Check::exact("minimum", &[MINIMUM], &bits(&min_buf.read::<f32>(gpu)?), &bits(&min_want)),
-    ])
-}
-
-fn columns(gpu: &Gpu, rng: &mut ChaCha8Rng) -> Result<Check> {
-    use crate::kernels::columns::{Columns, COLUMNS};
-    use crate::ops::{ColumnMode, ColumnView};
+    let clip = Some((-1.0, 1.0));
+    let sampling = sample_rows::Case { spec, rows: 4, steps: 3, clip, net_seed: 19, noise_seed: 20, tolerance: 1e-4 };
+    checks.push(sample_rows::check(gpu, &sampling)?);
     // Adds columns 3..8 of a 13-wide matrix into columns 1..6 of a 9-wide one, two copies.
-    let (rows, width, copies) = (21, 5, 2);
-    let (src_view, dst_view) = (ColumnView::of(13, 3, rows), ColumnView::of(9, 1, rows));
-    let src = random(rng, copies * rows * 13, 1.0);
-    let mut want = random(rng, copies * rows * 9, 1.0);
-    let src_buf = GpuBuffer::from_slice(gpu, "columns source", &src)?;
-    let dst_buf = GpuBuffer::from_slice(gpu, "columns destination", &want)?;
-    let mut rec = Recorder::new(gpu);
-    Columns::new(gpu, &src_buf, &dst_buf)?.record(&mut rec, rows, width, src_view, dst_view, ColumnMode::Add, copies);
-    rec.submit_and_wait()?;
-    reference::columns::columns(&src, &mut want, rows, width, src_view, dst_view, ColumnMode::Add, copies);
-    Ok(Check::exact("column blocks", &[COLUMNS], &bits(&dst_buf.read::<f32>(gpu)?), &bits(&want)))
+    let blocks =
+        columns::Case { rows: 21, width: 5, src: (13, 3), dst: (9, 1), mode: ColumnMode::Add, copies: 2, seed: 5 };
+    checks.push(columns::check(gpu, &blocks)?);
+    Ok(checks)
 }
 
 #[cfg(test)]
@@ -617,5 +299,24 @@ mod tests {
         assert!(!Check::close("nan", &[], &[f32::NAN], &[0.0], 1.0).passed);
         assert!(!Check::exact("words", &[], &[1, 2], &[1, 3]).passed);
         assert!(Check::exact("words", &[], &[1, 2], &[1, 2]).passed);
+    }
+
+    #[test]
+    fn joined_checks_report_their_worst_part() {
+        let close = |error: f32, tolerance: f32| Check::new("part", &[], error, tolerance);
+        let exact = |passed: bool| Check::exact("part", &[], &[1], &[if passed { 1 } else { 2 }]);
+        // One tolerance: the largest error against it, as one comparison of all values.
+        let one = Check::all("all", &[], &[close(1e-6, 1e-5), close(3e-6, 1e-5), exact(true)]);
+        assert_eq!((one.max_error, one.tolerance, one.passed), (3e-6, 1e-5, true));
+        // Several: each error in units of its tolerance.
+        let mixed = Check::all("all", &[], &[close(2e-6, 1e-5), close(5e-7, 1e-6)]);
+        assert_eq!((mixed.max_error, mixed.tolerance, mixed.passed), (0.5, 1.0, true));
+        assert!(!Check::all("all", &[], &[close(2e-5, 1e-5), close(5e-7, 1e-6)]).passed);
+        // A failed exact part fails the whole, whatever the other errors.
+        let failed = Check::all("all", &[], &[close(1e-6, 1e-5), exact(false)]);
+        assert!(!failed.passed && failed.max_error.is_infinite());
+        assert!(!Check::all("all", &[], &[close(f32::NAN, 1e-5)]).passed);
+        assert!(!Check::absolute("sums", &[], &[1.7002], &[1.7], 1e-4).passed);
+        assert!(Check::absolute("sums", &[], &[1.70005], &[1.7], 1e-4).passed);
     }
 }

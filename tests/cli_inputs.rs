@@ -61,6 +61,27 @@ fn a_states_file_without_its_header_is_refused_not_missing_a_state() {
 }
 
 #[test]
+fn a_states_file_may_quote_its_fields() {
+    let dir = scratch("quoted");
+    std::fs::create_dir_all(&dir).unwrap();
+    let states = dir.join("states.csv");
+    let out = dir.join("actions.csv");
+    // Names holding commas, some values quoted, a byte-order mark and a blank line.
+    let header: Vec<String> = (0..11).map(|k| format!("\"s{k}, scaled\"")).collect();
+    let header = format!("\u{feff}{}", header.join(","));
+    let row: Vec<&str> = (0..11).map(|k| if k % 2 == 0 { "\"0.1\"" } else { "0.1" }).collect();
+    let row = row.join(",");
+    std::fs::write(&states, format!("{header}\n{row}\n\n{row}\n")).unwrap();
+    ok(sample(&states, &out, &[]));
+    assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 3);
+    // A bad value is named by its line as an editor numbers it, the blank line counted.
+    let bad = row.replacen("\"0.1\"", "\"x\"", 1);
+    std::fs::write(&states, format!("{header}\n{row}\n\n{bad}\n")).unwrap();
+    let error = error_line(&fails(sample(&states, &out, &[])));
+    assert!(error.contains("line 4 column 1: 'x' is not a number"), "{error}");
+}
+
+#[test]
 fn zero_counts_are_refused_like_n_zero() {
     let dir = scratch("zeros");
     std::fs::create_dir_all(&dir).unwrap();

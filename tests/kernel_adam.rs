@@ -5,10 +5,10 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::adam::{Adam, STATS_GRAD_NORM_SQ};
+use qipo::kernels::adam::Adam;
 use qipo::ops::AdamConfig;
 use qipo::reference::adam::{self as cpu, AdamState};
-use qipo::reference::critic::polyak;
+use qipo::selftest::adam;
 
 const SIZES: [usize; 5] = [1, 7, 33, 257, 4099];
 const STEPS: u64 = 4;
@@ -29,40 +29,13 @@ fn configs() -> [(&'static str, AdamConfig); 5] {
 
 #[test]
 fn steps_match_reference() {
-    let gpu = gpu();
     for (case, &len) in SIZES.iter().enumerate() {
         for (c, (name, config)) in configs().into_iter().enumerate() {
+            // With clipping, each step's squared gradient norm is checked too.
             let seed = 1000 * case as u64 + 10 * c as u64;
-            let mut params_cpu = random(seed, len, 1.0);
-            let mut state = AdamState::new(len);
-            let params = GpuBuffer::from_slice(gpu, "params", &params_cpu).unwrap();
-            let grads = GpuBuffer::zeros(gpu, "grads", len).unwrap();
-            let mut adam = Adam::new(gpu, &params, &grads, config).unwrap();
-            for step in 0..STEPS {
-                // Fresh gradients each step, of varying size, so the moments mix steps.
-                let g = random(seed + 1 + step, len, 0.5 + step as f32);
-                grads.write(gpu, 0, &g);
-                let mut rec = Recorder::new(gpu);
-                adam.record_step(&mut rec);
-                rec.submit_and_wait().unwrap();
-                cpu::step(&mut params_cpu, &g, &mut state, &config);
-                if config.clips() {
-                    let norm_sq: Vec<f32> = adam.stats().read(gpu).unwrap();
-                    let want = g.iter().map(|&x| x as f64 * x as f64).sum::<f64>() as f32;
-                    assert_close(
-                        &format!("{name}, {len} params: squared norm"),
-                        &norm_sq[STATS_GRAD_NORM_SQ..],
-                        &[want],
-                        1e-5,
-                    );
-                }
-            }
-            assert_eq!(adam.step(), STEPS);
-            let what = format!("{name}, {len} params after {STEPS} steps");
-            let (m, v) = adam.moments();
-            assert_close(&format!("{what}: m"), &m.read::<f32>(gpu).unwrap(), &state.m, 1e-5);
-            assert_close(&format!("{what}: v"), &v.read::<f32>(gpu).unwrap(), &state.v, 1e-5);
-            assert_close(&format!("{what}: params"), &params.read::<f32>(gpu).unwrap(), &params_cpu, 1e-5);
+            let case = adam::Case { len, copies: 1, config, steps: STEPS, tau: None, seed, tolerance: 1e-5 };
+            let check = adam::check(gpu(), &case).unwrap();
+            assert!(check.passed, "{name}: {case:?}: {check}");
         }
     }
 }
@@ -213,40 +186,18 @@ fn copies_are_clipped_each_by_its_own_norm() {
 }
 
 /// The Polyak step fused after the update: every step's target is its CPU twin's Polyak step
-/// towards the twin's updated parameters, for one network and for copies, clipped or not.
+/// towards the twin's updated parameters, for one network and for copies, clipped or not; a
+/// target with τ = 1 is an exact copy.
 #[test]
 fn polyak_target_follows_the_updated_parameters() {
     let gpu = gpu();
     for (len, copies) in [(1usize, 1usize), (257, 1), (3 * 37, 3), (4099, 1)] {
         for (name, config) in configs() {
             for tau in [0.005f32, 0.0, 1.0, 0.3] {
-                let mut params_cpu = random(len as u64, len, 1.0);
-                let mut target_cpu = random(len as u64 + 1, len, 1.0);
-                let mut state = AdamState::new(len);
-                let params = GpuBuffer::from_slice(gpu, "params", &params_cpu).unwrap();
-                let grads = GpuBuffer::zeros(gpu, "grads", len).unwrap();
-                let target = GpuBuffer::from_slice(gpu, "target", &target_cpu).unwrap();
-                let mut adam = Adam::for_copies(gpu, &params, &grads, config, copies)
-                    .unwrap()
-                    .with_polyak_target(gpu, &target, tau)
-                    .unwrap();
-                for step in 0..STEPS {
-                    let g = random(len as u64 + 10 * step, len, 0.5 + step as f32);
-                    grads.write(gpu, 0, &g);
-                    let mut rec = Recorder::new(gpu);
-                    adam.record_step(&mut rec);
-                    rec.submit_and_wait().unwrap();
-                    cpu::step_copies(&mut params_cpu, &g, &mut state, &config, copies);
-                    polyak(&mut target_cpu, &params_cpu, tau);
-                }
-                let what = format!("{name}, {copies}×{} params, tau {tau}", len / copies);
-                let got: Vec<f32> = target.read(gpu).unwrap();
-                assert_close(&format!("{what}: params"), &params.read::<f32>(gpu).unwrap(), &params_cpu, 1e-5);
-                assert_close(&format!("{what}: target"), &got, &target_cpu, 1e-5);
-                if tau == 1.0 {
-                    // Copying the online network is exact.
-                    assert_eq!(got, params.read::<f32>(gpu).unwrap(), "{what}");
-                }
+                let case =
+                    adam::Case { len, copies, config, steps: STEPS, tau: Some(tau), seed: len as u64, tolerance: 1e-5 };
+                let check = adam::check(gpu, &case).unwrap();
+                assert!(check.passed, "{name}: {case:?}: {check}");
             }
         }
     }

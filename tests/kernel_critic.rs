@@ -5,8 +5,9 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::critic::{Expectile, ExpectileParams, TdTarget, TdTargetParams};
+use qipo::kernels::critic::{Expectile, TdTarget, TdTargetParams};
 use qipo::reference;
+use qipo::selftest::critic::{check_expectile, check_td_target, ExpectileCase, Heads, TdCase};
 
 const BATCHES: [usize; 4] = [1, 7, 33, 257];
 const SUPPORTS: [usize; 4] = [1, 3, 16, 17];
@@ -16,77 +17,17 @@ fn dones(seed: u64, n: usize) -> Vec<f32> {
     random(seed, n, 1.0).iter().map(|&x| if x > 0.5 { 1.0 } else { 0.0 }).collect()
 }
 
-/// How the twin heads are laid out in GPU memory.
-#[derive(Clone, Copy, Debug)]
-enum Heads {
-    /// One buffer per head, each at an offset.
-    Separate,
-    /// One buffer, head 2's block after head 1's with a gap.
-    Stacked,
-    /// One buffer whose rows hold both heads side by side (a network with two outputs).
-    Interleaved,
-}
-
 #[test]
 fn td_target_matches_reference() {
-    let gpu = gpu();
     for batch in BATCHES {
         for support in SUPPORTS {
             for heads in [Heads::Separate, Heads::Stacked, Heads::Interleaved] {
-                let n = batch * support;
-                let seed = (batch * 1000 + support) as u64;
-                let q1 = random(seed, n, 50.0);
-                let q2 = random(seed + 1, n, 50.0);
-                let rewards = random(seed + 2, batch, 3.0);
-                let done = dones(seed + 3, batch);
-                // Offsets everywhere; y and v share the output buffer.
-                let (reward_off, done_off, y_off, value_off) = (1, 2, 3, 5 + batch);
-                let reward_buf =
-                    GpuBuffer::from_slice(gpu, "rewards", &[vec![0.0; 1], rewards.clone()].concat()).unwrap();
-                let done_buf = GpuBuffer::from_slice(gpu, "dones", &[vec![0.0; 2], done.clone()].concat()).unwrap();
-                let out = GpuBuffer::zeros(gpu, "td", value_off + batch + 1).unwrap();
-                let (q1_buf, q2_buf, q1_off, q2_off, q_stride) = match heads {
-                    Heads::Separate => {
-                        let a = GpuBuffer::from_slice(gpu, "q1", &[vec![0.0; 4], q1.clone()].concat()).unwrap();
-                        let b = GpuBuffer::from_slice(gpu, "q2", &[vec![0.0; 7], q2.clone()].concat()).unwrap();
-                        (a, Some(b), 4, 7, 1)
-                    }
-                    Heads::Stacked => {
-                        let all = [vec![0.0; 3], q1.clone(), vec![0.0; 2], q2.clone()].concat();
-                        (GpuBuffer::from_slice(gpu, "q", &all).unwrap(), None, 3, 5 + n, 1)
-                    }
-                    Heads::Interleaved => {
-                        let rows: Vec<f32> = q1.iter().zip(&q2).flat_map(|(&a, &b)| [a, b]).collect();
-                        let all = [vec![0.0; 1], rows].concat();
-                        (GpuBuffer::from_slice(gpu, "q", &all).unwrap(), None, 1, 2, 2)
-                    }
-                };
-                let op = TdTarget::new(gpu, &q1_buf, q2_buf.as_ref(), &reward_buf, &done_buf, &out).unwrap();
                 for alpha in [0.0f32, 0.3, 20.0, -2.0] {
-                    let gamma = 0.99;
-                    let (y_ref, v_ref) = reference::critic::td_target(&q1, &q2, &rewards, &done, support, alpha, gamma);
-                    let mut rec = Recorder::new(gpu);
-                    let params = TdTargetParams {
-                        batch: batch as u32,
-                        support: support as u32,
-                        q1_off,
-                        q2_off: q2_off as u32,
-                        q_stride,
-                        reward_off,
-                        done_off,
-                        y_off: y_off as u32,
-                        value_off: value_off as u32,
-                        has_value: 1,
-                        alpha,
-                        gamma,
-                        ..Default::default()
-                    };
-                    op.record_with(&mut rec, params);
-                    rec.submit_and_wait().unwrap();
-                    let got = out.read::<f32>(gpu).unwrap();
-                    let what = format!("td {batch}x{support} {heads:?} alpha {alpha}");
-                    assert_close(&format!("{what} y"), &got[y_off..y_off + batch], &y_ref, 1e-5);
-                    assert_close(&format!("{what} v"), &got[value_off..value_off + batch], &v_ref, 1e-5);
+                    // Offsets everywhere; y and v share the output buffer.
+                    let seed = (batch * 1000 + support) as u64;
+                    let case = TdCase { batch, support, heads, alpha, gamma: 0.99, seed, tolerance: 1e-5 };
+                    let check = check_td_target(gpu(), &case).unwrap();
+                    assert!(check.passed, "{case:?}: {check}");
                 }
             }
         }
@@ -234,47 +175,12 @@ fn td_target_softmax_limits() {
 /// which lie in one buffer as the twin critic writes them: seed c's Q1 block, then its Q2.
 #[test]
 fn expectile_matches_reference() {
-    let gpu = gpu();
     for rows in BATCHES {
         for (blocks, expectile) in [(1usize, 0.5f32), (3, 0.7), (2, 0.9)] {
             let seed = (rows * 10 + blocks) as u64;
-            let all = blocks * rows;
-            let pred = random(seed, all, 5.0);
-            let heads = random(seed + 1, 2 * all, 5.0);
-            let scale = 1.0 / rows as f32;
-            // Seed c's heads: rows values at 2c·rows, then rows more.
-            let goal: Vec<f32> = (0..all)
-                .map(|i| {
-                    let (c, r) = (i / rows, i % rows);
-                    heads[2 * c * rows + r].min(heads[(2 * c + 1) * rows + r])
-                })
-                .collect();
-            let (loss_rows, grad_ref) = reference::critic::expectile_loss(&pred, &goal, expectile, scale);
-            let loss_ref = reference::loss::block_sums(&loss_rows, rows);
-
-            let pred_buf = GpuBuffer::from_slice(gpu, "pred", &[vec![0.0; 2], pred].concat()).unwrap();
-            let heads_buf = GpuBuffer::from_slice(gpu, "heads", &[vec![0.0; 3], heads].concat()).unwrap();
-            let grad_buf = GpuBuffer::zeros(gpu, "grad", all + 4).unwrap();
-            let loss_buf = GpuBuffer::zeros(gpu, "loss", blocks + 1).unwrap();
-            let op = Expectile::new(gpu, &pred_buf, &heads_buf, &grad_buf, &loss_buf).unwrap();
-            let mut rec = Recorder::new(gpu);
-            let params = ExpectileParams {
-                rows: all as u32,
-                block_rows: rows as u32,
-                pred_off: 2,
-                q1_off: 3,
-                q2_off: (3 + rows) as u32,
-                q_copy_stride: (2 * rows) as u32,
-                grad_off: 4,
-                loss_off: 1,
-                expectile,
-                scale,
-            };
-            op.record_with(&mut rec, params);
-            rec.submit_and_wait().unwrap();
-            let what = format!("expectile {blocks}×{rows} rows tau {expectile}");
-            assert_close(&format!("{what} loss"), &loss_buf.read::<f32>(gpu).unwrap()[1..], &loss_ref, 1e-5);
-            assert_close(&format!("{what} grad"), &grad_buf.read::<f32>(gpu).unwrap()[4..], &grad_ref, 1e-6);
+            let case = ExpectileCase { rows, blocks, expectile, seed, loss_tolerance: 1e-5, tolerance: 1e-6 };
+            let check = check_expectile(gpu(), &case).unwrap();
+            assert!(check.passed, "{case:?}: {check}");
         }
     }
 }

@@ -4,39 +4,27 @@ mod common;
 
 use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
-use qipo::kernels::euler::EulerStep;
+use qipo::kernels::energy_weights::EnergyWeights;
 use qipo::reference;
+use qipo::selftest::{energy_weights, euler, flow_pairs};
 
 #[test]
 fn energy_weights_match_reference() {
-    let gpu = gpu();
     // (groups, group size): QIPO's 17-action support sets, one whole batch, odd sizes.
     for (groups, size) in [(1, 1), (7, 17), (33, 3), (1, 257), (257, 5)] {
         for coef in [-5.0f32, 0.0, 3.0] {
-            let values = random((groups * size) as u64, groups * size, 4.0);
-            let scale = 1.7;
-            let want = reference::flow::energy_weights(&values, size, coef, scale);
-            let v = GpuBuffer::from_slice(gpu, "values", &[vec![0.0; 2], values].concat()).unwrap();
-            let w = GpuBuffer::zeros(gpu, "weights", 1 + groups * size).unwrap();
-            let op = EnergyWeights::new(gpu, &v, &w).unwrap();
-            let mut rec = Recorder::new(gpu);
-            let params = EnergyWeightsParams {
-                groups: groups as u32,
-                group_size: size as u32,
-                value_off: 2,
-                weight_off: 1,
+            // Each group's weights must also sum to the scale.
+            let case = energy_weights::Case {
+                groups,
+                size,
                 coef,
-                scale,
+                scale: 1.7,
+                seed: (groups * size) as u64,
+                tolerance: 1e-5,
+                sum_tolerance: Some(1e-4),
             };
-            op.record_with(&mut rec, params);
-            rec.submit_and_wait().unwrap();
-            let got = &w.read::<f32>(gpu).unwrap()[1..];
-            assert_close(&format!("weights {groups}x{size} coef {coef}"), got, &want, 1e-5);
-            for (g, chunk) in got.chunks(size).enumerate() {
-                let total: f32 = chunk.iter().sum();
-                assert!((total - scale).abs() < 1e-4, "group {g} sums to {total}, not {scale}");
-            }
+            let check = energy_weights::check(gpu(), &case).unwrap();
+            assert!(check.passed, "{case:?}: {check}");
         }
     }
 }
@@ -59,56 +47,28 @@ fn energy_weights_survive_extreme_values() {
 
 #[test]
 fn euler_step_matches_reference() {
-    let gpu = gpu();
     for n in [1usize, 7, 33, 257, 1000] {
-        for clip in [None, Some((-1.0f32, 1.0f32))] {
-            let x = random(n as u64, n, 2.0);
-            let v = random(n as u64 + 1, n, 5.0);
-            let mut want = x.clone();
-            reference::flow::euler_step(&mut want, &v, 0.1, clip);
-            let xb = GpuBuffer::from_slice(gpu, "x", &x).unwrap();
-            let vb = GpuBuffer::from_slice(gpu, "v", &v).unwrap();
-            let op = EulerStep::new(gpu, &vb, &xb).unwrap();
-            let mut rec = Recorder::new(gpu);
-            op.record(&mut rec, n, 0.1, clip);
-            rec.submit_and_wait().unwrap();
-            assert_close(&format!("euler n={n} clip={clip:?}"), &xb.read::<f32>(gpu).unwrap(), &want, 1e-6);
+        for clips in [&[None], &[Some((-1.0f32, 1.0f32))]] {
+            let case = euler::Case { n, dt: 0.1, clips, seed: n as u64, tolerance: 1e-6 };
+            let check = euler::check(gpu(), &case).unwrap();
+            assert!(check.passed, "{case:?}: {check}");
         }
     }
 }
 
 #[test]
 fn flow_pairs_match_reference() {
-    use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
     use qipo::random::{streams, RngDraw};
-    let gpu = gpu();
     for (rows, dim) in [(1, 1), (7, 2), (33, 6), (257, 3)] {
-        let x1 = random(rows as u64, rows * dim, 3.0);
         let noise = RngDraw::new(42, streams::FLOW_NOISE, rows as u32);
         let time = RngDraw::new(42, streams::FLOW_TIME, rows as u32);
-        let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise, time);
-        let x1_buf = GpuBuffer::from_slice(gpu, "x1", &[vec![0.0; 3], x1.clone()].concat()).unwrap();
-        let xt = GpuBuffer::zeros(gpu, "x_t", rows * dim).unwrap();
-        let t = GpuBuffer::zeros(gpu, "t", rows + 1).unwrap();
-        let target = GpuBuffer::zeros(gpu, "target", rows * dim).unwrap();
-        let op = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target).unwrap();
-        let mut rec = Recorder::new(gpu);
-        let params = FlowPairsParams {
-            noise,
-            time,
-            rows: rows as u32,
-            dim: dim as u32,
-            x1_off: 3,
-            t_off: 1,
-            ..Default::default()
-        };
-        op.record_with(&mut rec, params);
-        rec.submit_and_wait().unwrap();
-        let what = format!("pairs {rows}x{dim}");
-        assert_close(&format!("{what} t"), &t.read::<f32>(gpu).unwrap()[1..], &t_ref, 1e-6);
-        assert_close(&format!("{what} x_t"), &xt.read::<f32>(gpu).unwrap(), &xt_ref, 1e-5);
-        assert_close(&format!("{what} target"), &target.read::<f32>(gpu).unwrap(), &target_ref, 1e-5);
+        let seed = rows as u64;
+        let case = flow_pairs::Case { rows, dim, noise, time, seed, t_tolerance: 1e-6, tolerance: 1e-5 };
+        let check = flow_pairs::check(gpu(), &case).unwrap();
+        assert!(check.passed, "{case:?}: {check}");
         // The path's identity: x_t + (1 - t)·target = x1.
+        let x1 = random(seed, rows * dim, 3.0);
+        let (xt_ref, t_ref, target_ref) = reference::flow::flow_pairs(&x1, rows, dim, noise, time);
         for (r, &tr) in t_ref.iter().enumerate() {
             for j in 0..dim {
                 let i = r * dim + j;

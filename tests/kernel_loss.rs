@@ -6,45 +6,18 @@ use common::{assert_close, gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
 use qipo::reference;
+use qipo::selftest::loss;
 
 #[test]
 fn weighted_squared_error_matches_reference() {
-    let gpu = gpu();
-    for (rows, cols) in [(1, 1), (7, 3), (33, 1), (257, 6), (300, 17)] {
+    for (rows, cols) in [(1usize, 1usize), (7, 3), (33, 1), (257, 6), (300, 17)] {
         for weighted in [false, true] {
             let seed = (rows * 100 + cols) as u64;
-            let pred = random(seed, rows * cols, 2.0);
-            let target = random(seed + 1, rows * cols, 2.0);
-            let weights: Vec<f32> = random(seed + 2, rows, 1.0).iter().map(|w| w.abs()).collect();
-            let scale = 1.0 / rows as f32;
-            let w = weighted.then_some(weights.as_slice());
-            let (loss_rows, grad_ref) = reference::loss::weighted_squared_error(&pred, &target, w, rows, cols, scale);
             // Blocks of an odd size, the last one shorter.
             let block = rows.div_ceil(3);
-            let loss_ref = reference::loss::block_sums(&loss_rows, block);
-
-            let pred_buf = GpuBuffer::from_slice(gpu, "pred", &pred).unwrap();
-            let target_buf = GpuBuffer::from_slice(gpu, "target", &[vec![0.0; 3], target].concat()).unwrap();
-            let weight_buf = GpuBuffer::from_slice(gpu, "weights", &[vec![0.0; 2], weights.clone()].concat()).unwrap();
-            let grad_buf = GpuBuffer::zeros(gpu, "grad", rows * cols).unwrap();
-            let loss_buf = GpuBuffer::zeros(gpu, "loss", loss_ref.len() + 1).unwrap();
-            let op =
-                SquaredError::new(gpu, &pred_buf, &target_buf, weighted.then_some(&weight_buf), &grad_buf, &loss_buf)
-                    .unwrap();
-            let mut rec = Recorder::new(gpu);
-            let params = SquaredErrorParams {
-                target_off: 3,
-                weight_off: 2,
-                loss_off: 1,
-                scale,
-                block_rows: block as u32,
-                ..Default::default()
-            };
-            op.record(&mut rec, rows, cols, params);
-            rec.submit_and_wait().unwrap();
-            let what = format!("{rows}x{cols} weighted={weighted}");
-            assert_close(&format!("{what} loss"), &loss_buf.read::<f32>(gpu).unwrap()[1..], &loss_ref, 1e-5);
-            assert_close(&format!("{what} grad"), &grad_buf.read::<f32>(gpu).unwrap(), &grad_ref, 1e-5);
+            let case = loss::Case { rows, cols, weighted, scale: 1.0 / rows as f32, block, seed, tolerance: 1e-5 };
+            let check = loss::check(gpu(), &case).unwrap();
+            assert!(check.passed, "{case:?}: {check}");
         }
     }
 }

@@ -9,6 +9,7 @@ use qipo::kernels::rng::{Distribution, RngFill};
 use qipo::kernels::snippets::RNG;
 use qipo::random::{streams, RngDraw, RngStream};
 use qipo::reference::rng as cpu;
+use qipo::selftest::rng;
 
 /// Random123's known-answer vectors for philox4x32-10 (kat_vectors): counter, key, result.
 const KNOWN_ANSWERS: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
@@ -131,73 +132,38 @@ fn log_of_unit_is_accurate_next_to_one() {
     }
 }
 
-/// Fills one buffer with every size at a nonzero offset, all in one submit, and returns the
-/// raw words of each range.
-fn fill_on_gpu(distribution: Distribution, draw: RngDraw) -> Vec<Vec<u32>> {
-    let gpu = gpu();
-    let offsets: Vec<usize> = SIZES.iter().scan(3, |at, &n| Some(std::mem::replace(at, *at + n + 2))).collect();
-    let len = offsets.last().unwrap() + SIZES.last().unwrap() + 1;
-    let out = GpuBuffer::from_slice(gpu, "fill", &vec![0xDEAD_BEEFu32; len]).unwrap();
-    let fill = RngFill::new(gpu, &out, distribution).unwrap();
-    let mut rec = Recorder::new(gpu);
-    for (&offset, &n) in offsets.iter().zip(&SIZES) {
-        fill.record_draw(&mut rec, draw, offset, n);
-    }
-    rec.submit_and_wait().unwrap();
-    let words: Vec<u32> = out.read(gpu).unwrap();
-    // Nothing outside the ranges is touched.
-    let mut untouched = vec![true; len];
-    for (&offset, &n) in offsets.iter().zip(&SIZES) {
-        untouched[offset..offset + n].iter_mut().for_each(|u| *u = false);
-    }
-    for (i, &word) in words.iter().enumerate() {
-        assert!(!untouched[i] || word == 0xDEAD_BEEF, "{distribution:?}: element {i} outside the ranges written");
-    }
-    offsets.iter().zip(&SIZES).map(|(&o, &n)| words[o..o + n].to_vec()).collect()
-}
-
 fn floats(words: &[u32]) -> Vec<f32> {
     words.iter().map(|&w| f32::from_bits(w)).collect()
+}
+
+/// Fills every size at its own offset of one buffer, in one submit, and checks the fills
+/// against the CPU twin (`tolerance` for floats, 0 for bit for bit) and that nothing outside
+/// them is touched.
+fn assert_fills(distribution: Distribution, draw: RngDraw, tolerance: f32) {
+    let case = rng::Case { distribution, sizes: SIZES.to_vec(), draw, tolerance };
+    let check = rng::check(gpu(), &case).unwrap();
+    assert!(check.passed, "{case:?}: {check}");
 }
 
 #[test]
 fn fills_match_reference() {
     let draw = RngDraw::new(SEED, streams::FLOW_NOISE, 41);
-    let bits = fill_on_gpu(Distribution::Bits, draw);
-    let uniform = fill_on_gpu(Distribution::UNIT_UNIFORM, draw);
-    let normal = fill_on_gpu(Distribution::STANDARD_NORMAL, draw);
-    // 1 (only 0 possible), small, a prime, and a bound near 2^32 where rejection matters.
-    let index_bounds = [1u32, 10, 257, 4_000_000_007];
-    let indices: Vec<_> = index_bounds.iter().map(|&n| fill_on_gpu(Distribution::Index { n }, draw)).collect();
-    for (case, &size) in SIZES.iter().enumerate() {
-        assert_eq!(bits[case], cpu::fill_bits(draw, size), "bits, {size} elements");
-        // Uniforms are compared bit for bit: the map from words is exact in f32.
-        let want = cpu::fill_uniform(draw, size, 1.0, 0.0);
-        assert_eq!(floats(&uniform[case]), want, "uniform, {size} elements");
-        assert_close(
-            &format!("normal, {size} elements"),
-            &floats(&normal[case]),
-            &cpu::fill_normal(draw, size, 1.0, 0.0),
-            1e-6,
-        );
-        for (got, &n) in indices.iter().zip(&index_bounds) {
-            assert_eq!(got[case], cpu::fill_indices(draw, size, n), "indices below {n}, {size} elements");
-            assert!(got[case].iter().all(|&i| i < n));
-        }
+    assert_fills(Distribution::Bits, draw, 0.0);
+    // Uniforms are compared bit for bit: the map from words is exact in f32.
+    assert_fills(Distribution::UNIT_UNIFORM, draw, 0.0);
+    assert_fills(Distribution::STANDARD_NORMAL, draw, 1e-6);
+    // 1 (only 0 possible), small, a prime, and a bound near 2^32 where rejection matters;
+    // every index must also lie below its bound.
+    for n in [1u32, 10, 257, 4_000_000_007] {
+        assert_fills(Distribution::Index { n }, draw, 0.0);
     }
 }
 
 #[test]
 fn scaled_fills_match_reference() {
     let draw = RngDraw::new(SEED, streams::INIT, 3);
-    let uniform = fill_on_gpu(Distribution::Uniform { low: -0.25, high: 0.75 }, draw);
-    let normal = fill_on_gpu(Distribution::Normal { mean: 2.0, std: 0.5 }, draw);
-    for (case, &size) in SIZES.iter().enumerate() {
-        let want = cpu::fill_uniform(draw, size, 1.0, -0.25);
-        assert_close(&format!("uniform(-0.25, 0.75), {size}"), &floats(&uniform[case]), &want, 1e-6);
-        let want = cpu::fill_normal(draw, size, 0.5, 2.0);
-        assert_close(&format!("normal(2, 0.5), {size}"), &floats(&normal[case]), &want, 1e-6);
-    }
+    assert_fills(Distribution::Uniform { low: -0.25, high: 0.75 }, draw, 1e-6);
+    assert_fills(Distribution::Normal { mean: 2.0, std: 0.5 }, draw, 1e-6);
 }
 
 /// The fill distributions the copy tests run through, with the CPU twin of each as raw words.

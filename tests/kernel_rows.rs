@@ -4,58 +4,29 @@ mod common;
 
 use common::{gpu, random};
 use qipo::gpu::{GpuBuffer, Recorder};
-use qipo::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
+use qipo::kernels::rows::{Minimum, MinimumParams};
 use qipo::reference;
+use qipo::selftest::rows::{check_copy_rows, check_minimum, CopyCase, MinimumCase};
 
 #[test]
 fn copy_rows_matches_reference() {
-    let gpu = gpu();
     // (groups, per_group, dst_group, dst_first, width): QIPO's slot 0 and slots 1..M, and odd cases.
     for (groups, per_group, dst_group, dst_first, width) in
         [(1, 1, 1, 0, 1), (7, 1, 17, 0, 6), (7, 16, 17, 1, 6), (33, 3, 5, 2, 3), (257, 2, 2, 0, 7)]
     {
-        let rows = groups * per_group;
-        let src = random(rows as u64, rows * width, 1.0);
-        let before = random(rows as u64 + 1, groups * dst_group * width + 3, 1.0);
-        let mut want = before.clone();
-        reference::rows::copy_rows(&src, &mut want[3..], width, per_group, dst_group, dst_first);
-        let s = GpuBuffer::from_slice(gpu, "src", &[vec![0.0; 2], src].concat()).unwrap();
-        let d = GpuBuffer::from_slice(gpu, "dst", &before).unwrap();
-        let op = CopyRows::new(gpu, &s, &d).unwrap();
-        let mut rec = Recorder::new(gpu);
-        let params = CopyRowsParams {
-            rows: rows as u32,
-            width: width as u32,
-            per_group: per_group as u32,
-            dst_group: dst_group as u32,
-            dst_first: dst_first as u32,
-            src_off: 2,
-            dst_off: 3,
-        };
-        op.record(&mut rec, params);
-        rec.submit_and_wait().unwrap();
-        assert_eq!(d.read::<f32>(gpu).unwrap(), want, "groups {groups}, {per_group} into {dst_group} at {dst_first}");
+        let seed = (groups * per_group) as u64;
+        let case = CopyCase { groups, per_group, dst_group, dst_first, width, seed };
+        let check = check_copy_rows(gpu(), &case).unwrap();
+        assert!(check.passed, "{case:?}: {check}");
     }
 }
 
 #[test]
 fn minimum_matches_reference() {
-    let gpu = gpu();
     for n in [1usize, 7, 33, 257, 1000] {
-        let a = random(n as u64, n, 5.0);
-        let b = random(n as u64 + 9, n + 1, 5.0);
-        let want = reference::rows::minimum(&a, &b[1..]);
-        let ab = GpuBuffer::from_slice(gpu, "a", &a).unwrap();
-        let bb = GpuBuffer::from_slice(gpu, "b", &b).unwrap();
-        let out = GpuBuffer::zeros(gpu, "out", n + 2).unwrap();
-        let op = Minimum::new(gpu, &ab, &bb, &out).unwrap();
-        let mut rec = Recorder::new(gpu);
-        op.record_with(
-            &mut rec,
-            MinimumParams { count: n as u32, a_off: 0, b_off: 1, out_off: 2, ..Default::default() },
-        );
-        rec.submit_and_wait().unwrap();
-        assert_eq!(&out.read::<f32>(gpu).unwrap()[2..], &want[..], "n = {n}");
+        let case = MinimumCase { n, seed: n as u64 };
+        let check = check_minimum(gpu(), &case).unwrap();
+        assert!(check.passed, "{case:?}: {check}");
     }
 }
 

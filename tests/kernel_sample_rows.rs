@@ -3,13 +3,12 @@
 
 mod common;
 
-use common::{assert_close, gpu};
-use qipo::flow::{ActionSampler, Architecture, EulerSampler, RowSampler, VelocityNet, VelocitySpec};
-use qipo::gpu::{GpuBuffer, Recorder};
+use common::gpu;
+use qipo::flow::{ActionSampler, Architecture, RowSampler, VelocityNet, VelocitySpec};
+use qipo::gpu::GpuBuffer;
 use qipo::kernels::sample_rows::MAX_WIDTH;
 use qipo::nn::Activation;
-use qipo::random::{streams, RngStream};
-use qipo::reference::qipo::{euler_sample, VelocityParams};
+use qipo::selftest::sample_rows::{self, Case};
 
 fn spec(dim: usize, cond_dim: usize, features: usize, hidden: &[usize], activation: Activation) -> VelocitySpec {
     let architecture = Default::default();
@@ -24,44 +23,13 @@ fn spec(dim: usize, cond_dim: usize, features: usize, hidden: &[usize], activati
     }
 }
 
-/// Samples of `rows` states with the one-dispatch sampler, the batched sampler and the CPU
-/// twin, from the same draw.
+/// Samples of `rows` states with the one-dispatch sampler (which the network must fit), the
+/// batched sampler and the CPU twin, from the same draw.
 fn check(spec: &VelocitySpec, rows: usize, steps: usize, clip: Option<(f32, f32)>) {
-    let gpu = gpu();
-    let net = VelocityNet::new(gpu, spec, 31 + rows as u64).unwrap();
-    assert!(RowSampler::fits(&net));
-    let states: Vec<f32> = (0..rows * spec.cond_dim).map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0).collect();
-    let states_buf = GpuBuffer::from_slice(gpu, "states", &states).unwrap();
-    // Room for more rows than sampled: the sampler must not touch the rest.
-    let capacity = rows + 2;
-    let padded = [states.clone(), vec![0.0; 2 * spec.cond_dim]].concat();
-    let cond = GpuBuffer::from_slice(gpu, "cond", &padded).unwrap();
-    let fused = RowSampler::new(gpu, &net, &cond, capacity, steps).unwrap();
-    let batched = EulerSampler::new(gpu, &net, &states_buf, rows, 1, steps).unwrap();
-    let (mut fused_rng, mut batched_rng) =
-        (RngStream::new(5, streams::POLICY_NOISE), RngStream::new(5, streams::POLICY_NOISE));
-    let mut rec = Recorder::new(gpu);
-    fused.record(&mut rec, &net, rows, &mut fused_rng, clip);
-    batched.record(&mut rec, &net, rows, 0, &mut batched_rng, clip);
-    rec.submit_and_wait().unwrap();
-    assert_eq!(fused_rng, batched_rng, "both take one draw");
-
-    let cpu_net = VelocityParams {
-        spec: spec.clone(),
-        params: net.params().read(gpu).unwrap(),
-        frequencies: net.frequencies.read(gpu).unwrap(),
-    };
-    let mut cpu_rng = RngStream::new(5, streams::POLICY_NOISE);
-    let want = euler_sample(&cpu_net, &states, rows, 1, steps, &mut cpu_rng, clip);
-    let what = format!("{spec:?}, {rows} rows, {steps} steps, clip {clip:?}");
-    let got: Vec<f32> = fused.x.read(gpu).unwrap();
-    assert_close(&format!("{what}: one dispatch vs CPU"), &got[..rows * spec.dim], &want, 1e-4);
-    assert!(got[rows * spec.dim..].iter().all(|&v| v == 0.0), "{what}: wrote past its rows");
-    let batched: Vec<f32> = batched.x.read(gpu).unwrap();
-    assert_close(&format!("{what}: one dispatch vs batched"), &got[..rows * spec.dim], &batched, 1e-4);
-    if let Some((low, high)) = clip {
-        assert!(want.iter().any(|&v| v == low || v == high), "{what}: the clip must be exercised");
-    }
+    let case =
+        Case { spec: spec.clone(), rows, steps, clip, net_seed: 31 + rows as u64, noise_seed: 5, tolerance: 1e-4 };
+    let check = sample_rows::check(gpu(), &case).unwrap();
+    assert!(check.passed, "{case:?}: {check}");
 }
 
 #[test]

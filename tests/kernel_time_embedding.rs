@@ -9,6 +9,7 @@ use qipo::kernels::time_embedding::{
     DEFAULT_SCALE,
 };
 use qipo::reference::time_embedding::{embed, fourier_feature};
+use qipo::selftest::time_embedding::{check, feature_tolerance, Case, Tolerance};
 
 /// (rows, x_dim, features, cond_dim, repeat): odd sizes, repeats that do and do not divide the
 /// rows, and each part of zero width in turn.
@@ -23,62 +24,14 @@ const SHAPES: [(usize, usize, usize, usize, usize); 8] = [
     (65, 7, 64, 3, 33),
 ];
 
-/// The largest error the kernel may show on a Fourier feature: t·w is rounded to f32 on the
-/// host and may be kept exact by a fused multiply-subtract on the device, half an ulp of t·w
-/// (in turns) apart, plus the device's own sin/cos error.
-fn feature_tolerance(time: f32, frequency: f32) -> f32 {
-    1e-6 + std::f32::consts::TAU * (time * frequency).abs() * f32::EPSILON / 2.0
-}
-
 #[test]
 fn embedding_matches_reference() {
-    let gpu = gpu();
-    let mut cases = Vec::new();
-    let mut rec = Recorder::new(gpu);
     for (case, &(rows, x_dim, features, cond_dim, repeat)) in SHAPES.iter().enumerate() {
-        let shape = EmbeddingShape::new(x_dim, features, cond_dim, repeat).unwrap();
+        // Every buffer at its own offset checks each one's addressing.
         let seed = 100 * case as u64;
-        let x = random(seed, rows * x_dim, 3.0);
-        // Times in [0, 1] as flow matching draws them, and one at each end.
-        let mut t: Vec<f32> = random(seed + 1, rows, 0.5).iter().map(|v| v + 0.5).collect();
-        t[0] = 0.0;
-        *t.last_mut().unwrap() = if rows > 1 { 1.0 } else { t[0] };
-        let w = fourier_frequencies(seed + 2, shape.frequencies, DEFAULT_SCALE).unwrap();
-        let cond = random(seed + 3, shape.cond_rows(rows) * cond_dim, 2.0);
-        let want = embed(&x, &t, &w, &cond, x_dim, cond_dim, repeat);
-
-        // Different offsets in every buffer check each one's addressing.
-        let offsets = EmbeddingOffsets { x: 1, t: 2, w: 3, cond: 4, out: 5 };
-        let pad = |n: usize, v: Vec<f32>| [vec![-7.0; n], v].concat();
-        let x_buf = GpuBuffer::from_slice(gpu, "x", &pad(offsets.x, x)).unwrap();
-        let t_buf = GpuBuffer::from_slice(gpu, "t", &pad(offsets.t, t.clone())).unwrap();
-        let w_buf = GpuBuffer::from_slice(gpu, "w", &pad(offsets.w, w.clone())).unwrap();
-        let cond_buf = GpuBuffer::from_slice(gpu, "cond", &pad(offsets.cond, cond)).unwrap();
-        let out_buf =
-            GpuBuffer::from_slice(gpu, "out", &vec![f32::NAN; offsets.out + rows * shape.width() + 2]).unwrap();
-        let op = TimeEmbedding::new(gpu, &x_buf, &t_buf, &w_buf, &cond_buf, &out_buf).unwrap();
-        op.record(&mut rec, &shape, rows, offsets);
-        cases.push((shape, rows, t, w, want, out_buf, op));
-    }
-    rec.submit_and_wait().unwrap();
-
-    for (shape, rows, t, w, want, out_buf, _) in &cases {
-        let what = format!("{rows} rows of {shape:?}");
-        let out: Vec<f32> = out_buf.read(gpu).unwrap();
-        let (head, body) = out.split_at(5);
-        let (got, tail) = body.split_at(rows * shape.width());
-        assert!(head.iter().chain(tail).all(|v| v.is_nan()), "{what}: wrote outside its range");
-        let features = shape.x_dim..shape.x_dim + shape.features();
-        for (i, (&g, &e)) in got.iter().zip(want).enumerate() {
-            let (row, col) = (i / shape.width(), i % shape.width());
-            if features.contains(&col) {
-                let j = (col - shape.x_dim) % shape.frequencies;
-                let tol = feature_tolerance(t[row], w[j]);
-                assert!((g - e).abs() <= tol, "{what}: [{row}, {col}] = {g}, want {e} (tolerance {tol:.1e})");
-            } else {
-                assert_eq!(g, e, "{what}: [{row}, {col}] is a copy and must be exact");
-            }
-        }
+        let case = Case { rows, x_dim, features, cond_dim, repeat, seed, tolerance: Tolerance::Features };
+        let check = check(gpu(), &case).unwrap();
+        assert!(check.passed, "{case:?}: {check}");
     }
 }
 

@@ -7,36 +7,7 @@ use qipo::gpu::{GpuBuffer, Recorder};
 use qipo::kernels::loss::{SquaredError, SquaredErrorParams};
 use qipo::nn::{Activation, CopyInput, Mlp, MlpPass, MlpSpec};
 use qipo::reference;
-
-/// Forward, loss and backward of `spec` on `rows` random rows: GPU result and CPU result.
-fn gradients(spec: &MlpSpec, rows: usize, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
-    let gpu = gpu();
-    let x = random(seed, rows * spec.input, 1.5);
-    let target = random(seed + 1, rows * spec.output, 1.0);
-    let params = spec.init_params(seed + 2);
-    let scale = 1.0 / rows as f32;
-
-    let acts = reference::mlp::forward(spec, &params, &x, rows);
-    let out_ref = &acts.last().unwrap().1;
-    let (_, d_out) = reference::loss::weighted_squared_error(out_ref, &target, None, rows, spec.output, scale);
-    let grads_ref = reference::mlp::backward(spec, &params, &x, &acts, &d_out, rows);
-
-    let mlp = Mlp::from_params(gpu, spec, &params).unwrap();
-    // A pass built for more rows than are run: only the first `rows` rows count.
-    let padded = [x.clone(), vec![7.0; 3 * spec.input]].concat();
-    let x_buf = GpuBuffer::from_slice(gpu, "x", &padded).unwrap();
-    let t_buf = GpuBuffer::from_slice(gpu, "target", &target).unwrap();
-    let loss_buf = GpuBuffer::zeros(gpu, "loss", 1).unwrap();
-    let pass = MlpPass::new(gpu, &mlp, &x_buf, rows + 3, true).unwrap();
-    let loss = SquaredError::new(gpu, pass.output(), &t_buf, None, pass.output_grad().unwrap(), &loss_buf).unwrap();
-    let mut rec = Recorder::new(gpu);
-    pass.record_forward(&mut rec, &mlp, rows);
-    loss.record(&mut rec, rows, spec.output, SquaredErrorParams { scale, ..Default::default() });
-    pass.record_backward(&mut rec, &mlp, rows, false);
-    rec.submit_and_wait().unwrap();
-    let out = pass.output().read_range::<f32>(gpu, 0, rows * spec.output).unwrap();
-    (out, out_ref.clone(), mlp.grads.read(gpu).unwrap(), grads_ref)
-}
+use qipo::selftest::mlp;
 
 #[test]
 fn forward_and_backward_match_reference() {
@@ -46,9 +17,10 @@ fn forward_and_backward_match_reference() {
         (MlpSpec::new(17, &[64, 64, 64], 6, Activation::Silu), 257),
         (MlpSpec::new(1, &[], 1, Activation::Mish), 7),
     ] {
-        let (out, out_ref, grads, grads_ref) = gradients(&spec, rows, rows as u64);
-        assert_close(&format!("{spec:?} output"), &out, &out_ref, 1e-5);
-        assert_close(&format!("{spec:?} gradients"), &grads, &grads_ref, 1e-4);
+        // The output to 1e-5, the gradients to 1e-4.
+        let case = mlp::Case { spec, rows, seed: rows as u64, tolerance: 1e-5, grad_tolerance: 1e-4 };
+        let check = mlp::check(gpu(), &case).unwrap();
+        assert!(check.passed, "{case:?}: {check}");
     }
 }
 

@@ -49,6 +49,31 @@ fn tolerates_bom_quotes_spaces_crlf_and_blank_lines() {
 }
 
 #[test]
+fn reads_quoted_fields() {
+    let text = b"\"x\",\"y\",\"energy\"\n\"0.5\",-1.25,0.3\n1,\"2\",\"-4e-1\"\n";
+    let data = load_text("quoted", text).1.unwrap();
+    assert_eq!(data.points, vec![0.5, -1.25, 1.0, 2.0]);
+    assert_eq!(data.energies, vec![0.3, -0.4]);
+    // A quoted comma is part of the name, not a column break.
+    let error = load_error("quoted-comma", "\"x, metres\",energy\n1,2\nfar,3\n");
+    match &error {
+        ToyCsvError::NotANumber { line, column, name, .. } => {
+            assert_eq!((*line, *column, name.as_str()), (3, 1, "x, metres"))
+        }
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn lines_are_counted_as_an_editor_counts_them() {
+    // The header's quoted name spans lines 1 and 2; line 3 is blank.
+    match load_error("multiline", "\"x\n(m)\",energy\n\n1,2\n3\n") {
+        ToyCsvError::RaggedRow { line, found, expected, .. } => assert_eq!((line, found, expected), (5, 1, 2)),
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
 fn reads_any_number_of_coordinate_columns() {
     let one = load_text("1d", b"t,energy\n1,0\n2,1\n3,2\n").1.unwrap();
     assert_eq!((one.dim, one.len()), (1, 3));

@@ -43,41 +43,26 @@ pub struct SampleArgs {
 
 fn read_states_csv(path: &Path, dim: usize) -> Result<Vec<f32>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let rows = crate::csv_rows::rows(&text).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rows = rows.into_iter();
     // The header is required, not guessed at: a first line of numbers is a state whose
     // header is missing, and skipping it would silently drop that state.
-    let first = text.lines().position(|l| !l.trim().is_empty());
-    if let Some(first) = first {
-        let line = text.lines().nth(first).unwrap_or_default();
-        if line.split(',').all(|cell| cell.trim().parse::<f32>().is_ok()) {
+    if let Some((line, header)) = rows.next() {
+        if header.iter().all(|cell| cell.parse::<f32>().is_ok()) {
             bail!(
-                "{}: line {} is a state, not a header: the file must start with a header line naming the columns",
-                path.display(),
-                first + 1
+                "{}: line {line} is a state, not a header: the file must start with a header line naming the columns",
+                path.display()
             );
         }
     }
     let mut values = Vec::new();
-    let rows = text.lines().enumerate().skip(first.map_or(0, |f| f + 1));
-    for (i, line) in rows.filter(|(_, l)| !l.trim().is_empty()) {
-        let row: Vec<&str> = line.split(',').collect();
-        ensure!(
-            row.len() == dim,
-            "{}: line {} has {} values, the policy takes {dim}",
-            path.display(),
-            i + 1,
-            row.len()
-        );
+    for (line, row) in rows {
+        ensure!(row.len() == dim, "{}: line {line} has {} values, the policy takes {dim}", path.display(), row.len());
         for (c, cell) in row.iter().enumerate() {
-            let v: f32 = cell.trim().parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "{}: line {} column {}: '{}' is not a number",
-                    path.display(),
-                    i + 1,
-                    c + 1,
-                    cell.trim()
-                )
+            let v: f32 = cell.parse().map_err(|_| {
+                anyhow::anyhow!("{}: line {line} column {}: '{cell}' is not a number", path.display(), c + 1)
             })?;
-            ensure!(v.is_finite(), "{}: line {} column {}: {v} is not finite", path.display(), i + 1, c + 1);
+            ensure!(v.is_finite(), "{}: line {line} column {}: {v} is not finite", path.display(), c + 1);
             values.push(v);
         }
     }

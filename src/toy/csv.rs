@@ -8,11 +8,10 @@
 //! 0.5,-1.25,0.3
 //! ```
 //!
-//! Blank lines are skipped; a UTF-8 byte-order mark and quotes around header names are
-//! accepted. Every problem is reported as one line naming the file and, where it applies,
-//! the line and column.
+//! Blank lines are skipped; a UTF-8 byte-order mark and quoted fields (`"x","y","energy"`,
+//! a name holding a comma) are accepted. Every problem is reported as one line naming the
+//! file and, where it applies, the line and column.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,11 +60,13 @@ pub fn load_csv(path: &Path) -> Result<ToyData, ToyCsvError> {
 /// Parses CSV text as toy data; `path` only names the source in errors.
 pub fn parse_csv(text: &str, path: &Path) -> Result<ToyData, ToyCsvError> {
     let path_buf = || path.to_path_buf();
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = text.lines().enumerate().map(|(i, line)| (i + 1, line)).filter(|(_, l)| !l.trim().is_empty());
+    let rows = crate::csv_rows::rows(text)
+        .map_err(|error| ToyCsvError::Unreadable { path: path_buf(), source: io::Error::from(error) })?;
+    let mut rows = rows.into_iter();
 
-    let (_, header) = lines.next().ok_or_else(|| ToyCsvError::NoHeader { path: path_buf() })?;
-    let names: Vec<String> = header.split(',').map(|name| name.trim().trim_matches('"').trim().to_string()).collect();
+    let (_, header) = rows.next().ok_or_else(|| ToyCsvError::NoHeader { path: path_buf() })?;
+    // A name quoted after a space (`x, "y"`) is not CSV quoting: its quotes are taken off here.
+    let names: Vec<String> = header.iter().map(|name| name.trim_matches('"').trim().to_string()).collect();
     let last = names.last().cloned().unwrap_or_default();
     if !last.eq_ignore_ascii_case("energy") {
         return Err(ToyCsvError::NoEnergyColumn { path: path_buf(), found: last });
@@ -77,13 +78,11 @@ pub fn parse_csv(text: &str, path: &Path) -> Result<ToyData, ToyCsvError> {
 
     let mut points = Vec::new();
     let mut energies = Vec::new();
-    for (line, row) in lines {
-        let fields: Vec<&str> = row.split(',').collect();
+    for (line, fields) in rows {
         if fields.len() != names.len() {
             return Err(ToyCsvError::RaggedRow { path: path_buf(), line, found: fields.len(), expected: names.len() });
         }
         for (c, field) in fields.iter().enumerate() {
-            let field = field.trim();
             let number = match field.parse::<f32>() {
                 Ok(number) if number.is_finite() => number,
                 parsed => {
@@ -131,21 +130,18 @@ fn write_csv(path: &Path, points: &[f32], dim: usize, energies: Option<&[f32]>) 
     if energies.is_some() {
         names.push("energy".to_string());
     }
-    let mut out = names.join(",");
-    out.push('\n');
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let failed = |e: csv::Error| anyhow::anyhow!("cannot write {}: {e}", path.display());
+    out.write_record(&names).map_err(failed)?;
     for (i, point) in points.chunks_exact(dim).enumerate() {
-        for (c, value) in point.iter().enumerate() {
-            if c > 0 {
-                out.push(',');
-            }
-            // `{}` prints the shortest text that parses back to the same f32.
-            let _ = write!(out, "{value}");
-        }
+        // `{}` prints the shortest text that parses back to the same f32.
+        let mut fields: Vec<String> = point.iter().map(|value| value.to_string()).collect();
         if let Some(energies) = energies {
-            let _ = write!(out, ",{}", energies[i]);
+            fields.push(energies[i].to_string());
         }
-        out.push('\n');
+        out.write_record(&fields).map_err(failed)?;
     }
+    let out = out.into_inner().map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error()))?;
     fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))
 }
 

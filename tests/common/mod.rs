@@ -4,8 +4,6 @@
 use std::sync::OnceLock;
 
 use qipo::gpu::{AdapterChoice, Gpu};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 /// The test binary's GPU (lavapipe where no GPU is present), opened once.
 pub fn gpu() -> &'static Gpu {
@@ -19,10 +17,10 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
-/// `n` numbers uniform in [-scale, scale) from a fixed seed.
+/// `n` numbers uniform in [-scale, scale) from a fixed seed: the draw of the shared checks
+/// in `qipo::selftest`.
 pub fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(-scale..scale)).collect()
+    qipo::selftest::values(seed, n, scale)
 }
 
 /// Asserts |got - want| <= tol·(1 + |want|) element by element, naming the first failure.
