@@ -19,7 +19,6 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _, Result};
-use indicatif::ProgressBar;
 use rand::seq::index::sample;
 use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +33,7 @@ use crate::eval::{FlowPolicy, Policy};
 use crate::gpu::Gpu;
 use crate::nn::MlpSpec;
 use crate::reference::mlp;
+use crate::report::{Report as _, Task, Unit};
 use crate::rl::behaviour::BEHAVIOUR;
 use crate::rl::evaluation::{check_eval_env_dims, env_of_dataset, run_eval_env};
 use crate::rl::saved_policy::read_normalization;
@@ -354,7 +354,8 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
         FlowPolicy::new(gpu, &behaviour, envs, euler_steps, observation_normalization, args.seed, "behaviour")?;
     let mut live: Vec<usize> = (0..envs).collect();
     let mut discount = 1.0;
-    let bar = ProgressBar::new(args.horizon as u64);
+    let task = Task { label: "rollouts".into(), total: args.horizon as u64, done: 0, unit: Unit::EpisodeSteps };
+    let bar = super::Terminal.progress(task);
     for step in 0..args.horizon {
         if live.is_empty() {
             break;
@@ -381,9 +382,9 @@ pub fn run(gpu: &Gpu, args: &CheckCriticArgs) -> Result<CriticCheck> {
         }
         live = still_live;
         discount *= gamma;
-        bar.inc(1);
+        bar.set_done(step as u64 + 1);
     }
-    bar.finish_and_clear();
+    bar.finish();
 
     if let Some(path) = &args.out {
         let mut csv = String::from("state,dataset_row,kind,critic_q,return\n");

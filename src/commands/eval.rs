@@ -8,8 +8,11 @@ use anyhow::{bail, Context as _, Result};
 use crate::envs::{self, EnvSpec};
 use crate::eval::{evaluate, EvalReport, RandomPolicy, ZeroPolicy};
 use crate::gpu::{AdapterChoice, Gpu};
-use crate::rl::evaluation::{eval_progress, Evaluator};
+use crate::report::{Report, Silent};
+use crate::rl::evaluation::{eval_task, Evaluator};
 use crate::rl::saved_policy::SavedPolicy;
+
+use super::Terminal;
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum Baseline {
@@ -52,6 +55,8 @@ pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
+    // JSON alone on the terminal, without progress bars.
+    let progress: &dyn Report = if args.json { &Silent } else { &Terminal };
     let report = match (&args.checkpoint, args.policy) {
         (Some(path), _) => {
             let saved = SavedPolicy::open(path)?;
@@ -66,23 +71,23 @@ pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
             let euler = args.euler_steps.or(saved.euler_steps()).unwrap_or(10);
             let normalization = saved.normalization.and_then(|n| n.observations);
             let name = format!("{} ({})", path.display(), saved.prefix);
-            Evaluator::new(spec, args.episodes, euler, normalization, args.seed)?.run(&gpu, &net, &name, args.json)?
+            Evaluator::new(spec, args.episodes, euler, normalization, args.seed)?.run(&gpu, &net, &name, progress)?
         }
         (None, Some(baseline)) => {
             let spec = args.env.context("--policy needs --env")?;
             let mut env = envs::make(spec, args.episodes)?;
-            let bar = eval_progress(spec, env.max_steps(), args.json);
+            let bar = progress.progress(eval_task(spec, env.max_steps()));
             let report = match baseline {
                 Baseline::Zero => {
                     let mut policy = ZeroPolicy { act_dim: env.act_dim() };
-                    evaluate(env.as_mut(), &mut policy, args.seed, Some(&bar))
+                    evaluate(env.as_mut(), &mut policy, args.seed, bar.as_ref())
                 }
                 Baseline::Random => {
                     let mut policy = RandomPolicy::new(env.action_bounds(), args.seed);
-                    evaluate(env.as_mut(), &mut policy, args.seed, Some(&bar))
+                    evaluate(env.as_mut(), &mut policy, args.seed, bar.as_ref())
                 }
             }?;
-            bar.finish_and_clear();
+            bar.finish();
             report
         }
         (None, None) => unreachable!("clap requires --checkpoint or --policy"),

@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use super::Terminal;
 use crate::gpu::Gpu;
 use crate::nn::Activation;
+use crate::report::{Report as _, Task, Unit};
 use crate::stats::mean_f32;
 use crate::toy::train::{train_and_sample, ToyConfig};
 use crate::toy::{energy_distance, load_csv, plot_comparison, sample_exact_target, write_samples_csv, ToyDataset};
@@ -106,16 +107,13 @@ pub fn run(gpu: &Gpu, args: ToyArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
 
     let start = std::time::Instant::now();
-    let bar = ProgressBar::new(config.steps as u64).with_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} steps  {per_sec}  eta {eta}  {msg}")?
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("toy {source} beta={}", config.beta));
+    let label = format!("toy {source} beta={}", config.beta);
+    let bar = Terminal.progress(Task { label, total: config.steps as u64, done: 0, unit: Unit::Steps });
     let mut final_loss = f32::NAN;
     let samples = train_and_sample(gpu, &data, &config, |step, loss| {
         final_loss = loss;
-        bar.set_position(step as u64);
-        bar.set_message(format!("loss {loss:.4}"));
+        bar.set_done(step as u64);
+        bar.set_note(&format!("loss {loss:.4}"));
     })?;
     bar.finish();
 

@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use anyhow::{ensure, Result};
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
 use crate::envs::{EnvSpec, VecEnv};
 use crate::random::mixed_seed;
+use crate::report::Progress;
 use crate::stats::mean_stderr;
 
 /// The outcome of an evaluation; scores are D4RL-normalised returns.
@@ -48,7 +48,7 @@ pub fn evaluate(
     env: &mut dyn VecEnv,
     policy: &mut dyn Policy,
     seed: u64,
-    progress: Option<&ProgressBar>,
+    progress: &dyn Progress,
 ) -> Result<EvalReport> {
     let (n, obs_dim, act_dim) = (env.len(), env.obs_dim(), env.act_dim());
     ensure!(n > 0, "an evaluation needs at least one episode");
@@ -62,7 +62,7 @@ pub fn evaluate(
     let mut live: Vec<usize> = (0..n).collect();
     let mut env_steps = 0usize;
     // The environment truncates at its limit; the bound only guards against one that does not.
-    for _ in 0..env.max_steps() {
+    for step in 1..=env.max_steps() {
         if live.is_empty() {
             break;
         }
@@ -86,10 +86,8 @@ pub fn evaluate(
             }
         }
         live = still_live;
-        if let Some(bar) = progress {
-            bar.inc(1);
-            bar.set_message(format!("{} of {n} episodes running", live.len()));
-        }
+        progress.set_done(step as u64);
+        progress.set_note(&format!("{} of {n} episodes running", live.len()));
     }
     let spec: EnvSpec = env.spec();
     let scores: Vec<f64> = returns.iter().map(|&r| spec.normalized_score(r)).collect();

@@ -7,7 +7,6 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::config::TrainConfig;
@@ -18,7 +17,7 @@ use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::report::Report;
+use crate::report::{Progress, Report, Silent, Task, Unit};
 use crate::run::checkpoint::{Checkpoint, CheckpointIdentity, RunState};
 use crate::run::metrics::MetricsWriter;
 use crate::run::plot::plot_learning_curves;
@@ -109,7 +108,7 @@ impl Driver<'_> {
         if step > 0 {
             trainer.load(gpu, &self.load(stage)?)?;
         }
-        let bar = progress_bar(stage, total, step);
+        let bar = self.report.progress(Task { label: stage.name().into(), total, done: step, unit: Unit::Steps });
         loop {
             if renews_at(step) {
                 // Saved just before the renewal, so a resumed run renews exactly as this one;
@@ -126,8 +125,8 @@ impl Driver<'_> {
                 // The policy this renewal sampled from, so every renewal's effect on the score
                 // is seen; the final policy is evaluated once, by the final evaluation.
                 let eval =
-                    self.evaluate(trainer.evaluated().filter(|_| step < total && eval_every > 0), stage, &bar)?;
-                bar.set_message(T::Metrics::progress(&metrics));
+                    self.evaluate(trainer.evaluated().filter(|_| step < total && eval_every > 0), stage, bar.as_ref())?;
+                bar.set_note(&T::Metrics::progress(&metrics));
                 self.record_metrics(stage, step, &metrics, None, eval)?;
                 if step == total {
                     self.save(trainer, states, stage, step, true)?;
@@ -144,14 +143,15 @@ impl Driver<'_> {
             self.check_finite(stage, stop, &metrics)?;
             let out_of_budget = self.spend(steps);
             step = stop;
-            bar.set_position(step);
+            bar.set_done(step);
             if step == total {
                 trainer.measure_end(gpu, &mut metrics)?;
             }
             // A renewal at this step (after the last: the final evaluation) evaluates instead.
             let eval_due = eval_every > 0 && (step.is_multiple_of(eval_every) || step == total);
-            let eval = self.evaluate(trainer.evaluated().filter(|_| eval_due && !renews_at(step)), stage, &bar)?;
-            bar.set_message(T::Metrics::progress(&metrics));
+            let eval =
+                self.evaluate(trainer.evaluated().filter(|_| eval_due && !renews_at(step)), stage, bar.as_ref())?;
+            bar.set_note(&T::Metrics::progress(&metrics));
             self.record_metrics(stage, step, &metrics, Some(rate), eval)?;
             if renew == 0 {
                 // The others save at their checkpoint interval, at the end and when the budget
@@ -324,16 +324,19 @@ impl Driver<'_> {
         &mut self,
         net: Option<&VelocityNet>,
         stage: Stage,
-        bar: &ProgressBar,
+        bar: &dyn Progress,
     ) -> Result<Option<Vec<EvalMetrics>>> {
         let Some(net) = net else { return Ok(None) };
-        bar.set_message("evaluating");
+        bar.set_note("evaluating");
         let reports = self.evaluate_seeds(net, stage.name(), true)?;
         Ok(Some(reports.iter().map(EvalMetrics::of).collect()))
     }
 
+    /// Evaluates every seed's copy of `net` (named `name` in messages), showing the progress
+    /// unless `quiet`.
     pub fn evaluate_seeds(&mut self, net: &VelocityNet, name: &str, quiet: bool) -> Result<Vec<EvalReport>> {
-        let gpu = self.gpu;
+        let (gpu, report) = (self.gpu, self.report);
+        let report = if quiet { &Silent } else { report };
         let mut reports = Vec::new();
         for c in 0..self.copies() {
             let single;
@@ -345,7 +348,7 @@ impl Driver<'_> {
                 }
             };
             let seed = self.eval_seed.wrapping_add(c as u64);
-            reports.push(self.evaluator()?.run_with_seed(gpu, copy, name, quiet, seed)?);
+            reports.push(self.evaluator()?.run_with_seed(gpu, copy, name, report, seed)?);
         }
         Ok(reports)
     }
@@ -361,17 +364,6 @@ impl Driver<'_> {
         }
         Ok(self.evaluator.as_mut().expect("created above"))
     }
-}
-
-fn progress_bar(stage: Stage, total: u64, start: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} {per_sec} eta {eta} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(stage.name());
-    bar.set_position(start);
-    bar
 }
 
 /// The end of the next chunk of steps: the next multiple of any of `every` after `step`,

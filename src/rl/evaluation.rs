@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::config::TrainConfig;
 use crate::data::ObservationNormalization;
@@ -12,6 +11,7 @@ use crate::envs::{self, EnvSpec, VecEnv};
 use crate::eval::{evaluate, EvalReport, FlowPolicy};
 use crate::flow::VelocityNet;
 use crate::gpu::Gpu;
+use crate::report::{Report, Task, Unit};
 
 /// The file a finished run's final evaluation is written to.
 pub const EVAL_FILE: &str = "eval.json";
@@ -55,18 +55,9 @@ pub fn check_eval_env_dims(spec: Option<EnvSpec>, dataset: &crate::data::Dataset
     Ok(())
 }
 
-/// A progress bar over the steps of an evaluation.
-pub fn eval_progress(spec: EnvSpec, max_steps: usize, hidden: bool) -> ProgressBar {
-    if hidden {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(max_steps as u64).with_style(
-        ProgressStyle::with_template("{prefix:>9} [{bar:30}] step {pos}/{len} {msg}")
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("eval {spec}"));
-    bar
+/// The progress of an evaluation in `spec`, over its episodes' steps.
+pub fn eval_task(spec: EnvSpec, max_steps: usize) -> Task {
+    Task { label: format!("eval {spec}"), total: max_steps as u64, done: 0, unit: Unit::EpisodeSteps }
 }
 
 /// Evaluations of one policy network in one environment, repeated as training goes: the
@@ -94,8 +85,9 @@ impl Evaluator {
     }
 
     /// Runs the episodes with `net` choosing the actions, all episodes stepped together.
-    pub fn run(&mut self, gpu: &Gpu, net: &VelocityNet, name: &str, quiet: bool) -> Result<EvalReport> {
-        self.run_with_seed(gpu, net, name, quiet, self.seed)
+    /// Its progress goes to `report`.
+    pub fn run(&mut self, gpu: &Gpu, net: &VelocityNet, name: &str, report: &dyn Report) -> Result<EvalReport> {
+        self.run_with_seed(gpu, net, name, report, self.seed)
     }
 
     /// [`Self::run`] with the episodes and the policy's noise drawn from `seed` (each seed of
@@ -105,7 +97,7 @@ impl Evaluator {
         gpu: &Gpu,
         net: &VelocityNet,
         name: &str,
-        quiet: bool,
+        report: &dyn Report,
         seed: u64,
     ) -> Result<EvalReport> {
         let (spec, env) = (self.spec, &mut self.env);
@@ -119,11 +111,11 @@ impl Evaluator {
         );
         let normalization = self.normalization.clone();
         let mut policy = FlowPolicy::new(gpu, net, env.len(), self.euler_steps, normalization, seed, name)?;
-        let bar = eval_progress(spec, env.max_steps(), quiet);
-        let report =
-            evaluate(env.as_mut(), &mut policy, seed, Some(&bar)).with_context(|| format!("evaluating in {spec}"))?;
-        bar.finish_and_clear();
-        Ok(report)
+        let bar = report.progress(eval_task(spec, env.max_steps()));
+        let result =
+            evaluate(env.as_mut(), &mut policy, seed, bar.as_ref()).with_context(|| format!("evaluating in {spec}"))?;
+        bar.finish();
+        Ok(result)
     }
 }
 
