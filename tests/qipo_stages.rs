@@ -26,8 +26,9 @@ use qipo::nn::{Activation, Mlp, MlpSpec};
 use qipo::ops::AdamConfig;
 use qipo::random::{streams, RngStream};
 use qipo::reference::qipo::{self as cpu, TwinCriticParams, VelocityParams};
-use qipo::rl::config::{CriticConfig, CriticKind, PolicyConfig};
+use qipo::rl::config::{CriticConfig, CriticKind, PolicyConfig, SupportConfig};
 use qipo::rl::critic::{stat_index, stats_width, CriticStat, CriticTrainer, TwinCritic};
+use qipo::rl::driver::StageContext;
 use qipo::rl::ema::Averaged;
 use qipo::rl::improve::{ImproveRng, PolicyImprover};
 use qipo::rl::support::{SupportLayout, SupportSampler, CHUNK_STATES};
@@ -237,8 +238,8 @@ fn support_samples_match_reference(architecture: Architecture) {
     let (net, cpu_net) = policy(6, architecture);
     // The critic's layout: M actions for every next state, one dense block per state.
     let samples = GpuBuffer::zeros(gpu(), "support actions", TWO_CHUNKS * M * ACT_DIM).unwrap();
-    let layout = SupportLayout { group: M, first: 0 };
-    let sampler = SupportSampler::new(gpu(), &net, &states_gpu, TWO_CHUNKS, &samples, M, layout, EULER_STEPS).unwrap();
+    let layout = SupportLayout::alone(M);
+    let sampler = SupportSampler::new(gpu(), &net, &states_gpu, TWO_CHUNKS, &samples, layout, EULER_STEPS).unwrap();
     let mut gpu_rng = RngStream::new(SEED, streams::SUPPORT);
     let mut rec = Recorder::new(gpu());
     sampler.record_all(&mut rec, &net, &mut gpu_rng);
@@ -269,8 +270,8 @@ fn critic_steps_match_reference(kind: CriticKind) {
     let value = iql.then(|| Mlp::from_params(gpu(), &value_spec, &value_params).unwrap());
     // A large Polyak rate and a sharp softmax, so that both visibly shape the result.
     let config = CriticConfig { kind, batch: BATCH, lr: LR, tau: 0.25, alpha_q: 2.0, ..Default::default() };
-    let mut trainer =
-        CriticTrainer::new(gpu(), &on_gpu, &next_support_gpu, M, &gpu_critic, value, &config, SEED, STEPS).unwrap();
+    let at = StageContext { gpu: gpu(), data: &on_gpu, seed: SEED, ring_len: STEPS };
+    let mut trainer = CriticTrainer::new(at, &next_support_gpu, M, &gpu_critic, value, &config).unwrap();
     let mut rec = Recorder::new(gpu());
     for _ in 0..STEPS {
         trainer.record_step(&mut rec, &gpu_critic);
@@ -327,8 +328,9 @@ fn improver_matches_reference(len: usize, architecture: Architecture) {
     let initial = cpu_policy.params.clone();
     let (critic, cpu_critic) = critic(30);
     let config = PolicyConfig { batch: BATCH, lr: LR, beta: 3.0, ..Default::default() };
-    let mut improver =
-        PolicyImprover::new(gpu(), &on_gpu, &policy, &policy, &critic, &config, M, EULER_STEPS, SEED, STEPS).unwrap();
+    let at = StageContext { gpu: gpu(), data: &on_gpu, seed: SEED, ring_len: STEPS };
+    let support = SupportConfig { actions: M, euler_steps: EULER_STEPS };
+    let mut improver = PolicyImprover::new(at, &policy, &policy, &critic, &config, &support).unwrap();
     let mut rec = Recorder::new(gpu());
     improver.record_renewal(&mut rec, &policy, &critic);
     rec.submit_and_wait().unwrap();

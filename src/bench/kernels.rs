@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
 use crate::kernels::adam::Adam;
-use crate::kernels::linear::{BackwardOffsets, Core, InputGradient, LinearBackward, LinearForward};
+use crate::kernels::linear::{BackwardOffsets, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward};
 use crate::nn::{Activation, MlpSpec};
 use crate::ops::AdamConfig;
 use crate::ops::LayerShape;
@@ -168,7 +168,8 @@ impl LayerBuffers {
         let forward_flops = self.forward_flops();
         let backward_flops = 2.0 * forward_flops;
         let reps = ((flop_budget / forward_flops) as usize).clamp(1, 200);
-        let (t_fwd, stamps) = time_gpu(gpu, reps, |rec| forward.record(rec, layer, act, rows, 0, 0, Some(0)))?;
+        let keep_z = ForwardOffsets { z: Some(0), ..Default::default() };
+        let (t_fwd, stamps) = time_gpu(gpu, reps, |rec| forward.record(rec, layer, act, rows, keep_z))?;
         let (t_bwd, _) =
             time_gpu(gpu, reps, |rec| backward.record(rec, layer, act, rows, BackwardOffsets::default(), false))?;
         Ok((forward_flops / t_fwd / 1e9, backward_flops / t_bwd / 1e9, stamps))
@@ -242,13 +243,14 @@ pub fn linear(gpu: &Gpu, rows: usize, in_dim: usize, out_dim: usize, budgets: Bu
     let cpu_rows = ((budgets.cpu_flops / forward_flops * rows as f64) as usize).clamp(1, rows);
     let (w, b) = params.split_at(layer.bias_off);
     let xs = &x[..cpu_rows * in_dim];
+    let cpu_shape = reference::linear::Dense { rows: cpu_rows, in_dim, out_dim, act };
     let t_cpu_fwd = time_cpu(|| {
-        std::hint::black_box(reference::linear::forward(xs, w, b, cpu_rows, in_dim, out_dim, act));
+        std::hint::black_box(reference::linear::forward(xs, w, b, cpu_shape));
     });
-    let (z, _) = reference::linear::forward(xs, w, b, cpu_rows, in_dim, out_dim, act);
+    let (z, _) = reference::linear::forward(xs, w, b, cpu_shape);
     let dys = &dy[..cpu_rows * out_dim];
     let t_cpu_bwd = time_cpu(|| {
-        std::hint::black_box(reference::linear::backward(xs, w, &z, dys, cpu_rows, in_dim, out_dim, act));
+        std::hint::black_box(reference::linear::backward(xs, w, &z, dys, cpu_shape));
     });
     let cpu_scale = cpu_rows as f64 / rows as f64;
     Ok(LinearResult {

@@ -22,8 +22,9 @@ use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
 use crate::nn::{Activation, Mlp, MlpSpec};
 use crate::ops::AdamConfig;
 use crate::random::{streams, RngStream};
-use crate::rl::config::{CriticConfig, CriticKind, PolicyConfig};
+use crate::rl::config::{CriticConfig, CriticKind, PolicyConfig, SupportConfig};
 use crate::rl::critic::{CriticTrainer, TwinCritic};
+use crate::rl::driver::StageContext;
 use crate::rl::improve::PolicyImprover;
 use crate::rl::presets;
 use crate::rl::support::{SupportLayout, SupportSampler};
@@ -415,8 +416,8 @@ pub fn bench_env(
 
     progress(&format!("{name}: support sampling ({} actions)", len * m));
     let next_support = GpuBuffer::zeros(gpu, "next-state support actions", seeds * len * m * act_dim)?;
-    let layout = SupportLayout { group: m, first: 0 };
-    let sampler = SupportSampler::new(gpu, &policy, &data.next_observations, len, &next_support, m, layout, euler)?;
+    let layout = SupportLayout::alone(m);
+    let sampler = SupportSampler::new(gpu, &policy, &data.next_observations, len, &next_support, layout, euler)?;
     let mut rng = RngStream::new(2, streams::SUPPORT);
     let support = time_submit(gpu, sizes, 1, 1, |rec| sampler.record_all(rec, &policy, &mut rng))?;
     let support_actions = seeds * len * m;
@@ -434,14 +435,17 @@ pub fn bench_env(
             CriticKind::Softmax => None,
         };
         let config = CriticConfig { kind, batch, ..Default::default() };
-        let mut trainer = CriticTrainer::new(gpu, &data, &next_support, m, &critic, value, &config, 3, ring)?;
+        let at = StageContext { gpu, data: &data, seed: 3, ring_len: ring };
+        let mut trainer = CriticTrainer::new(at, &next_support, m, &critic, value, &config)?;
         stages.push(time_stage(gpu, stage, sizes, |rec| trainer.record_step(rec, &critic))?);
     }
 
     progress(&format!("{name}: renewal and policy improvement"));
     let critic = TwinCritic::for_seeds(gpu, &critic_spec, 5, seeds)?;
     let config = PolicyConfig { batch, ..Default::default() };
-    let mut improver = PolicyImprover::new(gpu, &data, &policy, &policy, &critic, &config, m, euler, 5, ring)?;
+    let at = StageContext { gpu, data: &data, seed: 5, ring_len: ring };
+    let support_config = SupportConfig { actions: m, euler_steps: euler };
+    let mut improver = PolicyImprover::new(at, &policy, &policy, &critic, &config, &support_config)?;
     let renewal = time_submit(gpu, sizes, 1, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
     stages.push(time_stage(gpu, "policy improvement", sizes, |rec| improver.record_step(rec, &policy))?);
     drop(improver);

@@ -100,8 +100,8 @@ pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     let state_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
     let actions = GpuBuffer::zeros(gpu, "sampled actions", len * args.n * act)?;
     let euler = args.euler_steps.or(run_euler).unwrap_or(10);
-    let layout = SupportLayout { group: args.n, first: 0 };
-    let sampler = SupportSampler::new(gpu, &policy, &state_buf, len, &actions, args.n, layout, euler)?;
+    let layout = SupportLayout::alone(args.n);
+    let sampler = SupportSampler::new(gpu, &policy, &state_buf, len, &actions, layout, euler)?;
     let mut rng = RngStream::new(args.seed, streams::POLICY_NOISE);
     let mut rec = Recorder::new(gpu);
     sampler.record_all(&mut rec, &policy, &mut rng);

@@ -33,6 +33,37 @@ pub const EXPECTILE_LOSS: Kernel = Kernel {
 
 pub const KERNELS: [Kernel; 2] = [SOFTMAX_TD_TARGET, EXPECTILE_LOSS];
 
+/// Where the twin heads' values of several seeds lie in one buffer, as a critic's pass
+/// writes them (its copies 2c and 2c + 1 are seed c's heads): seed c's head 1, then its head
+/// 2, each a block of `rows` values, then seed c + 1's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TwinHeads {
+    /// Values per head and seed.
+    pub rows: usize,
+}
+
+impl TwinHeads {
+    /// Where seed `seed`'s head `head` (0 or 1) starts.
+    pub fn start(self, seed: usize, head: usize) -> usize {
+        (2 * seed + head) * self.rows
+    }
+
+    /// From one seed's heads to the next seed's.
+    pub fn seed_stride(self) -> usize {
+        2 * self.rows
+    }
+}
+
+/// What the TD target bootstraps from, for several seeds' minibatches.
+#[derive(Clone, Copy, Debug)]
+pub enum NextValues {
+    /// QGPO's soft value over `support` actions per next state, from the target critic's
+    /// twin heads (`heads.rows` = transitions per seed × `support`).
+    TwinHeads { heads: TwinHeads, support: usize },
+    /// A value per next state (IQL's V(s')), the seeds one after another.
+    Values,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct TdTargetParams {
@@ -101,6 +132,39 @@ impl TdTarget {
         self.record_with(rec, p);
     }
 
+    /// Records the targets y of `seeds` minibatches of `batch` transitions, one after another
+    /// from element 0 of the output, and after them every transition's soft value v.
+    pub fn record_seeds(
+        &self,
+        rec: &mut Recorder,
+        seeds: usize,
+        batch: usize,
+        next: NextValues,
+        alpha: f32,
+        gamma: f32,
+    ) {
+        let (head2, seed_stride, support) = match next {
+            NextValues::TwinHeads { heads, support } => (heads.start(0, 1), heads.seed_stride(), support),
+            // Both "heads" are the one value, which the min leaves as it is.
+            NextValues::Values => (0, batch, 1),
+        };
+        let rows = seeds * batch;
+        let params = TdTargetParams {
+            batch: rows as u32,
+            support: support as u32,
+            q2_off: head2 as u32,
+            q_stride: 1,
+            value_off: rows as u32,
+            has_value: 1,
+            alpha,
+            gamma,
+            copy_rows: batch as u32,
+            q_copy_stride: seed_stride as u32,
+            ..Default::default()
+        };
+        self.record_with(rec, params);
+    }
+
     /// Records with explicit offsets, stride and optional soft values.
     pub fn record_with(&self, rec: &mut Recorder, params: TdTargetParams) {
         let grid = grid_1d(rec.gpu(), params.batch as usize, TD_WORKGROUP);
@@ -147,6 +211,23 @@ impl Expectile {
     /// into element 0 of the statistics.
     pub fn record(&self, rec: &mut Recorder, rows: usize, expectile: f32, scale: f32) {
         self.record_with(rec, ExpectileParams { rows: rows as u32, expectile, scale, ..Default::default() });
+    }
+
+    /// Records each seed's mean loss of its predictions (seed c's block of `heads.rows` from
+    /// c × `heads.rows`) onto the smaller of its twin target heads; seed c's loss goes to
+    /// element `loss_at + c` of the statistics.
+    pub fn record_seeds(&self, rec: &mut Recorder, seeds: usize, heads: TwinHeads, loss_at: usize, expectile: f32) {
+        let params = ExpectileParams {
+            rows: (seeds * heads.rows) as u32,
+            block_rows: heads.rows as u32,
+            q2_off: heads.start(0, 1) as u32,
+            q_copy_stride: heads.seed_stride() as u32,
+            loss_off: loss_at as u32,
+            expectile,
+            scale: 1.0 / heads.rows as f32,
+            ..Default::default()
+        };
+        self.record_with(rec, params);
     }
 
     /// Records with explicit offsets and blocks, a workgroup per block.

@@ -50,6 +50,20 @@ impl EnergyWeights {
         self.record_with(rec, p);
     }
 
+    /// Records the weights of `groups` groups of `group_size` values from element `at` of the
+    /// values onto the same elements of the weights, with the energy's coefficient `coef`.
+    pub fn record_at(&self, rec: &mut Recorder, at: usize, groups: usize, group_size: usize, coef: f32) {
+        let p = EnergyWeightsParams {
+            groups: groups as u32,
+            group_size: group_size as u32,
+            value_off: at as u32,
+            weight_off: at as u32,
+            coef,
+            scale: 1.0,
+        };
+        self.record_with(rec, p);
+    }
+
     /// Records with explicit offsets.
     pub fn record_with(&self, rec: &mut Recorder, params: EnergyWeightsParams) {
         let grid = grid_1d(rec.gpu(), params.groups as usize, WORKGROUP);

@@ -252,19 +252,15 @@ impl LinearForward {
         self.core
     }
 
-    /// Records Y[y_off..] = act(X[x_off..]·Wᵀ + b) for `rows` rows.
-    #[allow(clippy::too_many_arguments)]
+    /// Records Y = act(X·Wᵀ + b) for `rows` rows, each operand from its offset.
     pub fn record(
         &self,
         rec: &mut Recorder,
         layer: &LayerShape,
         act: Activation,
         rows: usize,
-        x_off: usize,
-        y_off: usize,
-        z_off: Option<usize>,
+        offsets: ForwardOffsets,
     ) {
-        let offsets = ForwardOffsets { x: x_off, y: y_off, z: z_off };
         self.record_copies(rec, layer, act, rows, offsets, Copies::ONE);
     }
 

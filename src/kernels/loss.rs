@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use super::critic::TwinHeads;
 use super::snippets::BLOCK_SUM;
 use crate::gpu::kernel::Source;
 use crate::gpu::recorder::grid_1d;
@@ -90,6 +91,37 @@ impl SquaredError {
         };
         let groups = grid_1d(rec.gpu(), blocks * WORKGROUP_1D as usize, WORKGROUP_1D);
         self.bound.record(rec, &p, groups);
+    }
+}
+
+/// Where a twin-head regression writes its statistics, each the start of one value per seed.
+#[derive(Clone, Copy, Debug)]
+pub struct TwinRegressionStats {
+    /// Each head's mean loss: seed c's head h at `loss_at + 2c + h`.
+    pub loss_at: usize,
+    /// Each head's mean prediction: seed c's head h at `prediction_at + 2c + h`.
+    pub prediction_at: usize,
+    /// Each seed's mean target, at `target_at + c`.
+    pub target_at: usize,
+}
+
+impl SquaredError {
+    /// Records the regression of both twin heads of every seed (the predictions, laid out as
+    /// `heads` says) onto that seed's block of `heads.rows` targets: each head's loss is its
+    /// mean squared error, with the means `stats` names.
+    pub fn record_twin_heads(&self, rec: &mut Recorder, seeds: usize, heads: TwinHeads, stats: TwinRegressionStats) {
+        let params = SquaredErrorParams {
+            scale: 1.0 / heads.rows as f32,
+            block_rows: heads.rows as u32,
+            target_block: heads.rows as u32,
+            target_share: 2,
+            loss_off: stats.loss_at as u32,
+            has_means: 1,
+            pred_mean_off: stats.prediction_at as u32,
+            goal_mean_off: stats.target_at as u32,
+            ..Default::default()
+        };
+        self.record(rec, 2 * seeds * heads.rows, 1, params);
     }
 }
 

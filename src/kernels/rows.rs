@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use super::critic::TwinHeads;
 use crate::gpu::kernel::Source;
 use crate::gpu::{Access, Bound, Gpu, GpuBuffer, Kernel, Recorder};
 
@@ -72,6 +73,18 @@ impl Minimum {
     pub fn record(&self, rec: &mut Recorder, count: usize, out_off: usize) {
         let p = MinimumParams { count: count as u32, out_off: out_off as u32, ..Default::default() };
         self.record_with(rec, p);
+    }
+
+    /// Records out[out_off..] = the smaller of seed `seed`'s twin heads, laid out as `heads`.
+    pub fn record_twin_heads(&self, rec: &mut Recorder, heads: TwinHeads, seed: usize, out_off: usize) {
+        let params = MinimumParams {
+            count: heads.rows as u32,
+            a_off: heads.start(seed, 0) as u32,
+            b_off: heads.start(seed, 1) as u32,
+            out_off: out_off as u32,
+            ..Default::default()
+        };
+        self.record_with(rec, params);
     }
 
     pub fn record_with(&self, rec: &mut Recorder, params: MinimumParams) {

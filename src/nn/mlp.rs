@@ -14,6 +14,7 @@ use anyhow::{ensure, Result};
 use super::mlp_spec::MlpSpec;
 use super::Activation;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::kernels::critic::TwinHeads;
 use crate::kernels::linear::{BackwardOffsets, Copies, ForwardOffsets, InputGradient, LinearBackward, LinearForward};
 use crate::ops::LayerShape;
 
@@ -182,6 +183,13 @@ impl MlpPass {
     pub fn output_offset(&self, copy: usize, rows: usize) -> usize {
         assert!(copy < self.copies, "copy {copy} of a pass with {}", self.copies);
         copy * rows * self.output_width
+    }
+
+    /// Where the values of a critic's twin heads lie after a call over `rows` rows: a pass
+    /// of a network of one output whose copies 2c and 2c + 1 are seed c's two heads.
+    pub fn twin_heads(&self, rows: usize) -> TwinHeads {
+        assert!(self.output_width == 1 && self.copies.is_multiple_of(2), "not a pass of twin heads");
+        TwinHeads { rows }
     }
 
     /// The network's output, rows×output (for copies, one such block per copy).

@@ -1,6 +1,6 @@
 //! CPU twin of an MLP's forward and backward passes, built from the linear layer twin.
 
-use super::linear;
+use super::linear::{self, Dense};
 use crate::nn::mlp_spec::MlpSpec;
 
 /// Every layer's (pre-activation, output) from a forward pass.
@@ -13,7 +13,12 @@ pub fn forward(spec: &MlpSpec, params: &[f32], x: &[f32], rows: usize) -> Activa
         let input = acts.last().map(|a| a.1.as_slice()).unwrap_or(x);
         let w = &params[l.weight_off..l.bias_off];
         let b = &params[l.bias_off..l.bias_off + l.out_dim];
-        acts.push(linear::forward(input, w, b, rows, l.in_dim, l.out_dim, spec.activation_of(i)));
+        acts.push(linear::forward(
+            input,
+            w,
+            b,
+            Dense { rows, in_dim: l.in_dim, out_dim: l.out_dim, act: spec.activation_of(i) },
+        ));
     }
     acts
 }
@@ -33,7 +38,13 @@ pub fn backward(
     for (i, l) in layers.iter().enumerate().rev() {
         let input = if i == 0 { x } else { acts[i - 1].1.as_slice() };
         let w = &params[l.weight_off..l.bias_off];
-        let g = linear::backward(input, w, &acts[i].0, &dy, rows, l.in_dim, l.out_dim, spec.activation_of(i));
+        let g = linear::backward(
+            input,
+            w,
+            &acts[i].0,
+            &dy,
+            Dense { rows, in_dim: l.in_dim, out_dim: l.out_dim, act: spec.activation_of(i) },
+        );
         grads[l.weight_off..l.bias_off].copy_from_slice(&g.dw);
         grads[l.bias_off..l.bias_off + l.out_dim].copy_from_slice(&g.db);
         dy = g.dx;

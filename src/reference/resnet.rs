@@ -2,7 +2,7 @@
 //! forward, written as QGPO writes it, and its backward pass, from the linear layer's twin.
 
 use super::columns::{concat, slice};
-use super::linear::{self, LinearGrads};
+use super::linear::{self, Dense, LinearGrads};
 use crate::nn::activation::Activation;
 use crate::nn::resnet_spec::{BlockInput, ResNetLayout, ResNetSpec};
 use crate::ops::LayerShape;
@@ -42,7 +42,7 @@ pub struct Trace {
 fn apply(params: &[f32], l: &LayerShape, x: &[f32], rows: usize, act: Activation) -> Output {
     let w = &params[l.weight_off..l.bias_off];
     let b = &params[l.bias_off..l.bias_off + l.out_dim];
-    linear::forward(x, w, b, rows, l.in_dim, l.out_dim, act)
+    linear::forward(x, w, b, Dense { rows, in_dim: l.in_dim, out_dim: l.out_dim, act })
 }
 
 fn add(a: &[f32], b: &[f32]) -> Vec<f32> {
@@ -104,7 +104,7 @@ pub fn backward(spec: &ResNetSpec, params: &[f32], trace: &Trace, d_output: &[f3
     let mut grads = vec![0.0f32; l.param_count];
     let mut layer_backward = |shape: &LayerShape, x: &[f32], z: &[f32], dy: &[f32], act: Activation| -> LinearGrads {
         let w = &params[shape.weight_off..shape.bias_off];
-        let g = linear::backward(x, w, z, dy, rows, shape.in_dim, shape.out_dim, act);
+        let g = linear::backward(x, w, z, dy, Dense { rows, in_dim: shape.in_dim, out_dim: shape.out_dim, act });
         grads[shape.weight_off..shape.bias_off].copy_from_slice(&g.dw);
         grads[shape.bias_off..shape.bias_off + shape.out_dim].copy_from_slice(&g.db);
         g

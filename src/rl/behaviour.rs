@@ -4,11 +4,10 @@
 use anyhow::Result;
 
 use super::config::BehaviourConfig;
-use super::driver::{column_mean, read_ring, StageTrainer};
+use super::driver::{column_mean, read_ring, StageContext, StageTrainer};
 use super::ema::Averaged;
 use super::metrics::FlowLoss;
 use super::snapshot::{load_adam_seeds, load_rng, save_adam_seeds, save_rng};
-use crate::data::GpuDataset;
 use crate::flow::efm::EfmTable;
 use crate::flow::{EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
@@ -32,17 +31,14 @@ pub struct Pretraining {
 impl Pretraining {
     /// A fresh policy of `spec` per seed from `seed` on, trained on `data`, its weights
     /// averaged with `ema` (0: not averaged); `ring_len` steps' losses are kept between reads.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        data: &GpuDataset,
+        at: StageContext,
         spec: &VelocitySpec,
         config: &BehaviourConfig,
         ema: f64,
-        seed: u64,
         seeds: usize,
-        ring_len: usize,
     ) -> Result<Self> {
+        let StageContext { gpu, data, seed, ring_len } = at;
         let net = VelocityNet::for_seeds(gpu, spec, seed, seeds)?;
         let zeros = GpuBuffer::zeros(gpu, "zero energies", data.len)?;
         let table = EfmTable { len: data.len, points: &data.actions, energies: &zeros, cond: Some(&data.observations) };

@@ -16,15 +16,15 @@ use anyhow::Result;
 
 pub use super::critic_stat::CriticStat;
 use super::diagnostics::critic_probe;
-use super::driver::{column_mean, read_ring, StageTrainer};
+use super::driver::{column_mean, read_ring, StageContext, StageTrainer};
 use super::metrics::CriticMetrics;
 use super::snapshot::{load_adam_seeds, load_mlp_seeds, load_rng, save_adam_seeds, save_mlp_seeds, save_rng};
 use crate::data::{GpuDataset, MinibatchSampler};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::Adam;
-use crate::kernels::critic::{Expectile, ExpectileParams, TdTarget, TdTargetParams};
+use crate::kernels::critic::{Expectile, NextValues, TdTarget};
 use crate::kernels::gather::GatherTable;
-use crate::kernels::loss::{SquaredError, SquaredErrorParams};
+use crate::kernels::loss::{SquaredError, TwinRegressionStats};
 use crate::kernels::time_embedding::{EmbeddingOffsets, EmbeddingShape, TimeEmbedding};
 use crate::nn::{CopyInput, Mlp, MlpPass, MlpSpec};
 use crate::ops::AdamConfig;
@@ -208,18 +208,15 @@ impl CriticTrainer {
     /// `next_support` holds M actions for every next state (len×M×act_dim), drawn from the
     /// behaviour policy, a table per seed; `value` is IQL's value network, a copy per seed
     /// (ignored by the softmax critic).
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        data: &GpuDataset,
+        at: StageContext,
         next_support: &GpuBuffer,
         support: usize,
         critic: &TwinCritic,
         value: Option<Mlp>,
         config: &CriticConfig,
-        seed: u64,
-        ring_len: usize,
     ) -> Result<Self> {
+        let StageContext { gpu, data, seed, ring_len } = at;
         let (batch, seeds) = (config.batch, critic.seeds);
         let (obs, act) = (data.obs_dim, data.act_dim);
         let rows = seeds * batch;
@@ -317,77 +314,39 @@ impl CriticTrainer {
         let stat = |k: CriticStat, seed: usize| slot + stat_index(k, seeds, seed);
         self.sampler.record(rec);
         self.online_input.record(rec, rows, 0, 0);
-        // The rows each head of the target critic was run on, per seed.
-        let target_rows = match &mut self.iql {
+        // What the TD target bootstraps from.
+        let next = match &mut self.iql {
             None => {
+                // Softmax: the target heads' soft value over the support actions of s'.
                 self.target_input.record(rec, rows * support, 0, 0);
                 self.target_pass.record_forward(rec, &critic.target, batch * support);
-                batch * support
+                NextValues::TwinHeads { heads: self.target_pass.twin_heads(batch * support), support }
             }
             Some(iql) => {
-                // V(s) → τ-expectile of min Q'(s, a), on the dataset actions; seed c's heads
-                // are blocks 2c and 2c + 1 of `batch` rows, its loss goes to the stats slot.
+                // IQL: V(s) → τ-expectile of min Q'(s, a) on the dataset actions; as in IQL, V
+                // is updated first and the Q target bootstraps from the new V(s').
                 self.target_pass.record_forward(rec, &critic.target, batch);
                 iql.value_pass.record_forward(rec, &iql.value, batch);
-                let value_loss = ExpectileParams {
-                    rows: rows as u32,
-                    block_rows: batch as u32,
-                    q2_off: self.target_pass.output_offset(1, batch) as u32,
-                    q_copy_stride: (2 * batch) as u32,
-                    loss_off: stat(CriticStat::ValueLoss, 0) as u32,
-                    expectile: self.config.expectile as f32,
-                    scale: 1.0 / batch as f32,
-                    ..Default::default()
-                };
-                iql.expectile.record_with(rec, value_loss);
+                let heads = self.target_pass.twin_heads(batch);
+                let tau = self.config.expectile as f32;
+                iql.expectile.record_seeds(rec, seeds, heads, stat(CriticStat::ValueLoss, 0), tau);
                 iql.value_pass.record_backward(rec, &iql.value, batch, false);
-                // As in IQL, V is updated first and the Q target bootstraps from the new V(s').
                 iql.value_adam.record_step(rec);
                 iql.next_value_pass.record_forward(rec, &iql.value, batch);
-                batch
+                NextValues::Values
             }
         };
-        // Softmax: the soft value of the target heads over the support, seed c's heads being
-        // copies 2c and 2c + 1; IQL: V(s'), a support of one, seed c's at row c × batch.
-        let (q1_off, q2_off, q_copy_stride, support) = match &self.iql {
-            None => {
-                let [q1, q2] = [0, 1].map(|k| self.target_pass.output_offset(k, target_rows));
-                (q1, q2, 2 * target_rows, support)
-            }
-            Some(_) => (0, 0, batch, 1),
-        };
-        let td = TdTargetParams {
-            batch: rows as u32,
-            support: support as u32,
-            q1_off: q1_off as u32,
-            q2_off: q2_off as u32,
-            q_stride: 1,
-            y_off: 0,
-            value_off: rows as u32,
-            has_value: 1,
-            alpha: self.config.alpha_q as f32,
-            gamma: self.config.gamma as f32,
-            copy_rows: batch as u32,
-            q_copy_stride: q_copy_stride as u32,
-            ..Default::default()
-        };
-        self.td.record_with(rec, td);
-        // Both heads of a seed regress onto its y: the heads' rows follow each other, two
-        // blocks of `batch` rows per seed reading that seed's block of targets. Each head's
-        // loss and mean Q, and each seed's mean target, go straight to the stats slot.
+        let (alpha, gamma) = (self.config.alpha_q as f32, self.config.gamma as f32);
+        self.td.record_seeds(rec, seeds, batch, next, alpha, gamma);
+        // Both heads of a seed regress onto its y; each head's loss and mean Q, and each seed's
+        // mean target, go straight to the stats slot.
         self.online_pass.record_forward(rec, &critic.online, batch);
-        let loss = SquaredErrorParams {
-            scale: 1.0 / batch as f32,
-            block_rows: batch as u32,
-            target_block: batch as u32,
-            target_share: 2,
-            loss_off: stat(CriticStat::Q1Loss, 0) as u32,
-            has_means: 1,
-            pred_mean_off: stat(CriticStat::QMean, 0) as u32,
-            goal_mean_off: stat(CriticStat::TargetMean, 0) as u32,
-            ..Default::default()
+        let stats = TwinRegressionStats {
+            loss_at: stat(CriticStat::Q1Loss, 0),
+            prediction_at: stat(CriticStat::QMean, 0),
+            target_at: stat(CriticStat::TargetMean, 0),
         };
-        self.loss.record(rec, 2 * rows, 1, loss);
+        self.loss.record_twin_heads(rec, seeds, self.online_pass.twin_heads(batch), stats);
         self.online_pass.record_backward(rec, &critic.online, batch, false);
         self.adam.record_step(rec);
         self.steps += 1;
@@ -416,20 +375,16 @@ impl<'a> CriticTraining<'a> {
     /// Trains `critic` (and, for IQL, `value`) on `data`, bootstrapping the softmax critic
     /// from `next_support`, `support` actions per next state; `ring_len` steps' statistics
     /// are kept between reads.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        data: &'a GpuDataset,
+        at: StageContext<'a>,
         next_support: &GpuBuffer,
         support: usize,
         critic: TwinCritic,
         value: Option<Mlp>,
         config: &CriticConfig,
-        seed: u64,
-        ring_len: usize,
     ) -> Result<Self> {
-        let trainer = CriticTrainer::new(gpu, data, next_support, support, &critic, value, config, seed, ring_len)?;
-        Ok(Self { critic, trainer, data })
+        let trainer = CriticTrainer::new(at, next_support, support, &critic, value, config)?;
+        Ok(Self { critic, trainer, data: at.data })
     }
 }
 

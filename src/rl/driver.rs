@@ -66,6 +66,17 @@ pub trait StageTrainer {
     }
 }
 
+/// What every stage is built on: the device, the data on it, the stage's seed (copy c of a
+/// multi-seed run draws what a run of seed + c draws) and how many steps' statistics it
+/// keeps between reads.
+#[derive(Clone, Copy)]
+pub struct StageContext<'a> {
+    pub gpu: &'a Gpu,
+    pub data: &'a GpuDataset,
+    pub seed: u64,
+    pub ring_len: usize,
+}
+
 /// What each seed writes to as it trains.
 pub struct SeedState<'a> {
     pub run: &'a RunDir,

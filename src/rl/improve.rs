@@ -15,7 +15,7 @@ use anyhow::Result;
 use super::config::{SupportConfig, SupportSource};
 use super::critic::{StateActionInput, TwinCritic};
 use super::diagnostics::support_drift;
-use super::driver::{column_mean, read_ring, StageTrainer};
+use super::driver::{column_mean, read_ring, StageContext, StageTrainer};
 use super::ema::Averaged;
 use super::metrics::{FlowLoss, ImprovementMetrics, RenewalMetrics, SupportWeights};
 use super::snapshot::{load_adam_seeds, load_rng, save_adam_seeds, save_rng};
@@ -24,9 +24,9 @@ use crate::data::GpuDataset;
 use crate::flow::weighted::{FlowBatch, WeightedFlowStep};
 use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::kernels::energy_weights::{EnergyWeights, EnergyWeightsParams};
+use crate::kernels::energy_weights::EnergyWeights;
 use crate::kernels::gather::{Gather, GatherTable};
-use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum, MinimumParams};
+use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum};
 use crate::nn::{CopyInput, MlpPass};
 use crate::ops::AdamConfig;
 use crate::rl::config::PolicyConfig;
@@ -73,19 +73,16 @@ pub struct PolicyImprover {
 impl PolicyImprover {
     /// Binds the improver to the dataset, the (fixed) critic and the policy being improved;
     /// renewals sample from `samples_from`: the policy, or the average of its weights.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        data: &GpuDataset,
+        at: StageContext,
         policy: &VelocityNet,
         samples_from: &VelocityNet,
         critic: &TwinCritic,
         config: &PolicyConfig,
-        m: usize,
-        euler_steps: usize,
-        seed: u64,
-        ring_len: usize,
+        support: &SupportConfig,
     ) -> Result<Self> {
+        let StageContext { gpu, data, seed, ring_len } = at;
+        let (m, euler_steps) = (support.actions, support.euler_steps);
         let (len, act, obs, batch) = (data.len, data.act_dim, data.obs_dim, config.batch);
         let seeds = policy.copies();
         anyhow::ensure!(critic.seeds == seeds, "a critic of {} seeds for a policy of {seeds}", critic.seeds);
@@ -110,9 +107,9 @@ impl PolicyImprover {
         }
         rec.submit()?;
 
-        let layout = SupportLayout { group, first: 1 };
+        let layout = SupportLayout::after_dataset_action(m);
         let states = &data.observations;
-        let sampler = SupportSampler::new(gpu, samples_from, states, len, &support, m, layout, euler_steps)?;
+        let sampler = SupportSampler::new(gpu, samples_from, states, len, &support, layout, euler_steps)?;
         let chunk_states = chunk_states(len, seeds);
         let chunk = chunk_states * group;
         // Each seed's chunk of support actions, one after another; the states are shared.
@@ -177,8 +174,8 @@ impl PolicyImprover {
     /// policy, with `policy.support_from = "behaviour"`); `net` has the policy's shape and
     /// copies. Samplers are bound to their network's buffers when built, hence one per source.
     pub fn support_sampler(&self, gpu: &Gpu, data: &GpuDataset, net: &VelocityNet) -> Result<SupportSampler> {
-        let layout = SupportLayout { group: self.m + 1, first: 1 };
-        SupportSampler::new(gpu, net, &data.observations, self.len, &self.support, self.m, layout, self.euler_steps)
+        let layout = SupportLayout::after_dataset_action(self.m);
+        SupportSampler::new(gpu, net, &data.observations, self.len, &self.support, layout, self.euler_steps)
     }
 
     /// Records a renewal from `sampler`, built by [`Self::support_sampler`] for `net`.
@@ -206,24 +203,10 @@ impl PolicyImprover {
             }
             self.values.pass.record_forward(rec, &critic.online, rows);
             for c in 0..seeds {
-                let offset = ((c * len + first) * group) as u32;
-                let heads = MinimumParams {
-                    count: rows as u32,
-                    a_off: self.values.pass.output_offset(2 * c, rows) as u32,
-                    b_off: self.values.pass.output_offset(2 * c + 1, rows) as u32,
-                    out_off: offset,
-                    ..Default::default()
-                };
-                self.values.minimum.record_with(rec, heads);
-                let softmax = EnergyWeightsParams {
-                    groups: states as u32,
-                    group_size: group as u32,
-                    value_off: offset,
-                    weight_off: offset,
-                    coef: self.config.beta as f32,
-                    scale: 1.0,
-                };
-                self.values.softmax.record_with(rec, softmax);
+                let offset = (c * len + first) * group;
+                let heads = self.values.pass.twin_heads(rows);
+                self.values.minimum.record_twin_heads(rec, heads, c, offset);
+                self.values.softmax.record_at(rec, offset, states, group, self.config.beta as f32);
             }
             first += states;
         }
@@ -266,22 +249,18 @@ impl<'a> Improvement<'a> {
     /// Improves a copy of `behaviour` on `data` against `critic`, its weights averaged with
     /// `ema` (0: not averaged), drawing from `seed`; `ring_len` steps' losses are kept between
     /// reads.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        gpu: &Gpu,
-        data: &'a GpuDataset,
+        at: StageContext<'a>,
         behaviour: &'a VelocityNet,
         critic: &'a TwinCritic,
         config: &PolicyConfig,
         support: &SupportConfig,
         ema: f64,
-        seed: u64,
-        ring_len: usize,
     ) -> Result<Self> {
+        let (gpu, data, m) = (at.gpu, at.data, support.actions);
         let policy = Averaged::new(gpu, behaviour.duplicate(gpu)?, ema)?;
-        let (m, euler) = (support.actions, support.euler_steps);
         let (online, used) = (&policy.online, policy.used());
-        let mut improver = PolicyImprover::new(gpu, data, online, used, critic, config, m, euler, seed, ring_len)?;
+        let mut improver = PolicyImprover::new(at, online, used, critic, config, support)?;
         policy.follow(gpu, &mut improver.flow.adam)?;
         let from_behaviour = match config.support_from {
             SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),

@@ -34,11 +34,25 @@ pub fn support_chunk(len: usize, copies: usize, m: usize, widest_row: usize, bin
     chunk_states(len, copies).min(fits)
 }
 
-/// Where the M samples of each state go: groups of `group` rows, samples from `first` on.
+/// Where the samples of each state go: groups of `group` rows, its `actions` samples from
+/// row `first` of its group on.
 #[derive(Clone, Copy, Debug)]
 pub struct SupportLayout {
+    pub actions: usize,
     pub group: usize,
     pub first: usize,
+}
+
+impl SupportLayout {
+    /// `actions` samples per state, nothing else: the critic's support of each next state.
+    pub fn alone(actions: usize) -> Self {
+        Self { actions, group: actions, first: 0 }
+    }
+
+    /// `actions` samples after the dataset's action: policy improvement's support sets.
+    pub fn after_dataset_action(actions: usize) -> Self {
+        Self { actions, group: actions + 1, first: 1 }
+    }
 }
 
 /// Samples M actions for each of `len` states of a state table, chunk by chunk.
@@ -62,17 +76,16 @@ pub struct SupportSampler {
 
 impl SupportSampler {
     /// `states` is len×cond_dim; `dst` receives the samples in `layout`, a table per copy.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         policy: &VelocityNet,
         states: &GpuBuffer,
         len: usize,
         dst: &GpuBuffer,
-        m: usize,
         layout: SupportLayout,
         euler_steps: usize,
     ) -> Result<Self> {
+        let m = layout.actions;
         anyhow::ensure!(m > 0, "support sets need at least one action (support.actions >= 1)");
         anyhow::ensure!(layout.first + m <= layout.group, "support layout too small for {m} actions");
         let binding_limit = gpu.limits.max_storage_buffer_binding_size;

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use super::behaviour::{Pretraining, BEHAVIOUR};
 use super::config::{CriticKind, PolicyNetKind, TrainConfig};
 use super::critic::{value_networks, CriticTraining, TwinCritic};
-use super::driver::{Driver, SeedState};
+use super::driver::{Driver, SeedState, StageContext};
 use super::evaluation::{check_eval_env_dims, run_eval_env, EVAL_FILE};
 use super::improve::{Improvement, POLICY};
 use super::metrics::{EvalMetrics, SupportSpeed};
@@ -262,7 +262,7 @@ fn critic_specs(config: &TrainConfig, obs_dim: usize, act_dim: usize) -> (MlpSpe
 
 /// The stages of ALGORITHM.md section 4, in order. Each returns `None` when the step budget
 /// stopped it (the run resumes from there), and a stage done earlier is loaded.
-impl Driver<'_> {
+impl<'a> Driver<'a> {
     /// Stage 1: conditional flow matching of the dataset's actions given its states.
     fn behaviour(&mut self, states: &mut [RunState]) -> Result<Option<VelocityNet>> {
         let stage = Stage::Behaviour;
@@ -270,10 +270,8 @@ impl Driver<'_> {
             return load_velocity_seeds(&self.load(stage)?, self.gpu, BEHAVIOUR).map(Some);
         }
         let spec = policy_spec(self.config, self.data.obs_dim, self.data.act_dim);
-        let seed = stage_seed(self.config.seed, stage);
         let (behaviour, ema) = (&self.config.behaviour, self.config.policy_net.ema);
-        let mut mu =
-            Pretraining::new(self.gpu, self.data, &spec, behaviour, ema, seed, self.copies(), self.ring_len())?;
+        let mut mu = Pretraining::new(self.context(stage), &spec, behaviour, ema, self.copies())?;
         let done = self.drive(states, stage, &mut mu)?;
         Ok(done.then(|| mu.net.into_used()))
     }
@@ -292,17 +290,9 @@ impl Driver<'_> {
             return Ok(next_support);
         }
         let started = Instant::now();
-        let layout = SupportLayout { group: m, first: 0 };
-        let sampler = SupportSampler::new(
-            gpu,
-            behaviour,
-            &self.data.next_observations,
-            self.data.len,
-            &next_support,
-            m,
-            layout,
-            self.config.support.euler_steps,
-        )?;
+        let (next_states, layout, euler) =
+            (&self.data.next_observations, SupportLayout::alone(m), self.config.support.euler_steps);
+        let sampler = SupportSampler::new(gpu, behaviour, next_states, self.data.len, &next_support, layout, euler)?;
         let mut rng = RngStream::new(stage_seed(self.config.seed, stage), streams::SUPPORT);
         let mut rec = Recorder::new(gpu);
         sampler.record_all(&mut rec, behaviour, &mut rng);
@@ -334,8 +324,7 @@ impl Driver<'_> {
             CriticKind::Softmax => None,
         };
         let m = self.config.support.actions;
-        let mut training =
-            CriticTraining::new(gpu, self.data, next_support, m, critic, value, cfg, seed, self.ring_len())?;
+        let mut training = CriticTraining::new(self.context(stage), next_support, m, critic, value, cfg)?;
         let done = self.drive(states, stage, &mut training)?;
         Ok(done.then_some(training.critic))
     }
@@ -358,11 +347,8 @@ impl Driver<'_> {
             return Ok(Some((summaries, policy)));
         }
         let resumed = states[0].resume_step(stage) > 0;
-        let seed = stage_seed(self.config.seed, stage);
-        let support = &self.config.support;
-        let ring_len = self.ring_len();
-        let ema = self.config.policy_net.ema;
-        let mut improvement = Improvement::new(gpu, self.data, behaviour, critic, cfg, support, ema, seed, ring_len)?;
+        let (support, ema) = (&self.config.support, self.config.policy_net.ema);
+        let mut improvement = Improvement::new(self.context(stage), behaviour, critic, cfg, support, ema)?;
         if !self.drive(states, stage, &mut improvement)? {
             return Ok(None);
         }
@@ -426,8 +412,10 @@ impl Driver<'_> {
     }
 
     /// Steps whose metrics the GPU keeps between two reads: a logging interval.
-    fn ring_len(&self) -> usize {
-        self.config.run.log_every.max(1) as usize
+    /// What `stage` is built on; it keeps the statistics of a logging interval between reads.
+    fn context(&self, stage: Stage) -> StageContext<'a> {
+        let ring_len = self.config.run.log_every.max(1) as usize;
+        StageContext { gpu: self.gpu, data: self.data, seed: stage_seed(self.config.seed, stage), ring_len }
     }
 }
 

@@ -12,6 +12,7 @@ use crate::kernels::linear::{
 use crate::nn::Activation;
 use crate::ops::LayerShape;
 use crate::reference;
+use crate::reference::linear::Dense;
 
 /// Where the operands sit in their buffers, and the gap after each copy.
 #[derive(Clone, Copy, Debug)]
@@ -145,8 +146,14 @@ pub fn check_forward(gpu: &Gpu, core: Core, case: &Case, shared_input: bool) -> 
     let w = take(&params, layer.weight_off, copies.params_stride, case.copies, case.weights());
     let b = take(&params, layer.bias_off, copies.params_stride, case.copies, out_dim);
     let x_copies = case.copy_inputs(&x, shared_input);
-    let (z_ref, y_ref) =
-        reference::linear::forward_copies(&x_copies, &w, &b, case.copies, false, rows, in_dim, out_dim, case.act);
+    let (z_ref, y_ref) = reference::linear::forward_copies(
+        &x_copies,
+        &w,
+        &b,
+        case.copies,
+        false,
+        Dense { rows, in_dim, out_dim, act: case.act },
+    );
 
     let mut x_host = case.buffer(l.x, copies.input_stride, case.inputs(), 9.0);
     place(&mut x_host, l.x, copies.input_stride, &x, case.inputs());
@@ -194,7 +201,14 @@ pub fn check_backward(
     let params = case.params(&copies);
     let w = take(&params, layer.weight_off, copies.params_stride, case.copies, case.weights());
     let x_copies = case.copy_inputs(&x, false);
-    let want = reference::linear::backward_copies(&x_copies, &w, &z, &dy, case.copies, rows, in_dim, out_dim, case.act);
+    let want = reference::linear::backward_copies(
+        &x_copies,
+        &w,
+        &z,
+        &dy,
+        case.copies,
+        Dense { rows, in_dim, out_dim, act: case.act },
+    );
     let with_dx = case.input_group == 1;
 
     let old_grads = values(case.seed + 4, params.len(), 1.0);
