@@ -22,4 +22,4 @@ pub use efm::EfmTrainer;
 pub use row_sampler::{ActionSampler, RowSampler};
 pub use sampler::EulerSampler;
 pub use spec::{Architecture, EfmConfig, VelocitySpec};
-pub use velocity::{VelocityNet, VelocityPass};
+pub use velocity::{Purpose, VelocityInputs, VelocityNet, VelocityPass};

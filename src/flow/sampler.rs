@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 
-use super::velocity::{VelocityNet, VelocityPass};
+use super::velocity::{Purpose, VelocityInputs, VelocityNet, VelocityPass};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::euler::EulerStep;
 use crate::kernels::rng::{Distribution, RngFill};
@@ -49,7 +49,8 @@ impl EulerSampler {
         let grid: Vec<f32> = (0..steps).flat_map(|k| std::iter::repeat_n(k as f32 / steps as f32, per_step)).collect();
         let times = GpuBuffer::from_slice(gpu, "euler times", &grid)?;
         let noise = RngFill::new(gpu, &x, Distribution::STANDARD_NORMAL)?;
-        let pass = VelocityPass::new(gpu, net, &x, &times, cond, capacity, repeat, false, false)?;
+        let inputs = VelocityInputs { x: &x, t: &times, cond, repeat };
+        let pass = VelocityPass::new(gpu, net, inputs, capacity, Purpose::Sampling)?;
         let euler = EulerStep::new(gpu, pass.output(), &x)?;
         Ok(Self { capacity, steps, x, _times: times, noise, pass, euler, dim, copies })
     }

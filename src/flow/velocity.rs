@@ -197,12 +197,31 @@ impl VelocityNet {
     }
 }
 
-/// The network bound to a batch: x (rows×dim), t (one per row) and cond (one row per
-/// `repeat` rows) are embedded into the MLP's input and run forward (and backward).
+/// What a velocity pass reads: x (rows×dim), t (one per row) and the conditioning states
+/// (one row per `repeat` rows; any buffer when the network is unconditional).
+#[derive(Clone, Copy)]
+pub struct VelocityInputs<'b> {
+    pub x: &'b GpuBuffer,
+    pub t: &'b GpuBuffer,
+    pub cond: &'b GpuBuffer,
+    pub repeat: usize,
+}
+
+/// What a velocity pass is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Sampling: forward only, every copy conditioned on the same states.
+    Sampling,
+    /// Training: forward and backward, each copy conditioned on its own minibatch's states.
+    Training,
+}
+
+/// The network bound to a batch: x, t and the conditioning states are embedded into the
+/// network's input and run forward (and, to train, backward).
 ///
 /// For copies, a call over `rows` rows per copy reads copy c's x and t rows `c × rows` rows
-/// in, and its conditioning rows either shared by all copies or its own block of
-/// `rows / repeat` rows (`per_copy_cond`).
+/// in, and its conditioning rows either shared by all copies (sampling) or its own block of
+/// `rows / repeat` rows (training).
 pub struct VelocityPass {
     pub shape: EmbeddingShape,
     per_copy_cond: bool,
@@ -213,20 +232,18 @@ pub struct VelocityPass {
 }
 
 impl VelocityPass {
-    /// `cond` may be any buffer when the network is unconditional. `capacity` counts rows per
-    /// copy.
-    #[allow(clippy::too_many_arguments)]
+    /// `capacity` counts rows per copy.
     pub fn new(
         gpu: &Gpu,
         net: &VelocityNet,
-        x: &GpuBuffer,
-        t: &GpuBuffer,
-        cond: &GpuBuffer,
+        inputs: VelocityInputs,
         capacity: usize,
-        repeat: usize,
-        train: bool,
-        per_copy_cond: bool,
+        purpose: Purpose,
     ) -> Result<Self> {
+        let VelocityInputs { x, t, cond, repeat } = inputs;
+        // Training conditions each copy on its own minibatch; sampling, all on the same states.
+        let train = purpose == Purpose::Training;
+        let per_copy_cond = train;
         let shape = net.spec.embedding(repeat)?;
         let input = GpuBuffer::zeros(gpu, "velocity input", net.copies() * capacity * shape.width())?;
         let embed = TimeEmbedding::new(gpu, x, t, &net.frequencies, cond, &input)?;

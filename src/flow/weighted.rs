@@ -15,7 +15,7 @@
 
 use anyhow::Result;
 
-use super::velocity::{VelocityNet, VelocityPass};
+use super::velocity::{Purpose, VelocityInputs, VelocityNet, VelocityPass};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::Adam;
 use crate::kernels::flow_pairs::FlowPairs;
@@ -56,7 +56,8 @@ impl WeightedFlowStep {
         let target = GpuBuffer::zeros(gpu, "target velocity", all * dim)?;
         let ring_len = ring_len.max(1);
         let losses = GpuBuffer::zeros(gpu, "losses", ring_len * copies)?;
-        let pass = VelocityPass::new(gpu, net, &x_t, &t, batch.cond, batch.rows, batch.repeat, true, true)?;
+        let inputs = VelocityInputs { x: &x_t, t: &t, cond: batch.cond, repeat: batch.repeat };
+        let pass = VelocityPass::new(gpu, net, inputs, batch.rows, Purpose::Training)?;
         let grad = pass.output_grad().expect("a training pass has an output gradient");
         Ok(Self {
             adam: Adam::for_copies(gpu, net.params(), net.grads(), adam, copies)?,
