@@ -19,10 +19,9 @@ pub struct RowSampler {
     pub steps: usize,
     /// Where the samples are, rows×dim; valid after a recorded call.
     pub x: GpuBuffer,
+    /// Bound to the snapshot of the parameters and the layer table (in, out, weight offset,
+    /// bias offset), which its bind group keeps alive.
     kernel: SampleRows,
-    /// The parameters and the layer table (in, out, weight offset, bias offset), kept alive
-    /// for the kernel.
-    _buffers: [GpuBuffer; 2],
     layers: usize,
 }
 
@@ -57,7 +56,7 @@ impl RowSampler {
         let params = GpuBuffer::from_slice(gpu, "sampler parameters", &params)?;
         let x = GpuBuffer::zeros(gpu, "samples", capacity.max(1) * net.spec.dim)?;
         let kernel = SampleRows::new(gpu, &params, &shapes, &net.frequencies, cond, &x)?;
-        Ok(Self { capacity, steps, x, kernel, _buffers: [params, shapes], layers: mlp.layers.len() })
+        Ok(Self { capacity, steps, x, kernel, layers: mlp.layers.len() })
     }
 
     /// Records sampling of `rows` samples from the first `rows` conditioning rows, drawing the

@@ -22,8 +22,6 @@ pub struct EulerSampler {
     /// Where the samples are; after a call over `rows` rows, copy c's rows×dim samples start
     /// at `c × rows × dim`.
     pub x: GpuBuffer,
-    /// t_k for every row and step: step k's times start at k·capacity.
-    _times: GpuBuffer,
     noise: RngFill,
     pass: VelocityPass,
     euler: EulerStep,
@@ -52,7 +50,7 @@ impl EulerSampler {
         let inputs = VelocityInputs { x: &x, t: &times, cond, repeat };
         let pass = VelocityPass::new(gpu, net, inputs, capacity, Purpose::Sampling)?;
         let euler = EulerStep::new(gpu, pass.output(), &x)?;
-        Ok(Self { capacity, steps, x, _times: times, noise, pass, euler, dim, copies })
+        Ok(Self { capacity, steps, x, noise, pass, euler, dim, copies })
     }
 
     /// Records sampling of `rows` samples per copy (the first `rows` rows of `x` per copy), drawing the

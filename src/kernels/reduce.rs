@@ -73,7 +73,6 @@ pub struct Reduce {
     finish: Bound,
     input_len: usize,
     output_len: usize,
-    _partials: GpuBuffer,
 }
 
 impl Reduce {
@@ -91,7 +90,6 @@ impl Reduce {
             finish: Bound::new(gpu, &REDUCE_RANGE, &[&partials, output])?,
             input_len: input.len,
             output_len: output.len,
-            _partials: partials,
         })
     }
 

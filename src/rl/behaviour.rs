@@ -24,8 +24,6 @@ const STREAMS: [&str; 3] = ["minibatch", "noise", "time"];
 pub struct Pretraining {
     pub net: Averaged,
     trainer: EfmTrainer,
-    /// Kept alive for the trainer, which reads it as every action's energy.
-    _zero_energies: GpuBuffer,
 }
 
 impl Pretraining {
@@ -47,7 +45,7 @@ impl Pretraining {
         let net = Averaged::new(gpu, net, ema)?;
         let mut trainer = EfmTrainer::new(gpu, &net.online, table, efm, seed, ring_len)?;
         net.follow(gpu, &mut trainer.flow.adam)?;
-        Ok(Self { net, trainer, _zero_energies: zeros })
+        Ok(Self { net, trainer })
     }
 }
 

@@ -201,7 +201,6 @@ pub struct CriticTrainer {
     td: TdTarget,
     loss: SquaredError,
     iql: Option<IqlParts>,
-    _buffers: Vec<GpuBuffer>,
 }
 
 impl CriticTrainer {
@@ -280,7 +279,7 @@ impl CriticTrainer {
         };
         Ok(Self {
             config: config.clone(),
-            stats: stats.clone(),
+            stats,
             adam: Adam::for_copies(gpu, &critic.online.params, &critic.online.grads, adam_config, 2 * seeds)?
                 .with_polyak_target(gpu, &critic.target.params, config.tau as f32)?,
             ring_len,
@@ -295,7 +294,6 @@ impl CriticTrainer {
             online_pass,
             iql,
             sampler,
-            _buffers: vec![support_batch, targets, stats],
         })
     }
 }
