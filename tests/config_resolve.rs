@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use qipo::data::Env;
+use qipo::envs::{EnvSpec, GymVersion};
 use qipo::nn::Activation;
 use qipo::rl::config::{CriticKind, TrainConfig};
 use qipo::rl::presets::resolve;
@@ -93,6 +95,7 @@ fn bad_overrides_name_the_key() {
         ("policy.beta", "key=value"),
         ("=5", "no key"),
         ("preset=smoke", "'preset'"),
+        ("run.eval_env=cartpole", "'run.eval_env': unknown environment 'cartpole'"),
     ];
     for (assignment, expected) in cases {
         let message = error_of(config.apply_override(assignment));
@@ -112,6 +115,7 @@ fn bad_files_name_the_file_and_the_problem() {
         ("syntax.toml", "[policy\nbeta = 5\n", "line 1"),
         ("invalid.toml", "[critic]\ntau = 0\n", "critic.tau"),
         ("preset.toml", "preset = \"nope\"\n", "unknown preset 'nope'"),
+        ("env.toml", "[run]\neval_env = \"antmaze\"\n", "line 2: 'antmaze': which AntMaze layout?"),
     ];
     for (name, text, expected) in cases {
         let path = write(dir.path(), name, text);
@@ -122,6 +126,19 @@ fn bad_files_name_the_file_and_the_problem() {
     let missing = dir.path().join("missing.toml");
     let message = error_of(TrainConfig::from_toml_file(&missing));
     assert!(message.contains("missing.toml"), "{message}");
+}
+
+#[test]
+fn the_evaluation_environment_is_parsed_and_written_back_as_given() {
+    let mut config = TrainConfig::default();
+    assert_eq!(config.run.eval_env.spec(), None);
+    config.apply_override("run.eval_env=Walker2d-v4").unwrap();
+    let walker = EnvSpec::Locomotion { env: Env::Walker2d, version: GymVersion::V4 };
+    assert_eq!(config.run.eval_env.spec(), Some(walker));
+    // The name as given, not its canonical form: the settings' checksum is that of the text.
+    let text = config.to_toml_string().unwrap();
+    assert!(text.contains("eval_env = \"Walker2d-v4\""), "{text}");
+    assert_eq!(TrainConfig::from_toml_str(&text).unwrap(), config);
 }
 
 #[test]

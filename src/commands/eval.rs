@@ -60,12 +60,8 @@ pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
     let report = match (&args.checkpoint, args.policy) {
         (Some(path), _) => {
             let saved = SavedPolicy::open(path)?;
-            let run_env = saved.config.as_ref().map(|c| c.run.eval_env.clone()).filter(|e| !e.is_empty());
-            let spec = match (args.env, run_env) {
-                (Some(spec), _) => spec,
-                (None, Some(name)) => name.parse().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-                (None, None) => bail!("{}: which environment? pass --env", path.display()),
-            };
+            let run_env = saved.config.as_ref().and_then(|c| c.run.eval_env.spec());
+            let Some(spec) = args.env.or(run_env) else { bail!("{}: which environment? pass --env", path.display()) };
             let gpu = Gpu::new(adapter)?;
             let net = saved.network(&gpu)?;
             let euler = args.euler_steps.or(saved.euler_steps()).unwrap_or(10);

@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::gpu::Gpu;
-use crate::rl::config::TrainConfig;
+use crate::rl::config::{EvalEnv, TrainConfig};
 use crate::rl::evaluation::{env_of_dataset, run_eval_env};
 use crate::rl::presets::{preset_for_dataset, preset_names, resolve};
 use crate::rl::train::{check_inputs, train_seeds, SeedRun};
@@ -132,11 +132,11 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             if let Some(seed) = args.seed {
                 config.seed = seed;
             }
-            if config.run.eval_env.is_empty() {
+            if config.run.eval_env.spec().is_none() {
                 // Evaluate where the data came from, when its file name (or else the preset) says.
                 let from_preset = || preset.as_deref().and_then(|p| p.parse::<EnvSpec>().ok());
                 if let Some(spec) = env_of_dataset(&args.dataset).or_else(from_preset) {
-                    config.run.eval_env = spec.to_string();
+                    config.run.eval_env = EvalEnv::of(spec);
                 }
             }
             // Checked before the run directory exists, so bad settings leave nothing behind.

@@ -183,7 +183,46 @@ pub struct RunConfig {
     pub eval_episodes: usize,
     /// The environment to evaluate in, e.g. "hopper" or "walker2d-v4"; empty: the one the
     /// dataset's file name names, if any (`qipo train` fills it in when it creates the run).
-    pub eval_env: String,
+    pub eval_env: EvalEnv,
+}
+
+/// `run.eval_env`: the environment a run evaluates in, parsed when the settings are read and
+/// written back exactly as it was given (the settings' checksum stays that of the text).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EvalEnv {
+    name: String,
+    spec: Option<EnvSpec>,
+}
+
+impl EvalEnv {
+    /// Evaluation in `spec`, under its own name.
+    pub fn of(spec: EnvSpec) -> Self {
+        Self { name: spec.to_string(), spec: Some(spec) }
+    }
+
+    /// The environment, if the settings name one.
+    pub fn spec(&self) -> Option<EnvSpec> {
+        self.spec
+    }
+}
+
+impl TryFrom<String> for EvalEnv {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let spec = match name.as_str() {
+            "" => None,
+            text => Some(text.parse::<EnvSpec>()?),
+        };
+        Ok(Self { name, spec })
+    }
+}
+
+impl From<EvalEnv> for String {
+    fn from(env: EvalEnv) -> String {
+        env.name
+    }
 }
 
 impl Default for DataConfig {
@@ -255,7 +294,13 @@ impl Default for PolicyConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { log_every: 1000, checkpoint_every: 10_000, eval_every: 0, eval_episodes: 10, eval_env: String::new() }
+        Self {
+            log_every: 1000,
+            checkpoint_every: 10_000,
+            eval_every: 0,
+            eval_episodes: 10,
+            eval_env: EvalEnv::default(),
+        }
     }
 }
 
@@ -353,9 +398,6 @@ impl TrainConfig {
         check_at_least_one("run.log_every", self.run.log_every)?;
         check_at_least_one("run.checkpoint_every", self.run.checkpoint_every)?;
         check_at_least_one("run.eval_episodes", self.run.eval_episodes as u64)?;
-        if !self.run.eval_env.is_empty() {
-            self.run.eval_env.parse::<EnvSpec>().map_err(|e| anyhow!("run.eval_env: {e}"))?;
-        }
         Ok(())
     }
 

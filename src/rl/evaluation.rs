@@ -23,13 +23,10 @@ pub fn env_of_dataset(path: &Path) -> Option<EnvSpec> {
     path.components().rev().find_map(|c| c.as_os_str().to_string_lossy().parse().ok())
 }
 
-/// The environment a run evaluates in (`run.eval_env`, checked by the config's validation),
-/// or an error naming `dataset` when periodic evaluation is asked for without one.
+/// The environment a run evaluates in (`run.eval_env`), or an error naming `dataset` when
+/// periodic evaluation is asked for without one.
 pub fn run_eval_env(config: &TrainConfig, dataset: &Path) -> Result<Option<EnvSpec>> {
-    let spec = match config.run.eval_env.as_str() {
-        "" => None,
-        name => Some(name.parse::<EnvSpec>().map_err(|e| anyhow::anyhow!("run.eval_env: {e}"))?),
-    };
+    let spec = config.run.eval_env.spec();
     if config.run.eval_every > 0 && spec.is_none() {
         anyhow::bail!(
             "run.eval_every is {} but {} does not name its environment: set run.eval_env",
