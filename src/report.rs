@@ -8,6 +8,12 @@ pub trait Report {
     fn message(&self, text: &str);
     /// A result that was asked for, exactly as given (the command line writes it to stdout).
     fn output(&self, text: &str);
+    /// Whether whoever runs the library asks it to stop. Training polls this after every
+    /// logged interval and stops, as at the end of its step budget, at the next point the run
+    /// resumes from exactly (Python's Ctrl-C, which cannot interrupt Rust code itself).
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// Drops everything.

@@ -49,6 +49,17 @@ pub struct EvalArgs {
 }
 
 pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
+    let report = evaluation(adapter, &args, args.json)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&report));
+    }
+    Ok(())
+}
+
+/// The evaluation `args` ask for, with a progress bar on stderr unless `quiet`.
+pub fn evaluation(adapter: &AdapterChoice, args: &EvalArgs, quiet: bool) -> Result<EvalReport> {
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
@@ -66,12 +77,12 @@ pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
             let euler = args.euler_steps.or(saved.euler_steps()).unwrap_or(10);
             let normalization = saved.normalization.and_then(|n| n.observations);
             let name = format!("{} ({})", path.display(), saved.prefix);
-            Evaluator::new(spec, args.episodes, euler, normalization, args.seed)?.run(&gpu, &net, &name, args.json)?
+            Evaluator::new(spec, args.episodes, euler, normalization, args.seed)?.run(&gpu, &net, &name, quiet)?
         }
         (None, Some(baseline)) => {
             let spec = args.env.context("--policy needs --env")?;
             let mut env = envs::make(spec, args.episodes)?;
-            let bar = eval_progress(spec, env.max_steps(), args.json);
+            let bar = eval_progress(spec, env.max_steps(), quiet);
             let report = match baseline {
                 Baseline::Zero => {
                     let mut policy = ZeroPolicy { act_dim: env.act_dim() };
@@ -85,14 +96,9 @@ pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
             bar.finish_and_clear();
             report
         }
-        (None, None) => unreachable!("clap requires --checkpoint or --policy"),
+        (None, None) => bail!("which policy? pass --checkpoint or --policy"),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", summary(&report));
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// A few lines for people.
