@@ -128,7 +128,7 @@ fn train(
         let args = TrainArgs { dataset, preset, config, overrides, out, seed, seeds, resume: None, stop_after };
         let gpu = Gpu::new(&self::adapter(adapter)?)?;
         let outcome = crate::commands::train::train(&gpu, &args, &report)?;
-        Ok(outcome_json(&outcome)?)
+        outcome_json(&outcome)
     })?;
     match report.interrupt.into_inner().unwrap_or_else(|e| e.into_inner()) {
         Some(interrupt) => Err(interrupt),
@@ -166,6 +166,7 @@ fn outcome_json(outcome: &TrainOutcome) -> Result<String> {
 /// `qipo eval --json`: of a checkpoint, or of a baseline (`"zero"`, `"random"`).
 #[pyfunction]
 #[pyo3(signature = (checkpoint=None, policy=None, env=None, episodes=10, seed=0, euler_steps=None, adapter="auto"))]
+#[allow(clippy::too_many_arguments)] // Python's keyword arguments, one per flag of `qipo eval`.
 fn evaluate(
     py: Python<'_>,
     checkpoint: Option<PathBuf>,
@@ -247,8 +248,14 @@ impl Policy {
         let actions = run(py, || {
             ensure!(n > 0, "n must be at least 1");
             let width = 4 * self.net.spec.cond_dim;
-            if states.is_empty() || states.len() % width != 0 {
+            if states.is_empty() || !states.len().is_multiple_of(width) {
                 bail!("states: {} bytes are not whole states of {} float32 values", states.len(), width / 4);
+            }
+            let rows = states.len() / width;
+            // The buffers' sizes are checked against the adapter's limits; this product must
+            // not wrap on the way there.
+            if rows.checked_mul(n).and_then(|a| a.checked_mul(self.net.spec.dim)).is_none() {
+                bail!("{rows} states × n = {n} actions do not fit in memory");
             }
             let mut states: Vec<f32> =
                 states.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();

@@ -216,6 +216,9 @@ def test_bad_inputs_raise_the_cli_messages(dataset, tmp_path, py_run):
             policy.act(bad)
     with pytest.raises(ValueError, match="n must be"):
         policy.act(np.zeros(11), n=0)
+    for n in (2**62, 2**40):  # wraps in a product of sizes; exceeds the adapter's buffers
+        with pytest.raises(qipo.QipoError):
+            policy.act(np.zeros(11), n=n)
     with pytest.raises(qipo.QipoError, match="not finite"):
         policy.act(np.full(11, np.nan))
     with pytest.raises(qipo.QipoError, match="checkpoint or a baseline"):
