@@ -5,7 +5,8 @@
 #   - EGL and Mesa's llvmpipe OpenGL driver, for the tests on wgpu's OpenGL backend,
 #   - Python's h5py/numpy (tests cross-check the loader), the mujoco==3.17.0 wheel whose
 #     library the evaluation environments link, gymnasium (the parity tests' reference) and
-#     gymnasium-robotics (AntMaze, run in a Python subprocess).
+#     gymnasium-robotics (AntMaze, run in a Python subprocess); maturin and pytest to build and
+#     test the Python package (.ci/python-tests.sh).
 # Safe to run repeatedly: each step is skipped when already satisfied.
 set -euo pipefail
 
@@ -44,10 +45,11 @@ fi
 
 PY=${PYTHON:-python3}
 if command -v "$PY" >/dev/null 2>&1; then
-  if ! "$PY" -c 'import h5py, numpy, mujoco, gymnasium, gymnasium_robotics; assert mujoco.__version__ == "3.17.0"' >/dev/null 2>&1; then
-    echo "setup: installing Python packages (h5py, numpy, mujoco==3.17.0, gymnasium, gymnasium-robotics)"
+  if ! "$PY" -c 'import h5py, numpy, mujoco, gymnasium, gymnasium_robotics, pytest; assert mujoco.__version__ == "3.17.0"' >/dev/null 2>&1 \
+    || ! "$PY" -m maturin --version >/dev/null 2>&1; then
+    echo "setup: installing Python packages (h5py, numpy, mujoco==3.17.0, gymnasium, gymnasium-robotics, maturin, pytest)"
     "$PY" -m pip install -q --disable-pip-version-check \
-      "h5py" "numpy" "mujoco==3.17.0" "gymnasium[mujoco]==1.4.0" "gymnasium-robotics==1.4.2"
+      "h5py" "numpy" "mujoco==3.17.0" "gymnasium[mujoco]==1.4.0" "gymnasium-robotics==1.4.2" "maturin>=1.9,<2" "pytest"
   fi
 else
   echo "setup: python3 not found: it is needed for MuJoCo (the mujoco==3.17.0 wheel)" >&2

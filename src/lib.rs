@@ -18,6 +18,7 @@
 //! - [`csv_rows`]: CSV text as numbered rows, for the toy data and `qipo sample --states`.
 //! - [`stats`]: means and standard errors over seeds and episodes.
 //! - [`report`]: where the library's messages go (the library itself never prints).
+//! - `python` (feature `python`): the Python package's bindings.
 
 pub mod bench;
 pub mod commands;
@@ -31,6 +32,8 @@ pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod ops;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod random;
 pub mod reference;
 pub mod report;

@@ -14,6 +14,13 @@ pub trait Report {
         let _ = task;
         Box::new(NoProgress)
     }
+
+    /// Whether whoever runs the library asks it to stop. Training polls this after every
+    /// logged interval and stops, as at the end of its step budget, at the next point the run
+    /// resumes from exactly (Python's Ctrl-C, which cannot interrupt Rust code itself).
+    fn stop_requested(&self) -> bool {
+        false
+    }
 }
 
 /// A piece of long work whose progress is shown as it goes.

@@ -1,6 +1,6 @@
 //! `qipo dataset ...`: looking at dataset files from the command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -32,11 +32,7 @@ pub fn run(command: DatasetCommand) -> Result<()> {
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    let mut dataset = Dataset::load(&args.file)?;
-    if args.env.is_some() {
-        dataset.env = args.env;
-    }
-    let summary = Summary::of(&dataset);
+    let summary = summary(&args.file, args.env)?;
     for warning in &summary.warnings {
         eprintln!("warning: {}: {warning}", summary.file);
     }
@@ -46,6 +42,15 @@ fn inspect(args: &InspectArgs) -> Result<()> {
         print!("{}", table(&summary));
     }
     Ok(())
+}
+
+/// The statistics and warnings of the dataset `file`, whose environment is `env` when given.
+pub fn summary(file: &Path, env: Option<Env>) -> Result<Summary> {
+    let mut dataset = Dataset::load(file)?;
+    if env.is_some() {
+        dataset.env = env;
+    }
+    Ok(Summary::of(&dataset))
 }
 
 fn table(summary: &Summary) -> String {

@@ -52,11 +52,21 @@ pub struct EvalArgs {
 }
 
 pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
+    let report = evaluation(adapter, &args, args.json)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", summary(&report));
+    }
+    Ok(())
+}
+
+/// The evaluation `args` ask for, with a progress bar on stderr unless `quiet`.
+pub fn evaluation(adapter: &AdapterChoice, args: &EvalArgs, quiet: bool) -> Result<EvalReport> {
     if args.episodes == 0 {
         bail!("--episodes must be at least 1");
     }
-    // JSON alone on the terminal, without progress bars.
-    let progress: &dyn Report = if args.json { &Silent } else { &Terminal };
+    let progress: &dyn Report = if quiet { &Silent } else { &Terminal };
     let report = match (&args.checkpoint, args.policy) {
         (Some(path), _) => {
             let saved = SavedPolicy::open(path)?;
@@ -86,14 +96,9 @@ pub fn run(adapter: &AdapterChoice, args: EvalArgs) -> Result<()> {
             bar.finish();
             report
         }
-        (None, None) => unreachable!("clap requires --checkpoint or --policy"),
+        (None, None) => bail!("which policy? pass --checkpoint or --policy"),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", summary(&report));
-    }
-    Ok(())
+    Ok(report)
 }
 
 /// A few lines for people.

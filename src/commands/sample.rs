@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, ensure, Context as _, Result};
 
 use crate::data::Dataset;
+use crate::flow::VelocityNet;
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::random::{streams, RngStream};
 use crate::rl::saved_policy::SavedPolicy;
@@ -97,16 +98,9 @@ pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     }
     let len = states.len() / obs_dim;
     let act = policy.spec.dim;
-    let state_buf = GpuBuffer::from_slice(gpu, "states", &states)?;
-    let actions = GpuBuffer::zeros(gpu, "sampled actions", len * args.n * act)?;
     let euler = args.euler_steps.or(run_euler).unwrap_or(10);
-    let layout = SupportLayout::alone(args.n);
-    let sampler = SupportSampler::new(gpu, &policy, &state_buf, len, &actions, layout, euler)?;
     let mut rng = RngStream::new(args.seed, streams::POLICY_NOISE);
-    let mut rec = Recorder::new(gpu);
-    sampler.record_all(&mut rec, &policy, &mut rng);
-    rec.submit_and_wait()?;
-    let values: Vec<f32> = actions.read(gpu)?;
+    let values = sample_actions(gpu, &policy, &states, args.n, euler, &mut rng)?;
 
     let mut out = String::from("state,sample");
     for k in 0..act {
@@ -123,4 +117,25 @@ pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     std::fs::write(&args.out, out).with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("wrote {} actions for {len} states to {}", values.len() / act, args.out.display());
     Ok(())
+}
+
+/// `n` actions for each of the (normalised) `states`, state by state, drawn with `euler`
+/// Euler steps from the noise of `rng`, which advances: the actions of `qipo sample` and of
+/// the Python package's `Policy.act`.
+pub fn sample_actions(
+    gpu: &Gpu,
+    policy: &VelocityNet,
+    states: &[f32],
+    n: usize,
+    euler: usize,
+    rng: &mut RngStream,
+) -> Result<Vec<f32>> {
+    let len = states.len() / policy.spec.cond_dim;
+    let state_buf = GpuBuffer::from_slice(gpu, "states", states)?;
+    let actions = GpuBuffer::zeros(gpu, "sampled actions", len * n * policy.spec.dim)?;
+    let sampler = SupportSampler::new(gpu, policy, &state_buf, len, &actions, SupportLayout::alone(n), euler)?;
+    let mut rec = Recorder::new(gpu);
+    sampler.record_all(&mut rec, policy, rng);
+    rec.submit_and_wait()?;
+    actions.read(gpu)
 }

@@ -9,10 +9,11 @@ use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
 use crate::gpu::Gpu;
+use crate::report::Report;
 use crate::rl::config::{EvalEnv, TrainConfig};
 use crate::rl::evaluation::{env_of_dataset, run_eval_env};
 use crate::rl::presets::{preset_for_dataset, preset_names, resolve};
-use crate::rl::train::{check_inputs, train_seeds, SeedRun};
+use crate::rl::train::{check_inputs, train_seeds, SeedRun, TrainSummary};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
 use crate::run::{remove_temporaries_in, RunDir};
 
@@ -113,15 +114,69 @@ impl Runs {
     }
 }
 
+/// How an invocation of `qipo train` ended.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    /// The run directory (with several seeds: the directory of their runs).
+    pub path: PathBuf,
+    /// Each seed's run directory and summary.
+    pub seeds: Vec<SeedOutcome>,
+    /// The run was finished before this invocation, which did nothing.
+    pub already_finished: bool,
+    /// The step budget (or a stop asked for through the report) stopped it resumably.
+    pub stopped: bool,
+    /// With several seeds, their final evaluations summed up (as seeds.json).
+    pub evaluation: Option<SeedsEvaluation>,
+}
+
+/// One seed's run as an invocation left it.
+#[derive(Debug)]
+pub struct SeedOutcome {
+    pub seed: u64,
+    pub path: PathBuf,
+    pub summary: TrainSummary,
+}
+
+impl TrainOutcome {
+    /// The outcome of an invocation that found `runs` finished, or stopped before training.
+    fn untouched(runs: &Runs, configs: &[TrainConfig], already_finished: bool) -> Self {
+        let seeds = runs
+            .dirs()
+            .iter()
+            .zip(configs)
+            .map(|(run, config)| SeedOutcome {
+                seed: config.seed,
+                path: run.path().to_path_buf(),
+                summary: TrainSummary { already_finished, ..Default::default() },
+            })
+            .collect();
+        Self { path: runs.path().to_path_buf(), seeds, already_finished, stopped: false, evaluation: None }
+    }
+}
+
+/// `qipo train` on the terminal.
 pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
+    train(gpu, &args, &Terminal).map(|_| ())
+}
+
+/// Trains, continues or resumes the run `args` names, as `qipo train` does, telling `report`
+/// what happens (the command line's output through [`Report::output`]).
+pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOutcome> {
+    // The command line's parser checks these too; embedders build `TrainArgs` themselves.
+    if !(1..=MAX_SEEDS).contains(&args.seeds) {
+        bail!("seeds must be from 1 to {MAX_SEEDS}, not {}", args.seeds);
+    }
+    if args.stop_after == Some(0) {
+        bail!("stop_after must be at least 1: a budget of no steps would do nothing");
+    }
     let (runs, configs, dataset) = match &args.resume {
         Some(dir) => {
             let runs = Runs::open(dir)?;
-            if runs.finished()? {
-                println!("{} is already finished: nothing to do", runs.path().display());
-                return Ok(());
-            }
             let configs = runs.configs()?;
+            if runs.finished()? {
+                report.output(&format!("{} is already finished: nothing to do\n", runs.path().display()));
+                return Ok(TrainOutcome::untouched(&runs, &configs, true));
+            }
             let dataset = load_checked(gpu, &args.dataset, &configs)?;
             (runs, configs, dataset)
         }
@@ -171,11 +226,11 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                     );
                 }
                 if runs.finished()? {
-                    println!("{} is already finished: nothing to do", out.display());
-                    return Ok(());
+                    report.output(&format!("{} is already finished: nothing to do\n", out.display()));
+                    return Ok(TrainOutcome::untouched(&runs, &configs, true));
                 }
                 let dataset = load_checked(gpu, &args.dataset, &configs)?;
-                return finish(gpu, dataset, runs, configs, &args);
+                return finish(gpu, dataset, runs, configs, args, report);
             }
             // The dataset is read, and the networks' sizes checked against it, before the run
             // directory exists, so bad input leaves nothing behind.
@@ -187,7 +242,7 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             (runs, configs, dataset)
         }
     };
-    finish(gpu, dataset, runs, configs, &args)
+    finish(gpu, dataset, runs, configs, args, report)
 }
 
 /// The dataset at `path`, checked against the settings of the seeds' runs.
@@ -198,51 +253,65 @@ fn load_checked(gpu: &Gpu, path: &Path, configs: &[TrainConfig]) -> Result<Datas
 }
 
 /// Trains the run and reports how it ended.
-fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>, args: &TrainArgs) -> Result<()> {
+fn finish(
+    gpu: &Gpu,
+    dataset: Dataset,
+    mut runs: Runs,
+    configs: Vec<TrainConfig>,
+    args: &TrainArgs,
+    report: &dyn Report,
+) -> Result<TrainOutcome> {
     let seeds = match configs.len() {
         1 => String::new(),
         n => format!(", {n} seeds together"),
     };
-    eprintln!(
+    report.message(&format!(
         "qipo train: {} on {} (preset '{}'{seeds}), run directory {}",
         args.dataset.display(),
         gpu.describe(),
         configs[0].preset,
         runs.path().display()
-    );
+    ));
     let seed_runs: Vec<SeedRun> =
         runs.dirs().iter().zip(&configs).map(|(run, config)| SeedRun { run, config }).collect();
-    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after, &Terminal)?;
+    let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after, report)?;
+    let mut outcome = TrainOutcome::untouched(&runs, &configs, false);
+    for (seed, summary) in outcome.seeds.iter_mut().zip(&summaries) {
+        seed.summary = summary.clone();
+    }
     if summaries.iter().all(|s| s.already_finished) {
-        println!("{} is already finished: nothing to do", runs.path().display());
-        return Ok(());
+        report.output(&format!("{} is already finished: nothing to do\n", runs.path().display()));
+        outcome.already_finished = true;
+        return Ok(outcome);
     }
     if let Runs::Seeds(dir) = &runs {
         dir.plot()?;
     }
     if summaries.iter().any(|s| s.stopped) {
-        println!("stopped after the step budget; continue with --resume {}", runs.path().display());
-        return Ok(());
+        let why = if report.stop_requested() { "on request" } else { "after the step budget" };
+        report.output(&format!("stopped {why}; continue with --resume {}\n", runs.path().display()));
+        outcome.stopped = true;
+        return Ok(outcome);
     }
     let q = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
     for ((summary, run), config) in summaries.iter().zip(runs.dirs()).zip(&configs) {
-        if let Some(report) = &summary.eval {
-            eprint!("{}", crate::commands::eval::summary(report));
+        if let Some(eval) = &summary.eval {
+            report.message(crate::commands::eval::summary(eval).trim_end());
         }
         let seed = if configs.len() > 1 { format!("seed {}: ", config.seed) } else { String::new() };
-        println!(
-            "{seed}done: mean Q of the dataset's actions {}, of the behaviour policy's {}, of the improved policy's {}; wrote {}",
+        report.output(&format!(
+            "{seed}done: mean Q of the dataset's actions {}, of the behaviour policy's {}, of the improved policy's {}; wrote {}\n",
             q(summary.q_dataset),
             q(summary.q_behaviour),
             q(summary.q_policy),
             run.path().display()
-        );
+        ));
     }
     if let Runs::Seeds(dir) = &mut runs {
         let reports: Vec<EvalReport> = summaries.iter().filter_map(|s| s.eval.clone()).collect();
         if let Some(evaluation) = SeedsEvaluation::of(&reports).filter(|_| reports.len() == summaries.len()) {
-            println!(
-                "{} seeds in {}: D4RL score {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}",
+            report.output(&format!(
+                "{} seeds in {}: D4RL score {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}\n",
                 reports.len(),
                 evaluation.env,
                 evaluation.score_mean,
@@ -250,9 +319,10 @@ fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>
                 evaluation.return_mean,
                 evaluation.return_stderr,
                 dir.path().join(SEEDS_FILE).display()
-            );
-            dir.write_evaluation(evaluation)?;
+            ));
+            dir.write_evaluation(evaluation.clone())?;
+            outcome.evaluation = Some(evaluation);
         }
     }
-    Ok(())
+    Ok(outcome)
 }

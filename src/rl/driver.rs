@@ -181,8 +181,12 @@ impl Driver<'_> {
         Ok(true)
     }
 
-    /// Spends `steps` of the budget; true when it is used up.
+    /// Spends `steps` of the budget; true when it is used up. A stop asked for through the
+    /// report uses it up, so the stage stops where the budget would stop it.
     fn spend(&mut self, steps: u64) -> bool {
+        if self.report.stop_requested() {
+            self.budget = Some(0);
+        }
         match &mut self.budget {
             Some(left) => {
                 *left = left.saturating_sub(steps);
