@@ -4,17 +4,19 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::data::{Dataset, Env, Summary};
+use crate::data::{Dataset, Env, References, Summary};
 
 #[derive(clap::Subcommand)]
 pub enum DatasetCommand {
-    /// Check a D4RL or Minari HDF5 file and print its statistics.
+    /// Check a D4RL or Minari dataset and print its statistics and reference scores.
     Inspect(InspectArgs),
 }
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// The HDF5 file (D4RL v2 layout, or Minari's main_data.hdf5).
+    /// The HDF5 file (D4RL v2 layout, or Minari's main_data.hdf5), or a Minari dataset id
+    /// (`mujoco/hopper/medium-v0`) in the local cache.
+    #[arg(value_name = "FILE|NAME")]
     pub file: PathBuf,
     /// The environment (halfcheetah, hopper, walker2d, antmaze), when the file name and
     /// attributes do not say it or say it wrongly.
@@ -32,7 +34,7 @@ pub fn run(command: DatasetCommand) -> Result<()> {
 }
 
 fn inspect(args: &InspectArgs) -> Result<()> {
-    let mut dataset = Dataset::load(&args.file)?;
+    let mut dataset = Dataset::open(&args.file)?;
     if args.env.is_some() {
         dataset.env = args.env;
     }
@@ -50,11 +52,19 @@ fn inspect(args: &InspectArgs) -> Result<()> {
 
 fn table(summary: &Summary) -> String {
     let env = summary.env.map_or("unknown (use --env)".to_string(), |env| env.to_string());
-    let score = summary.normalized_score.map_or("-".to_string(), |score| format!("{score:.1}"));
+    let score = summary.normalized_score.map_or("- (no references)".to_string(), |score| format!("{score:.1}"));
+    let references = match (summary.reference_min, summary.reference_max) {
+        (Some(min), Some(max)) => format!("{min} to {max}, from {}", summary.references),
+        _ if summary.references == References::D4rl => "none: D4RL's need the environment (use --env)".to_string(),
+        _ => summary.references.to_string(),
+    };
+    let dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_string());
     let rows = [
         ("file", summary.file.clone()),
-        ("format", summary.format.name().to_string()),
+        ("source", summary.format.benchmark().to_string()),
+        ("id", dash(&summary.id)),
         ("environment", env),
+        ("evaluation environment", dash(&summary.eval_env)),
         ("observation dim", summary.obs_dim.to_string()),
         ("action dim", summary.act_dim.to_string()),
         ("transitions", summary.transitions.to_string()),
@@ -74,6 +84,7 @@ fn table(summary: &Summary) -> String {
                 summary.return_mean, summary.return_std, summary.return_min, summary.return_max
             ),
         ),
+        ("reference returns", references),
         ("normalised score", score),
         ("warnings", summary.warnings.len().to_string()),
     ];

@@ -8,9 +8,10 @@ use crate::commands::Terminal;
 use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
+use crate::eval::{ScoreMode, Scoring};
 use crate::gpu::Gpu;
 use crate::rl::config::TrainConfig;
-use crate::rl::evaluation::{env_of_dataset, run_eval_env};
+use crate::rl::evaluation::{env_of, run_eval_env};
 use crate::rl::presets::{preset_for_dataset, preset_names, resolve};
 use crate::rl::train::{check_inputs, train_seeds, SeedRun};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
@@ -18,8 +19,10 @@ use crate::run::{remove_temporaries_in, RunDir};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// The dataset (D4RL v2 or Minari HDF5).
-    #[arg(long, value_name = "FILE")]
+    /// The dataset: a D4RL v2 or Minari HDF5 file, or a Minari dataset id
+    /// (`mujoco/hopper/medium-v0`) in the local cache ($MINARI_DATASETS_PATH, else
+    /// ~/.minari/datasets).
+    #[arg(long, value_name = "FILE|NAME")]
     pub dataset: PathBuf,
     // The help lists the presets themselves: there is no separate flag to list them.
     #[arg(long, value_name = "TASK", help = preset_help())]
@@ -132,14 +135,21 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             if let Some(seed) = args.seed {
                 config.seed = seed;
             }
+            // The dataset is read, and the networks' sizes checked against it, before the run
+            // directory exists, so bad input leaves nothing behind.
+            let dataset = Dataset::open(&args.dataset)?;
             if config.run.eval_env.is_empty() {
-                // Evaluate where the data came from, when its file name (or else the preset) says.
+                // Evaluate where the data came from, when its metadata or name (or else the
+                // preset) says.
                 let from_preset = || preset.as_deref().and_then(|p| p.parse::<EnvSpec>().ok());
-                if let Some(spec) = env_of_dataset(&args.dataset).or_else(from_preset) {
+                if let Some(spec) = env_of(&dataset).or_else(from_preset) {
                     config.run.eval_env = spec.to_string();
                 }
             }
-            // Checked before the run directory exists, so bad settings leave nothing behind.
+            if config.run.score == ScoreMode::Auto {
+                (config.run.score, config.run.ref_min_score, config.run.ref_max_score) =
+                    Scoring::of(&dataset.references).settings();
+            }
             run_eval_env(&config, &args.dataset)?;
             let last_seed = config.seed.checked_add(args.seeds - 1).filter(|&s| s <= i64::MAX as u64);
             let Some(last_seed) = last_seed else {
@@ -154,7 +164,10 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
             let configs: Vec<TrainConfig> =
                 (config.seed..=last_seed).map(|seed| TrainConfig { seed, ..config.clone() }).collect();
             let out = args.out.clone().unwrap_or_else(|| {
-                let stem = args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                // A Minari dataset is named by its id; its file is always main_data.hdf5.
+                let stem = dataset.id.as_deref().map(|id| id.replace('/', "-")).unwrap_or_else(|| {
+                    args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+                });
                 let seeds = match args.seeds {
                     1 => format!("seed{}", config.seed),
                     _ => format!("seeds{}-{last_seed}", config.seed),
@@ -174,12 +187,10 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
                     println!("{} is already finished: nothing to do", out.display());
                     return Ok(());
                 }
-                let dataset = load_checked(gpu, &args.dataset, &configs)?;
+                check_inputs(gpu, &configs[0], &dataset, configs.len())?;
                 return finish(gpu, dataset, runs, configs, &args);
             }
-            // The dataset is read, and the networks' sizes checked against it, before the run
-            // directory exists, so bad input leaves nothing behind.
-            let dataset = load_checked(gpu, &args.dataset, &configs)?;
+            check_inputs(gpu, &configs[0], &dataset, configs.len())?;
             let runs = match args.seeds {
                 1 => Runs::Single(RunDir::create_for(&out, &configs[0])?),
                 _ => Runs::Seeds(SeedsDir::create(&out, &configs)?),
@@ -190,9 +201,9 @@ pub fn run(gpu: &Gpu, args: TrainArgs) -> Result<()> {
     finish(gpu, dataset, runs, configs, &args)
 }
 
-/// The dataset at `path`, checked against the settings of the seeds' runs.
-fn load_checked(gpu: &Gpu, path: &Path, configs: &[TrainConfig]) -> Result<Dataset> {
-    let dataset = Dataset::load(path)?;
+/// The dataset `name` (a file or a Minari id), checked against the settings of the seeds' runs.
+fn load_checked(gpu: &Gpu, name: &Path, configs: &[TrainConfig]) -> Result<Dataset> {
+    let dataset = Dataset::open(name)?;
     check_inputs(gpu, &configs[0], &dataset, configs.len())?;
     Ok(dataset)
 }
@@ -210,6 +221,9 @@ fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>
         configs[0].preset,
         runs.path().display()
     );
+    for warning in &dataset.warnings {
+        eprintln!("warning: {}: {warning}", dataset.source.display());
+    }
     let seed_runs: Vec<SeedRun> =
         runs.dirs().iter().zip(&configs).map(|(run, config)| SeedRun { run, config }).collect();
     let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after, &Terminal)?;
@@ -242,9 +256,10 @@ fn finish(gpu: &Gpu, dataset: Dataset, mut runs: Runs, configs: Vec<TrainConfig>
         let reports: Vec<EvalReport> = summaries.iter().filter_map(|s| s.eval.clone()).collect();
         if let Some(evaluation) = SeedsEvaluation::of(&reports).filter(|_| reports.len() == summaries.len()) {
             println!(
-                "{} seeds in {}: D4RL score {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}",
+                "{} seeds in {}: {} {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}",
                 reports.len(),
                 evaluation.env,
+                reports[0].score_name,
                 evaluation.score_mean,
                 evaluation.score_stderr,
                 evaluation.return_mean,

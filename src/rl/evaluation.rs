@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::config::TrainConfig;
 use crate::data::ObservationNormalization;
 use crate::envs::{self, EnvSpec, VecEnv};
-use crate::eval::{evaluate, EvalReport, FlowPolicy};
+use crate::eval::{evaluate, EvalReport, FlowPolicy, Scoring};
 use crate::flow::VelocityNet;
 use crate::gpu::Gpu;
 
@@ -21,6 +21,15 @@ pub const EVAL_FILE: &str = "eval.json";
 pub fn env_of_dataset(path: &Path) -> Option<EnvSpec> {
     // The file name first, then the folders from the nearest up, as `Env::find_in_path`.
     path.components().rev().find_map(|c| c.as_os_str().to_string_lossy().parse().ok())
+}
+
+/// The environment a dataset's metadata names (Minari's `eval_env_spec`), else the one its
+/// file name or its Minari id names.
+pub fn env_of(dataset: &crate::data::Dataset) -> Option<EnvSpec> {
+    let named = dataset.eval_env.as_deref().and_then(|id| id.parse().ok());
+    named
+        .or_else(|| env_of_dataset(&dataset.source))
+        .or_else(|| dataset.id.as_deref().and_then(|id| env_of_dataset(Path::new(id))))
 }
 
 /// The environment a run evaluates in (`run.eval_env`, checked by the config's validation),
@@ -73,6 +82,7 @@ pub fn eval_progress(spec: EnvSpec, max_steps: usize, hidden: bool) -> ProgressB
 /// environments are created once, and every evaluation starts the same episodes.
 pub struct Evaluator {
     pub spec: EnvSpec,
+    scoring: Scoring,
     env: Box<dyn VecEnv>,
     euler_steps: usize,
     normalization: Option<ObservationNormalization>,
@@ -81,16 +91,18 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// `episodes` episodes per evaluation, one sampled action per state with `euler_steps`
-    /// Euler steps, observations standardised with `normalization` first.
+    /// Euler steps, observations standardised with `normalization` first, returns scored by
+    /// `scoring`.
     pub fn new(
         spec: EnvSpec,
+        scoring: Scoring,
         episodes: usize,
         euler_steps: usize,
         normalization: Option<ObservationNormalization>,
         seed: u64,
     ) -> Result<Self> {
         let env = envs::make(spec, episodes)?;
-        Ok(Self { spec, env, euler_steps, normalization, seed })
+        Ok(Self { spec, scoring, env, euler_steps, normalization, seed })
     }
 
     /// Runs the episodes with `net` choosing the actions, all episodes stepped together.
@@ -120,8 +132,8 @@ impl Evaluator {
         let normalization = self.normalization.clone();
         let mut policy = FlowPolicy::new(gpu, net, env.len(), self.euler_steps, normalization, seed, name)?;
         let bar = eval_progress(spec, env.max_steps(), quiet);
-        let report =
-            evaluate(env.as_mut(), &mut policy, seed, Some(&bar)).with_context(|| format!("evaluating in {spec}"))?;
+        let report = evaluate(env.as_mut(), &mut policy, self.scoring, seed, Some(&bar))
+            .with_context(|| format!("evaluating in {spec}"))?;
         bar.finish_and_clear();
         Ok(report)
     }
