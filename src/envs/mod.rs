@@ -5,6 +5,7 @@
 pub mod antmaze;
 #[cfg(feature = "mujoco")]
 pub mod locomotion;
+pub mod served;
 pub mod spec;
 
 use anyhow::Result;
@@ -48,7 +49,7 @@ pub trait VecEnv {
 pub fn make(spec: EnvSpec, n: usize) -> Result<Box<dyn VecEnv>> {
     match spec {
         EnvSpec::Locomotion { .. } => make_locomotion(spec, n),
-        EnvSpec::AntMaze { maze } => Ok(Box::new(antmaze::AntMazeVec::spawn(maze, n)?)),
+        EnvSpec::AntMaze { maze } => Ok(Box::new(antmaze::spawn(maze, n)?)),
     }
 }
 
