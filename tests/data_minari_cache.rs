@@ -65,6 +65,7 @@ fn floats(value: &Value) -> Vec<f64> {
     value.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
 }
 
+#[cfg(feature = "mujoco")]
 fn score(episode_return: f64) -> f64 {
     100.0 * (episode_return - REF_MIN) / (REF_MAX - REF_MIN)
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::data::{Dataset, Env, References, Summary};
+use crate::data::{Dataset, Env, Format, References, Summary};
 
 #[derive(clap::Subcommand)]
 pub enum DatasetCommand {
@@ -51,7 +51,12 @@ fn inspect(args: &InspectArgs) -> Result<()> {
 }
 
 fn table(summary: &Summary) -> String {
-    let env = summary.env.map_or("unknown (use --env)".to_string(), |env| env.to_string());
+    // OGBench's environments have no D4RL family: their task names them.
+    let env = match (summary.env, summary.format) {
+        (Some(env), _) => env.to_string(),
+        (None, Format::OgBench) => summary.eval_env.clone().unwrap_or_default(),
+        (None, _) => "unknown (use --env)".to_string(),
+    };
     let score = summary.normalized_score.map_or("- (no references)".to_string(), |score| format!("{score:.1}"));
     let references = match (summary.reference_min, summary.reference_max) {
         (Some(min), Some(max)) => format!("{min} to {max}, from {}", summary.references),

@@ -138,7 +138,7 @@ pub fn summary(report: &EvalReport) -> String {
         report.score_stderr,
         report.length_mean
     );
-    if !report.score_reference.is_empty() && report.score_name != Scoring::D4rl.label() {
+    if !report.score_reference.is_empty() && report.score_name != "D4RL score" {
         text.push_str(&format!("  scores: {}\n", report.score_reference));
     }
     if let Some(rate) = report.success_rate {

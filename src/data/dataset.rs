@@ -15,6 +15,9 @@ pub enum Format {
     D4rl,
     /// One `episode_<id>` group per episode (Minari's `main_data.hdf5`).
     Minari,
+    /// OGBench's `.npz` of trajectories, relabelled for a single task.
+    #[serde(rename = "ogbench")]
+    OgBench,
 }
 
 impl Format {
@@ -22,6 +25,7 @@ impl Format {
         match self {
             Format::D4rl => "d4rl",
             Format::Minari => "minari",
+            Format::OgBench => "ogbench",
         }
     }
 
@@ -30,6 +34,7 @@ impl Format {
         match self {
             Format::D4rl => "D4RL",
             Format::Minari => "Minari",
+            Format::OgBench => "OGBench",
         }
     }
 }

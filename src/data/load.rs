@@ -12,19 +12,23 @@ use super::dataset::{Dataset, Format};
 use super::env::Env;
 use super::minari_cache::{self, Metadata};
 use super::references::References;
-use super::{d4rl, minari};
+use super::{d4rl, minari, ogbench};
 
 /// File attributes that may name the environment: ours and D4RL's (`env_id`, `env_name`),
 /// older Minari's (`dataset_id`, and `env_spec`, a JSON text holding the gymnasium id).
 const ENV_ATTRIBUTES: [&str; 4] = ["env_id", "env_name", "dataset_id", "env_spec"];
 
 impl Dataset {
-    /// Reads a dataset named by a file or by a Minari dataset id (`mujoco/hopper/medium-v0`,
-    /// from the local cache, which must hold its `metadata.json`). An existing file wins over
-    /// an id of the same spelling.
+    /// Reads a dataset named by a file, by a Minari dataset id (`mujoco/hopper/medium-v0`,
+    /// from the local cache, which must hold its `metadata.json`), or by an OGBench
+    /// single-task name (`[DIR/]antmaze-large-navigate-singletask-v0`). An existing file wins
+    /// over a name of the same spelling.
     pub fn open(name: impl AsRef<Path>) -> Result<Dataset> {
         let name = name.as_ref();
         let text = name.to_string_lossy();
+        if !name.exists() && ogbench::is_singletask_name(name) {
+            return ogbench::open(name);
+        }
         if name.exists() || !minari_cache::is_dataset_id(&text) {
             return Dataset::load(name);
         }

@@ -28,6 +28,7 @@ mod load;
 mod minari;
 pub mod minari_cache;
 pub mod normalize;
+pub mod ogbench;
 pub mod references;
 pub mod stats;
 

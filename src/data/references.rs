@@ -19,6 +19,9 @@ pub enum References {
     Minari { min: f64, max: f64, file: PathBuf },
     /// A Minari `metadata.json` without reference scores: scores are unnormalised returns.
     Unnormalised { file: PathBuf },
+    /// OGBench: episodes are scored by success (100 × the success rate), not by return.
+    #[serde(rename = "ogbench")]
+    OgBench,
 }
 
 impl References {
@@ -30,7 +33,7 @@ impl References {
                 (reference.random, reference.expert)
             }),
             References::Minari { min, max, .. } => Some((*min, *max)),
-            References::Unnormalised { .. } => None,
+            References::Unnormalised { .. } | References::OgBench => None,
         }
     }
 
@@ -53,6 +56,7 @@ impl fmt::Display for References {
                     file.display()
                 )
             }
+            References::OgBench => f.write_str("none: OGBench scores success (100 × the success rate), not returns"),
         }
     }
 }

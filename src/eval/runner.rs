@@ -33,7 +33,7 @@ pub struct EvalReport {
     #[serde(default)]
     pub score_reference: String,
     pub length_mean: f64,
-    /// AntMaze: the fraction of episodes that reached the goal.
+    /// AntMaze, OGBench: the fraction of episodes that reached the goal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub success_rate: Option<f64>,
     pub returns: Vec<f64>,
@@ -44,7 +44,7 @@ pub struct EvalReport {
 }
 
 fn d4rl_score_name() -> String {
-    Scoring::D4rl.label().to_string()
+    "D4RL score".to_string()
 }
 
 /// Episode `episode`'s reset seed: a function of the evaluation seed and the episode alone,
@@ -105,7 +105,7 @@ pub fn evaluate(
         }
     }
     let spec: EnvSpec = env.spec();
-    let scores: Vec<f64> = returns.iter().map(|&r| scoring.score(spec, r)).collect();
+    let scores: Vec<f64> = returns.iter().zip(&successes).map(|(&r, &s)| scoring.score(spec, r, s)).collect();
     let (return_mean, return_stderr) = mean_stderr(&returns);
     let (score_mean, score_stderr) = mean_stderr(&scores);
     let seconds = started.elapsed().as_secs_f64();
@@ -118,11 +118,10 @@ pub fn evaluate(
         return_stderr,
         score_mean,
         score_stderr,
-        score_name: scoring.label().to_string(),
+        score_name: scoring.label(spec).to_string(),
         score_reference: scoring.describe(spec),
         length_mean: lengths.iter().sum::<usize>() as f64 / n as f64,
-        success_rate: matches!(spec, EnvSpec::AntMaze { .. })
-            .then(|| successes.iter().filter(|&&s| s).count() as f64 / n as f64),
+        success_rate: spec.has_success().then(|| successes.iter().filter(|&&s| s).count() as f64 / n as f64),
         returns,
         scores,
         lengths,

@@ -53,7 +53,7 @@ pub fn run_eval_env(config: &TrainConfig, dataset: &Path) -> Result<Option<EnvSp
 /// actions: a mismatch is found before the first step, not after the whole run.
 pub fn check_eval_env_dims(spec: Option<EnvSpec>, dataset: &crate::data::Dataset) -> Result<()> {
     let Some(spec) = spec else { return Ok(()) };
-    let (obs, act) = spec.env().dims();
+    let (obs, act) = spec.dims();
     anyhow::ensure!(
         (obs, act) == (dataset.obs_dim, dataset.act_dim),
         "{}: {}-d observations and {}-d actions, but run.eval_env {spec} has {obs}-d observations and {act}-d actions",
