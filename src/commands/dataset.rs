@@ -8,14 +8,15 @@ use crate::data::{Dataset, Env, Format, References, Summary};
 
 #[derive(clap::Subcommand)]
 pub enum DatasetCommand {
-    /// Check a D4RL or Minari dataset and print its statistics and reference scores.
+    /// Check a D4RL, Minari or OGBench dataset and print its statistics and reference scores.
     Inspect(InspectArgs),
 }
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// The HDF5 file (D4RL v2 layout, or Minari's main_data.hdf5), or a Minari dataset id
-    /// (`mujoco/hopper/medium-v0`) in the local cache.
+    /// The HDF5 file (D4RL v2 layout, or Minari's main_data.hdf5), a Minari dataset id
+    /// (`mujoco/hopper/medium-v0`) in the local cache, or an OGBench single-task name
+    /// (`[DIR/]antmaze-large-navigate-singletask-v0`).
     #[arg(value_name = "FILE|NAME")]
     pub file: PathBuf,
     /// The environment (halfcheetah, hopper, walker2d, antmaze), when the file name and

@@ -31,7 +31,9 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub policy: Option<Baseline>,
     /// hopper, halfcheetah, walker2d (gymnasium v5; append -v4 for v4), or
-    /// antmaze-umaze|medium|large; a D4RL dataset name works too (its `-v2` means v4).
+    /// antmaze-umaze|medium|large, or an OGBench single-task name
+    /// (antmaze-large-navigate-singletask-task1-v0); a D4RL dataset name works too (its
+    /// `-v2` means v4).
     /// Default: the run's, or the one the --dataset's metadata names.
     #[arg(long, value_name = "NAME")]
     pub env: Option<EnvSpec>,

@@ -1,4 +1,4 @@
-//! `qipo train`: a full QIPO run on a D4RL or Minari dataset, or the resumption of one.
+//! `qipo train`: a full QIPO run on a D4RL, Minari or OGBench dataset, or the resumption of one.
 
 use std::path::{Path, PathBuf};
 
@@ -19,9 +19,10 @@ use crate::run::{remove_temporaries_in, RunDir};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// The dataset: a D4RL v2 or Minari HDF5 file, or a Minari dataset id
+    /// The dataset: a D4RL v2 or Minari HDF5 file, a Minari dataset id
     /// (`mujoco/hopper/medium-v0`) in the local cache ($MINARI_DATASETS_PATH, else
-    /// ~/.minari/datasets).
+    /// ~/.minari/datasets), or an OGBench single-task name
+    /// (`[DIR/]antmaze-large-navigate-singletask-task1-v0`, DIR default ~/.ogbench/data).
     #[arg(long, value_name = "FILE|NAME")]
     pub dataset: PathBuf,
     // The help lists the presets themselves: there is no separate flag to list them.
