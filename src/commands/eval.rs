@@ -38,7 +38,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "NAME")]
     pub env: Option<EnvSpec>,
     /// Score with this dataset's references (a Minari dataset's own, or D4RL's) and, without
-    /// --env, evaluate in the environment it names: a file, or a Minari dataset id.
+    /// --env, evaluate in the environment it names: a file, a Minari dataset id or an OGBench
+    /// single-task name.
     #[arg(long, value_name = "NAME|FILE")]
     pub dataset: Option<PathBuf>,
     /// Episodes, all stepped together.
