@@ -4,9 +4,10 @@
 #   - a Vulkan loader, and Mesa's lavapipe CPU driver where no GPU driver is present,
 #   - EGL and Mesa's llvmpipe OpenGL driver, for the tests on wgpu's OpenGL backend,
 #   - Python's h5py/numpy (tests cross-check the loader), the mujoco==3.17.0 wheel whose
-#     library the evaluation environments link, gymnasium (the parity tests' reference) and
-#     gymnasium-robotics (AntMaze, run in a Python subprocess); maturin and pytest to build and
-#     test the Python package (.ci/python-tests.sh).
+#     library the evaluation environments link, gymnasium (the parity tests' reference),
+#     gymnasium-robotics (AntMaze, run in a Python subprocess), minari (the tests build a
+#     local Minari cache with it), ogbench (OGBench's environments, in a subprocess), and
+#     maturin and pytest to build and test the Python package (.ci/python-tests.sh).
 # Safe to run repeatedly: each step is skipped when already satisfied.
 set -euo pipefail
 
@@ -45,11 +46,15 @@ fi
 
 PY=${PYTHON:-python3}
 if command -v "$PY" >/dev/null 2>&1; then
-  if ! "$PY" -c 'import h5py, numpy, mujoco, gymnasium, gymnasium_robotics, pytest; assert mujoco.__version__ == "3.17.0"' >/dev/null 2>&1 \
+  if ! "$PY" -c 'import h5py, numpy, mujoco, gymnasium, gymnasium_robotics, minari, ogbench, pytest; assert mujoco.__version__ == "3.17.0"' >/dev/null 2>&1 \
     || ! "$PY" -m maturin --version >/dev/null 2>&1; then
-    echo "setup: installing Python packages (h5py, numpy, mujoco==3.17.0, gymnasium, gymnasium-robotics, maturin, pytest)"
+    echo "setup: installing Python packages (h5py, numpy, mujoco==3.17.0, gymnasium, gymnasium-robotics, minari, ogbench, maturin, pytest)"
+    # ogbench needs dm_control, and dm_control pins mujoco from below: 1.0.50 is the release
+    # that takes 3.17.0, so it is pinned beside it and pip never moves the MuJoCo qipo links.
+    # minari's [hdf5] extra is h5py; its dataset creation needs no jax the way the tests use it.
     "$PY" -m pip install -q --disable-pip-version-check \
-      "h5py" "numpy" "mujoco==3.17.0" "gymnasium[mujoco]==1.4.0" "gymnasium-robotics==1.4.2" "maturin>=1.9,<2" "pytest"
+      "h5py" "numpy" "mujoco==3.17.0" "gymnasium[mujoco]==1.4.0" "gymnasium-robotics==1.4.2" \
+      "minari[hdf5]==0.5.4" "ogbench==1.2.2" "dm_control==1.0.50" "maturin>=1.9,<2" "pytest"
   fi
 else
   echo "setup: python3 not found: it is needed for MuJoCo (the mujoco==3.17.0 wheel)" >&2

@@ -27,7 +27,7 @@ enum Command {
     },
     /// Train a QIPO policy on an offline-RL dataset (or resume a run).
     Train(qipo::commands::train::TrainArgs),
-    /// Evaluate a trained policy (or the zero or random baseline) in MuJoCo or AntMaze.
+    /// Evaluate a trained policy (or the zero or random baseline) in MuJoCo, AntMaze or OGBench.
     Eval(qipo::commands::eval::EvalArgs),
     /// Compare two runs' final evaluations, episode by episode: A - B with its standard error.
     Compare(qipo::commands::compare::CompareArgs),
@@ -46,7 +46,7 @@ enum Command {
         #[command(flatten)]
         summary: qipo::bench::summary::SummaryArgs,
     },
-    /// Inspect and check offline-RL datasets (D4RL or Minari HDF5).
+    /// Inspect and check offline-RL datasets (D4RL, Minari or OGBench).
     Dataset {
         #[command(subcommand)]
         command: qipo::commands::dataset::DatasetCommand,

@@ -171,13 +171,14 @@ fn outcome_json(outcome: &TrainOutcome) -> Result<String> {
 
 /// `qipo eval --json`: of a checkpoint, or of a baseline (`"zero"`, `"random"`).
 #[pyfunction]
-#[pyo3(signature = (checkpoint=None, policy=None, env=None, episodes=10, seed=0, euler_steps=None, adapter="auto"))]
+#[pyo3(signature = (checkpoint=None, policy=None, env=None, dataset=None, episodes=10, seed=0, euler_steps=None, adapter="auto"))]
 #[allow(clippy::too_many_arguments)] // Python's keyword arguments, one per flag of `qipo eval`.
 fn evaluate(
     py: Python<'_>,
     checkpoint: Option<PathBuf>,
     policy: Option<String>,
     env: Option<String>,
+    dataset: Option<PathBuf>,
     episodes: usize,
     seed: u64,
     euler_steps: Option<usize>,
@@ -193,7 +194,7 @@ fn evaluate(
             })
             .transpose()?;
         let env = env.map(|e| e.parse::<EnvSpec>().map_err(|err| anyhow!("env '{e}': {err}"))).transpose()?;
-        let args = EvalArgs { checkpoint, policy, env, episodes, seed, euler_steps, json: true };
+        let args = EvalArgs { checkpoint, policy, env, dataset, episodes, seed, euler_steps, json: true };
         let report = crate::commands::eval::evaluation(&self::adapter(adapter)?, &args, false)?;
         Ok(serde_json::to_string(&report)?)
     })

@@ -99,4 +99,11 @@ fn dataset_files_find_their_preset() {
     assert_eq!(find("antmaze-umaze-diverse-v2/data.hdf5"), Some("antmaze-umaze-diverse-v2"));
     assert_eq!(find("runs/my-points.hdf5"), None);
     assert_eq!(find("smoke.hdf5"), None);
+    // Minari's MuJoCo datasets, by id or by their file in a cache.
+    assert_eq!(find("mujoco/hopper/medium-v0"), Some("mujoco/hopper/medium-v0"));
+    assert_eq!(
+        find("/home/me/.minari/datasets/mujoco/walker2d/expert-v0/data/main_data.hdf5"),
+        Some("mujoco/walker2d/expert-v0")
+    );
+    assert_eq!(find("mujoco/hopper/tiny-v0"), None);
 }

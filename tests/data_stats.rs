@@ -69,7 +69,7 @@ fn inspect_prints_a_table_and_a_json_object() {
     let table = qipo(&["dataset", "inspect", path]);
     assert!(table.status.success());
     let table = String::from_utf8(table.stdout).unwrap();
-    for row in ["format", "d4rl", "hopper", "transitions", "20000", "normalised score"] {
+    for row in ["source", "D4RL", "hopper", "transitions", "20000", "reference returns", "normalised score"] {
         assert!(table.contains(row), "{table}");
     }
 

@@ -18,7 +18,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{gpu, random};
-use qipo::data::{Dataset, Episode, EpisodeEnd, Format, GpuDataset};
+use qipo::data::{Dataset, Episode, EpisodeEnd, Format, GpuDataset, References};
 use qipo::flow::efm::EfmTable;
 use qipo::flow::{Architecture, EfmConfig, EfmTrainer, VelocityNet, VelocitySpec};
 use qipo::gpu::{GpuBuffer, Recorder};
@@ -60,6 +60,9 @@ fn dataset(len: usize) -> Dataset {
         source: PathBuf::from("synthetic"),
         format: Format::D4rl,
         env: None,
+        id: None,
+        eval_env: None,
+        references: References::D4rl,
         obs_dim: OBS_DIM,
         act_dim: ACT_DIM,
         observations: random(1, len * OBS_DIM, 1.0),

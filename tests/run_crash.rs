@@ -326,7 +326,7 @@ fn the_known_dimensions_of_the_locomotion_environments_are_theirs() {
     for name in ["halfcheetah", "hopper", "walker2d", "hopper-v4", "walker2d-v4"] {
         let spec: EnvSpec = name.parse().unwrap();
         let env = qipo::envs::make(spec, 1).unwrap();
-        assert_eq!(spec.env().dims(), (env.obs_dim(), env.act_dim()), "{name}");
+        assert_eq!(spec.dims(), (env.obs_dim(), env.act_dim()), "{name}");
     }
 }
 

@@ -104,3 +104,31 @@ fn a_run_directory_has_one_writer_at_a_time() {
     drop(run);
     second.lock().unwrap();
 }
+
+#[test]
+fn a_run_of_an_earlier_version_resumes_and_edited_settings_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run");
+    let config = TrainConfig::from_preset("smoke").unwrap();
+    let run = RunDir::create_for(&path, &config).unwrap();
+    assert!(run.resume_state(&config).is_ok());
+
+    // An earlier version knew fewer settings: its config.toml lacks one this version writes
+    // (read back at its default), and its state recorded the checksum of that file.
+    let full = std::fs::read_to_string(run.config_path()).unwrap();
+    let earlier: String =
+        full.lines().filter(|line| !line.starts_with("ref_max_score")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(earlier, full, "the settings name ref_max_score");
+    std::fs::write(run.config_path(), &earlier).unwrap();
+    let mut state = run.read_state().unwrap();
+    state.config_checksum = Some(qipo::run::checksum(earlier.as_bytes()));
+    run.write_state(&state).unwrap();
+    let read = run.read_config().unwrap();
+    assert_eq!(read, config, "the missing setting takes its default");
+    assert!(run.resume_state(&read).is_ok(), "a run of an earlier version resumes");
+
+    // Settings edited after the start are refused, naming the file.
+    std::fs::write(run.config_path(), earlier.replace("seed = 0", "seed = 5")).unwrap();
+    let message = run.resume_state(&read).unwrap_err().to_string();
+    assert!(message.contains("config.toml") && message.contains("changed after the run started"), "{message}");
+}

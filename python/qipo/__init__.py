@@ -83,17 +83,20 @@ def evaluate(
     checkpoint: Optional[PathLike] = None,
     policy: Optional[str] = None,
     env: Optional[str] = None,
+    dataset: Optional[PathLike] = None,
     episodes: int = 10,
     seed: int = 0,
     euler_steps: Optional[int] = None,
     adapter: str = "auto",
 ) -> dict:
-    """Episodes in MuJoCo or AntMaze, as ``qipo eval --json``: of a run directory or
-    checkpoint, or of the baseline ``policy="zero"`` or ``"random"`` (which needs ``env``).
-    Returns the report: mean return and D4RL score with standard errors, every episode's."""
+    """Episodes in MuJoCo, AntMaze or OGBench, as ``qipo eval --json``: of a run directory or
+    checkpoint, or of the baseline ``policy="zero"`` or ``"random"`` (which needs ``env``, or
+    a ``dataset`` that names one). With ``dataset`` (a file, a Minari id or an OGBench task),
+    scores use its references. Returns the report: mean return and score with standard
+    errors, every episode's."""
     if (checkpoint is None) == (policy is None):
         raise QipoError("pass a checkpoint or a baseline policy ('zero', 'random'), not both or neither")
-    report = _native.evaluate(_path(checkpoint), policy, env, episodes, seed, euler_steps, adapter)
+    report = _native.evaluate(_path(checkpoint), policy, env, _path(dataset), episodes, seed, euler_steps, adapter)
     return json.loads(report)
 
 

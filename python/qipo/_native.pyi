@@ -31,6 +31,7 @@ def evaluate(
     checkpoint: Optional[str] = None,
     policy: Optional[str] = None,
     env: Optional[str] = None,
+    dataset: Optional[str] = None,
     episodes: int = 10,
     seed: int = 0,
     euler_steps: Optional[int] = None,

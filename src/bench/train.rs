@@ -15,7 +15,7 @@ use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::data::{Dataset, Env, Episode, EpisodeEnd, Format, GpuDataset};
+use crate::data::{Dataset, Env, Episode, EpisodeEnd, Format, GpuDataset, References};
 use crate::flow::efm::EfmTable;
 use crate::flow::{ActionSampler, Architecture, EfmConfig, EfmTrainer, RowSampler, VelocityNet, VelocitySpec};
 use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
@@ -276,6 +276,9 @@ pub fn synthetic_dataset(env: Env, obs_dim: usize, act_dim: usize, len: usize, s
         source: format!("synthetic {} dataset", env.name()).into(),
         format: Format::D4rl,
         env: Some(env),
+        id: None,
+        eval_env: None,
+        references: References::D4rl,
         obs_dim,
         act_dim,
         observations,

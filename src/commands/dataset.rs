@@ -4,17 +4,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::data::{Dataset, Env, Summary};
+use crate::data::{Dataset, Env, Format, References, Summary};
 
 #[derive(clap::Subcommand)]
 pub enum DatasetCommand {
-    /// Check a D4RL or Minari HDF5 file and print its statistics.
+    /// Check a D4RL, Minari or OGBench dataset and print its statistics and reference scores.
     Inspect(InspectArgs),
 }
 
 #[derive(clap::Args)]
 pub struct InspectArgs {
-    /// The HDF5 file (D4RL v2 layout, or Minari's main_data.hdf5).
+    /// The HDF5 file (D4RL v2 layout, or Minari's main_data.hdf5), a Minari dataset id
+    /// (`mujoco/hopper/medium-v0`) in the local cache, or an OGBench single-task name
+    /// (`[DIR/]antmaze-large-navigate-singletask-v0`).
+    #[arg(value_name = "FILE|NAME")]
     pub file: PathBuf,
     /// The environment (halfcheetah, hopper, walker2d, antmaze), when the file name and
     /// attributes do not say it or say it wrongly.
@@ -46,7 +49,7 @@ fn inspect(args: &InspectArgs) -> Result<()> {
 
 /// The statistics and warnings of the dataset `file`, whose environment is `env` when given.
 pub fn summary(file: &Path, env: Option<Env>) -> Result<Summary> {
-    let mut dataset = Dataset::load(file)?;
+    let mut dataset = Dataset::open(file)?;
     if env.is_some() {
         dataset.env = env;
     }
@@ -54,12 +57,25 @@ pub fn summary(file: &Path, env: Option<Env>) -> Result<Summary> {
 }
 
 fn table(summary: &Summary) -> String {
-    let env = summary.env.map_or("unknown (use --env)".to_string(), |env| env.to_string());
-    let score = summary.normalized_score.map_or("-".to_string(), |score| format!("{score:.1}"));
+    // OGBench's environments have no D4RL family: their task names them.
+    let env = match (summary.env, summary.format) {
+        (Some(env), _) => env.to_string(),
+        (None, Format::OgBench) => summary.eval_env.clone().unwrap_or_default(),
+        (None, _) => "unknown (use --env)".to_string(),
+    };
+    let score = summary.normalized_score.map_or("- (no references)".to_string(), |score| format!("{score:.1}"));
+    let references = match (summary.reference_min, summary.reference_max) {
+        (Some(min), Some(max)) => format!("{min} to {max}, from {}", summary.references),
+        _ if summary.references == References::D4rl => "none: D4RL's need the environment (use --env)".to_string(),
+        _ => summary.references.to_string(),
+    };
+    let dash = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".to_string());
     let rows = [
         ("file", summary.file.clone()),
-        ("format", summary.format.name().to_string()),
+        ("source", summary.format.benchmark().to_string()),
+        ("id", dash(&summary.id)),
         ("environment", env),
+        ("evaluation environment", dash(&summary.eval_env)),
         ("observation dim", summary.obs_dim.to_string()),
         ("action dim", summary.act_dim.to_string()),
         ("transitions", summary.transitions.to_string()),
@@ -79,6 +95,7 @@ fn table(summary: &Summary) -> String {
                 summary.return_mean, summary.return_std, summary.return_min, summary.return_max
             ),
         ),
+        ("reference returns", references),
         ("normalised score", score),
         ("warnings", summary.warnings.len().to_string()),
     ];

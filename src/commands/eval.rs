@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _, Result};
 
+use crate::data::Dataset;
 use crate::envs::{self, EnvSpec};
-use crate::eval::{evaluate, EvalReport, RandomPolicy, ZeroPolicy};
+use crate::eval::{evaluate, EvalReport, RandomPolicy, Scoring, ZeroPolicy};
 use crate::gpu::{AdapterChoice, Gpu};
 use crate::report::{Report, Silent};
-use crate::rl::evaluation::{eval_task, Evaluator};
+use crate::rl::evaluation::{env_of, eval_task, Evaluator};
 use crate::rl::saved_policy::SavedPolicy;
 
 use super::Terminal;
@@ -33,10 +34,17 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub policy: Option<Baseline>,
     /// hopper, halfcheetah, walker2d (gymnasium v5; append -v4 for v4), or
-    /// antmaze-umaze|medium|large; a D4RL dataset name works too (its `-v2` means v4).
-    /// Default: the run's.
+    /// antmaze-umaze|medium|large, or an OGBench single-task name
+    /// (antmaze-large-navigate-singletask-task1-v0); a D4RL dataset name works too (its
+    /// `-v2` means v4).
+    /// Default: the run's, or the one the --dataset's metadata names.
     #[arg(long, value_name = "NAME")]
     pub env: Option<EnvSpec>,
+    /// Score with this dataset's references (a Minari dataset's own, or D4RL's) and, without
+    /// --env, evaluate in the environment it names: a file, a Minari dataset id or an OGBench
+    /// single-task name.
+    #[arg(long, value_name = "NAME|FILE")]
+    pub dataset: Option<PathBuf>,
     /// Episodes, all stepped together.
     #[arg(long, default_value_t = 10)]
     pub episodes: usize,
@@ -67,30 +75,38 @@ pub fn evaluation(adapter: &AdapterChoice, args: &EvalArgs, quiet: bool) -> Resu
         bail!("--episodes must be at least 1");
     }
     let progress: &dyn Report = if quiet { &Silent } else { &Terminal };
+    let dataset = args.dataset.as_deref().map(DatasetChoice::read).transpose()?;
+    let dataset_env = dataset.as_ref().and_then(|d| d.env);
     let report = match (&args.checkpoint, args.policy) {
         (Some(path), _) => {
             let saved = SavedPolicy::open(path)?;
             let run_env = saved.config.as_ref().and_then(|c| c.run.eval_env.spec());
-            let Some(spec) = args.env.or(run_env) else { bail!("{}: which environment? pass --env", path.display()) };
+            let Some(spec) = args.env.or(dataset_env).or(run_env) else {
+                bail!("{}: which environment? pass --env", path.display())
+            };
+            let run_scoring = saved.config.as_ref().map(|c| c.run.scoring()).unwrap_or(Scoring::D4rl);
+            let scoring = dataset.as_ref().map_or(run_scoring, |d| d.scoring);
             let gpu = Gpu::new(adapter)?;
             let net = saved.network(&gpu)?;
             let euler = args.euler_steps.or(saved.euler_steps()).unwrap_or(10);
             let normalization = saved.normalization.and_then(|n| n.observations);
             let name = format!("{} ({})", path.display(), saved.prefix);
-            Evaluator::new(spec, args.episodes, euler, normalization, args.seed)?.run(&gpu, &net, &name, progress)?
+            Evaluator::new(spec, scoring, args.episodes, euler, normalization, args.seed)?
+                .run(&gpu, &net, &name, progress)?
         }
         (None, Some(baseline)) => {
-            let spec = args.env.context("--policy needs --env")?;
+            let spec = args.env.or(dataset_env).context("--policy needs --env (or a --dataset that names one)")?;
+            let scoring = dataset.as_ref().map_or(Scoring::D4rl, |d| d.scoring);
             let mut env = envs::make(spec, args.episodes)?;
             let bar = progress.progress(eval_task(spec, env.max_steps()));
             let report = match baseline {
                 Baseline::Zero => {
                     let mut policy = ZeroPolicy { act_dim: env.act_dim() };
-                    evaluate(env.as_mut(), &mut policy, args.seed, bar.as_ref())
+                    evaluate(env.as_mut(), &mut policy, scoring, args.seed, bar.as_ref())
                 }
                 Baseline::Random => {
                     let mut policy = RandomPolicy::new(env.action_bounds(), args.seed);
-                    evaluate(env.as_mut(), &mut policy, args.seed, bar.as_ref())
+                    evaluate(env.as_mut(), &mut policy, scoring, args.seed, bar.as_ref())
                 }
             }?;
             bar.finish();
@@ -101,20 +117,41 @@ pub fn evaluation(adapter: &AdapterChoice, args: &EvalArgs, quiet: bool) -> Resu
     Ok(report)
 }
 
+/// What `--dataset` gives an evaluation: the environment its metadata (or name) names, and
+/// its references.
+struct DatasetChoice {
+    env: Option<EnvSpec>,
+    scoring: Scoring,
+}
+
+impl DatasetChoice {
+    fn read(name: &std::path::Path) -> Result<Self> {
+        let dataset = Dataset::open(name)?;
+        for warning in &dataset.warnings {
+            eprintln!("warning: {}: {warning}", dataset.source.display());
+        }
+        Ok(Self { env: env_of(&dataset), scoring: Scoring::of(&dataset.references) })
+    }
+}
+
 /// A few lines for people.
 pub fn summary(report: &EvalReport) -> String {
     let mut text = format!(
-        "{} with {}: {} episodes, seed {}\n  return {:.1} ± {:.1}   D4RL score {:.1} ± {:.1}   length {:.0}\n",
+        "{} with {}: {} episodes, seed {}\n  return {:.1} ± {:.1}   {} {:.1} ± {:.1}   length {:.0}\n",
         report.env,
         report.policy,
         report.episodes,
         report.seed,
         report.return_mean,
         report.return_stderr,
+        report.score_name,
         report.score_mean,
         report.score_stderr,
         report.length_mean
     );
+    if !report.score_reference.is_empty() && report.score_name != "D4RL score" {
+        text.push_str(&format!("  scores: {}\n", report.score_reference));
+    }
     if let Some(rate) = report.success_rate {
         text.push_str(&format!("  success rate {:.0}%\n", 100.0 * rate));
     }

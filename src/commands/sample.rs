@@ -19,8 +19,9 @@ pub struct SampleArgs {
     /// or a policy checkpoint file.
     #[arg(long, value_name = "DIR")]
     pub checkpoint: PathBuf,
-    /// Take the states from this dataset's observations.
-    #[arg(long, value_name = "FILE")]
+    /// Take the states from this dataset's observations (a file, a Minari id or an OGBench
+    /// single-task name).
+    #[arg(long, value_name = "FILE|NAME")]
     pub dataset: Option<PathBuf>,
     /// Take the states from this CSV file: a header line naming the columns, then one state
     /// per line.
@@ -81,7 +82,7 @@ pub fn run(gpu: &Gpu, args: SampleArgs) -> Result<()> {
     let obs_dim = policy.spec.cond_dim;
     let mut states = match (&args.dataset, &args.states) {
         (Some(file), _) => {
-            let data = Dataset::load(file)?;
+            let data = Dataset::open(file)?;
             if data.obs_dim != obs_dim {
                 bail!("{}: observations have {} values, the policy takes {obs_dim}", file.display(), data.obs_dim);
             }

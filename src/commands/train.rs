@@ -1,4 +1,4 @@
-//! `qipo train`: a full QIPO run on a D4RL or Minari dataset, or the resumption of one.
+//! `qipo train`: a full QIPO run on a D4RL, Minari or OGBench dataset, or the resumption of one.
 
 use std::path::{Path, PathBuf};
 
@@ -8,10 +8,11 @@ use crate::commands::Terminal;
 use crate::data::Dataset;
 use crate::envs::EnvSpec;
 use crate::eval::EvalReport;
+use crate::eval::{ScoreMode, Scoring};
 use crate::gpu::Gpu;
 use crate::report::Report;
 use crate::rl::config::{EvalEnv, TrainConfig};
-use crate::rl::evaluation::{env_of_dataset, run_eval_env};
+use crate::rl::evaluation::{env_of, run_eval_env};
 use crate::rl::presets::{preset_for_dataset, preset_names, resolve};
 use crate::rl::train::{check_inputs, train_seeds, SeedRun, TrainSummary};
 use crate::run::seeds::{SeedsDir, SeedsEvaluation, SEEDS_FILE};
@@ -19,8 +20,11 @@ use crate::run::{remove_temporaries_in, RunDir};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// The dataset (D4RL v2 or Minari HDF5).
-    #[arg(long, value_name = "FILE")]
+    /// The dataset: a D4RL v2 or Minari HDF5 file, a Minari dataset id
+    /// (`mujoco/hopper/medium-v0`) in the local cache ($MINARI_DATASETS_PATH, else
+    /// ~/.minari/datasets), or an OGBench single-task name
+    /// (`[DIR/]antmaze-large-navigate-singletask-task1-v0`, DIR default ~/.ogbench/data).
+    #[arg(long, value_name = "FILE|NAME")]
     pub dataset: PathBuf,
     // The help lists the presets themselves: there is no separate flag to list them.
     #[arg(long, value_name = "TASK", help = preset_help())]
@@ -187,14 +191,21 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
             if let Some(seed) = args.seed {
                 config.seed = seed;
             }
+            // The dataset is read, and the networks' sizes checked against it, before the run
+            // directory exists, so bad input leaves nothing behind.
+            let dataset = Dataset::open(&args.dataset)?;
             if config.run.eval_env.spec().is_none() {
-                // Evaluate where the data came from, when its file name (or else the preset) says.
+                // Evaluate where the data came from, when its metadata or name (or else the
+                // preset) says.
                 let from_preset = || preset.as_deref().and_then(|p| p.parse::<EnvSpec>().ok());
-                if let Some(spec) = env_of_dataset(&args.dataset).or_else(from_preset) {
+                if let Some(spec) = env_of(&dataset).or_else(from_preset) {
                     config.run.eval_env = EvalEnv::of(spec);
                 }
             }
-            // Checked before the run directory exists, so bad settings leave nothing behind.
+            if config.run.score == ScoreMode::Auto {
+                (config.run.score, config.run.ref_min_score, config.run.ref_max_score) =
+                    Scoring::of(&dataset.references).settings();
+            }
             run_eval_env(&config, &args.dataset)?;
             let last_seed = config.seed.checked_add(args.seeds - 1).filter(|&s| s <= i64::MAX as u64);
             let Some(last_seed) = last_seed else {
@@ -209,7 +220,10 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
             let configs: Vec<TrainConfig> =
                 (config.seed..=last_seed).map(|seed| TrainConfig { seed, ..config.clone() }).collect();
             let out = args.out.clone().unwrap_or_else(|| {
-                let stem = args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                // A Minari dataset is named by its id; its file is always main_data.hdf5.
+                let stem = dataset.id.as_deref().map(|id| id.replace('/', "-")).unwrap_or_else(|| {
+                    args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+                });
                 let seeds = match args.seeds {
                     1 => format!("seed{}", config.seed),
                     _ => format!("seeds{}-{last_seed}", config.seed),
@@ -229,12 +243,10 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
                     report.output(&format!("{} is already finished: nothing to do\n", out.display()));
                     return Ok(TrainOutcome::untouched(&runs, &configs, true));
                 }
-                let dataset = load_checked(gpu, &args.dataset, &configs)?;
+                check_inputs(gpu, &configs[0], &dataset, configs.len())?;
                 return finish(gpu, dataset, runs, configs, args, report);
             }
-            // The dataset is read, and the networks' sizes checked against it, before the run
-            // directory exists, so bad input leaves nothing behind.
-            let dataset = load_checked(gpu, &args.dataset, &configs)?;
+            check_inputs(gpu, &configs[0], &dataset, configs.len())?;
             let runs = match args.seeds {
                 1 => Runs::Single(RunDir::create_for(&out, &configs[0])?),
                 _ => Runs::Seeds(SeedsDir::create(&out, &configs)?),
@@ -245,9 +257,9 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
     finish(gpu, dataset, runs, configs, args, report)
 }
 
-/// The dataset at `path`, checked against the settings of the seeds' runs.
-fn load_checked(gpu: &Gpu, path: &Path, configs: &[TrainConfig]) -> Result<Dataset> {
-    let dataset = Dataset::load(path)?;
+/// The dataset `name` (a file or a Minari id), checked against the settings of the seeds' runs.
+fn load_checked(gpu: &Gpu, name: &Path, configs: &[TrainConfig]) -> Result<Dataset> {
+    let dataset = Dataset::open(name)?;
     check_inputs(gpu, &configs[0], &dataset, configs.len())?;
     Ok(dataset)
 }
@@ -272,6 +284,9 @@ fn finish(
         configs[0].preset,
         runs.path().display()
     ));
+    for warning in &dataset.warnings {
+        report.message(&format!("warning: {}: {warning}", dataset.source.display()));
+    }
     let seed_runs: Vec<SeedRun> =
         runs.dirs().iter().zip(&configs).map(|(run, config)| SeedRun { run, config }).collect();
     let summaries = train_seeds(gpu, dataset, &seed_runs, args.stop_after, report)?;
@@ -311,9 +326,10 @@ fn finish(
         let reports: Vec<EvalReport> = summaries.iter().filter_map(|s| s.eval.clone()).collect();
         if let Some(evaluation) = SeedsEvaluation::of(&reports).filter(|_| reports.len() == summaries.len()) {
             report.output(&format!(
-                "{} seeds in {}: D4RL score {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}\n",
+                "{} seeds in {}: {} {:.1} ± {:.1}, return {:.1} ± {:.1} (mean ± standard error over seeds); wrote {}\n",
                 reports.len(),
                 evaluation.env,
+                reports[0].score_name,
                 evaluation.score_mean,
                 evaluation.score_stderr,
                 evaluation.return_mean,

@@ -12,6 +12,7 @@ use hdf5::Group;
 use super::arrays::{self, Matrix};
 use super::checks;
 use super::dataset::{done_flags, Dataset, Episode, EpisodeEnd, Format};
+use super::references::References;
 
 /// Whether a file's root looks like D4RL (an `observations` array at the top).
 pub fn looks_like_d4rl(root: &Group) -> bool {
@@ -39,6 +40,9 @@ pub fn read(root: &Group) -> Result<Dataset> {
             source: PathBuf::new(),
             format: Format::D4rl,
             env: None,
+            id: None,
+            eval_env: None,
+            references: References::D4rl,
             obs_dim,
             act_dim,
             observations: steps.observations.values,
@@ -171,6 +175,9 @@ fn rebuild_transitions(
         source: PathBuf::new(),
         format: Format::D4rl,
         env: None,
+        id: None,
+        eval_env: None,
+        references: References::D4rl,
         obs_dim,
         act_dim,
         observations: gather(observations, 0),

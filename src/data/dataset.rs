@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::env::Env;
+use super::references::References;
 
 /// Which on-disk layout a dataset was read from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -14,6 +15,9 @@ pub enum Format {
     D4rl,
     /// One `episode_<id>` group per episode (Minari's `main_data.hdf5`).
     Minari,
+    /// OGBench's `.npz` of trajectories, relabelled for a single task.
+    #[serde(rename = "ogbench")]
+    OgBench,
 }
 
 impl Format {
@@ -21,6 +25,16 @@ impl Format {
         match self {
             Format::D4rl => "d4rl",
             Format::Minari => "minari",
+            Format::OgBench => "ogbench",
+        }
+    }
+
+    /// The benchmark, as people write it.
+    pub fn benchmark(self) -> &'static str {
+        match self {
+            Format::D4rl => "D4RL",
+            Format::Minari => "Minari",
+            Format::OgBench => "OGBench",
         }
     }
 }
@@ -76,8 +90,15 @@ pub struct Dataset {
     /// The file the data was read from.
     pub source: PathBuf,
     pub format: Format,
-    /// The environment, when the file (its name, path or attributes) says which one.
+    /// The environment, when the file (its name, path, attributes or metadata) says which one.
     pub env: Option<Env>,
+    /// The benchmark's own name for the data (a Minari dataset id), when known.
+    pub id: Option<String>,
+    /// The environment the dataset's metadata names for evaluation (a gymnasium id such as
+    /// `Hopper-v5`), when it has metadata.
+    pub eval_env: Option<String>,
+    /// The reference returns its scores are normalised with, and where they come from.
+    pub references: References,
     pub obs_dim: usize,
     pub act_dim: usize,
     /// `len() * obs_dim` values: `s_i`.
@@ -117,6 +138,11 @@ impl Dataset {
 
     pub fn action(&self, row: usize) -> &[f32] {
         &self.actions[row * self.act_dim..(row + 1) * self.act_dim]
+    }
+
+    /// The normalised score of a return with the dataset's references, when they give one.
+    pub fn normalized_score(&self, episode_return: f64) -> Option<f64> {
+        self.references.normalized_score(self.env, episode_return)
     }
 
     /// Undiscounted return of every episode, in file order.

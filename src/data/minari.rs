@@ -12,6 +12,7 @@ use hdf5::{Group, LocationType};
 use super::arrays;
 use super::checks;
 use super::dataset::{done_flags, Dataset, Episode, EpisodeEnd, Format};
+use super::references::References;
 
 const EPISODE_PREFIX: &str = "episode_";
 
@@ -36,6 +37,9 @@ pub fn read(root: &Group, episode_names: &[String]) -> Result<Dataset> {
         source: PathBuf::new(),
         format: Format::Minari,
         env: None,
+        id: None,
+        eval_env: None,
+        references: References::D4rl,
         obs_dim: 0,
         act_dim: 0,
         observations: Vec::new(),

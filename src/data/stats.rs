@@ -1,5 +1,5 @@
-//! Summary statistics of a dataset: sizes, episode returns and the D4RL-normalised score of the
-//! behaviour data.
+//! Summary statistics of a dataset: sizes, episode returns and the normalised score of the
+//! behaviour data, with the references it uses and where they come from.
 //!
 //! Episodes follow the D4RL convention: an episode ends at a terminal or a timeout, and a
 //! trailing run with neither flag counts as one more (unfinished) episode. Returns are summed in
@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::dataset::{Dataset, EpisodeEnd, Format};
 use super::env::Env;
+use super::references::References;
 use crate::stats::mean_and_population_std;
 
 /// What `qipo dataset inspect` reports (its `--json` output is this struct).
@@ -18,7 +19,11 @@ use crate::stats::mean_and_population_std;
 pub struct Summary {
     pub file: String,
     pub format: Format,
+    /// The benchmark's name for the data (a Minari id), when known.
+    pub id: Option<String>,
     pub env: Option<Env>,
+    /// The environment the dataset's metadata names for evaluation.
+    pub eval_env: Option<String>,
     pub obs_dim: usize,
     pub act_dim: usize,
     /// Rows of the transition arrays.
@@ -35,8 +40,14 @@ pub struct Summary {
     pub return_std: f64,
     pub return_min: f64,
     pub return_max: f64,
-    /// D4RL-normalised score of the mean return, when the environment is known.
+    /// Normalised score of the mean return, `100 (R − min) / (max − min)`, when there are
+    /// references.
     pub normalized_score: Option<f64>,
+    /// The references' `(min, max)` returns, when there are any for the environment.
+    pub reference_min: Option<f64>,
+    pub reference_max: Option<f64>,
+    /// Where the references come from.
+    pub references: References,
     pub warnings: Vec<String>,
 }
 
@@ -45,10 +56,13 @@ impl Summary {
         let returns = dataset.episode_returns();
         let count_ending = |ending| dataset.episodes.iter().filter(|episode| episode.ending == ending).count();
         let (return_mean, return_std) = mean_and_population_std(&returns);
+        let bounds = dataset.references.bounds(dataset.env);
         Summary {
             file: dataset.source.display().to_string(),
             format: dataset.format,
+            id: dataset.id.clone(),
             env: dataset.env,
+            eval_env: dataset.eval_env.clone(),
             obs_dim: dataset.obs_dim,
             act_dim: dataset.act_dim,
             transitions: dataset.len(),
@@ -62,7 +76,10 @@ impl Summary {
             return_std,
             return_min: returns.iter().copied().fold(f64::INFINITY, f64::min),
             return_max: returns.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            normalized_score: dataset.env.map(|env| env.normalized_score(return_mean)),
+            normalized_score: dataset.normalized_score(return_mean),
+            reference_min: bounds.map(|(min, _)| min),
+            reference_max: bounds.map(|(_, max)| max),
+            references: dataset.references.clone(),
             warnings: dataset.warnings.clone(),
         }
     }

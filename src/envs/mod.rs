@@ -1,14 +1,18 @@
-//! Evaluation environments: MuJoCo locomotion in-process (feature `mujoco`) and AntMaze
-//! through a gymnasium-robotics subprocess, both behind one batched interface so an
-//! evaluation steps all its episodes together.
+//! Evaluation environments: MuJoCo locomotion in-process (feature `mujoco`), AntMaze through
+//! a gymnasium-robotics subprocess and OGBench's single-task environments through an `ogbench`
+//! one, all behind one batched interface so an evaluation steps all its episodes together.
 
 pub mod antmaze;
 #[cfg(feature = "mujoco")]
 pub mod locomotion;
+pub mod ogbench;
+pub mod ogbench_task;
+pub mod served;
 pub mod spec;
 
 use anyhow::Result;
 
+pub use ogbench_task::{OgEnv, OgTask};
 pub use spec::{EnvSpec, GymVersion, Maze};
 
 /// What one step of one episode returns.
@@ -20,7 +24,7 @@ pub struct StepOutcome {
     pub terminated: bool,
     /// The episode hit the time limit.
     pub truncated: bool,
-    /// AntMaze: the goal was reached.
+    /// AntMaze, OGBench: the goal was reached.
     pub success: bool,
 }
 
@@ -48,7 +52,8 @@ pub trait VecEnv {
 pub fn make(spec: EnvSpec, n: usize) -> Result<Box<dyn VecEnv>> {
     match spec {
         EnvSpec::Locomotion { .. } => make_locomotion(spec, n),
-        EnvSpec::AntMaze { maze } => Ok(Box::new(antmaze::AntMazeVec::spawn(maze, n)?)),
+        EnvSpec::AntMaze { maze } => Ok(Box::new(antmaze::spawn(maze, n)?)),
+        EnvSpec::OgBench { task } => Ok(Box::new(ogbench::spawn(task, n)?)),
     }
 }
 

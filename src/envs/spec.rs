@@ -1,11 +1,13 @@
 //! Which environment to evaluate in, from a name such as `hopper`, `Hopper-v4`,
-//! `halfcheetah-medium-replay-v2` or `antmaze-large-diverse-v2`.
+//! `halfcheetah-medium-replay-v2`, `antmaze-large-diverse-v2` or OGBench's
+//! `antmaze-large-navigate-singletask-v0`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::ogbench_task::OgTask;
 use crate::data::env::Env;
 
 /// The version of gymnasium's MuJoCo environments whose semantics to reproduce. v5 is the
@@ -45,20 +47,37 @@ pub enum EnvSpec {
     Locomotion { env: Env, version: GymVersion },
     /// D4RL's AntMaze, through gymnasium-robotics.
     AntMaze { maze: Maze },
+    /// One of OGBench's single-task environments, through `ogbench`.
+    #[serde(rename = "ogbench")]
+    OgBench { task: OgTask },
 }
 
 impl EnvSpec {
-    /// The environment family, for D4RL's reference returns.
-    pub fn env(self) -> Env {
+    /// The environment family with D4RL reference returns; None for OGBench's.
+    pub fn env(self) -> Option<Env> {
         match self {
-            EnvSpec::Locomotion { env, .. } => env,
-            EnvSpec::AntMaze { .. } => Env::AntMaze,
+            EnvSpec::Locomotion { env, .. } => Some(env),
+            EnvSpec::AntMaze { .. } => Some(Env::AntMaze),
+            EnvSpec::OgBench { .. } => None,
         }
     }
 
-    /// D4RL-normalised score of an episode return.
-    pub fn normalized_score(self, episode_return: f64) -> f64 {
-        self.env().normalized_score(episode_return)
+    /// The widths of the observations and actions, known without creating the environment.
+    pub fn dims(self) -> (usize, usize) {
+        match self {
+            EnvSpec::OgBench { task } => task.dims(),
+            _ => self.env().expect("a D4RL family").dims(),
+        }
+    }
+
+    /// Whether its episodes succeed or fail (AntMaze, OGBench), reported as a success rate.
+    pub fn has_success(self) -> bool {
+        !matches!(self, EnvSpec::Locomotion { .. })
+    }
+
+    /// D4RL-normalised score of an episode return; None without D4RL references.
+    pub fn normalized_score(self, episode_return: f64) -> Option<f64> {
+        Some(self.env()?.normalized_score(episode_return))
     }
 }
 
@@ -73,6 +92,7 @@ impl fmt::Display for EnvSpec {
                 write!(f, "{env}-{v}")
             }
             EnvSpec::AntMaze { maze } => write!(f, "antmaze-{}", maze.name()),
+            EnvSpec::OgBench { task } => write!(f, "{task}"),
         }
     }
 }
@@ -81,8 +101,12 @@ impl FromStr for EnvSpec {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let env: Env = text.parse()?;
         let lower = text.to_lowercase();
+        // OGBench's names hold "antmaze" too: its single-task ones are told apart first.
+        if lower.split('-').any(|word| word == "singletask") {
+            return Ok(EnvSpec::OgBench { task: OgTask::parse(text)?.0 });
+        }
+        let env: Env = text.parse()?;
         if env == Env::AntMaze {
             // Look for the layout after the family name ("umaze" contains "maze").
             let rest = &lower[lower.find("antmaze").map_or(0, |i| i + "antmaze".len())..];
@@ -127,5 +151,9 @@ mod tests {
         assert!("antmaze".parse::<EnvSpec>().is_err());
         assert!("cartpole".parse::<EnvSpec>().is_err());
         assert_eq!(parse("Hopper-v4").to_string(), "hopper-v4");
+        let ogbench = parse("antmaze-large-navigate-singletask-task3-v0");
+        assert_eq!(ogbench.to_string(), "antmaze-large-singletask-task3-v0");
+        assert_eq!(parse(&ogbench.to_string()), ogbench);
+        assert!("antmaze-huge-navigate-singletask-v0".parse::<EnvSpec>().is_err());
     }
 }

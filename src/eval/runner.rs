@@ -8,12 +8,13 @@ use anyhow::{ensure, Result};
 use serde::{Deserialize, Serialize};
 
 use super::policy::Policy;
+use super::scoring::Scoring;
 use crate::envs::{EnvSpec, VecEnv};
 use crate::random::mixed_seed;
 use crate::report::Progress;
 use crate::stats::mean_stderr;
 
-/// The outcome of an evaluation; scores are D4RL-normalised returns.
+/// The outcome of an evaluation; scores are returns normalised with `score_reference`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct EvalReport {
     pub env: String,
@@ -25,8 +26,14 @@ pub struct EvalReport {
     pub return_stderr: f64,
     pub score_mean: f64,
     pub score_stderr: f64,
+    /// What the scores are (`D4RL score`, `normalised score`, ...) and the references they
+    /// use; reports written before these were recorded hold D4RL scores.
+    #[serde(default = "d4rl_score_name")]
+    pub score_name: String,
+    #[serde(default)]
+    pub score_reference: String,
     pub length_mean: f64,
-    /// AntMaze: the fraction of episodes that reached the goal.
+    /// AntMaze, OGBench: the fraction of episodes that reached the goal.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub success_rate: Option<f64>,
     pub returns: Vec<f64>,
@@ -36,6 +43,10 @@ pub struct EvalReport {
     pub env_steps_per_s: f64,
 }
 
+fn d4rl_score_name() -> String {
+    "D4RL score".to_string()
+}
+
 /// Episode `episode`'s reset seed: a function of the evaluation seed and the episode alone,
 /// so an episode starts the same however many run beside it.
 pub fn episode_seed(seed: u64, episode: usize) -> u64 {
@@ -43,10 +54,12 @@ pub fn episode_seed(seed: u64, episode: usize) -> u64 {
 }
 
 /// Runs one episode per copy of `env` with `policy`; episode i starts from
-/// `episode_seed(seed, i)`. Actions are clamped to the environment's bounds.
+/// `episode_seed(seed, i)`. Actions are clamped to the environment's bounds; returns become
+/// scores by `scoring`.
 pub fn evaluate(
     env: &mut dyn VecEnv,
     policy: &mut dyn Policy,
+    scoring: Scoring,
     seed: u64,
     progress: &dyn Progress,
 ) -> Result<EvalReport> {
@@ -90,7 +103,7 @@ pub fn evaluate(
         progress.set_note(&format!("{} of {n} episodes running", live.len()));
     }
     let spec: EnvSpec = env.spec();
-    let scores: Vec<f64> = returns.iter().map(|&r| spec.normalized_score(r)).collect();
+    let scores: Vec<f64> = returns.iter().zip(&successes).map(|(&r, &s)| scoring.score(spec, r, s)).collect();
     let (return_mean, return_stderr) = mean_stderr(&returns);
     let (score_mean, score_stderr) = mean_stderr(&scores);
     let seconds = started.elapsed().as_secs_f64();
@@ -103,9 +116,10 @@ pub fn evaluate(
         return_stderr,
         score_mean,
         score_stderr,
+        score_name: scoring.label(spec).to_string(),
+        score_reference: scoring.describe(spec),
         length_mean: lengths.iter().sum::<usize>() as f64 / n as f64,
-        success_rate: matches!(spec, EnvSpec::AntMaze { .. })
-            .then(|| successes.iter().filter(|&&s| s).count() as f64 / n as f64),
+        success_rate: spec.has_success().then(|| successes.iter().filter(|&&s| s).count() as f64 / n as f64),
         returns,
         scores,
         lengths,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::normalize::RewardMode;
 use crate::envs::spec::EnvSpec;
+use crate::eval::scoring::{ScoreMode, Scoring};
 use crate::nn::activation::Activation;
 
 /// Everything a QIPO run needs besides its dataset and device.
@@ -184,6 +185,13 @@ pub struct RunConfig {
     /// The environment to evaluate in, e.g. "hopper" or "walker2d-v4"; empty: the one the
     /// dataset's file name names, if any (`qipo train` fills it in when it creates the run).
     pub eval_env: EvalEnv,
+    /// How evaluation returns become scores: "d4rl" (D4RL's reference returns of the
+    /// environment), "reference" (100 (R − ref_min_score) / (ref_max_score − ref_min_score),
+    /// a Minari dataset's own references), "return" (unnormalised), or "auto": the
+    /// dataset's, which `qipo train` writes here when it creates the run.
+    pub score: ScoreMode,
+    pub ref_min_score: f64,
+    pub ref_max_score: f64,
 }
 
 /// `run.eval_env`: the environment a run evaluates in, parsed when the settings are read and
@@ -300,7 +308,17 @@ impl Default for RunConfig {
             eval_every: 0,
             eval_episodes: 10,
             eval_env: EvalEnv::default(),
+            score: ScoreMode::Auto,
+            ref_min_score: 0.0,
+            ref_max_score: 0.0,
         }
+    }
+}
+
+impl RunConfig {
+    /// How this run's evaluations score their returns.
+    pub fn scoring(&self) -> Scoring {
+        Scoring::new(self.score, self.ref_min_score, self.ref_max_score)
     }
 }
 
@@ -398,6 +416,13 @@ impl TrainConfig {
         check_at_least_one("run.log_every", self.run.log_every)?;
         check_at_least_one("run.checkpoint_every", self.run.checkpoint_every)?;
         check_at_least_one("run.eval_episodes", self.run.eval_episodes as u64)?;
+        if self.run.score == ScoreMode::Reference {
+            let (min, max) = (self.run.ref_min_score, self.run.ref_max_score);
+            ensure!(
+                min.is_finite() && max.is_finite() && min != max,
+                "run.score = \"reference\" needs run.ref_min_score and run.ref_max_score to differ, got {min} and {max}"
+            );
+        }
         Ok(())
     }
 

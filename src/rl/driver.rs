@@ -373,8 +373,14 @@ impl Driver<'_> {
             let spec = self.eval_env.context("the run has no evaluation environment (run.eval_env)")?;
             let run = &self.config.run;
             let observations = self.normalization.observations.clone();
-            let evaluator =
-                Evaluator::new(spec, run.eval_episodes, self.config.support.euler_steps, observations, self.eval_seed)?;
+            let evaluator = Evaluator::new(
+                spec,
+                run.scoring(),
+                run.eval_episodes,
+                self.config.support.euler_steps,
+                observations,
+                self.eval_seed,
+            )?;
             self.evaluator = Some(evaluator);
         }
         Ok(self.evaluator.as_mut().expect("created above"))

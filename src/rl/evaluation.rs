@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use super::config::TrainConfig;
 use crate::data::ObservationNormalization;
 use crate::envs::{self, EnvSpec, VecEnv};
-use crate::eval::{evaluate, EvalReport, FlowPolicy};
+use crate::eval::{evaluate, EvalReport, FlowPolicy, Scoring};
 use crate::flow::VelocityNet;
 use crate::gpu::Gpu;
 use crate::report::{Report, Task, Unit};
@@ -21,6 +21,15 @@ pub const EVAL_FILE: &str = "eval.json";
 pub fn env_of_dataset(path: &Path) -> Option<EnvSpec> {
     // The file name first, then the folders from the nearest up, as `Env::find_in_path`.
     path.components().rev().find_map(|c| c.as_os_str().to_string_lossy().parse().ok())
+}
+
+/// The environment a dataset's metadata names (Minari's `eval_env_spec`), else the one its
+/// file name or its Minari id names.
+pub fn env_of(dataset: &crate::data::Dataset) -> Option<EnvSpec> {
+    let named = dataset.eval_env.as_deref().and_then(|id| id.parse().ok());
+    named
+        .or_else(|| env_of_dataset(&dataset.source))
+        .or_else(|| dataset.id.as_deref().and_then(|id| env_of_dataset(Path::new(id))))
 }
 
 /// The environment a run evaluates in (`run.eval_env`), or an error naming `dataset` when
@@ -41,7 +50,7 @@ pub fn run_eval_env(config: &TrainConfig, dataset: &Path) -> Result<Option<EnvSp
 /// actions: a mismatch is found before the first step, not after the whole run.
 pub fn check_eval_env_dims(spec: Option<EnvSpec>, dataset: &crate::data::Dataset) -> Result<()> {
     let Some(spec) = spec else { return Ok(()) };
-    let (obs, act) = spec.env().dims();
+    let (obs, act) = spec.dims();
     anyhow::ensure!(
         (obs, act) == (dataset.obs_dim, dataset.act_dim),
         "{}: {}-d observations and {}-d actions, but run.eval_env {spec} has {obs}-d observations and {act}-d actions",
@@ -61,6 +70,7 @@ pub fn eval_task(spec: EnvSpec, max_steps: usize) -> Task {
 /// environments are created once, and every evaluation starts the same episodes.
 pub struct Evaluator {
     pub spec: EnvSpec,
+    scoring: Scoring,
     env: Box<dyn VecEnv>,
     euler_steps: usize,
     normalization: Option<ObservationNormalization>,
@@ -69,16 +79,18 @@ pub struct Evaluator {
 
 impl Evaluator {
     /// `episodes` episodes per evaluation, one sampled action per state with `euler_steps`
-    /// Euler steps, observations standardised with `normalization` first.
+    /// Euler steps, observations standardised with `normalization` first, returns scored by
+    /// `scoring`.
     pub fn new(
         spec: EnvSpec,
+        scoring: Scoring,
         episodes: usize,
         euler_steps: usize,
         normalization: Option<ObservationNormalization>,
         seed: u64,
     ) -> Result<Self> {
         let env = envs::make(spec, episodes)?;
-        Ok(Self { spec, env, euler_steps, normalization, seed })
+        Ok(Self { spec, scoring, env, euler_steps, normalization, seed })
     }
 
     /// Runs the episodes with `net` choosing the actions, all episodes stepped together.
@@ -109,8 +121,8 @@ impl Evaluator {
         let normalization = self.normalization.clone();
         let mut policy = FlowPolicy::new(gpu, net, env.len(), self.euler_steps, normalization, seed, name)?;
         let bar = report.progress(eval_task(spec, env.max_steps()));
-        let result =
-            evaluate(env.as_mut(), &mut policy, seed, bar.as_ref()).with_context(|| format!("evaluating in {spec}"))?;
+        let result = evaluate(env.as_mut(), &mut policy, self.scoring, seed, bar.as_ref())
+            .with_context(|| format!("evaluating in {spec}"))?;
         bar.finish();
         Ok(result)
     }

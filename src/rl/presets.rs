@@ -1,5 +1,6 @@
-//! Named starting points for a run: one per D4RL task of the paper's table, and `smoke`, a
-//! tiny run of every stage on the shipped hopper dataset.
+//! Named starting points for a run: one per D4RL task of the paper's table, one per Minari
+//! MuJoCo dataset of those environments (`mujoco/hopper/medium-v0`, ...), and `smoke`, a tiny
+//! run of every stage on the shipped hopper dataset.
 //!
 //! The paper reuses QGPO's network "for fairness" and does not publish all of its other
 //! settings; where it is silent, the task presets follow QGPO's code
@@ -39,20 +40,34 @@ const LOCOMOTION: [&str; 9] = [
     "walker2d-medium-expert-v2",
 ];
 
+/// Minari's MuJoCo datasets of the same environments (gymnasium v5), with the locomotion
+/// settings: the paper has no results on them.
+const MINARI: [&str; 9] = [
+    "mujoco/halfcheetah/simple-v0",
+    "mujoco/halfcheetah/medium-v0",
+    "mujoco/halfcheetah/expert-v0",
+    "mujoco/hopper/simple-v0",
+    "mujoco/hopper/medium-v0",
+    "mujoco/hopper/expert-v0",
+    "mujoco/walker2d/simple-v0",
+    "mujoco/walker2d/medium-v0",
+    "mujoco/walker2d/expert-v0",
+];
+
 /// The antmaze tasks of the paper's table.
 const ANTMAZE: [&str; 2] = ["antmaze-umaze-diverse-v2", "antmaze-large-diverse-v2"];
 
 /// The tiny preset that exercises every stage in a couple of minutes, even on a CPU driver.
 pub const SMOKE: &str = "smoke";
 
-/// Every preset name, the D4RL tasks first.
+/// Every preset name, the D4RL tasks first, then Minari's.
 pub fn preset_names() -> Vec<&'static str> {
-    LOCOMOTION.iter().chain(&ANTMAZE).copied().chain([SMOKE]).collect()
+    LOCOMOTION.iter().chain(&ANTMAZE).chain(&MINARI).copied().chain([SMOKE]).collect()
 }
 
 /// The named preset, with `preset` set to its name.
 pub fn preset(name: &str) -> Result<TrainConfig> {
-    let mut config = if LOCOMOTION.contains(&name) {
+    let mut config = if LOCOMOTION.contains(&name) || MINARI.contains(&name) {
         locomotion()
     } else if ANTMAZE.contains(&name) {
         antmaze()
@@ -112,8 +127,14 @@ pub fn resolve(preset: Option<&str>, file: Option<&Path>, overrides: &[String]) 
 
 /// The preset for a dataset file such as `…/hopper-medium-replay-v2.hdf5`: the first name in
 /// the path, from the file name up through its folders, that is or contains a task preset's
-/// name (case-insensitive). `None` when no task matches; `smoke` is never chosen this way.
+/// name (case-insensitive); or a Minari id with a preset, or its `main_data.hdf5` in a Minari
+/// cache. `None` when no task matches; `smoke` is never chosen this way.
 pub fn preset_for_dataset(path: &Path) -> Option<&'static str> {
+    let text = path.to_string_lossy().replace('\\', "/");
+    let minari = MINARI.iter().copied().find(|id| text == *id || text.ends_with(&format!("/{id}/data/main_data.hdf5")));
+    if let Some(id) = minari {
+        return Some(id);
+    }
     let tasks: Vec<&'static str> = LOCOMOTION.iter().chain(&ANTMAZE).copied().collect();
     let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase());
     let folders = path.parent().into_iter().flat_map(|p| p.components().rev());

@@ -115,7 +115,7 @@ pub fn train_seeds(
         let behind = states.iter().min_by_key(|s| s.position()).expect("at least one seed").clone();
         for (seed, state) in seeds.iter().zip(states.iter_mut()) {
             if progress(state) != progress(&behind) {
-                *state = seed.run.roll_back_to(seed.config, state, &behind)?;
+                *state = seed.run.roll_back_to(state, &behind)?;
             }
         }
     }

@@ -227,7 +227,7 @@ pub struct RunState {
     /// Records in metrics.jsonl when this state was saved: a resumed run drops later ones.
     #[serde(default)]
     pub metrics_records: usize,
-    /// The checksum of the settings the run started with (see [`super::config_checksum`]):
+    /// The checksum of the settings the run started with (see [`super::RunDir::settings_checksum`]):
     /// resuming with others is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_checksum: Option<String>,

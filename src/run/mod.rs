@@ -228,7 +228,7 @@ impl RunDir {
     pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
         let text = config.to_toml_string()?;
         write_atomic(&self.config_path(), text.as_bytes())?;
-        let state = RunState { config_checksum: Some(config_checksum(config)?), ..RunState::default() };
+        let state = RunState { config_checksum: Some(checksum(text.as_bytes())), ..RunState::default() };
         self.write_state(&state)
     }
 
@@ -237,6 +237,17 @@ impl RunDir {
         let path = self.config_path();
         let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         TrainConfig::from_toml_str(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// The checksum of the settings (CRC-32 of `config.toml` as written when the run started),
+    /// recorded in the run's state and checkpoints to tell them from another run's or edited
+    /// settings. It is taken of the file, not of the settings as this version writes them, so
+    /// a setting added in a later version (absent from the file, at its default) leaves the
+    /// runs of earlier versions resumable.
+    pub fn settings_checksum(&self) -> Result<String> {
+        let path = self.config_path();
+        let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(checksum(&text))
     }
 
     /// Writes `state.json` (atomically).
@@ -254,7 +265,7 @@ impl RunDir {
     /// its stage's total or a state that names a checkpoint it does not find are errors naming
     /// the file.
     pub fn resume_state(&self, config: &TrainConfig) -> Result<RunState> {
-        let checksum = config_checksum(config)?;
+        let checksum = self.settings_checksum()?;
         let mut state = self.read_state()?;
         match &state.config_checksum {
             Some(saved) if *saved != checksum => bail!(
@@ -317,7 +328,7 @@ impl RunDir {
     /// Brings this seed of a multi-seed run, found at `ours`, back to `target`, where another
     /// seed is: a kill between the seeds' checkpoints left this one a save ahead. The save's
     /// checkpoint gives way to the one it replaced (or, at a stage's first save, to none).
-    pub fn roll_back_to(&self, config: &TrainConfig, ours: &RunState, target: &RunState) -> Result<RunState> {
+    pub fn roll_back_to(&self, ours: &RunState, target: &RunState) -> Result<RunState> {
         let cannot = || {
             anyhow::anyhow!(
                 "{} has come further than the other seeds of its run and cannot go back to their step; resume the seeds one by one",
@@ -345,7 +356,7 @@ impl RunDir {
             kept.state
         } else {
             fs::remove_file(&current).with_context(|| format!("cannot remove {}", current.display()))?;
-            RunState { config_checksum: Some(config_checksum(config)?), ..target.clone() }
+            RunState { config_checksum: Some(self.settings_checksum()?), ..target.clone() }
         };
         self.write_state(&state)?;
         Ok(state)
@@ -422,12 +433,6 @@ pub fn stage_steps(config: &TrainConfig, stage: Stage) -> u64 {
         Stage::Policy => config.policy.steps,
         Stage::Support | Stage::Evaluation => 0,
     }
-}
-
-/// A checksum of the settings (CRC-32 of their TOML, in hex), recorded in the run's state
-/// and checkpoints to tell them from another run's or edited settings.
-pub fn config_checksum(config: &TrainConfig) -> Result<String> {
-    Ok(checksum(config.to_toml_string()?.as_bytes()))
 }
 
 /// CRC-32 of `bytes` as 8 hex digits: catches corruption, not tampering.
