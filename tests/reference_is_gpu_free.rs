@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// The modules the reference may use, besides its own: plain descriptions (shapes, specs,
 /// settings, random counters) with no GPU code in them.
-const GPU_FREE: [&str; 15] = [
+const GPU_FREE: [&str; 18] = [
     "crate::reference",
     "crate::ops",
     "crate::random",
@@ -19,7 +19,10 @@ const GPU_FREE: [&str; 15] = [
     "crate::data::dataset",
     "crate::data::env",
     "crate::data::normalize",
+    "crate::data::references",
     "crate::envs::spec",
+    "crate::envs::ogbench_task",
+    "crate::eval::scoring",
     "crate::rl::config",
     "crate::rl::critic_stat",
     "crate::rl::improve_rng",

@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::References;
-use crate::envs::EnvSpec;
+use crate::data::references::References;
+use crate::envs::spec::EnvSpec;
 
 /// Which references a run's scores use (`run.score`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
