@@ -8,6 +8,12 @@
 // The weight and bias gradients can accumulate into the gradient buffer (FLAG_ACCUMULATE)
 // for shared parameters. `backward` runs the direct core, `backward_tiled` the tiled one.
 //
+// dW sums over the rows, and a layer of few outputs has few tiles of dW: a batch of 4352 rows
+// through a 256→6 layer is 4 workgroups, each adding up 4352 products. With `weight_splits`
+// above 1 the rows are cut into chunks of `split_rows`, each tile of dW gets one workgroup per
+// chunk, those write partial sums (in place of the gradient buffer, bound in its slot) and
+// `sum_splits` then adds each gradient's partials, chunk after chunk, into the gradients.
+//
 // dX is the output gradient dY of the layer below, whose own backward pass starts with
 // dY ⊙ act'(Z). With FLAG_ACT_GRAD, the dX epilogue applies that, reading the layer below's Z
 // (at z_below_off, laid out like dX, with `act_below` its activation), and writes that layer's
@@ -31,7 +37,9 @@ struct LinearGrad {
     act: u32,             // activation_backward: the layer's activation
     act_below: u32,       // FLAG_ACT_GRAD: the activation of the layer below
     flags: u32,           // FLAG_ACCUMULATE (dW, db), FLAG_ACT_GRAD (dX)
-    weight_tiles: u32,    // workgroup rows of dW; the ones after compute dX
+    weight_tiles: u32,    // workgroup rows of one chunk's dW; those of dX come after all chunks'
+    weight_splits: u32,   // row chunks of dW (0 or 1: none, dW goes straight into grads)
+    split_rows: u32,      // rows per chunk
 }
 
 var<immediate> g: LinearGrad;
@@ -87,6 +95,29 @@ fn weight_product() -> Matmul {
     return m;
 }
 
+fn splits() -> u32 {
+    return max(g.weight_splits, 1u);
+}
+
+// dW and db over chunk `split` of the rows, into that chunk's partial sums: copy c's partials
+// of chunk s start (c·splits + s)·part into the buffer, dW (out×in) then db (out).
+fn weight_product_of_chunk(split: u32) -> Matmul {
+    var m = weight_product();
+    if splits() == 1u {
+        return m;
+    }
+    let first = split * g.split_rows;
+    let part = g.out_dim * g.in_dim + g.out_dim;
+    m.k = min(g.split_rows, g.rows - min(first, g.rows));
+    m.a_off += first * g.out_dim;
+    m.b_off += first * g.in_dim;
+    m.c_off = split * part;
+    m.c_batch_stride = splits() * part;
+    m.bias_off = m.c_off + g.out_dim * g.in_dim;
+    m.flags = FLAG_ROW_SUMS;  // partial sums are written, never added to
+    return m;
+}
+
 // dX (rows×in) = dZ·W: A = dZ (rows×out), B(o, j) = W[o, j].
 fn input_product() -> Matmul {
     var m: Matmul;
@@ -109,21 +140,30 @@ fn input_product() -> Matmul {
     return m;
 }
 
-// Picks this workgroup's product and returns its invocation id within that product's grid.
-fn select_product(gid: vec3<u32>, wid: vec3<u32>) -> vec3<u32> {
-    if wid.y < g.weight_tiles {
-        p = weight_product();
-        b_is_weight = false;
-        return gid;
-    }
-    p = input_product();
-    b_is_weight = true;
-    return vec3<u32>(gid.x, gid.y - g.weight_tiles * WG, gid.z);
+// Workgroup rows of dW, every chunk's.
+fn weight_rows() -> u32 {
+    return g.weight_tiles * splits();
 }
 
-// Workgroup ids within the product's grid, for the tiled core.
+// Picks this workgroup's product and returns its invocation id within that product's grid.
+fn select_product(gid: vec3<u32>, wid: vec3<u32>) -> vec3<u32> {
+    let at = product_workgroup(wid);
+    if wid.y < weight_rows() {
+        p = weight_product_of_chunk(wid.y / g.weight_tiles);
+        b_is_weight = false;
+    } else {
+        p = input_product();
+        b_is_weight = true;
+    }
+    return vec3<u32>(gid.x, at.y * WG + gid.y % WG, gid.z);
+}
+
+// The workgroup's id within its product's grid (for dW, within its chunk's).
 fn product_workgroup(wid: vec3<u32>) -> vec3<u32> {
-    return select(vec3<u32>(wid.x, wid.y - g.weight_tiles, wid.z), wid, wid.y < g.weight_tiles);
+    if wid.y < weight_rows() {
+        return vec3<u32>(wid.x, wid.y % g.weight_tiles, wid.z);
+    }
+    return vec3<u32>(wid.x, wid.y - weight_rows(), wid.z);
 }
 
 fn store_gradient(index: u32, value: f32) {
@@ -221,4 +261,27 @@ fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(n
     }
     let copy = gid.z * g.output_stride;
     grads[g.dz_off + copy + i] *= activate_grad(a[g.z_off + copy + i], g.act);
+}
+
+// With weight_splits > 1: each gradient of dW and db (one invocation each, workgroup z the
+// copy) as the sum of its chunks' partials, in chunk order, with the partials in a.
+@compute @workgroup_size(256)
+fn sum_splits(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let weights = g.out_dim * g.in_dim;
+    let part = weights + g.out_dim;
+    let i = gid.x + gid.y * groups.x * 256u;
+    if i >= part {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < splits(); s += 1u) {
+        sum += a[(gid.z * splits() + s) * part + i];
+    }
+    let copy = gid.z * g.params_stride;
+    let at = select(g.bias_off + copy + i - weights, g.weight_off + copy + i, i < weights);
+    if (g.flags & FLAG_ACCUMULATE) != 0u {
+        grads[at] += sum;
+    } else {
+        grads[at] = sum;
+    }
 }

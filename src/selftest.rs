@@ -175,6 +175,9 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
         };
         checks.push(linear::check_forward(gpu, core, &layer, false)?);
         checks.extend(linear::check_backward(gpu, core, &layer, false, None)?);
+        // Enough rows that dW is summed in row chunks, added up by sum_splits.
+        let long = linear::Case { rows: 613, in_dim: 9, out_dim: 5, seed: 17, ..layer };
+        checks.extend(linear::check_backward(gpu, core, &long, true, None)?.into_iter().take(1));
     }
     let error = loss::Case { rows: 37, cols: 5, weighted: true, scale: 0.1, block: 10, seed: 10, tolerance: 1e-5 };
     checks.push(loss::check(gpu, &error)?);

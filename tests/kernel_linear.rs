@@ -5,7 +5,7 @@ mod common;
 
 use common::gpu;
 use qipo::gpu::GpuBuffer;
-use qipo::kernels::linear::{Core, LinearForward};
+use qipo::kernels::linear::{weight_splits, Core, LinearForward};
 use qipo::nn::Activation;
 use qipo::reference;
 use qipo::selftest::linear::{self, Case, Layout, ALIGNED, ODD};
@@ -147,6 +147,40 @@ fn copies_in_groups_on_shared_inputs_match_reference() {
     }
 }
 
+/// Long batches through layers with few tiles of dW: the weight gradient is summed in row
+/// chunks (the last one shorter) and the chunks added up by `sum_splits`, single, in copies,
+/// in groups sharing an input, overwriting and accumulating, on every core.
+#[test]
+fn weight_gradients_summed_in_row_chunks_match_reference() {
+    let shapes = [(1037, 13, 7), (600, 46, 70), (515, 3, 129)];
+    for core in CORES {
+        for (i, &(rows, in_dim, out_dim)) in shapes.iter().enumerate() {
+            assert!(weight_splits(rows, out_dim, in_dim).0 > 1, "{rows}×{in_dim}→{out_dim} is not split");
+            let seed = 1200 + 10 * i as u64;
+            for (layout, copies, group) in [(ODD, 1, 1), (ALIGNED, 3, 1), (ODD, 3, 2)] {
+                for accumulate in [false, true] {
+                    let case = case(rows, in_dim, out_dim, Activation::Mish, copies, group, layout, seed);
+                    check_backward(core, Case { grad_tolerance: 1e-4, ..case }, accumulate);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn weight_splits_cover_the_rows_in_whole_chunks() {
+    for (rows, out_dim, in_dim) in [(4352, 6, 256), (4352, 256, 256), (4352, 256, 55), (1037, 7, 13), (100_000, 1, 1)] {
+        let (splits, split_rows) = weight_splits(rows, out_dim, in_dim);
+        assert!(splits > 1 && splits <= 16, "{rows} {out_dim} {in_dim}: {splits}");
+        assert_eq!(split_rows % 16, 0);
+        assert!(splits * split_rows >= rows && (splits - 1) * split_rows < rows, "{splits} × {split_rows}, {rows}");
+    }
+    // Short batches, and layers with tiles enough, are summed in one go.
+    for (rows, out_dim, in_dim) in [(256, 6, 256), (511, 1, 1), (4096, 4096, 4096), (0, 3, 3), (4352, 1024, 1024)] {
+        assert_eq!(weight_splits(rows, out_dim, in_dim), (1, rows));
+    }
+}
+
 #[test]
 fn auto_core_follows_the_device() {
     let gpu = gpu();
@@ -154,7 +188,7 @@ fn auto_core_follows_the_device() {
     let want = match forced.as_deref().map(|s| s.parse::<Core>().unwrap()) {
         Some(core) if core != Core::Auto => core,
         _ if gpu.info.device_type == wgpu::DeviceType::Cpu => Core::Direct,
-        _ => Core::Tiled,
+        _ => qipo::kernels::core_timing::auto_times(gpu).unwrap().fastest(),
     };
     assert_eq!(Core::Auto.resolve(gpu).unwrap(), want);
     assert_eq!(Core::Tiled.resolve(gpu).unwrap(), Core::Tiled);
@@ -175,6 +209,24 @@ fn auto_core_follows_the_device() {
     let (y, z) = (GpuBuffer::zeros(gpu, "y", 2).unwrap(), GpuBuffer::zeros(gpu, "z", 2).unwrap());
     let op = LinearForward::with_core(gpu, Core::Tiled, &x, &params, &y, &z).unwrap();
     assert_eq!(op.core(), Core::Direct);
+}
+
+/// The timing behind `Auto` on GPUs, run here on a small odd layer: every core of the ladder
+/// gets a time, and the fastest is the one with the least.
+#[test]
+fn core_timing_picks_the_least_time() {
+    let gpu = gpu();
+    let times = qipo::kernels::core_timing::time_cores(gpu, 67, 23, 45).unwrap();
+    assert_eq!(times.seconds.iter().map(|&(c, _)| c).collect::<Vec<_>>(), Core::LADDER.to_vec());
+    assert!(times.seconds.iter().all(|&(_, s)| s.is_finite() && s > 0.0), "{times:?}");
+    let least = times.seconds.iter().map(|&(_, s)| s).fold(f64::INFINITY, f64::min);
+    let fastest = times.fastest();
+    assert_eq!(times.seconds.iter().find(|&&(c, _)| c == fastest).unwrap().1, least);
+    let line = times.describe();
+    assert!(line.starts_with(fastest.name()) && line.contains("67×23→45"), "{line}");
+    for core in Core::LADDER {
+        assert!(line.contains(&format!("{} ", core.name())), "{line}");
+    }
 }
 
 #[test]

@@ -9,6 +9,7 @@ use crate::gpu::Gpu;
 /// Fails (non-zero exit) when a kernel's result is wrong.
 pub fn run(gpu: &Gpu, json: bool) -> Result<()> {
     let checks = crate::selftest::run(gpu)?;
+    let (core, core_why) = crate::kernels::core_timing::explain_auto(gpu)?;
     let l = &gpu.limits;
     let f = gpu.adapter.features();
     let limits = [
@@ -35,6 +36,8 @@ pub fn run(gpu: &Gpu, json: bool) -> Result<()> {
             "driver_info": gpu.info.driver_info,
             "limits": limits.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
             "features": features.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+            "matmul_core": core.name(),
+            "matmul_core_why": core_why,
             "selftest": checks,
         });
         println!("{}", serde_json::to_string_pretty(&object)?);
@@ -53,6 +56,7 @@ pub fn run(gpu: &Gpu, json: bool) -> Result<()> {
         for (k, v) in features {
             println!("  {k:<40} {}", if v { "yes" } else { "no" });
         }
+        println!("\nmatmul core: {core_why}");
         println!("\nself-test (GPU kernels vs CPU reference):");
         let width = checks.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
         println!("  {:<width$} {:>10} {:>10}  {:<6}  kernels", "check", "max error", "tolerance", "result");

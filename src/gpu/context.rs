@@ -4,6 +4,7 @@
 //! as Mesa's lavapipe last). `--adapter NAME|INDEX` picks one explicitly and `WGPU_BACKEND`
 //! (vulkan, metal, dx12, gl) restricts the backends searched.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -62,6 +63,8 @@ pub struct Gpu {
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     /// The first validation error the device reported outside an error scope.
     device_error: Arc<Mutex<Option<String>>>,
+    /// What was measured once on this device (the fastest matmul core), by name.
+    measured: Mutex<HashMap<&'static str, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// The rank of a device type in automatic choice: lower is preferred.
@@ -169,6 +172,7 @@ impl Gpu {
             limits,
             has_timestamps,
             pipelines: Mutex::new(HashMap::new()),
+            measured: Mutex::new(HashMap::new()),
             device_error,
         })
     }
@@ -182,6 +186,23 @@ impl Gpu {
         let pipeline = Arc::new(Pipeline::build(&self.device, kernel)?);
         self.pipelines.lock().unwrap_or_else(|p| p.into_inner()).insert(key, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// What `measure` finds, measured on the first call for `name` and remembered for the
+    /// device's lifetime (a failed measurement is not remembered).
+    pub fn measured_once<T: Any + Send + Sync>(
+        &self,
+        name: &'static str,
+        measure: impl FnOnce() -> Result<T>,
+    ) -> Result<Arc<T>> {
+        // Held while measuring, so that two threads asking at once measure once.
+        let mut measured = self.measured.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = measured.get(name) {
+            return found.clone().downcast::<T>().map_err(|_| anyhow::anyhow!("'{name}' was measured as another type"));
+        }
+        let value = Arc::new(measure()?);
+        measured.insert(name, value.clone());
+        Ok(value)
     }
 
     /// Blocks until all submitted work is done; reports any device error seen since the last wait.

@@ -4,8 +4,9 @@
 //! in elements, so one flat buffer can hold every layer's parameters, and [`Copies`] runs
 //! several layers of one shape, stored back to back, in the same dispatches.
 //!
-//! The matrix products have two cores with the same results ([`Core`]): one staging tiles in
-//! workgroup memory for GPUs, one reading memory directly for CPU drivers such as lavapipe.
+//! The matrix products have two cores with the same results ([`Core`]): one reading memory
+//! directly, one staging tiles in workgroup memory. CPU drivers such as lavapipe run the direct
+//! one; on a GPU, qipo times both and runs the faster ([`super::core_timing`]).
 
 use anyhow::{bail, Result};
 
@@ -49,8 +50,11 @@ pub const BACKWARD_TILED: Kernel = Kernel {
 /// dZ = dY ⊙ act'(Z) in place. Bindings: Z, (unused), dY.
 pub const ACTIVATION_BACKWARD: Kernel =
     Kernel { entry: "activation_backward", bindings: &[Read, Read, ReadWrite], ..BACKWARD };
+/// dW and db as the sums of their row chunks' partials ([`weight_splits`]). Bindings:
+/// partials, (unused), gradients.
+pub const SUM_SPLITS: Kernel = Kernel { entry: "sum_splits", bindings: &[Read, Read, ReadWrite], ..BACKWARD };
 
-pub const KERNELS: [Kernel; 5] = [FORWARD, FORWARD_TILED, BACKWARD, BACKWARD_TILED, ACTIVATION_BACKWARD];
+pub const KERNELS: [Kernel; 6] = [FORWARD, FORWARD_TILED, BACKWARD, BACKWARD_TILED, ACTIVATION_BACKWARD, SUM_SPLITS];
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_STORE_Z: u32 = 2;
@@ -63,14 +67,16 @@ pub const CORE_VAR: &str = "QIPO_MATMUL";
 /// Which core computes the matrix products.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Core {
-    /// [`Core::Direct`] on CPU drivers, [`Core::Tiled`] on everything else, unless
-    /// `QIPO_MATMUL=direct|tiled` (or the core's number) says otherwise.
+    /// [`Core::Direct`] on CPU drivers; on everything else the core that ran fastest on the
+    /// device itself ([`super::core_timing`]), unless `QIPO_MATMUL=direct|tiled` (or the
+    /// core's number) says otherwise.
     #[default]
     Auto,
     /// Register blocks read straight from memory, no barriers: fastest on CPU drivers.
     Direct,
-    /// Tiles staged in workgroup memory with vec4 loads: fastest on GPUs. Operands in buffers
-    /// shorter than one vec4 (4 values) cannot be bound as vec4s; such layers run direct.
+    /// Tiles staged in workgroup memory with vec4 loads, for GPUs whose caches do not serve
+    /// the direct core well. Operands in buffers shorter than one vec4 (4 values) cannot be
+    /// bound as vec4s; such layers run direct.
     Tiled,
 }
 
@@ -119,7 +125,10 @@ impl Core {
                 return Ok(core);
             }
         }
-        Ok(if gpu.info.device_type == wgpu::DeviceType::Cpu { Core::Direct } else { Core::Tiled })
+        if gpu.info.device_type == wgpu::DeviceType::Cpu {
+            return Ok(Core::Direct); // no barriers, no staging: always the faster on a CPU
+        }
+        Ok(super::core_timing::auto_times(gpu)?.fastest())
     }
 
     /// The core a layer runs on: the tiled one where it was asked for, the device binds as
@@ -304,11 +313,46 @@ impl LinearForward {
     }
 }
 
+/// Workgroups of dW a layer should have before its rows are split into chunks: enough to
+/// fill a large GPU, few enough that the partial sums stay small.
+const WEIGHT_WORKGROUPS: usize = 128;
+/// Rows per chunk at least: shorter sums are not worth another pass.
+const MIN_SPLIT_ROWS: usize = 256;
+const MAX_SPLITS: usize = 16;
+
+/// Into how many chunks of how many rows the weight gradient's sum over `rows` rows is cut,
+/// so that a layer with few tiles of dW still has enough workgroups: `(1, rows)` for layers
+/// with many tiles, and for short batches. It depends on the layer's shape alone, not on the
+/// copies or the device, so copies trained together add up exactly as each alone would (unless
+/// their partial sums together would not fit one binding: then dW is summed in one go).
+pub fn weight_splits(rows: usize, out_dim: usize, in_dim: usize) -> (usize, usize) {
+    let tiles = out_dim.div_ceil(64) * in_dim.div_ceil(64);
+    let splits = WEIGHT_WORKGROUPS.div_ceil(tiles).min(rows / MIN_SPLIT_ROWS).clamp(1, MAX_SPLITS);
+    if splits == 1 {
+        return (1, rows);
+    }
+    let split_rows = rows.div_ceil(splits).next_multiple_of(16); // whole k-steps of the tiled core
+    (rows.div_ceil(split_rows), split_rows)
+}
+
+/// The partial sums of split weight gradients, and the kernels bound to them: made on the
+/// first split pass, and again larger when a pass needs more.
+struct SplitPartials {
+    partials: GpuBuffer,
+    /// The products with the partials bound in the gradients' slot.
+    products: Bound,
+    sum: Bound,
+}
+
 /// The backward kernels of one layer bound to its buffers.
 pub struct LinearBackward {
     activation: Bound,
     /// dW, db and (with an input gradient) dX.
     products: Bound,
+    /// What `products` binds, and to which kernel: the split passes bind the same but partials.
+    product_kernel: Kernel,
+    product_buffers: Vec<GpuBuffer>,
+    split: std::sync::Mutex<Option<SplitPartials>>,
     has_dx: bool,
     /// The activation of the layer below, whose gradient dX's epilogue applies.
     below: Option<Activation>,
@@ -353,6 +397,8 @@ struct LinearGradParams {
     act_below: u32,
     flags: u32,
     weight_tiles: u32,
+    weight_splits: u32,
+    split_rows: u32,
 }
 
 impl LinearBackward {
@@ -388,13 +434,16 @@ impl LinearBackward {
         // without a layer below to fuse, dZ fills the Z-below binding.
         let dx_buf = dx.map_or(grads, |d| d.dx);
         let z_below = dx.and_then(|d| d.below).map_or(dy, |(z, _)| z);
-        let products = match core {
-            Core::Tiled => Bound::new(gpu, &BACKWARD_TILED, &[dy, x, grads, params, dx_buf, z_below, dy, x, params])?,
-            _ => Bound::new(gpu, &BACKWARD, &[dy, x, grads, params, dx_buf, z_below])?,
+        let (product_kernel, product_buffers) = match core {
+            Core::Tiled => (BACKWARD_TILED, vec![dy, x, grads, params, dx_buf, z_below, dy, x, params]),
+            _ => (BACKWARD, vec![dy, x, grads, params, dx_buf, z_below]),
         };
         Ok(Self {
             activation: Bound::new(gpu, &ACTIVATION_BACKWARD, &[z, z, dy])?,
-            products,
+            products: Bound::new(gpu, &product_kernel, &product_buffers)?,
+            product_kernel,
+            product_buffers: product_buffers.into_iter().cloned().collect(),
+            split: std::sync::Mutex::new(None),
             has_dx: dx.is_some(),
             below: dx.and_then(|d| d.below).map(|(_, act)| act),
             core,
@@ -455,6 +504,7 @@ impl LinearBackward {
         }
         let weight_tiles = layer.out_dim.div_ceil(64).max(1);
         let input_tiles = if self.has_dx && rows > 0 { rows.div_ceil(64) } else { 0 };
+        let (splits, split_rows) = weight_splits(rows, layer.out_dim, layer.in_dim);
         let (below_flag, act_below) = match self.below {
             Some(below) => (FLAG_ACT_GRAD, below.code()),
             None => (0, 0),
@@ -478,15 +528,59 @@ impl LinearBackward {
             act_below,
             flags: below_flag | if accumulate { FLAG_ACCUMULATE } else { 0 },
             weight_tiles: u(weight_tiles),
+            weight_splits: u(splits),
+            split_rows: u(split_rows),
         };
         if act != Activation::Identity && rows > 0 {
             let mut grid = grid_1d(rec.gpu(), rows * layer.out_dim, WORKGROUP_1D);
             grid[2] = u(copies.count);
             self.activation.record(rec, &params, grid);
         }
-        // Both products have `in` columns: one grid of 64-wide tiles, dW's rows then dX's.
-        let grid = [u(layer.in_dim.div_ceil(64).max(1)), u(weight_tiles + input_tiles), u(copies.count)];
-        self.products.record(rec, &params, grid);
+        // Both products have `in` columns: one grid of 64-wide tiles, dW's rows (for every
+        // chunk) then dX's.
+        let grid = [u(layer.in_dim.div_ceil(64).max(1)), u(weight_tiles * splits + input_tiles), u(copies.count)];
+        let part = layer.out_dim * layer.in_dim + layer.out_dim;
+        let mut split = self.split.lock().unwrap_or_else(|p| p.into_inner());
+        let partials =
+            if splits > 1 { self.split_partials(rec.gpu(), &mut split, copies.count * splits * part) } else { None };
+        match partials {
+            Some(partials) => {
+                partials.products.record(rec, &params, grid);
+                let mut sum_grid = grid_1d(rec.gpu(), part, WORKGROUP_1D);
+                sum_grid[2] = u(copies.count);
+                partials.sum.record(rec, &params, sum_grid);
+            }
+            None => {
+                // One chunk, or partials larger than the device binds: dW in one go.
+                let whole = LinearGradParams { weight_splits: 1, split_rows: u(rows), ..params };
+                let grid = [grid[0], u(weight_tiles + input_tiles), grid[2]];
+                self.products.record(rec, &whole, grid);
+            }
+        }
+    }
+
+    /// The partial sums, holding at least `len` values; `None` if the device cannot bind so
+    /// many.
+    fn split_partials<'s>(
+        &self,
+        gpu: &Gpu,
+        split: &'s mut Option<SplitPartials>,
+        len: usize,
+    ) -> Option<&'s SplitPartials> {
+        if split.as_ref().is_none_or(|s| s.partials.len < len) {
+            *split = self.new_split_partials(gpu, len).ok();
+        }
+        split.as_ref()
+    }
+
+    fn new_split_partials(&self, gpu: &Gpu, len: usize) -> Result<SplitPartials> {
+        let partials = GpuBuffer::zeros(gpu, "weight gradient partial sums", len)?;
+        let mut buffers: Vec<&GpuBuffer> = self.product_buffers.iter().collect();
+        let grads = buffers[2];
+        buffers[2] = &partials;
+        let products = Bound::new(gpu, &self.product_kernel, &buffers)?;
+        let sum = Bound::new(gpu, &SUM_SPLITS, &[&partials, &partials, grads])?;
+        Ok(SplitPartials { products, sum, partials })
     }
 }
 

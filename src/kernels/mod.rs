@@ -7,6 +7,7 @@ use crate::gpu::kernel::Source;
 
 pub mod adam;
 pub mod columns;
+pub mod core_timing;
 pub mod critic;
 pub mod energy_weights;
 pub mod euler;

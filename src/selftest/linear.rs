@@ -6,8 +6,8 @@ use anyhow::Result;
 use super::{values, Check};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::linear::{
-    BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward, ACTIVATION_BACKWARD,
-    BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED,
+    weight_splits, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
+    ACTIVATION_BACKWARD, BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED, SUM_SPLITS,
 };
 use crate::nn::Activation;
 use crate::ops::LayerShape;
@@ -262,8 +262,13 @@ pub fn check_backward(
         dy.iter().zip(&z).map(|(&g, &v)| g * reference::activation::activate_grad(v, case.act)).collect();
     place(&mut dz_want, l.dy, copies.output_stride, &dz, case.outputs());
 
+    let (splits, _) = weight_splits(rows, out_dim, in_dim);
     let kernels = [ACTIVATION_BACKWARD, products(core)[1]];
-    let grads = case.name("backward dW, db", core);
+    let grad_kernels = if splits > 1 { [&kernels[..], &[SUM_SPLITS]].concat() } else { kernels.to_vec() };
+    let grads = case.name(
+        &if splits > 1 { format!("backward dW, db in {splits} row chunks") } else { "backward dW, db".into() },
+        core,
+    );
     let inputs = case.name("backward dX", core);
     let got = [dx_buf.read::<f32>(gpu)?, dy_buf.read(gpu)?].concat();
     let input_parts = [
@@ -271,7 +276,7 @@ pub fn check_backward(
         Check::close(&inputs, &kernels, &got, &[dx_want, dz_want].concat(), case.tolerance),
     ];
     Ok([
-        Check::close(&grads, &kernels, &g_buf.read::<f32>(gpu)?, &grads_want, case.grad_tolerance),
+        Check::close(&grads, &grad_kernels, &g_buf.read::<f32>(gpu)?, &grads_want, case.grad_tolerance),
         Check::all(&inputs, &kernels, &input_parts),
     ])
 }
