@@ -2,13 +2,15 @@
 //     Z = X·Wᵀ + b,  Y = act(Z)
 // X is rows×in (a), W is out×in in PyTorch's layout and b is out, both in the flat parameter
 // buffer (b). Z is kept only when training needs it for the backward pass. `forward` runs
-// the direct core, `forward_tiled` the workgroup-memory one; they compute the same thing.
+// the direct core, `forward_vec4` the direct core with vec4 loads along k (where the offsets
+// allow; else the direct core), `forward_tiled` the workgroup-memory one; they compute the
+// same thing.
 
 var<immediate> p: Matmul;
 
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> z: array<f32>;
-// The tiled core's vec4 views of a and b.
+// The vec4 views of a and b (the tiled and vec4 cores).
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 
@@ -64,4 +66,16 @@ fn forward_tiled(
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
     finish(gid, matmul_tiled(wid, lid));
+}
+
+@compute @workgroup_size(WG, WG)
+fn forward_vec4(@builtin(global_invocation_id) gid: vec3<u32>) {
+    if block_outside(gid) {
+        return;
+    }
+    if reads_vec4_along_k() {
+        finish(gid, matmul_direct_vec4(gid));
+    } else {
+        finish(gid, matmul_direct(gid));
+    }
 }

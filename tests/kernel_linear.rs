@@ -5,8 +5,12 @@ mod common;
 
 use common::gpu;
 use qipo::gpu::GpuBuffer;
-use qipo::kernels::linear::{weight_splits, Core, LinearForward};
+use qipo::gpu::Recorder;
+use qipo::kernels::linear::{
+    weight_splits, BackwardOffsets, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
+};
 use qipo::nn::Activation;
+use qipo::ops::LayerShape;
 use qipo::reference;
 use qipo::selftest::linear::{self, Case, Layout, ALIGNED, ODD};
 
@@ -167,6 +171,39 @@ fn weight_gradients_summed_in_row_chunks_match_reference() {
     }
 }
 
+/// Y, Z, dW, db and dX of one layer on `core`, as bits.
+fn layer_bits(core: Core, rows: usize, in_dim: usize, out_dim: usize) -> Vec<u32> {
+    let gpu = gpu();
+    let layer = LayerShape { in_dim, out_dim, weight_off: 4, bias_off: 4 + in_dim * out_dim };
+    let values = |seed, n| GpuBuffer::from_slice(gpu, "v", &qipo::selftest::values(seed, n, 1.0)).unwrap();
+    let (x, params, dy) = (values(1, rows * in_dim), values(2, layer.bias_off + out_dim), values(3, rows * out_dim));
+    let (y, z) =
+        (GpuBuffer::zeros(gpu, "y", rows * out_dim).unwrap(), GpuBuffer::zeros(gpu, "z", rows * out_dim).unwrap());
+    let (grads, dx) = (GpuBuffer::zeros(gpu, "g", params.len).unwrap(), GpuBuffer::zeros(gpu, "dx", x.len).unwrap());
+    let forward = LinearForward::with_core(gpu, core, &x, &params, &y, &z).unwrap();
+    let dx_arg = Some(InputGradient::plain(&dx));
+    let backward = LinearBackward::with_core(gpu, core, &x, &z, &params, &dy, &grads, dx_arg).unwrap();
+    assert_eq!(forward.core(), core);
+    let mut rec = Recorder::new(gpu);
+    forward.record(&mut rec, &layer, Activation::Mish, rows, ForwardOffsets { z: Some(0), ..Default::default() });
+    backward.record(&mut rec, &layer, Activation::Mish, rows, BackwardOffsets::default(), false);
+    rec.submit_and_wait().unwrap();
+    [y, z, grads, dx].iter().flat_map(|b| b.read::<f32>(gpu).unwrap()).map(f32::to_bits).collect()
+}
+
+/// The cores add the same products in the same order: a run gives the same bits whichever
+/// core `Auto` timed fastest on the machine (here on shapes whose every load can be a vec4,
+/// one with dW in row chunks).
+#[test]
+fn every_core_computes_the_same_bits() {
+    for (rows, in_dim, out_dim) in [(68, 32, 48), (600, 20, 12), (37, 29, 13)] {
+        let direct = layer_bits(Core::Direct, rows, in_dim, out_dim);
+        for core in Core::LADDER {
+            assert!(layer_bits(core, rows, in_dim, out_dim) == direct, "{core:?} {rows}×{in_dim}→{out_dim}");
+        }
+    }
+}
+
 #[test]
 fn weight_splits_cover_the_rows_in_whole_chunks() {
     for (rows, out_dim, in_dim) in [(4352, 6, 256), (4352, 256, 256), (4352, 256, 55), (1037, 7, 13), (100_000, 1, 1)] {
@@ -197,9 +234,11 @@ fn auto_core_follows_the_device() {
     // The ladder's numbers, from 1.
     assert_eq!("1".parse::<Core>().unwrap(), Core::Direct);
     assert_eq!("2".parse::<Core>().unwrap(), Core::Tiled);
-    assert_eq!(Core::LADDER.map(|c| c.number()), [Some(1), Some(2)]);
+    assert_eq!("3".parse::<Core>().unwrap(), Core::Vec4);
+    assert_eq!("VEC4".parse::<Core>().unwrap(), Core::Vec4);
+    assert_eq!(Core::LADDER.map(|c| c.number()), [Some(1), Some(2), Some(3)]);
     assert_eq!(Core::Auto.number(), None);
-    for bad in ["0", "3", "-1"] {
+    for bad in ["0", "4", "-1"] {
         assert!(bad.parse::<Core>().is_err(), "{bad}");
     }
 
@@ -207,8 +246,10 @@ fn auto_core_follows_the_device() {
     let x = GpuBuffer::zeros(gpu, "x", 2).unwrap();
     let params = GpuBuffer::zeros(gpu, "params", 6).unwrap();
     let (y, z) = (GpuBuffer::zeros(gpu, "y", 2).unwrap(), GpuBuffer::zeros(gpu, "z", 2).unwrap());
-    let op = LinearForward::with_core(gpu, Core::Tiled, &x, &params, &y, &z).unwrap();
-    assert_eq!(op.core(), Core::Direct);
+    for core in [Core::Tiled, Core::Vec4] {
+        let op = LinearForward::with_core(gpu, core, &x, &params, &y, &z).unwrap();
+        assert_eq!(op.core(), Core::Direct);
+    }
 }
 
 /// The timing behind `Auto` on GPUs, run here on a small odd layer: every core of the ladder

@@ -10,10 +10,11 @@
 // shared by consecutive products: with a group of g, products s and s' use the same A when
 // s / g = s' / g (the twin critic heads of each seed read that seed's input).
 //
-// Two cores compute the same 4×4 block of C per invocation, 64×64 per workgroup:
+// The cores compute the same 4×4 block of C per invocation, 64×64 per workgroup:
 // matmul_direct (here) reads A and B straight from memory, with no workgroup memory and no
-// barriers, which keeps CPU drivers (lavapipe) fast; matmul_tiled (matmul_tiled.wgsl) stages
-// them in workgroup memory, for GPUs.
+// barriers, which keeps CPU drivers (lavapipe) fast; matmul_direct_vec4 (here) is the same
+// with vec4 loads along k where both operands run along k (the forward product X·Wᵀ);
+// matmul_tiled (matmul_tiled.wgsl) stages them in workgroup memory.
 
 struct Matmul {
     m: u32,
@@ -113,4 +114,53 @@ fn matmul_direct(gid: vec3<u32>) -> Block {
         }
     }
     return Block(acc, row_sums);
+}
+
+// Whether matmul_direct_vec4 can read this product: A's rows and B's columns both contiguous
+// along k, and each of them starting on a vec4 in every copy.
+fn reads_vec4_along_k() -> bool {
+    let starts = p.a_off | p.a_batch_stride | p.a_row_stride | p.b_off | p.b_batch_stride | p.b_col_stride;
+    return p.a_col_stride == 1u && p.b_row_stride == 1u && starts % 4u == 0u;
+}
+
+// matmul_direct's block, four k at a time: each of A's 4 rows and B's 4 columns is one vec4
+// load per 4 k (through a4 and b_quad), a quarter of the loads, and on a GPU the loads of
+// neighbouring invocations, which read different rows of W, use 4 times as much of each
+// cache line. The same sums in the same order as matmul_direct, so the same results. Only
+// for products where reads_vec4_along_k() holds; no row sums (the forward keeps none).
+fn matmul_direct_vec4(gid: vec3<u32>) -> Block {
+    let origin = block_origin(gid);
+    let rows = min(vec4<u32>(origin.x) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
+    let cols = min(vec4<u32>(origin.y) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
+    let a_rows = vec4<u32>(a_start(gid.z)) + rows * p.a_row_stride;
+    let b_cols = vec4<u32>(b_start(gid.z)) + cols * p.b_col_stride;
+    var acc = array<vec4<f32>, 4>();
+    let whole = p.k / 4u * 4u;
+    for (var k0 = 0u; k0 < whole; k0 += 4u) {
+        let ia = (a_rows + k0) / 4u;
+        let ib = (b_cols + k0) / 4u;
+        // Row i of A (column j of B) at k0..k0+3.
+        let a_rows4 = mat4x4<f32>(a4[ia.x], a4[ia.y], a4[ia.z], a4[ia.w]);
+        let b_cols4 = mat4x4<f32>(b_quad(ib.x), b_quad(ib.y), b_quad(ib.z), b_quad(ib.w));
+        // transpose: column t holds the 4 rows' (columns') values at k0 + t.
+        let av = transpose(a_rows4);
+        let bv = transpose(b_cols4);
+        for (var t = 0u; t < 4u; t += 1u) {
+            acc[0] += av[t].x * bv[t];
+            acc[1] += av[t].y * bv[t];
+            acc[2] += av[t].z * bv[t];
+            acc[3] += av[t].w * bv[t];
+        }
+    }
+    for (var kk = whole; kk < p.k; kk += 1u) {
+        let ia = a_rows + kk;
+        let ib = b_cols + kk;
+        let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
+        let bv = vec4<f32>(b_value(ib.x), b_value(ib.y), b_value(ib.z), b_value(ib.w));
+        acc[0] += av.x * bv;
+        acc[1] += av.y * bv;
+        acc[2] += av.z * bv;
+        acc[3] += av.w * bv;
+    }
+    return Block(acc, vec4<f32>());
 }

@@ -16,7 +16,6 @@ const TILE: u32 = 64u;             // WG · BLOCK
 const TILE_K: u32 = 16u;
 const QUADS: u32 = TILE / 4u;      // vec4s across a tile
 const TILE_VEC4S: u32 = TILE_K * QUADS;
-const_assert TILE_K == WG;  // the row sums give each k of a tile to one invocation along x
 
 // A's tile, then B's, each k-major: vec4 kk·QUADS + i of a tile holds A[4i..4i+3, kk]
 // (B[kk, 4i..4i+3]), so each invocation reads its 4 rows (columns) at one k with one vec4 load.
@@ -116,8 +115,9 @@ fn stage(tile: u32, op: Operand, pos: vec2<u32>, v: vec4<f32>) {
 // The invocation's Block (see matmul.wgsl), at block_origin(gid). Every invocation of the
 // workgroup must call it, blocks outside C included: they help load the tiles.
 //
-// Row sums are shared out: in every step invocation (x, y) adds column k = x of A's tile to
-// partial sums of rows 4y..4y+3, and the 16 partial sums of each row are added at the end.
+// Row sums are needed only in C's first column of blocks, by invocations x = 0 of the first
+// column of workgroups; each adds its 4 rows of A's tile k after k, as matmul_direct does, so
+// the sums come out with the same bits.
 fn matmul_tiled(wid: vec3<u32>, lid: vec3<u32>) -> Block {
     let t = lid.y * WG + lid.x;
     let row0 = wid.y * TILE;
@@ -128,7 +128,7 @@ fn matmul_tiled(wid: vec3<u32>, lid: vec3<u32>) -> Block {
     let a_pos = quad_position(a_op, t);
     let b_pos = quad_position(b_op, t);
     var acc = array<vec4<f32>, 4>();
-    var row_part = vec4<f32>();
+    var row_sums = vec4<f32>();
     for (var k0 = 0u; k0 < p.k; k0 += TILE_K) {
         // Fetching before the barrier overlaps the loads with other invocations' arithmetic.
         let av = fetch_a(a_op, quad(a_op, row0 + a_pos.x, k0 + a_pos.y));
@@ -137,8 +137,10 @@ fn matmul_tiled(wid: vec3<u32>, lid: vec3<u32>) -> Block {
         stage(A_TILE, a_op, a_pos, av);
         stage(B_TILE, b_op, b_pos, bv);
         workgroupBarrier();
-        if sum_rows {
-            row_part += tiles[A_TILE + lid.x * QUADS + lid.y];
+        if sum_rows && lid.x == 0u {
+            for (var kk = 0u; kk < min(TILE_K, p.k - k0); kk += 1u) {
+                row_sums += tiles[A_TILE + kk * QUADS + lid.y];
+            }
         }
         for (var kk = 0u; kk < TILE_K; kk += 1u) {
             let a_col = tiles[A_TILE + kk * QUADS + lid.y];
@@ -147,17 +149,6 @@ fn matmul_tiled(wid: vec3<u32>, lid: vec3<u32>) -> Block {
             acc[1] += a_col.y * b_row;
             acc[2] += a_col.z * b_row;
             acc[3] += a_col.w * b_row;
-        }
-    }
-    var row_sums = vec4<f32>();
-    if sum_rows {
-        workgroupBarrier();  // the last tiles are no longer read
-        tiles[A_TILE + lid.x * QUADS + lid.y] = row_part;
-        workgroupBarrier();
-        if lid.x == 0u {
-            for (var x = 0u; x < WG; x += 1u) {
-                row_sums += tiles[A_TILE + x * QUADS + lid.y];
-            }
         }
     }
     return Block(acc, row_sums);

@@ -1,6 +1,7 @@
 //! Which matmul core [`Core::Auto`] runs on a GPU: the one that is fastest there, measured.
 //!
-//! The cores compute the same products in the same order, so the choice changes only speed.
+//! The cores compute the same products in the same order, so the choice changes only speed
+//! (tests/kernel_linear.rs checks the bits).
 //! Which one wins depends on the GPU's caches and workgroup memory, not on the vendor's name
 //! (on an NVIDIA H200 the direct core beat the tiled one at every shape), so it is timed on
 //! the device itself, once per process: a forward and a backward pass of a layer the size of

@@ -4,9 +4,10 @@
 //! in elements, so one flat buffer can hold every layer's parameters, and [`Copies`] runs
 //! several layers of one shape, stored back to back, in the same dispatches.
 //!
-//! The matrix products have two cores with the same results ([`Core`]): one reading memory
-//! directly, one staging tiles in workgroup memory. CPU drivers such as lavapipe run the direct
-//! one; on a GPU, qipo times both and runs the faster ([`super::core_timing`]).
+//! The matrix products have three cores ([`Core`]) that add the same products in the same
+//! order, so they give the same bits: one reading memory directly, the same with vec4 loads
+//! along k, one staging tiles in workgroup memory. CPU drivers such as lavapipe run the direct
+//! one; on a GPU, qipo times them and runs the fastest ([`super::core_timing`]).
 
 use anyhow::{bail, Result};
 
@@ -32,6 +33,8 @@ pub const FORWARD: Kernel = Kernel {
 /// (read as vec4s).
 pub const FORWARD_TILED: Kernel =
     Kernel { entry: "forward_tiled", bindings: &[Read, Read, ReadWrite, ReadWrite, Read, Read], ..FORWARD };
+/// [`FORWARD`] on the vec4 core. Bindings: those of [`FORWARD_TILED`].
+pub const FORWARD_VEC4: Kernel = Kernel { entry: "forward_vec4", ..FORWARD_TILED };
 /// dW = dZᵀ·X, db = dZᵀ·1 and dX = dZ·W in one dispatch, or with the layer below's activation
 /// gradient fused in, that layer's dZ = (dZ·W) ⊙ act'(Z below) in place of dX. Bindings: dZ,
 /// X, gradients, parameters, dX, Z below.
@@ -54,7 +57,8 @@ pub const ACTIVATION_BACKWARD: Kernel =
 /// partials, (unused), gradients.
 pub const SUM_SPLITS: Kernel = Kernel { entry: "sum_splits", bindings: &[Read, Read, ReadWrite], ..BACKWARD };
 
-pub const KERNELS: [Kernel; 6] = [FORWARD, FORWARD_TILED, BACKWARD, BACKWARD_TILED, ACTIVATION_BACKWARD, SUM_SPLITS];
+pub const KERNELS: [Kernel; 7] =
+    [FORWARD, FORWARD_TILED, FORWARD_VEC4, BACKWARD, BACKWARD_TILED, ACTIVATION_BACKWARD, SUM_SPLITS];
 
 const FLAG_BIAS: u32 = 1;
 const FLAG_STORE_Z: u32 = 2;
@@ -78,6 +82,11 @@ pub enum Core {
     /// the direct core well. Operands in buffers shorter than one vec4 (4 values) cannot be
     /// bound as vec4s; such layers run direct.
     Tiled,
+    /// The direct core reading four k at a time as vec4s where both operands run along k:
+    /// the forward product, whose weight rows neighbouring invocations read apart. Forward
+    /// layers whose rows do not start on a vec4 (an input width not a multiple of 4) read as
+    /// the direct core does; the backward pass is the direct core's.
+    Vec4,
 }
 
 impl std::str::FromStr for Core {
@@ -89,8 +98,12 @@ impl std::str::FromStr for Core {
             ("auto", _) => Core::Auto,
             ("direct", _) => Core::Direct,
             ("tiled", _) => Core::Tiled,
+            ("vec4", _) => Core::Vec4,
             _ => {
-                bail!("unknown matmul core '{s}' (auto, direct or tiled, or a number from 1 to {})", Core::LADDER.len())
+                bail!(
+                    "unknown matmul core '{s}' (auto, direct, tiled or vec4, or a number from 1 to {})",
+                    Core::LADDER.len()
+                )
             }
         })
     }
@@ -99,7 +112,7 @@ impl std::str::FromStr for Core {
 impl Core {
     /// Every core, numbered from 1 in this order (as llm.c numbers its kernels):
     /// `qipo bench kernels` times each at every shape, and `QIPO_MATMUL=2` forces the second.
-    pub const LADDER: [Core; 2] = [Core::Direct, Core::Tiled];
+    pub const LADDER: [Core; 3] = [Core::Direct, Core::Tiled, Core::Vec4];
 
     /// The core's number on [`Core::LADDER`]; `None` for [`Core::Auto`].
     pub fn number(self) -> Option<usize> {
@@ -111,6 +124,7 @@ impl Core {
             Core::Auto => "auto",
             Core::Direct => "direct",
             Core::Tiled => "tiled",
+            Core::Vec4 => "vec4",
         }
     }
 
@@ -131,12 +145,13 @@ impl Core {
         Ok(super::core_timing::auto_times(gpu)?.fastest())
     }
 
-    /// The core a layer runs on: the tiled one where it was asked for, the device binds as
-    /// many buffers as `tiled` needs, and every operand read as vec4s holds one.
-    fn pick(self, gpu: &Gpu, tiled: &Kernel, vec4_operands: &[&GpuBuffer]) -> Result<Core> {
+    /// The core a layer runs on: the one asked for where the device binds as many buffers as
+    /// its kernel (`kernel_of`) needs and every operand read as vec4s holds one; else direct.
+    fn pick(self, gpu: &Gpu, kernel_of: impl Fn(Core) -> Kernel, vec4_operands: &[&GpuBuffer]) -> Result<Core> {
+        let core = self.resolve(gpu)?;
         let fits = vec4_operands.iter().all(|b| b.len >= 4)
-            && tiled.bindings.len() as u64 <= gpu.limits.max_storage_buffers_per_shader_stage as u64;
-        Ok(if self.resolve(gpu)? == Core::Tiled && fits { Core::Tiled } else { Core::Direct })
+            && kernel_of(core).bindings.len() as u64 <= gpu.limits.max_storage_buffers_per_shader_stage as u64;
+        Ok(if fits { core } else { Core::Direct })
     }
 }
 
@@ -248,15 +263,24 @@ impl LinearForward {
         y: &GpuBuffer,
         z: &GpuBuffer,
     ) -> Result<Self> {
-        let core = core.pick(gpu, &FORWARD_TILED, &[x, params])?;
+        let core = core.pick(gpu, Self::kernel, &[x, params])?;
         let op = match core {
-            Core::Tiled => Bound::new(gpu, &FORWARD_TILED, &[x, params, y, z, x, params])?,
+            Core::Tiled | Core::Vec4 => Bound::new(gpu, &Self::kernel(core), &[x, params, y, z, x, params])?,
             _ => Bound::new(gpu, &FORWARD, &[x, params, y, z])?,
         };
         Ok(Self { op, core })
     }
 
-    /// The core this layer runs on: [`Core::Direct`] or [`Core::Tiled`].
+    /// The forward kernel of a core.
+    pub fn kernel(core: Core) -> Kernel {
+        match core {
+            Core::Tiled => FORWARD_TILED,
+            Core::Vec4 => FORWARD_VEC4,
+            _ => FORWARD,
+        }
+    }
+
+    /// The core this layer runs on: never [`Core::Auto`].
     pub fn core(&self) -> Core {
         self.core
     }
@@ -429,14 +453,15 @@ impl LinearBackward {
         grads: &GpuBuffer,
         dx: Option<InputGradient>,
     ) -> Result<Self> {
-        let core = core.pick(gpu, &BACKWARD_TILED, &[dy, x, params])?;
+        let core = core.pick(gpu, Self::kernel, &[dy, x, params])?;
         // Without dX, the gradient buffer fills its binding (no workgroup writes it there);
         // without a layer below to fuse, dZ fills the Z-below binding.
         let dx_buf = dx.map_or(grads, |d| d.dx);
         let z_below = dx.and_then(|d| d.below).map_or(dy, |(z, _)| z);
-        let (product_kernel, product_buffers) = match core {
-            Core::Tiled => (BACKWARD_TILED, vec![dy, x, grads, params, dx_buf, z_below, dy, x, params]),
-            _ => (BACKWARD, vec![dy, x, grads, params, dx_buf, z_below]),
+        let product_kernel = Self::kernel(core);
+        let product_buffers = match core {
+            Core::Tiled => vec![dy, x, grads, params, dx_buf, z_below, dy, x, params],
+            _ => vec![dy, x, grads, params, dx_buf, z_below],
         };
         Ok(Self {
             activation: Bound::new(gpu, &ACTIVATION_BACKWARD, &[z, z, dy])?,
@@ -450,9 +475,18 @@ impl LinearBackward {
         })
     }
 
-    /// The core this layer's products run on: [`Core::Direct`] or [`Core::Tiled`].
+    /// The core this layer's products run on: never [`Core::Auto`]. ([`Core::Vec4`] runs
+    /// the direct core's backward kernel.)
     pub fn core(&self) -> Core {
         self.core
+    }
+
+    /// The products' kernel of a core.
+    pub fn kernel(core: Core) -> Kernel {
+        match core {
+            Core::Tiled => BACKWARD_TILED,
+            _ => BACKWARD,
+        }
     }
 
     /// Records the backward pass for `rows` rows. With `accumulate`, the parameter gradients

@@ -7,7 +7,7 @@ use super::{values, Check};
 use crate::gpu::{Gpu, GpuBuffer, Kernel, Recorder};
 use crate::kernels::linear::{
     weight_splits, BackwardOffsets, Copies, Core, ForwardOffsets, InputGradient, LinearBackward, LinearForward,
-    ACTIVATION_BACKWARD, BACKWARD, BACKWARD_TILED, FORWARD, FORWARD_TILED, SUM_SPLITS,
+    ACTIVATION_BACKWARD, SUM_SPLITS,
 };
 use crate::nn::Activation;
 use crate::ops::LayerShape;
@@ -121,10 +121,7 @@ fn take(buf: &[f32], off: usize, stride: usize, copies: usize, chunk: usize) -> 
 
 /// The forward and backward kernels of a core.
 pub fn products(core: Core) -> [Kernel; 2] {
-    match core {
-        Core::Tiled => [FORWARD_TILED, BACKWARD_TILED],
-        _ => [FORWARD, BACKWARD],
-    }
+    [LinearForward::kernel(core), LinearBackward::kernel(core)]
 }
 
 /// Whether the layer ran on the core asked for, as an exact part of a check.
