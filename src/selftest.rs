@@ -175,6 +175,10 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
         };
         checks.push(linear::check_forward(gpu, core, &layer, false)?);
         checks.extend(linear::check_backward(gpu, core, &layer, false, None)?);
+        // Rows that start on vec4s, which the vec4 and tiled cores then load as vec4s.
+        let mut aligned = linear::check_forward(gpu, core, &linear::Case { in_dim: 20, seed: 18, ..layer }, false)?;
+        aligned.name = aligned.name.replacen("forward", "forward, rows on vec4s", 1);
+        checks.push(aligned);
         // Enough rows that dW is summed in row chunks, added up by sum_splits.
         let long = linear::Case { rows: 613, in_dim: 9, out_dim: 5, seed: 17, ..layer };
         checks.extend(linear::check_backward(gpu, core, &long, true, None)?.into_iter().take(1));
