@@ -89,31 +89,53 @@ fn keeps_row_sums(origin: vec2<u32>) -> bool {
     return (p.flags & FLAG_ROW_SUMS) != 0u && origin.y == 0u;
 }
 
-// The invocation's block, for a block that is not outside C. Rows and columns past the edge
+// Where the invocation's 4 rows of A and 4 columns of B start. Rows and columns past the edge
 // are clamped to the last one, so every load is in bounds; callers drop those results.
+fn block_a_rows(gid: vec3<u32>) -> vec4<u32> {
+    let rows = min(vec4<u32>(block_origin(gid).x) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
+    return vec4<u32>(a_start(gid.z)) + rows * p.a_row_stride;
+}
+
+fn block_b_cols(gid: vec3<u32>) -> vec4<u32> {
+    let cols = min(vec4<u32>(block_origin(gid).y) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
+    return vec4<u32>(b_start(gid.z)) + cols * p.b_col_stride;
+}
+
+// The invocation's block, for a block that is not outside C.
 fn matmul_direct(gid: vec3<u32>) -> Block {
-    let origin = block_origin(gid);
-    let rows = min(vec4<u32>(origin.x) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
-    let cols = min(vec4<u32>(origin.y) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
-    let a_rows = vec4<u32>(a_start(gid.z)) + rows * p.a_row_stride;
-    let b_cols = vec4<u32>(b_start(gid.z)) + cols * p.b_col_stride;
-    let sum_rows = keeps_row_sums(origin);
+    let a_rows = block_a_rows(gid);
+    let b_cols = block_b_cols(gid);
+    let sum_rows = keeps_row_sums(block_origin(gid));
     var acc = array<vec4<f32>, 4>();
     var row_sums = vec4<f32>();
     for (var kk = 0u; kk < p.k; kk += 1u) {
-        let ia = a_rows + kk * p.a_col_stride;
-        let ib = b_cols + kk * p.b_row_stride;
-        let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
-        let bv = vec4<f32>(b_value(ib.x), b_value(ib.y), b_value(ib.z), b_value(ib.w));
-        acc[0] += av.x * bv;
-        acc[1] += av.y * bv;
-        acc[2] += av.z * bv;
-        acc[3] += av.w * bv;
+        let av = a_column(a_rows, kk);
+        add_outer(&acc, av, b_row(b_cols, kk));
         if sum_rows {
             row_sums += av;
         }
     }
     return Block(acc, row_sums);
+}
+
+// A's values at column kk of the 4 rows starting at `a_rows`, and B's at row kk of 4 columns.
+fn a_column(a_rows: vec4<u32>, kk: u32) -> vec4<f32> {
+    let i = a_rows + kk * p.a_col_stride;
+    return vec4<f32>(a[i.x], a[i.y], a[i.z], a[i.w]);
+}
+
+fn b_row(b_cols: vec4<u32>, kk: u32) -> vec4<f32> {
+    let i = b_cols + kk * p.b_row_stride;
+    return vec4<f32>(b_value(i.x), b_value(i.y), b_value(i.z), b_value(i.w));
+}
+
+// One k's products into a 4×4 block: row i of the block gains av[i] times bv. Every core adds
+// them this way, k after k, which is why they all give the same bits.
+fn add_outer(acc: ptr<function, array<vec4<f32>, 4>>, av: vec4<f32>, bv: vec4<f32>) {
+    (*acc)[0] += av.x * bv;
+    (*acc)[1] += av.y * bv;
+    (*acc)[2] += av.z * bv;
+    (*acc)[3] += av.w * bv;
 }
 
 // Whether matmul_direct_vec4 can read this product: A's rows and B's columns both contiguous
@@ -129,11 +151,8 @@ fn reads_vec4_along_k() -> bool {
 // cache line. The same sums in the same order as matmul_direct, so the same results. Only
 // for products where reads_vec4_along_k() holds; no row sums (the forward keeps none).
 fn matmul_direct_vec4(gid: vec3<u32>) -> Block {
-    let origin = block_origin(gid);
-    let rows = min(vec4<u32>(origin.x) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
-    let cols = min(vec4<u32>(origin.y) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
-    let a_rows = vec4<u32>(a_start(gid.z)) + rows * p.a_row_stride;
-    let b_cols = vec4<u32>(b_start(gid.z)) + cols * p.b_col_stride;
+    let a_rows = block_a_rows(gid);
+    let b_cols = block_b_cols(gid);
     var acc = array<vec4<f32>, 4>();
     let whole = p.k / 4u * 4u;
     for (var k0 = 0u; k0 < whole; k0 += 4u) {
@@ -146,21 +165,11 @@ fn matmul_direct_vec4(gid: vec3<u32>) -> Block {
         let av = transpose(a_rows4);
         let bv = transpose(b_cols4);
         for (var t = 0u; t < 4u; t += 1u) {
-            acc[0] += av[t].x * bv[t];
-            acc[1] += av[t].y * bv[t];
-            acc[2] += av[t].z * bv[t];
-            acc[3] += av[t].w * bv[t];
+            add_outer(&acc, av[t], bv[t]);
         }
     }
     for (var kk = whole; kk < p.k; kk += 1u) {
-        let ia = a_rows + kk;
-        let ib = b_cols + kk;
-        let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
-        let bv = vec4<f32>(b_value(ib.x), b_value(ib.y), b_value(ib.z), b_value(ib.w));
-        acc[0] += av.x * bv;
-        acc[1] += av.y * bv;
-        acc[2] += av.z * bv;
-        acc[3] += av.w * bv;
+        add_outer(&acc, a_column(a_rows, kk), b_row(b_cols, kk));
     }
     return Block(acc, vec4<f32>());
 }

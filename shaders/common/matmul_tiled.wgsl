@@ -143,12 +143,7 @@ fn matmul_tiled(wid: vec3<u32>, lid: vec3<u32>) -> Block {
             }
         }
         for (var kk = 0u; kk < TILE_K; kk += 1u) {
-            let a_col = tiles[A_TILE + kk * QUADS + lid.y];
-            let b_row = tiles[B_TILE + kk * QUADS + lid.x];
-            acc[0] += a_col.x * b_row;
-            acc[1] += a_col.y * b_row;
-            acc[2] += a_col.z * b_row;
-            acc[3] += a_col.w * b_row;
+            add_outer(&acc, tiles[A_TILE + kk * QUADS + lid.y], tiles[B_TILE + kk * QUADS + lid.x]);
         }
     }
     return Block(acc, row_sums);
