@@ -113,7 +113,7 @@ fn flow_pair_copies_match_per_seed_pairs() {
             xt_off: ((rows + first) * dim) as u32,
             t_off: (rows + first) as u32,
             target_off: ((rows + first) * dim) as u32,
-            copy_rows: 0,
+            ..Default::default()
         };
         op.record_with(&mut rec, params);
     }
