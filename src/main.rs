@@ -29,6 +29,7 @@ enum Command {
     Train(qipo::commands::train::TrainArgs),
     /// Seeds × β grids on one or more datasets, trained in the same dispatches, with a results
     /// table against the paper (or a Slurm job array of them).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Sweep(qipo::commands::sweep::SweepArgs),
     /// Evaluate a trained policy (or the zero or random baseline) in MuJoCo, AntMaze or OGBench.
     Eval(qipo::commands::eval::EvalArgs),

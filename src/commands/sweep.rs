@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context as _, Result};
 
 use crate::commands::train::{dataset_name, fit_to_dataset, settings};
 use crate::commands::Terminal;
@@ -26,8 +26,9 @@ use crate::sweep::{cell_dir, SweepDataset, SweepPlan};
 /// The most seeds a sweep trains per cell (as `qipo train --seeds`).
 const MAX_SEEDS: u64 = 256;
 
+/// The arguments of `qipo sweep` (the command takes `args_conflicts_with_subcommands` and
+/// `subcommand_negates_reqs`, so `qipo sweep report DIR` needs none of them).
 #[derive(clap::Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SweepArgs {
     #[command(subcommand)]
     pub command: Option<SweepCommand>,
@@ -51,8 +52,9 @@ pub struct SweepArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_SEEDS))]
     pub seeds: u64,
     /// The sweep directory; the same command again continues the sweep in it.
+    /// (An `Option` only because `qipo sweep report` has none: the command line asks for it.)
     #[arg(long, value_name = "DIR", required = true)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Stop (resumably) after this many optimisation steps of the dataset under way.
     #[arg(long, value_name = "STEPS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stop_after: Option<u64>,
@@ -102,6 +104,7 @@ pub fn report(dir: &Path, report: &dyn Report) -> Result<()> {
 
 /// Trains the sweep `args` names (or writes its Slurm script), dataset after dataset.
 pub fn sweep(adapter: &AdapterChoice, args: &SweepArgs, report: &dyn Report) -> Result<()> {
+    let out = args.out.as_deref().context("qipo sweep needs --out DIR")?;
     let grid = Grid::parse(&args.overrides)?;
     // Everything is checked before anything is written: bad input leaves nothing behind.
     if let Some(part) = args.part {
@@ -116,7 +119,7 @@ pub fn sweep(adapter: &AdapterChoice, args: &SweepArgs, report: &dyn Report) -> 
         ensure!(args.part.is_none(), "--part is for the array elements --slurm writes, not with --slurm");
         check_sbatch()?;
         let plan = plan(None, args, &grid)?;
-        plan.write_or_check(&args.out)?;
+        plan.write_or_check(out)?;
         let program = std::env::current_exe()?;
         let workdir = std::env::current_dir()?;
         let sweep_args = element_args(args);
@@ -124,7 +127,7 @@ pub fn sweep(adapter: &AdapterChoice, args: &SweepArgs, report: &dyn Report) -> 
             program: &program,
             workdir: &workdir,
             sweep_args: &sweep_args,
-            out: &args.out,
+            out,
             datasets: plan.datasets.len(),
             gpus: args.slurm_gpus,
             time: &args.slurm_time,
@@ -139,7 +142,7 @@ pub fn sweep(adapter: &AdapterChoice, args: &SweepArgs, report: &dyn Report) -> 
     }
     let gpu = Gpu::new(adapter)?;
     let plan = plan(Some(&gpu), args, &grid)?;
-    plan.write_or_check(&args.out)?;
+    plan.write_or_check(out)?;
     for (i, dataset) in plan.datasets.iter().enumerate() {
         if args.part.is_some_and(|part| part != i) {
             continue;
@@ -152,16 +155,16 @@ pub fn sweep(adapter: &AdapterChoice, args: &SweepArgs, report: &dyn Report) -> 
             plan.seeds,
             dataset.betas
         ));
-        if !train_dataset(&gpu, args, &plan, dataset, report)? {
+        if !train_dataset(&gpu, args, out, &plan, dataset, report)? {
             report.output(&format!(
                 "stopped after the step budget; run the same command to continue {}\n",
-                args.out.display()
+                out.display()
             ));
             return Ok(());
         }
     }
     if args.part.is_none() {
-        self::report(&args.out, report)?;
+        self::report(out, report)?;
     }
     Ok(())
 }
@@ -182,7 +185,7 @@ fn element_args(args: &SweepArgs) -> Vec<String> {
     option("--config", args.config.as_ref().map(|p| p.display().to_string()));
     option("--seed", args.seed.map(|s| s.to_string()));
     option("--seeds", Some(args.seeds.to_string()));
-    option("--out", Some(args.out.display().to_string()));
+    option("--out", args.out.as_ref().map(|p| p.display().to_string()));
     option("--stop-after", args.stop_after.map(|s| s.to_string()));
     for setting in &args.overrides {
         out.extend(["--set".into(), setting.clone()]);
@@ -263,6 +266,7 @@ fn base_config(args: &SweepArgs, grid: &Grid, source: &Path) -> Result<TrainConf
 fn train_dataset(
     gpu: &Gpu,
     args: &SweepArgs,
+    out: &Path,
     plan: &SweepPlan,
     dataset: &SweepDataset,
     report: &dyn Report,
@@ -281,7 +285,7 @@ fn train_dataset(
         .collect();
     let mut cells = Vec::new();
     for (&beta, configs) in dataset.betas.iter().zip(&cell_configs) {
-        cells.push(open_cell(&cell_dir(&args.out, dataset, beta), configs)?);
+        cells.push(open_cell(&cell_dir(out, dataset, beta), configs)?);
     }
     let mut unfinished = Vec::new();
     for (b, cell) in cells.iter().enumerate() {

@@ -44,11 +44,12 @@ where
 {
     let points: Vec<(f64, f64, f64)> =
         dataset.cells.iter().filter_map(|c| Some((c.beta, c.score_mean?, c.score_stderr.unwrap_or(0.0)))).collect();
-    let lines: Vec<(f64, RGBColor)> = [(dataset.dataset_score, DATASET), (dataset.paper_score, PAPER)]
-        .into_iter()
-        .filter_map(|(v, c)| Some((v?, c)))
-        .collect();
-    let ys = points.iter().flat_map(|&(_, m, s)| [m - s, m + s]).chain(lines.iter().map(|&(v, _)| v));
+    let lines: Vec<(f64, RGBColor, &str)> =
+        [(dataset.dataset_score, DATASET, "dataset's score"), (dataset.paper_score, PAPER, "paper's QIPO")]
+            .into_iter()
+            .filter_map(|(v, c, label)| Some((v?, c, label)))
+            .collect();
+    let ys = points.iter().flat_map(|&(_, m, s)| [m - s, m + s]).chain(lines.iter().map(|&(v, _, _)| v));
     let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (low, high) = if low.is_finite() { (low, high) } else { (0.0, 100.0) };
     let pad = ((high - low) * 0.08).max(1.0);
@@ -67,14 +68,28 @@ where
     if with_text {
         chart.configure_mesh().x_desc("β").y_desc("score").max_light_lines(0).label_style((FONT, 11)).draw()?;
     }
-    for (value, colour) in lines {
+    for (value, colour, label) in lines {
         let line = [(x_range.start, value), (x_range.end, value)];
-        chart.draw_series(DashedLineSeries::new(line, 6, 4, colour.stroke_width(2)))?;
+        chart
+            .draw_series(DashedLineSeries::new(line, 6, 4, colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
-    chart.draw_series(
-        points.iter().map(|&(b, m, s)| ErrorBar::new_vertical(b, m - s, m, m + s, SCORE.stroke_width(2), 8)),
-    )?;
-    chart.draw_series(LineSeries::new(points.iter().map(|&(b, m, _)| (b, m)), SCORE.stroke_width(1)))?;
+    let bars = points.iter().map(|&(b, m, s)| ErrorBar::new_vertical(b, m - s, m, m + s, SCORE.stroke_width(2), 8));
+    chart.draw_series(bars)?;
+    chart
+        .draw_series(LineSeries::new(points.iter().map(|&(b, m, _)| (b, m)), SCORE.stroke_width(1)))?
+        .label("mean ± s.e. over seeds")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], SCORE.stroke_width(2)));
     chart.draw_series(points.iter().map(|&(b, m, _)| Circle::new((b, m), 3, SCORE.filled())))?;
+    if with_text {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::MiddleRight)
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK.mix(0.3))
+            .label_font((FONT, 11))
+            .draw()?;
+    }
     Ok(())
 }
