@@ -140,6 +140,8 @@ impl SweepResults {
 /// A cell's score, marked when seeds are missing.
 fn cell_text(cell: &CellResults) -> String {
     match (cell.score_mean, cell.score_stderr) {
+        // One seed has no spread to show.
+        (Some(mean), _) if cell.complete() && cell.scores.len() == 1 => format!("{mean:.1}"),
         (Some(mean), Some(stderr)) if cell.complete() => format!("{mean:.1} ± {stderr:.1}"),
         (Some(mean), Some(stderr)) => {
             format!("{mean:.1} ± {stderr:.1} ({}/{} seeds)", cell.finished, cell.scores.len())
