@@ -55,7 +55,7 @@ fn cell(out: &Path, beta: &str, seed: u64) -> PathBuf {
 fn each_cell_of_a_grid_is_the_run_of_its_seed_and_beta_alone() {
     let out = scratch("grid");
     let grid = ["--seeds", "2", "--seed", "7", "--set", "policy.beta=0,3"];
-    let stopped = ok(sweep(&out, &[&grid[..], &["--stop-after", "70"]].concat()));
+    let stopped = ok(sweep(&out, &[&grid[..], &["--stop-after", "150"]].concat()));
     assert!(stopped.contains("run the same command to continue"), "{stopped}");
     assert!(!out.join("results.md").exists(), "no results before the grid is done");
     let done = ok(sweep(&out, &grid));
