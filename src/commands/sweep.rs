@@ -199,8 +199,8 @@ fn plan(gpu: Option<&Gpu>, args: &SweepArgs, grid: &Grid) -> Result<SweepPlan> {
     let mut datasets: Vec<SweepDataset> = Vec::new();
     let mut seed = None;
     for source in &args.dataset {
-        let base = base_config(args, grid, source)?;
         let dataset = Dataset::open(source)?;
+        let base = base_config(args, &grid.fixed, source, &dataset)?;
         let name = dataset_name(&dataset, source);
         if let Some(other) = datasets.iter().find(|d| d.name == name) {
             bail!(
@@ -252,13 +252,22 @@ fn plan(gpu: Option<&Gpu>, args: &SweepArgs, grid: &Grid) -> Result<SweepPlan> {
     })
 }
 
-/// The settings of `source`'s cells but β, completed from the dataset as `qipo train` does.
-fn base_config(args: &SweepArgs, grid: &Grid, source: &Path) -> Result<TrainConfig> {
-    let (mut config, preset) =
-        settings(source, args.preset.as_deref(), args.config.as_deref(), &grid.fixed, args.seed)?;
-    let dataset = Dataset::open(source)?;
-    fit_to_dataset(&mut config, preset.as_deref(), &dataset, source)?;
+/// The settings of the cells of `dataset` (opened from `source`) but β, with the `fixed`
+/// settings, completed from the dataset as `qipo train` does.
+fn base_config(args: &SweepArgs, fixed: &[String], source: &Path, dataset: &Dataset) -> Result<TrainConfig> {
+    let (mut config, preset) = settings(source, args.preset.as_deref(), args.config.as_deref(), fixed, args.seed)?;
+    fit_to_dataset(&mut config, preset.as_deref(), dataset, source)?;
     Ok(config)
+}
+
+/// Whether every run of a cell has finished.
+fn finished(cell: &SeedsDir) -> Result<bool> {
+    for run in &cell.runs {
+        if !run.read_state()?.finished {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Trains (or continues) every unfinished cell of `dataset` together; false when the step
@@ -271,7 +280,8 @@ fn train_dataset(
     dataset: &SweepDataset,
     report: &dyn Report,
 ) -> Result<bool> {
-    let base = base_config(args, &Grid { fixed: plan.fixed.clone(), betas: None }, &dataset.source)?;
+    let data = Dataset::open(&dataset.source)?;
+    let base = base_config(args, &plan.fixed, &dataset.source, &data)?;
     let cell_configs: Vec<Vec<TrainConfig>> = dataset
         .betas
         .iter()
@@ -289,14 +299,7 @@ fn train_dataset(
     }
     let mut unfinished = Vec::new();
     for (b, cell) in cells.iter().enumerate() {
-        if !cell
-            .runs
-            .iter()
-            .map(|run| Ok(run.read_state()?.finished))
-            .collect::<Result<Vec<bool>>>()?
-            .into_iter()
-            .all(|f| f)
-        {
+        if !finished(cell)? {
             unfinished.push(b);
         }
     }
@@ -304,7 +307,6 @@ fn train_dataset(
         report.message(&format!("{}: every cell is finished", dataset.name));
         return Ok(true);
     }
-    let data = Dataset::open(&dataset.source)?;
     let seeds = plan.seeds as usize;
     check_inputs(gpu, &base, &data, seeds * unfinished.len())?;
     // Seed by seed, each seed's β in turn: the order train_seeds takes a grid in.
