@@ -29,6 +29,11 @@ done
 dpkg -s strace >/dev/null 2>&1 || need_apt+=(strace)
 # A font for the titles and labels of the plots qipo writes.
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need_apt+=(fonts-dejavu-core)
+# A one-machine Slurm (controller, node daemon, munge) that tests/sweep_slurm.rs starts and
+# stops itself, to run the job arrays of `qipo sweep --slurm`.
+for pkg in slurm-wlm munge; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 # Any installed Vulkan ICD (a vendor driver) is enough; otherwise fall back to lavapipe.
 have_icd=no
 for icd in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do

@@ -5,7 +5,8 @@
 // batch costs one dispatch and no random numbers ever cross the bus.
 //
 // Copies of a network (one per seed) form their pairs in one dispatch: with copy_rows > 0, row r
-// belongs to copy r / copy_rows and draws as row r % copy_rows of that copy's own draws.
+// belongs to copy r / copy_rows and draws as row r % copy_rows of that copy's own draws (with
+// copies_per_seed > 1: of its seed's draws, shared by that seed's consecutive copies).
 
 struct Params {
     noise: RngDraw,  // x0, element row·dim + j
@@ -17,6 +18,7 @@ struct Params {
     t_off: u32,
     target_off: u32,
     copy_rows: u32,  // rows per copy; 0: one copy
+    copies_per_seed: u32,  // consecutive copies drawing as one seed; 0 or 1: each its own
 }
 
 var<immediate> p: Params;
@@ -37,8 +39,8 @@ fn flow_pairs(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     var local_row = row;
     if p.copy_rows > 0u {
         let copy = row / p.copy_rows;
-        noise = rng_copy_draw(p.noise, copy);
-        time = rng_copy_draw(p.time, copy);
+        noise = rng_seed_copy_draw(p.noise, copy, p.copies_per_seed);
+        time = rng_seed_copy_draw(p.time, copy, p.copies_per_seed);
         local_row = row - copy * p.copy_rows;
     }
     let t = rng_uniform(time, local_row);

@@ -11,7 +11,9 @@
 //
 // Copies of a network (one per seed) draw and gather in one dispatch: with copy_rows > 0,
 // output row r belongs to copy r / copy_rows, which draws as a run with the seed + copy would
-// (rng_copy_draw) and reads its own table of a source whose copy stride is not 0.
+// (rng_copy_draw) and reads its own table of a source whose copy stride is not 0. With
+// copies_per_seed > 1, consecutive copies draw the same indices, their seed's
+// (rng_seed_copy_draw), each still reading its own table.
 
 struct Params {
     draw: RngDraw,
@@ -24,6 +26,7 @@ struct Params {
     stride0: u32,    // elements between copies' tables of each source; 0: one table for all
     stride1: u32,
     stride2: u32,
+    copies_per_seed: u32,  // consecutive copies drawing as one seed; 0 or 1: each its own
 }
 
 var<immediate> p: Params;
@@ -51,7 +54,7 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     var element = row;
     if p.copy_rows > 0u {
         copy = row / p.copy_rows;
-        draw = rng_copy_draw(p.draw, copy);
+        draw = rng_seed_copy_draw(p.draw, copy, p.copies_per_seed);
         element = row - copy * p.copy_rows;
     }
     let index = rng_index(draw, element, p.n);

@@ -8,7 +8,8 @@
 //
 // Copies of a network (one per seed) fill in one dispatch: with copy_len > 0, element i belongs
 // to copy i / copy_len and takes element first + i % copy_len of that copy's own draw
-// (rng_copy_draw).
+// (rng_copy_draw); with copies_per_seed > 1, consecutive copies share a seed's draw
+// (rng_seed_copy_draw).
 //
 // The buffer is bound as raw 32-bit words: floats are stored as their bit patterns, so one
 // binding serves f32 buffers (uniform, normal) and u32 buffers (indices, bits) alike.
@@ -22,6 +23,7 @@ struct Fill {
     shift: f32,
     copy_len: u32,  // elements per copy; 0: one copy
     first: u32,     // the element index of the range's first value (of each copy's)
+    copies_per_seed: u32,  // consecutive copies drawing as one seed; 0 or 1: each its own
 }
 
 var<immediate> p: Fill;
@@ -46,7 +48,7 @@ fn slot(i: u32) -> Slot {
         return Slot(p.draw, p.first + i);
     }
     let copy = i / p.copy_len;
-    return Slot(rng_copy_draw(p.draw, copy), p.first + i - copy * p.copy_len);
+    return Slot(rng_seed_copy_draw(p.draw, copy, p.copies_per_seed), p.first + i - copy * p.copy_len);
 }
 
 // The raw first word of each element's block.

@@ -41,4 +41,5 @@ pub mod rl;
 pub mod run;
 pub mod selftest;
 pub mod stats;
+pub mod sweep;
 pub mod toy;

@@ -27,6 +27,10 @@ enum Command {
     },
     /// Train a QIPO policy on an offline-RL dataset (or resume a run).
     Train(qipo::commands::train::TrainArgs),
+    /// Seeds × β grids on one or more datasets, trained in the same dispatches, with a results
+    /// table against the paper (or a Slurm job array of them).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+    Sweep(qipo::commands::sweep::SweepArgs),
     /// Evaluate a trained policy (or the zero or random baseline) in MuJoCo, AntMaze or OGBench.
     Eval(qipo::commands::eval::EvalArgs),
     /// Compare two runs' final evaluations, episode by episode: A - B with its standard error.
@@ -120,6 +124,7 @@ fn run(cli: Cli) -> Result<()> {
             qipo::bench::report(&results, json, json_file.as_deref(), train::format_table, &Terminal)
         }
         Command::Train(args) => qipo::commands::train::run(&Gpu::new(&cli.adapter)?, args),
+        Command::Sweep(args) => qipo::commands::sweep::run(&cli.adapter, args),
         Command::Eval(args) => qipo::commands::eval::run(&cli.adapter, args),
         Command::Compare(args) => qipo::commands::compare::run(args),
         Command::Sample(args) => qipo::commands::sample::run(&Gpu::new(&cli.adapter)?, args),

@@ -58,6 +58,13 @@ impl RngDraw {
         let seed = (self.seed_lo as u64 | (self.seed_hi as u64) << 32).wrapping_add(copy as u64);
         Self::new(seed, self.stream, self.call)
     }
+
+    /// The draw of copy `copy` when each seed trains `copies_per_seed` consecutive copies
+    /// (`rng_seed_copy_draw`): its seed's, so every setting of a seed draws what the seed's
+    /// run alone draws.
+    pub fn for_seed_copy(&self, copy: u32, copies_per_seed: u32) -> Self {
+        self.for_copy(copy / copies_per_seed.max(1))
+    }
 }
 
 /// One stream of draws: a seed, a purpose, and how many draws were handed out so far.

@@ -113,7 +113,7 @@ fn flow_pair_copies_match_per_seed_pairs() {
             xt_off: ((rows + first) * dim) as u32,
             t_off: (rows + first) as u32,
             target_off: ((rows + first) * dim) as u32,
-            copy_rows: 0,
+            ..Default::default()
         };
         op.record_with(&mut rec, params);
     }
@@ -148,4 +148,50 @@ fn flow_pair_copies_match_per_seed_pairs() {
             assert_ne!(t[rows_c.clone()], t[other * copy_rows..][..copy_rows], "{what}: times same as copy {other}");
         }
     }
+}
+
+/// A grid of settings per seed: consecutive copies of one seed draw that seed's noise and
+/// times (each on its own data rows), bit for bit what the single-copy kernel gives with the
+/// seed's draws.
+#[test]
+fn flow_pair_copies_of_one_seed_draw_that_seeds_numbers() {
+    use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
+    use qipo::random::{streams, RngStream};
+    let gpu = gpu();
+    let (copies, per_seed, copy_rows, dim) = (4usize, 2usize, 6usize, 2usize);
+    let rows = copies * copy_rows;
+    let x1 = random(5, rows * dim, 1.0);
+    let mut noise = RngStream::new(41, streams::FLOW_NOISE);
+    let mut time = RngStream::new(41, streams::FLOW_TIME);
+    let (noise_draw, time_draw) = (noise.peek(), time.peek());
+    let x1_buf = GpuBuffer::from_slice(gpu, "x1", &x1).unwrap();
+    let xt = GpuBuffer::zeros(gpu, "x_t", 2 * rows * dim).unwrap();
+    let t = GpuBuffer::zeros(gpu, "t", 2 * rows).unwrap();
+    let target = GpuBuffer::zeros(gpu, "target", 2 * rows * dim).unwrap();
+    let grid = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target).unwrap().with_copies_per_seed(per_seed);
+    let alone = FlowPairs::new(gpu, &x1_buf, &xt, &t, &target).unwrap();
+    let mut rec = Recorder::new(gpu);
+    grid.record_copies(&mut rec, copies, copy_rows, dim, &mut noise, &mut time);
+    for c in 0..copies {
+        let (first, seed_copy) = (c * copy_rows, (c / per_seed) as u32);
+        let params = FlowPairsParams {
+            noise: noise_draw.for_copy(seed_copy),
+            time: time_draw.for_copy(seed_copy),
+            rows: copy_rows as u32,
+            dim: dim as u32,
+            x1_off: (first * dim) as u32,
+            xt_off: ((rows + first) * dim) as u32,
+            t_off: (rows + first) as u32,
+            target_off: ((rows + first) * dim) as u32,
+            ..Default::default()
+        };
+        alone.record_with(&mut rec, params);
+    }
+    rec.submit_and_wait().unwrap();
+    let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+    let (xt, t) = (bits(xt.read::<f32>(gpu).unwrap()), bits(t.read::<f32>(gpu).unwrap()));
+    assert_eq!(xt[..rows * dim], xt[rows * dim..], "x_t of every copy is its seed's");
+    assert_eq!(t[..rows], t[rows..], "t of every copy is its seed's");
+    assert_eq!(t[..copy_rows], t[copy_rows..2 * copy_rows], "one seed's copies draw the same times");
+    assert_ne!(t[..copy_rows], t[2 * copy_rows..3 * copy_rows], "the next seed draws its own");
 }

@@ -69,3 +69,28 @@ fn tables_too_short_for_their_rows_are_refused() {
     let err = Gather::new(gpu, &[GatherTable { src: &src, out: &out, width: 3, per_copy: false }], 4).err().unwrap();
     assert!(err.to_string().contains("short table"), "{err}");
 }
+
+/// A grid of settings per seed: consecutive copies of one seed draw that seed's indices, each
+/// still reading its own table.
+#[test]
+fn copies_of_one_seed_draw_that_seeds_indices() {
+    let gpu = gpu();
+    let (n, copies, per_seed, rows) = (50usize, 4usize, 2usize, 9usize);
+    let draw = RngDraw::new(0xFFFF_FFFF, streams::MINIBATCH, 3);
+    // Copy c's table holds n rows of the value 1000·c + row.
+    let tables: Vec<u32> = (0..copies as u32).flat_map(|c| (0..n as u32).map(move |r| 1000 * c + r)).collect();
+    let src = GpuBuffer::from_slice(gpu, "tables", &tables).unwrap();
+    let out = GpuBuffer::zeros(gpu, "gathered", copies * rows).unwrap();
+    let table = GatherTable { src: &src, out: &out, width: 1, per_copy: true };
+    let op = Gather::new(gpu, &[table], n).unwrap().with_copies_per_seed(per_seed);
+    let mut rec = Recorder::new(gpu);
+    op.record(&mut rec, draw, copies, rows);
+    rec.submit_and_wait().unwrap();
+    let gathered: Vec<u32> = out.read(gpu).unwrap();
+    for c in 0..copies {
+        let seed_draw = draw.for_seed_copy(c as u32, per_seed as u32);
+        let want: Vec<u32> =
+            qipo::reference::rng::fill_indices(seed_draw, rows, n as u32).iter().map(|i| 1000 * c as u32 + i).collect();
+        assert_eq!(gathered[c * rows..][..rows], want[..], "copy {c}");
+    }
+}

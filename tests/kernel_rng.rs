@@ -492,3 +492,31 @@ fn invalid_distributions_are_errors() {
         assert!(RngFill::new(gpu, &out, bad).is_err(), "{bad:?} accepted");
     }
 }
+
+/// A grid of settings per seed: with `copies_per_seed` consecutive copies sharing a seed,
+/// block c is the plain fill with seed c / copies_per_seed's draw (`RngDraw::for_seed_copy`).
+#[test]
+fn copies_of_one_seed_fill_that_seeds_numbers() {
+    let gpu = gpu();
+    let (copies, per_seed, copy_len) = (6usize, 3usize, 19usize);
+    let draw = RngDraw::new(0x0000_0003_FFFF_FFFF, streams::SUPPORT, 4);
+    for distribution in copy_distributions() {
+        let out = GpuBuffer::zeros(gpu, "fill", 2 * copies * copy_len).unwrap();
+        let fill = RngFill::new(gpu, &out, distribution).unwrap().with_copies_per_seed(per_seed);
+        let alone = RngFill::new(gpu, &out, distribution).unwrap();
+        let mut rec = Recorder::new(gpu);
+        fill.record_part(&mut rec, draw, 0, copies, copy_len, 0);
+        for c in 0..copies {
+            let own = draw.for_seed_copy(c as u32, per_seed as u32);
+            alone.record_draw(&mut rec, own, (copies + c) * copy_len, copy_len);
+        }
+        rec.submit_and_wait().unwrap();
+        let words: Vec<u32> = out.read(gpu).unwrap();
+        let (together, alone) = words.split_at(copies * copy_len);
+        assert_eq!(together, alone, "{distribution:?}: each copy fills its seed's numbers");
+        let block = |c: usize| &together[c * copy_len..][..copy_len];
+        assert_eq!(block(0), block(per_seed - 1), "{distribution:?}: one seed's copies draw alike");
+        assert_ne!(block(0), block(per_seed), "{distribution:?}: the next seed draws its own");
+        assert_eq!(draw.for_seed_copy(4, 3), draw.for_copy(1));
+    }
+}

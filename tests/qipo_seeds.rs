@@ -7,8 +7,9 @@ mod cli_support;
 use std::path::Path;
 use std::process::Output;
 
-use cli_support::{fails, metrics_without_timings as metrics, ok, qipo, scratch};
-use qipo::run::checkpoint::Checkpoint;
+use cli_support::{
+    assert_same, assert_same_checkpoint, fails, metrics_without_timings as metrics, ok, qipo, read_json, scratch,
+};
 use serde_json::Value;
 
 const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
@@ -36,51 +37,6 @@ fn train(out: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(&SHORT);
     args.extend_from_slice(extra);
     qipo(&args)
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// Every number of `a` and `b` within a relative `tol`, and everything else equal.
-fn assert_same(what: &str, a: &Value, b: &Value, tol: f64) {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
-            assert!((x - y).abs() <= tol * x.abs().max(1e-3), "{what}: {x} alone, {y} among seeds");
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{what}: fields");
-            for (key, value) in x {
-                if key != "seconds" && key != "env_steps_per_s" {
-                    assert_same(&format!("{what}.{key}"), value, &y[key], tol);
-                }
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            assert_eq!(x.len(), y.len(), "{what}: lengths");
-            for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                assert_same(&format!("{what}[{i}]"), u, v, tol);
-            }
-        }
-        _ => assert_eq!(a, b, "{what}"),
-    }
-}
-
-/// Every tensor of a stage's checkpoint, alone and among seeds.
-fn assert_same_checkpoint(alone: &Path, among: &Path, stage: &str) {
-    let path = |run: &Path| run.join("checkpoints").join(format!("{stage}.safetensors"));
-    let (a, b) = (Checkpoint::load(&path(alone)).unwrap(), Checkpoint::load(&path(among)).unwrap());
-    assert_eq!(a.tensors.keys().collect::<Vec<_>>(), b.tensors.keys().collect::<Vec<_>>(), "{stage} tensors");
-    for (name, (shape, values)) in &a.tensors {
-        let (other_shape, other) = &b.tensors[name];
-        assert_eq!(shape, other_shape, "{stage} {name}");
-        for (x, y) in values.iter().zip(other) {
-            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{stage} {name}: {x} alone, {y} among seeds");
-        }
-    }
-    assert_eq!(a.meta, b.meta, "{stage} metadata");
 }
 
 /// Two seeds trained together, interrupted and resumed, against each trained alone.

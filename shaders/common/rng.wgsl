@@ -45,6 +45,14 @@ fn rng_copy_draw(draw: RngDraw, copy: u32) -> RngDraw {
     return RngDraw(lo, draw.seed_hi + carry, draw.stream, draw.call);
 }
 
+// The draw of copy `copy` when each seed trains `copies_per_seed` consecutive copies (a grid of
+// settings, such as several β, per seed): all of a seed's copies draw what that seed's run
+// alone draws, so copy c is seed c / copies_per_seed's run with its own setting. 0 or 1: one
+// copy per seed.
+fn rng_seed_copy_draw(draw: RngDraw, copy: u32, copies_per_seed: u32) -> RngDraw {
+    return rng_copy_draw(draw, copy / max(copies_per_seed, 1u));
+}
+
 // Philox4x32 constants: the round multipliers and the Weyl sequence that bumps the key.
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;

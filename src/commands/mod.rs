@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod eval;
 pub mod info;
 pub mod sample;
+pub mod sweep;
 pub mod toy;
 pub mod train;
 

@@ -185,28 +185,12 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
             (runs, configs, dataset)
         }
         None => {
-            let preset = args.preset.clone().or_else(|| preset_for_dataset(&args.dataset).map(str::to_string));
-            let mut config = resolve(preset.as_deref(), args.config.as_deref(), &args.overrides)?;
-            // --seed wins over a `seed` in the config file or a --set.
-            if let Some(seed) = args.seed {
-                config.seed = seed;
-            }
+            let (mut config, preset) =
+                settings(&args.dataset, args.preset.as_deref(), args.config.as_deref(), &args.overrides, args.seed)?;
             // The dataset is read, and the networks' sizes checked against it, before the run
             // directory exists, so bad input leaves nothing behind.
             let dataset = Dataset::open(&args.dataset)?;
-            if config.run.eval_env.spec().is_none() {
-                // Evaluate where the data came from, when its metadata or name (or else the
-                // preset) says.
-                let from_preset = || preset.as_deref().and_then(|p| p.parse::<EnvSpec>().ok());
-                if let Some(spec) = env_of(&dataset).or_else(from_preset) {
-                    config.run.eval_env = EvalEnv::of(spec);
-                }
-            }
-            if config.run.score == ScoreMode::Auto {
-                (config.run.score, config.run.ref_min_score, config.run.ref_max_score) =
-                    Scoring::of(&dataset.references).settings();
-            }
-            run_eval_env(&config, &args.dataset)?;
+            fit_to_dataset(&mut config, preset.as_deref(), &dataset, &args.dataset)?;
             let last_seed = config.seed.checked_add(args.seeds - 1).filter(|&s| s <= i64::MAX as u64);
             let Some(last_seed) = last_seed else {
                 bail!(
@@ -220,10 +204,7 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
             let configs: Vec<TrainConfig> =
                 (config.seed..=last_seed).map(|seed| TrainConfig { seed, ..config.clone() }).collect();
             let out = args.out.clone().unwrap_or_else(|| {
-                // A Minari dataset is named by its id; its file is always main_data.hdf5.
-                let stem = dataset.id.as_deref().map(|id| id.replace('/', "-")).unwrap_or_else(|| {
-                    args.dataset.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-                });
+                let stem = dataset_name(&dataset, &args.dataset);
                 let seeds = match args.seeds {
                     1 => format!("seed{}", config.seed),
                     _ => format!("seeds{}-{last_seed}", config.seed),
@@ -255,6 +236,53 @@ pub fn train(gpu: &Gpu, args: &TrainArgs, report: &dyn Report) -> Result<TrainOu
         }
     };
     finish(gpu, dataset, runs, configs, args, report)
+}
+
+/// The name runs of `dataset` (opened from `name`) are given: a Minari dataset's id (its file
+/// is always main_data.hdf5), else the file's stem.
+pub fn dataset_name(dataset: &Dataset, name: &Path) -> String {
+    dataset
+        .id
+        .as_deref()
+        .map(|id| id.replace('/', "-"))
+        .unwrap_or_else(|| name.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+}
+
+/// The settings of a run on the dataset `name`: its preset (`preset`, else the one named like
+/// the dataset), then the file `config`, then `overrides`, then `seed`; with the preset used.
+pub fn settings(
+    name: &Path,
+    preset: Option<&str>,
+    config: Option<&Path>,
+    overrides: &[String],
+    seed: Option<u64>,
+) -> Result<(TrainConfig, Option<String>)> {
+    let preset = preset.map(str::to_string).or_else(|| preset_for_dataset(name).map(str::to_string));
+    let mut settings = resolve(preset.as_deref(), config, overrides)?;
+    // --seed wins over a `seed` in the config file or a --set.
+    if let Some(seed) = seed {
+        settings.seed = seed;
+    }
+    Ok((settings, preset))
+}
+
+/// Completes `config` with what `dataset` (opened from `name`) says: the environment to
+/// evaluate in, unless set, and the reference scores, when automatic.
+pub fn fit_to_dataset(config: &mut TrainConfig, preset: Option<&str>, dataset: &Dataset, name: &Path) -> Result<()> {
+    if config.run.eval_env.spec().is_none() {
+        // Evaluate where the data came from, when its metadata or name (or else the preset)
+        // says.
+        let from_preset = || preset.and_then(|p| p.parse::<EnvSpec>().ok());
+        if let Some(spec) = env_of(dataset).or_else(from_preset) {
+            config.run.eval_env = EvalEnv::of(spec);
+        }
+    }
+    if config.run.score == ScoreMode::Auto {
+        (config.run.score, config.run.ref_min_score, config.run.ref_max_score) =
+            Scoring::of(&dataset.references).settings();
+    }
+    run_eval_env(config, name)?;
+    Ok(())
 }
 
 /// The dataset `name` (a file or a Minari id), checked against the settings of the seeds' runs.

@@ -46,7 +46,7 @@ impl EulerSampler {
         let per_step = copies * capacity;
         let grid: Vec<f32> = (0..steps).flat_map(|k| std::iter::repeat_n(k as f32 / steps as f32, per_step)).collect();
         let times = GpuBuffer::from_slice(gpu, "euler times", &grid)?;
-        let noise = RngFill::new(gpu, &x, Distribution::STANDARD_NORMAL)?;
+        let noise = RngFill::new(gpu, &x, Distribution::STANDARD_NORMAL)?.with_copies_per_seed(net.copies_per_seed);
         let inputs = VelocityInputs { x: &x, t: &times, cond, repeat };
         let pass = VelocityPass::new(gpu, net, inputs, capacity, Purpose::Sampling)?;
         let euler = EulerStep::new(gpu, pass.output(), &x)?;

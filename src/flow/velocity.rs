@@ -96,6 +96,10 @@ pub struct VelocityNet {
     pub spec: VelocitySpec,
     pub net: Network,
     pub frequencies: GpuBuffer,
+    /// Consecutive copies that belong to one seed (a grid of settings per seed, see
+    /// [`Self::repeat_copies`]): training and sampling draw each seed's random numbers for
+    /// all of them. 1: a copy per seed.
+    pub copies_per_seed: usize,
 }
 
 impl VelocityNet {
@@ -157,6 +161,7 @@ impl VelocityNet {
             spec: spec.clone(),
             net,
             frequencies: GpuBuffer::from_slice(gpu, "time frequencies", &frequencies.concat())?,
+            copies_per_seed: 1,
         })
     }
 
@@ -193,7 +198,24 @@ impl VelocityNet {
         let frequencies: Vec<f32> = self.frequencies.read(gpu)?;
         let params: Vec<Vec<f32>> = params.chunks(n).map(<[f32]>::to_vec).collect();
         let frequencies: Vec<Vec<f32>> = frequencies.chunks(f.max(1)).take(params.len()).map(<[f32]>::to_vec).collect();
-        Self::copies_from_parts(gpu, &self.spec, &params, &frequencies)
+        let net = Self::copies_from_parts(gpu, &self.spec, &params, &frequencies)?;
+        Ok(Self { copies_per_seed: self.copies_per_seed, ..net })
+    }
+
+    /// A network of `times` consecutive copies of each of this one's: copy c·times + b is
+    /// copy c, and the `times` copies of one seed draw that seed's random numbers (for a
+    /// grid of settings trained per seed from the same start).
+    pub fn repeat_copies(&self, gpu: &Gpu, times: usize) -> Result<Self> {
+        ensure!(times > 0, "a network repeated 0 times");
+        let n = self.spec.param_count();
+        let f = self.spec.time_features / 2;
+        let params: Vec<f32> = self.params().read(gpu)?;
+        let frequencies: Vec<f32> = self.frequencies.read(gpu)?;
+        let copy = |c: usize| (params[c * n..(c + 1) * n].to_vec(), frequencies[c * f..(c + 1) * f].to_vec());
+        let (params, frequencies): (Vec<_>, Vec<_>) =
+            (0..self.copies()).flat_map(|c| std::iter::repeat_n(copy(c), times)).unzip();
+        let net = Self::copies_from_parts(gpu, &self.spec, &params, &frequencies)?;
+        Ok(Self { copies_per_seed: self.copies_per_seed * times, ..net })
     }
 }
 

@@ -61,7 +61,7 @@ impl WeightedFlowStep {
         let grad = pass.output_grad().expect("a training pass has an output gradient");
         Ok(Self {
             adam: Adam::for_copies(gpu, net.params(), net.grads(), adam, copies)?,
-            pairs: FlowPairs::new(gpu, batch.x1, &x_t, &t, &target)?,
+            pairs: FlowPairs::new(gpu, batch.x1, &x_t, &t, &target)?.with_copies_per_seed(net.copies_per_seed),
             loss: SquaredError::new(gpu, pass.output(), &target, Some(batch.weights), grad, &losses)?,
             pass,
             losses,

@@ -31,14 +31,25 @@ pub struct FlowPairsParams {
     pub target_off: u32,
     /// Rows per copy of a network, each drawing with its own seed (0: one network).
     pub copy_rows: u32,
+    /// Consecutive copies that draw as one seed (0 or 1: each copy its own seed).
+    pub copies_per_seed: u32,
 }
 
 /// Draws x0 and t and writes x_t and the target velocity x1 - x0 for a batch of data rows.
-pub struct FlowPairs(Bound);
+pub struct FlowPairs {
+    bound: Bound,
+    copies_per_seed: usize,
+}
 
 impl FlowPairs {
     pub fn new(gpu: &Gpu, x1: &GpuBuffer, x_t: &GpuBuffer, t: &GpuBuffer, target: &GpuBuffer) -> Result<Self> {
-        Ok(Self(Bound::new(gpu, &FLOW_PAIRS, &[x1, x_t, t, target])?))
+        Ok(Self { bound: Bound::new(gpu, &FLOW_PAIRS, &[x1, x_t, t, target])?, copies_per_seed: 1 })
+    }
+
+    /// The pairs for copies of which each seed trains `copies_per_seed` consecutive ones (a
+    /// grid of settings per seed): those draw their seed's noise and times.
+    pub fn with_copies_per_seed(self, copies_per_seed: usize) -> Self {
+        Self { copies_per_seed: copies_per_seed.max(1), ..self }
     }
 
     /// Records pairs for `rows` rows of `dim` values (all offsets 0), taking one draw from
@@ -71,6 +82,7 @@ impl FlowPairs {
             rows: (copies * copy_rows) as u32,
             dim: dim as u32,
             copy_rows: if copies > 1 { copy_rows as u32 } else { 0 },
+            copies_per_seed: self.copies_per_seed as u32,
             ..Default::default()
         };
         self.record_with(rec, p);
@@ -78,6 +90,6 @@ impl FlowPairs {
 
     /// Records with explicit draws and offsets.
     pub fn record_with(&self, rec: &mut Recorder, params: FlowPairsParams) {
-        self.0.record_1d(rec, &params, params.rows as usize);
+        self.bound.record_1d(rec, &params, params.rows as usize);
     }
 }

@@ -34,6 +34,8 @@ pub struct GatherParams {
     pub n: u32,
     pub widths: [u32; MAX_TABLES],
     pub strides: [u32; MAX_TABLES],
+    /// Consecutive copies that draw as one seed (0 or 1: each copy its own seed).
+    pub copies_per_seed: u32,
 }
 
 fn u(x: usize) -> u32 {
@@ -60,6 +62,7 @@ pub struct Gather {
     per_copy: [bool; MAX_TABLES],
     src_len: [usize; MAX_TABLES],
     out_len: [usize; MAX_TABLES],
+    copies_per_seed: usize,
 }
 
 impl Gather {
@@ -87,7 +90,14 @@ impl Gather {
             per_copy: slots.map(|(t, w)| w > 0 && t.per_copy),
             src_len: slots.map(|(t, _)| t.src.len),
             out_len: slots.map(|(t, _)| t.out.len),
+            copies_per_seed: 1,
         })
+    }
+
+    /// The gather for copies of which each seed trains `copies_per_seed` consecutive ones (a
+    /// grid of settings per seed): those draw their seed's indices, each from its own tables.
+    pub fn with_copies_per_seed(self, copies_per_seed: usize) -> Self {
+        Self { copies_per_seed: copies_per_seed.max(1), ..self }
     }
 
     /// Records the gather of `copies` minibatches of `copy_rows` rows, copy c's indices drawn
@@ -115,6 +125,7 @@ impl Gather {
             n: u(self.n),
             widths: self.widths.map(u),
             strides,
+            copies_per_seed: u(self.copies_per_seed),
         };
         self.bound.record_1d(rec, &params, count);
     }

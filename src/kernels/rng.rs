@@ -38,6 +38,8 @@ pub struct FillParams {
     pub shift: f32,
     pub copy_len: u32,
     pub first: u32,
+    /// Consecutive copies that draw as one seed (0 or 1: each copy its own seed).
+    pub copies_per_seed: u32,
 }
 
 /// What a fill kernel writes into each element.
@@ -100,6 +102,7 @@ pub struct RngFill {
     bound: Bound,
     distribution: Distribution,
     out_len: usize,
+    copies_per_seed: usize,
 }
 
 impl RngFill {
@@ -107,7 +110,14 @@ impl RngFill {
     pub fn new(gpu: &Gpu, out: &GpuBuffer, distribution: Distribution) -> Result<Self> {
         distribution.check()?;
         let bound = Bound::new(gpu, distribution.kernel(), &[out])?;
-        Ok(Self { bound, distribution, out_len: out.len })
+        Ok(Self { bound, distribution, out_len: out.len, copies_per_seed: 1 })
+    }
+
+    /// The fill for copies of a network of which each seed trains `copies_per_seed`
+    /// consecutive ones (a grid of settings per seed): those draw the same numbers, their
+    /// seed's.
+    pub fn with_copies_per_seed(self, copies_per_seed: usize) -> Self {
+        Self { copies_per_seed: copies_per_seed.max(1), ..self }
     }
 
     pub fn distribution(&self) -> Distribution {
@@ -159,8 +169,17 @@ impl RngFill {
         }
         let (n, scale, shift) = self.distribution.params();
         let copy_len = if copies > 1 { u(copy_len) } else { 0 };
-        let params =
-            FillParams { draw, offset: u(offset), count: u(count), n, scale, shift, copy_len, first: u(first) };
+        let params = FillParams {
+            draw,
+            offset: u(offset),
+            count: u(count),
+            n,
+            scale,
+            shift,
+            copy_len,
+            first: u(first),
+            copies_per_seed: u(self.copies_per_seed),
+        };
         self.bound.record_1d(rec, &params, count);
     }
 }

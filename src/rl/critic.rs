@@ -130,6 +130,22 @@ impl TwinCritic {
         })
     }
 
+    /// A critic of `times` consecutive copies of each seed's heads and targets: the critic a
+    /// grid of `times` settings per seed weighs its actions with, each its seed's.
+    pub fn repeat_seeds(&self, gpu: &Gpu, times: usize) -> Result<Self> {
+        let n = self.spec.param_count();
+        let repeated = |mlp: &Mlp| -> Result<Vec<Vec<f32>>> {
+            let params: Vec<f32> = mlp.params.read(gpu)?;
+            let heads: Vec<&[f32]> = params.chunks(n).collect();
+            Ok(heads
+                .chunks(2)
+                .flat_map(|twin| std::iter::repeat_n(twin, times))
+                .flat_map(|twin| twin.iter().map(|head| head.to_vec()))
+                .collect())
+        };
+        Self::from_params(gpu, &self.spec, &repeated(&self.online)?, &repeated(&self.target)?)
+    }
+
     /// Both heads and their targets into each seed's checkpoint.
     pub fn save(&self, gpu: &Gpu, ckpts: &mut [Checkpoint]) -> Result<()> {
         save_mlp_seeds(ckpts, gpu, &ONLINE_HEADS, &self.online)?;

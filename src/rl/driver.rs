@@ -77,10 +77,12 @@ pub struct StageContext<'a> {
     pub ring_len: usize,
 }
 
-/// What each seed writes to as it trains.
+/// What each run writes to as it trains, and its β.
 pub struct SeedState<'a> {
     pub run: &'a RunDir,
     pub metrics: MetricsWriter,
+    /// Its `policy.beta`: the runs of one seed may differ in it.
+    pub beta: f64,
 }
 
 /// What every stage of a run shares: the device, the settings, the data, each seed's run
@@ -89,9 +91,15 @@ pub struct Driver<'a> {
     /// Optimisation steps this invocation may still take (None: no limit).
     pub budget: Option<u64>,
     pub gpu: &'a Gpu,
-    /// The first seed's settings; the others differ only in the seed.
+    /// The first seed's settings; the others differ only in the seed (and, with a grid of
+    /// β, in `policy.beta`).
     pub config: &'a TrainConfig,
+    /// Every run: seed by seed, and within a seed its values of β, in order.
     pub seeds: Vec<SeedState<'a>>,
+    /// The runs of each seed, one per value of β. Behaviour, support and critic train a copy
+    /// per seed and save it into each of the seed's runs; the policy stage trains a copy per
+    /// run. 1: no grid.
+    pub runs_per_seed: usize,
     pub data: &'a GpuDataset,
     /// Where policies are evaluated, if the run knows its environment.
     pub eval_env: Option<EnvSpec>,
@@ -196,14 +204,34 @@ impl Driver<'_> {
         }
     }
 
+    /// The seeds: copies of the networks of every stage before policy improvement.
     pub fn copies(&self) -> usize {
-        self.seeds.len()
+        self.seeds.len() / self.runs_per_seed
     }
 
-    /// Writes each seed's record (one per seed) to its metrics.
+    /// The copies `stage` trains: a copy per run in policy improvement and its evaluation,
+    /// else a copy per seed.
+    pub fn stage_copies(&self, stage: Stage) -> usize {
+        match stage {
+            Stage::Policy | Stage::Evaluation => self.seeds.len(),
+            _ => self.copies(),
+        }
+    }
+
+    /// The runs copy `copy` of a network of `copies` copies is saved and recorded into: its
+    /// own, or with a copy per seed, each of its seed's.
+    fn runs_of(&self, copies: usize, copy: usize) -> std::ops::Range<usize> {
+        let per_copy = self.seeds.len() / copies.max(1);
+        copy * per_copy..(copy + 1) * per_copy
+    }
+
+    /// Writes the records (one per copy of the stage's networks) to the metrics of each
+    /// copy's runs.
     pub fn record(&mut self, stage: Stage, step: u64, fields: &[impl Serialize]) -> Result<()> {
-        for (seed, fields) in self.seeds.iter_mut().zip(fields) {
-            seed.metrics.record_fields(stage, step, fields)?;
+        for (copy, record) in fields.iter().enumerate() {
+            for r in self.runs_of(fields.len(), copy) {
+                self.seeds[r].metrics.record_fields(stage, step, record)?;
+            }
         }
         Ok(())
     }
@@ -230,12 +258,13 @@ impl Driver<'_> {
     fn check_finite<M: StageMetrics>(&self, stage: Stage, step: u64, metrics: &[M]) -> Result<()> {
         let checks: Vec<_> = metrics.iter().map(StageMetrics::finite_checks).collect();
         for k in 0..checks.first().map_or(0, Vec::len) {
-            for (seed, checks) in self.seeds.iter().zip(&checks) {
+            for (copy, checks) in checks.iter().enumerate() {
                 let (what, value) = checks[k];
                 if !value.is_finite() {
                     // Checkpoints are saved only after this check, so the stage's one on disk
                     // is good; before its first, there is none to promise.
-                    let checkpoint = seed.run.checkpoint_path(stage);
+                    let run = self.seeds[self.runs_of(metrics.len(), copy).start].run;
+                    let checkpoint = run.checkpoint_path(stage);
                     let kept = match checkpoint.exists() {
                         true => format!("the last good checkpoint is kept in {}", checkpoint.display()),
                         false => format!("no checkpoint of the {stage} stage was saved before it"),
@@ -257,19 +286,22 @@ impl Driver<'_> {
         step: u64,
         done: bool,
     ) -> Result<()> {
-        let mut ckpts = self.new_checkpoints(step);
+        let copies = self.stage_copies(stage);
+        let mut ckpts = self.new_checkpoints(step, copies);
         trainer.save(self.gpu, &mut ckpts)?;
-        for (c, ((seed, mut ckpt), state)) in self.seeds.iter().zip(ckpts).zip(states.iter_mut()).enumerate() {
+        for (r, (seed, state)) in self.seeds.iter().zip(states.iter_mut()).enumerate() {
+            // A copy per seed is saved into each of the seed's runs.
+            let mut ckpt = ckpts[r * copies / self.seeds.len()].clone();
             if done {
                 state.complete(stage);
             } else {
                 state.set_progress(stage, step);
             }
             state.metrics_records = seed.metrics.records();
-            let seed_number = self.config.seed.wrapping_add(c as u64);
+            let seed_number = self.config.seed.wrapping_add((r / self.runs_per_seed) as u64);
             ckpt.set_identity(&CheckpointIdentity { stage, step, seed: seed_number, state: state.clone() })?;
             std::fs::create_dir_all(seed.run.checkpoint_dir())?;
-            if self.copies() > 1 {
+            if self.seeds.len() > 1 {
                 // The seeds' checkpoints are replaced one after the other: each keeps the one
                 // it replaces, for a kill in between (see RunDir::roll_back_to).
                 seed.run.keep_previous_checkpoint(stage)?;
@@ -296,9 +328,11 @@ impl Driver<'_> {
         self.write_states(states)
     }
 
-    /// Every seed's checkpoint of `stage`.
+    /// The checkpoint of `stage` of every copy it trains (with a copy per seed: of the
+    /// seed's first run).
     pub fn load(&self, stage: Stage) -> Result<Vec<Checkpoint>> {
-        self.seeds.iter().map(|seed| self.load_one(seed.run, stage)).collect()
+        let copies = self.stage_copies(stage);
+        (0..copies).map(|copy| self.load_one(self.seeds[self.runs_of(copies, copy).start].run, stage)).collect()
     }
 
     fn load_one(&self, run: &RunDir, stage: Stage) -> Result<Checkpoint> {
@@ -315,14 +349,14 @@ impl Driver<'_> {
         Ok(ckpt)
     }
 
-    /// A fresh checkpoint per seed.
-    fn new_checkpoints(&self, step: u64) -> Vec<Checkpoint> {
+    /// A fresh checkpoint per copy.
+    fn new_checkpoints(&self, step: u64, copies: usize) -> Vec<Checkpoint> {
         let mut ckpt = Checkpoint::new();
         ckpt.set_meta("step", step.to_string());
         ckpt.set_meta("dataset.len", self.data.len.to_string());
         ckpt.set_meta("dataset.obs_dim", self.data.obs_dim.to_string());
         ckpt.set_meta("dataset.act_dim", self.data.act_dim.to_string());
-        vec![ckpt; self.copies()]
+        vec![ckpt; copies]
     }
 
     /// Plots every seed's learning curves.
@@ -353,7 +387,8 @@ impl Driver<'_> {
         let (gpu, report) = (self.gpu, self.report);
         let report = if quiet { &Silent } else { report };
         let mut reports = Vec::new();
-        for c in 0..self.copies() {
+        let copies = net.copies();
+        for c in 0..copies {
             let single;
             let copy = match net.copies() {
                 1 => net,
@@ -362,7 +397,9 @@ impl Driver<'_> {
                     &single
                 }
             };
-            let seed = self.eval_seed.wrapping_add(c as u64);
+            // Every run of a seed starts its seed's episodes.
+            let seed_index = self.runs_of(copies, c).start / self.runs_per_seed;
+            let seed = self.eval_seed.wrapping_add(seed_index as u64);
             reports.push(self.evaluator()?.run_with_seed(gpu, copy, name, report, seed)?);
         }
         Ok(reports)

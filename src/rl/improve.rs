@@ -8,7 +8,10 @@
 //!     L = Σ_i Σ_j g_ij ‖v(a_ij,t, t, s_i) - (a_ij - x0_ij)‖² / batch.
 //!
 //! A policy of copies (seeds) improves every copy in the same dispatches, each against its
-//! own seed's critic, with its own support sets (a table per seed) and minibatches.
+//! own seed's critic, with its own support sets (a table per seed) and minibatches. A grid
+//! of β per seed is more copies of the same kind: each seed's behaviour policy and critic
+//! repeated once per β ([`VelocityNet::repeat_copies`]), each copy with its own β in the
+//! weights, drawing its seed's random numbers.
 
 use anyhow::Result;
 
@@ -48,6 +51,8 @@ struct SupportValues {
 
 pub struct PolicyImprover {
     pub config: PolicyConfig,
+    /// Each copy's β in the weights g_ij (`config.beta` unless set per copy).
+    betas: Vec<f64>,
     /// len×(M+1)×act_dim per seed: each state's support set, dataset action first.
     pub support: GpuBuffer,
     /// len×(M+1) per seed: min(Q1, Q2) of every support action at the last renewal.
@@ -133,6 +138,7 @@ impl PolicyImprover {
         let adam = AdamConfig { lr: config.lr, ..Default::default() };
         Ok(Self {
             config: config.clone(),
+            betas: vec![config.beta; seeds],
             gather: Gather::new(
                 gpu,
                 &[
@@ -141,7 +147,8 @@ impl PolicyImprover {
                     GatherTable { src: &data.observations, out: &states, width: obs, per_copy: false },
                 ],
                 len,
-            )?,
+            )?
+            .with_copies_per_seed(policy.copies_per_seed),
             flow: WeightedFlowStep::new(gpu, policy, flow_batch, adam, ring_len)?,
             rng: ImproveRng::new(seed),
             support,
@@ -161,6 +168,13 @@ impl PolicyImprover {
     /// Steps recorded so far.
     pub fn steps(&self) -> u64 {
         self.steps
+    }
+
+    /// Gives copy c the β `betas[c]` in its weights from the next renewal on.
+    pub fn set_betas(&mut self, betas: &[f64]) -> Result<()> {
+        anyhow::ensure!(betas.len() == self.seeds, "{} values of β for {} copies", betas.len(), self.seeds);
+        self.betas = betas.to_vec();
+        Ok(())
     }
 
     /// Records a renewal: M fresh actions per state from the current policy, their Q values
@@ -206,7 +220,7 @@ impl PolicyImprover {
                 let offset = (c * len + first) * group;
                 let heads = self.values.pass.twin_heads(rows);
                 self.values.minimum.record_twin_heads(rec, heads, c, offset);
-                self.values.softmax.record_at(rec, offset, states, group, self.config.beta as f32);
+                self.values.softmax.record_at(rec, offset, states, group, self.betas[c] as f32);
             }
             first += states;
         }
@@ -246,14 +260,16 @@ pub struct Improvement<'a> {
 }
 
 impl<'a> Improvement<'a> {
-    /// Improves a copy of `behaviour` on `data` against `critic`, its weights averaged with
-    /// `ema` (0: not averaged), drawing from `seed`; `ring_len` steps' losses are kept between
-    /// reads.
+    /// Improves a copy of `behaviour` on `data` against `critic`, copy c with β `betas[c]`,
+    /// its weights averaged with `ema` (0: not averaged), drawing from `seed`; `ring_len`
+    /// steps' losses are kept between reads.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         at: StageContext<'a>,
         behaviour: &'a VelocityNet,
         critic: &'a TwinCritic,
         config: &PolicyConfig,
+        betas: &[f64],
         support: &SupportConfig,
         ema: f64,
     ) -> Result<Self> {
@@ -261,6 +277,7 @@ impl<'a> Improvement<'a> {
         let policy = Averaged::new(gpu, behaviour.duplicate(gpu)?, ema)?;
         let (online, used) = (&policy.online, policy.used());
         let mut improver = PolicyImprover::new(at, online, used, critic, config, support)?;
+        improver.set_betas(betas)?;
         policy.follow(gpu, &mut improver.flow.adam)?;
         let from_behaviour = match config.support_from {
             SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),

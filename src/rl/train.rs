@@ -13,6 +13,11 @@
 //! directory of its own, with exactly the metrics, checkpoints and evaluations a run of that
 //! seed alone would write (up to floating-point rounding), so any of them can be evaluated,
 //! or resumed, as a single run.
+//!
+//! A seed may also have several runs differing only in `policy.beta` (a grid of β, as
+//! `qipo sweep` trains): behaviour, support actions and critic do not depend on β, so they
+//! train once per seed and are saved into each of the seed's runs; policy improvement then
+//! trains a copy per run, each exactly the run of that seed and β alone.
 
 use std::time::Instant;
 
@@ -20,7 +25,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 
 use super::behaviour::{Pretraining, BEHAVIOUR};
-use super::config::{CriticKind, PolicyNetKind, TrainConfig};
+use super::config::{CriticKind, PolicyConfig, PolicyNetKind, TrainConfig};
 use super::critic::{value_networks, CriticTraining, TwinCritic};
 use super::driver::{Driver, SeedState, StageContext};
 use super::evaluation::{check_eval_env_dims, run_eval_env, EVAL_FILE};
@@ -93,8 +98,9 @@ pub struct SeedRun<'a> {
 
 /// Trains (or resumes) several seeds of one task together, seed c's run in `seeds[c]`. Their
 /// settings must be the same but for the seed, and the seeds consecutive, and have passed
-/// [`check_inputs`] with `dataset`; [`train`] is the case of one seed. Returns each seed's
-/// summary.
+/// [`check_inputs`] with `dataset`; [`train`] is the case of one seed. With a grid of β,
+/// `seeds` holds each seed's runs in turn, one per β, every seed with the same values in the
+/// same order (see [`check_seeds`]). Returns each run's summary.
 pub fn train_seeds(
     gpu: &Gpu,
     mut dataset: Dataset,
@@ -102,7 +108,7 @@ pub fn train_seeds(
     stop_after: Option<u64>,
     report: &dyn Report,
 ) -> Result<Vec<TrainSummary>> {
-    let config = check_seeds(seeds)?;
+    let (config, runs_per_seed) = check_seeds(seeds)?;
     for seed in seeds {
         seed.run.remove_temporaries()?;
     }
@@ -142,13 +148,14 @@ pub fn train_seeds(
     let mut runs = Vec::new();
     for (seed, state) in seeds.iter().zip(&states) {
         let metrics = MetricsWriter::open_truncated(&seed.run.metrics_path(), state.metrics_records)?;
-        runs.push(SeedState { run: seed.run, metrics });
+        runs.push(SeedState { run: seed.run, metrics, beta: seed.config.policy.beta });
     }
     let mut driver = Driver {
         budget: stop_after,
         gpu,
         config,
         seeds: runs,
+        runs_per_seed,
         data: &data,
         eval_env,
         evaluator: None,
@@ -217,21 +224,28 @@ pub fn check_network_sizes(
     Ok(())
 }
 
-/// The settings shared by every seed: the seeds' own must differ only in the seed, which
-/// must count up from the first one.
-fn check_seeds<'a>(seeds: &[SeedRun<'a>]) -> Result<&'a TrainConfig> {
+/// The settings shared by every run, and the runs of each seed. The runs' own settings must
+/// differ only in the seed, which counts up from the first one, and in `policy.beta`: each
+/// seed has the same number of consecutive runs, with the same values of β in the same order.
+fn check_seeds<'a>(seeds: &[SeedRun<'a>]) -> Result<(&'a TrainConfig, usize)> {
     let first = seeds.first().context("no seeds to train")?.config;
-    for (c, seed) in seeds.iter().enumerate() {
-        let expected = first.seed.wrapping_add(c as u64);
-        let same = TrainConfig { seed: first.seed, ..seed.config.clone() } == *first;
-        if !same || seed.config.seed != expected {
+    let runs_per_seed = seeds.iter().take_while(|s| s.config.seed == first.seed).count();
+    for (r, seed) in seeds.iter().enumerate() {
+        let expected = first.seed.wrapping_add((r / runs_per_seed) as u64);
+        let beta = seeds[r % runs_per_seed].config.policy.beta;
+        let policy = PolicyConfig { beta: first.policy.beta, ..seed.config.policy.clone() };
+        let same = TrainConfig { seed: first.seed, policy, ..seed.config.clone() } == *first;
+        if !same || seed.config.seed != expected || seed.config.policy.beta.to_bits() != beta.to_bits() {
             bail!(
-                "{}: seeds trained together need the same settings and consecutive seeds ({expected} here)",
+                "{}: seeds trained together need the same settings and consecutive seeds ({expected} here), and the same values of policy.beta for every seed",
                 seed.run.path().display()
             );
         }
     }
-    Ok(first)
+    if !seeds.len().is_multiple_of(runs_per_seed) {
+        bail!("{} runs are not {runs_per_seed} runs for each seed", seeds.len());
+    }
+    Ok((first, runs_per_seed))
 }
 
 /// The policy network: a velocity field over actions, conditioned on the state.
@@ -348,7 +362,18 @@ impl<'a> Driver<'a> {
         }
         let resumed = states[0].resume_step(stage) > 0;
         let (support, ema) = (&self.config.support, self.config.policy_net.ema);
-        let mut improvement = Improvement::new(self.context(stage), behaviour, critic, cfg, support, ema)?;
+        // A grid of β improves each seed's behaviour policy once per β, against its critic.
+        let (repeated_behaviour, repeated_critic);
+        let (behaviour, critic) = match self.runs_per_seed {
+            1 => (behaviour, critic),
+            times => {
+                repeated_behaviour = behaviour.repeat_copies(gpu, times)?;
+                repeated_critic = critic.repeat_seeds(gpu, times)?;
+                (&repeated_behaviour, &repeated_critic)
+            }
+        };
+        let betas: Vec<f64> = self.seeds.iter().map(|seed| seed.beta).collect();
+        let mut improvement = Improvement::new(self.context(stage), behaviour, critic, cfg, &betas, support, ema)?;
         if !self.drive(states, stage, &mut improvement)? {
             return Ok(None);
         }
@@ -380,7 +405,7 @@ impl<'a> Driver<'a> {
     /// Skipped, with a note, when the run's environment is unknown or this build has no
     /// MuJoCo.
     fn final_evaluation(&mut self, policy: &VelocityNet) -> Result<Vec<Option<EvalReport>>> {
-        let none = vec![None; self.copies()];
+        let none = vec![None; self.seeds.len()];
         let Some(spec) = self.eval_env else {
             self.report
                 .message("no final evaluation: the dataset's name does not say its environment (set run.eval_env)");
@@ -390,9 +415,10 @@ impl<'a> Driver<'a> {
             self.report.message("no final evaluation: this qipo was built without MuJoCo");
             return Ok(none);
         }
-        let seeds = match self.copies() {
-            1 => String::new(),
-            n => format!(" for each of {n} seeds"),
+        let seeds = match (self.copies(), self.runs_per_seed) {
+            (1, 1) => String::new(),
+            (n, 1) => format!(" for each of {n} seeds"),
+            (n, b) => format!(" for each of {n} seeds × {b} values of β"),
         };
         let episodes = self.config.run.eval_episodes;
         self.report.message(&format!("evaluating the final policy: {episodes} episodes of {spec}{seeds}"));

@@ -1,8 +1,11 @@
 //! Helpers shared by the tests that run the `qipo` binary itself.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use qipo::run::checkpoint::Checkpoint;
+use serde_json::Value;
 
 /// Runs `qipo` with `args`; the Vulkan loader gets a runtime directory on machines without
 /// a login session.
@@ -42,4 +45,49 @@ pub fn metrics_without_timings(run: &std::path::Path) -> Vec<serde_json::Value> 
             record
         })
         .collect()
+}
+
+pub fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Every number of `a` and `b` within a relative `tol`, and everything else equal.
+pub fn assert_same(what: &str, a: &Value, b: &Value, tol: f64) {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!((x - y).abs() <= tol * x.abs().max(1e-3), "{what}: {x} alone, {y} trained together");
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{what}: fields");
+            for (key, value) in x {
+                if key != "seconds" && key != "env_steps_per_s" {
+                    assert_same(&format!("{what}.{key}"), value, &y[key], tol);
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{what}: lengths");
+            for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                assert_same(&format!("{what}[{i}]"), u, v, tol);
+            }
+        }
+        _ => assert_eq!(a, b, "{what}"),
+    }
+}
+
+/// Every tensor of a stage's checkpoint, alone and among seeds.
+pub fn assert_same_checkpoint(alone: &Path, among: &Path, stage: &str) {
+    let path = |run: &Path| run.join("checkpoints").join(format!("{stage}.safetensors"));
+    let (a, b) = (Checkpoint::load(&path(alone)).unwrap(), Checkpoint::load(&path(among)).unwrap());
+    assert_eq!(a.tensors.keys().collect::<Vec<_>>(), b.tensors.keys().collect::<Vec<_>>(), "{stage} tensors");
+    for (name, (shape, values)) in &a.tensors {
+        let (other_shape, other) = &b.tensors[name];
+        assert_eq!(shape, other_shape, "{stage} {name}");
+        for (x, y) in values.iter().zip(other) {
+            assert!((x - y).abs() <= 1e-5 * x.abs().max(1.0), "{stage} {name}: {x} alone, {y} trained together");
+        }
+    }
+    assert_eq!(a.meta, b.meta, "{stage} metadata");
 }
