@@ -83,6 +83,10 @@ enum BenchCommand {
         /// Seeds trained together in every step (as `qipo train --seeds`).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=256))]
         seeds: u64,
+        /// Values of β per seed in one more policy-improvement line: the grid `qipo sweep`
+        /// trains, seeds × β copies in the same dispatches.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+        betas: u64,
         /// The policy's network: the MLP (beside the PyTorch baseline's), or the task presets'
         /// residual network with their behaviour batches (QGPO's 4096).
         #[arg(long, value_enum, default_value = "mlp")]
@@ -109,7 +113,7 @@ fn run(cli: Cli) -> Result<()> {
             let results = kernels::run(&gpu, large, budgets, |what| eprintln!("bench: {what}"))?;
             qipo::bench::report(&results, json, json_file.as_deref(), |r| kernels::format_table(&gpu, r), &Terminal)
         }
-        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, policy, json, json_file }), .. } => {
+        Command::Bench { what: Some(BenchCommand::Train { quick, seeds, betas, policy, json, json_file }), .. } => {
             use qipo::bench::train::{self, TrainBenchSizes};
             use qipo::rl::config::PolicyNetKind;
             let gpu = Gpu::new(&cli.adapter)?;
@@ -119,7 +123,7 @@ fn run(cli: Cli) -> Result<()> {
                 (false, PolicyNetKind::Resnet) => TrainBenchSizes::paper_resnet(),
                 (true, PolicyNetKind::Resnet) => TrainBenchSizes::quick_resnet(),
             };
-            let sizes = TrainBenchSizes { seeds: seeds as usize, ..sizes };
+            let sizes = TrainBenchSizes { seeds: seeds as usize, betas: betas as usize, ..sizes };
             let results = train::run(&gpu, &sizes, |what| eprintln!("bench: {what}"))?;
             qipo::bench::report(&results, json, json_file.as_deref(), train::format_table, &Terminal)
         }

@@ -95,13 +95,14 @@ fn bench_arguments_are_checked_before_any_work() {
 }
 
 /// The stages' dispatches per step, by environment and stage, of `qipo bench train --quick`
-/// with `seeds` seeds.
-fn train_bench_dispatches(seeds: u64) -> Vec<(String, f64)> {
-    let seeds_arg = seeds.to_string();
-    let output = qipo(&["bench", "train", "--quick", "--seeds", &seeds_arg, "--json"]);
+/// with `seeds` seeds and `betas` values of β per seed.
+fn train_bench_dispatches(seeds: u64, betas: u64) -> Vec<(String, f64)> {
+    let (seeds_arg, betas_arg) = (seeds.to_string(), betas.to_string());
+    let output = qipo(&["bench", "train", "--quick", "--seeds", &seeds_arg, "--betas", &betas_arg, "--json"]);
     assert!(output.status.success(), "qipo bench train failed: {}", String::from_utf8_lossy(&output.stderr));
     let results: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON object");
     assert_eq!(results["sizes"]["seeds"], seeds);
+    assert_eq!(results["sizes"]["betas"], betas);
     let mut dispatches = Vec::new();
     for env in results["environments"].as_array().expect("environments") {
         for stage in env["stages"].as_array().expect("stages") {
@@ -120,10 +121,19 @@ const STAGE_DISPATCHES: [(&str, f64); 4] =
     [("behaviour pretraining", 14.0), ("critic (softmax)", 19.0), ("critic (IQL)", 32.0), ("policy improvement", 13.0)];
 
 /// Seeds trained together share their dispatches: a step of three seeds records exactly the
-/// dispatches of a step of one, in every stage, and as many as [`STAGE_DISPATCHES`] says.
+/// dispatches of a step of one, in every stage, and as many as [`STAGE_DISPATCHES`] says. So
+/// does a grid of two values of β for each of the three seeds (`qipo sweep`'s policy stage).
 #[test]
 fn bench_train_with_seeds_batches_the_seeds_into_the_same_dispatches() {
-    let (one, three) = (train_bench_dispatches(1), train_bench_dispatches(3));
+    let (one, mut three) = (train_bench_dispatches(1, 1), train_bench_dispatches(3, 2));
+    let grid: Vec<(String, f64)> = three.iter().filter(|(stage, _)| stage.contains(" × 2 β")).cloned().collect();
+    three.retain(|(stage, _)| !stage.contains(" × 2 β"));
+    assert_eq!(grid.len(), 2, "one grid line per environment: {grid:?}");
+    for (stage, dispatches) in &grid {
+        assert!(stage.contains("policy improvement, 3 seeds × 2 β"), "{stage}");
+        let (_, improvement) = STAGE_DISPATCHES[3];
+        assert_eq!(*dispatches, improvement, "{stage}: dispatches per step");
+    }
     assert_eq!(one.len(), three.len());
     for ((stage, single), (_, seeds)) in one.iter().zip(&three) {
         assert_eq!(single, seeds, "{stage}: dispatches per step for one seed and for three");

@@ -61,6 +61,9 @@ pub struct TrainBenchSizes {
     pub latency_calls: usize,
     /// Seeds trained together: every step trains all of them (`qipo train --seeds`).
     pub seeds: usize,
+    /// Values of β per seed in one more policy-improvement line (`qipo sweep`'s grid: seeds ×
+    /// β copies in the same dispatches); 1: no such line.
+    pub betas: usize,
     /// The policy is a residual network (`--policy resnet`: the task presets') instead of
     /// the MLP.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +99,7 @@ impl TrainBenchSizes {
             eval_states: 10,
             latency_calls: 30,
             seeds: 1,
+            betas: 1,
             resnet: None,
         }
     }
@@ -341,6 +345,29 @@ fn time_submit(
     Ok(timings.swap_remove(timings.len() / 2))
 }
 
+/// Policy improvement of `sizes.betas` values of β for every seed, as `qipo sweep` trains
+/// them: each seed's policy and critic repeated once per β, all copies in the same dispatches.
+fn beta_grid_stage(
+    at: StageContext,
+    policy: &VelocityNet,
+    critic: &TwinCritic,
+    config: &PolicyConfig,
+    support: &SupportConfig,
+    sizes: &TrainBenchSizes,
+) -> Result<StageResult> {
+    let (seeds, betas) = (sizes.seeds.max(1), sizes.betas);
+    let stage = format!("policy improvement, {seeds} seeds × {betas} β");
+    let grid_policy = policy.repeat_copies(at.gpu, betas)?;
+    let grid_critic = critic.repeat_seeds(at.gpu, betas)?;
+    let mut improver = PolicyImprover::new(at, &grid_policy, &grid_policy, &grid_critic, config, support)?;
+    // β = 0, 1, 2, … for each seed: the values only change the weights, not the work.
+    improver.set_betas(&(0..seeds * betas).map(|c| (c % betas) as f64).collect::<Vec<_>>())?;
+    let mut rec = Recorder::new(at.gpu);
+    improver.record_renewal(&mut rec, &grid_policy, &grid_critic);
+    rec.submit_and_wait()?;
+    time_stage(at.gpu, &stage, sizes, |rec| improver.record_step(rec, &grid_policy))
+}
+
 fn time_stage(gpu: &Gpu, stage: &str, sizes: &TrainBenchSizes, body: impl FnMut(&mut Recorder)) -> Result<StageResult> {
     let steps = sizes.steps_per_submit;
     let timing = time_submit(gpu, sizes, sizes.warmup_steps, steps, body)
@@ -464,6 +491,10 @@ pub fn bench_env(
     let renewal = time_submit(gpu, &sizes.timed_once(), 0, 1, |rec| improver.record_renewal(rec, &policy, &critic))?;
     stages.push(time_stage(gpu, "policy improvement", sizes, |rec| improver.record_step(rec, &policy))?);
     drop(improver);
+    if sizes.betas > 1 {
+        progress(&format!("{name}: policy improvement, {seeds} seeds × {} β", sizes.betas));
+        stages.push(beta_grid_stage(at, &policy, &critic, &config, &support_config, sizes)?);
+    }
 
     progress(&format!("{name}: one action for each of {} states", sizes.eval_states));
     let batched = action_latency(gpu, &policy, &dataset, sizes, false)?;
@@ -532,13 +563,14 @@ pub fn format_table(results: &TrainBench) -> String {
     );
     for env in &results.environments {
         out += &format!("\n{} (observations {}, actions {})\n", env.env, env.obs_dim, env.act_dim);
+        let w = env.stages.iter().map(|r| r.stage.chars().count()).max().unwrap_or(0).max(22);
         out += &format!(
-            "  {:<22} {:>9} {:>13} {:>16} {:>16} {:>17}\n",
+            "  {:<w$} {:>9} {:>13} {:>16} {:>16} {:>17}\n",
             "stage", "steps/s", "GPU steps/s", "per 100k steps", "record µs/step", "dispatches/step"
         );
         for r in &env.stages {
             out += &format!(
-                "  {:<22} {:>9.1} {:>13} {:>16} {:>16.1} {:>17.0}\n",
+                "  {:<w$} {:>9.1} {:>13} {:>16} {:>16.1} {:>17.0}\n",
                 r.stage,
                 r.steps_per_s,
                 optional(r.gpu_steps_per_s, |v| format!("{v:.1}")),
