@@ -52,7 +52,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=MAX_SEEDS))]
     pub seeds: u64,
     /// The sweep directory; the same command again continues the sweep in it.
-    /// (An `Option` only because `qipo sweep report` has none: the command line asks for it.)
+    // An `Option` only because `qipo sweep report` takes none; clap still requires it here.
     #[arg(long, value_name = "DIR", required = true)]
     pub out: Option<PathBuf>,
     /// Stop (resumably) after this many optimisation steps of the dataset under way.
