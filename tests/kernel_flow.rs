@@ -82,9 +82,32 @@ fn flow_pairs_match_reference() {
 /// Copies of a network form their pairs in one dispatch: copy c's block of rows must be what
 /// the single-copy kernel gives on that block alone with copy c's draws (bit for bit), and the
 /// CPU twin's pairs for those draws; the seed's low word carries into the high one at copy 2.
+/// The pairs of copy `c` alone, with its (noise, time) draws: its `copy_rows` rows of x1,
+/// written `rows` rows into the outputs (after the copies' own pairs).
+fn single_copy_pairs(
+    (noise, time): (qipo::random::RngDraw, qipo::random::RngDraw),
+    c: usize,
+    copy_rows: usize,
+    rows: usize,
+    dim: usize,
+) -> qipo::kernels::flow_pairs::FlowPairsParams {
+    let first = c * copy_rows;
+    qipo::kernels::flow_pairs::FlowPairsParams {
+        noise,
+        time,
+        rows: copy_rows as u32,
+        dim: dim as u32,
+        x1_off: (first * dim) as u32,
+        xt_off: ((rows + first) * dim) as u32,
+        t_off: (rows + first) as u32,
+        target_off: ((rows + first) * dim) as u32,
+        ..Default::default()
+    }
+}
+
 #[test]
 fn flow_pair_copies_match_per_seed_pairs() {
-    use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
+    use qipo::kernels::flow_pairs::FlowPairs;
     use qipo::random::{streams, RngStream};
     let gpu = gpu();
     let (copies, copy_rows, dim) = (3usize, 5usize, 3usize);
@@ -103,19 +126,8 @@ fn flow_pair_copies_match_per_seed_pairs() {
     let mut rec = Recorder::new(gpu);
     op.record_copies(&mut rec, copies, copy_rows, dim, &mut noise, &mut time);
     for c in 0..copies {
-        let first = c * copy_rows;
-        let params = FlowPairsParams {
-            noise: noise_draw.for_copy(c as u32),
-            time: time_draw.for_copy(c as u32),
-            rows: copy_rows as u32,
-            dim: dim as u32,
-            x1_off: (first * dim) as u32,
-            xt_off: ((rows + first) * dim) as u32,
-            t_off: (rows + first) as u32,
-            target_off: ((rows + first) * dim) as u32,
-            ..Default::default()
-        };
-        op.record_with(&mut rec, params);
+        let draws = (noise_draw.for_copy(c as u32), time_draw.for_copy(c as u32));
+        op.record_with(&mut rec, single_copy_pairs(draws, c, copy_rows, rows, dim));
     }
     rec.submit_and_wait().unwrap();
     assert_eq!((noise.calls, time.calls), (5, 1), "one draw from each stream for all copies");
@@ -155,7 +167,7 @@ fn flow_pair_copies_match_per_seed_pairs() {
 /// seed's draws.
 #[test]
 fn flow_pair_copies_of_one_seed_draw_that_seeds_numbers() {
-    use qipo::kernels::flow_pairs::{FlowPairs, FlowPairsParams};
+    use qipo::kernels::flow_pairs::FlowPairs;
     use qipo::random::{streams, RngStream};
     let gpu = gpu();
     let (copies, per_seed, copy_rows, dim) = (4usize, 2usize, 6usize, 2usize);
@@ -173,19 +185,9 @@ fn flow_pair_copies_of_one_seed_draw_that_seeds_numbers() {
     let mut rec = Recorder::new(gpu);
     grid.record_copies(&mut rec, copies, copy_rows, dim, &mut noise, &mut time);
     for c in 0..copies {
-        let (first, seed_copy) = (c * copy_rows, (c / per_seed) as u32);
-        let params = FlowPairsParams {
-            noise: noise_draw.for_copy(seed_copy),
-            time: time_draw.for_copy(seed_copy),
-            rows: copy_rows as u32,
-            dim: dim as u32,
-            x1_off: (first * dim) as u32,
-            xt_off: ((rows + first) * dim) as u32,
-            t_off: (rows + first) as u32,
-            target_off: ((rows + first) * dim) as u32,
-            ..Default::default()
-        };
-        alone.record_with(&mut rec, params);
+        let seed_copy = (c / per_seed) as u32;
+        let draws = (noise_draw.for_copy(seed_copy), time_draw.for_copy(seed_copy));
+        alone.record_with(&mut rec, single_copy_pairs(draws, c, copy_rows, rows, dim));
     }
     rec.submit_and_wait().unwrap();
     let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();

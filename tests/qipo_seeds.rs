@@ -12,25 +12,8 @@ use cli_support::{
 };
 use serde_json::Value;
 
-const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
-
-/// The smoke preset, shortened further: every stage, two renewals, a few seconds.
-const SHORT: [&str; 14] = [
-    "--preset",
-    "smoke",
-    "--set",
-    "behaviour.steps=60",
-    "--set",
-    "critic.steps=60",
-    "--set",
-    "policy.steps=60",
-    "--set",
-    "policy.renew_every=30",
-    "--set",
-    "run.log_every=20",
-    "--set",
-    "run.checkpoint_every=30",
-];
+const DATASET: &str = cli_support::HOPPER;
+const SHORT: [&str; 14] = cli_support::SHORT_SMOKE;
 
 fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "--dataset", DATASET, "--out", out.to_str().unwrap()];

@@ -14,32 +14,17 @@ use cli_support::{
 };
 use serde_json::{json, Value};
 
-const DATASET: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
+const DATASET: &str = cli_support::HOPPER;
 const NAME: &str = "hopper-medium-replay-v2";
 
-/// The smoke preset, shortened further: every stage, two renewals, one evaluation episode.
-const SHORT: [&str; 16] = [
-    "--preset",
-    "smoke",
-    "--set",
-    "behaviour.steps=60",
-    "--set",
-    "critic.steps=60",
-    "--set",
-    "policy.steps=60",
-    "--set",
-    "policy.renew_every=30",
-    "--set",
-    "run.log_every=20",
-    "--set",
-    "run.checkpoint_every=30",
-    "--set",
-    "run.eval_episodes=1",
-];
+/// The shortened smoke preset, with one evaluation episode.
+fn short() -> Vec<&'static str> {
+    [&cli_support::SHORT_SMOKE[..], &["--set", "run.eval_episodes=1"]].concat()
+}
 
 fn sweep(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["sweep", "--dataset", DATASET, "--out", out.to_str().unwrap()];
-    args.extend_from_slice(&SHORT);
+    args.extend(short());
     args.extend_from_slice(extra);
     qipo(&args)
 }
@@ -64,7 +49,7 @@ fn each_cell_of_a_grid_is_the_run_of_its_seed_and_beta_alone() {
     for (seed, beta) in [(7u64, "3"), (8, "0")] {
         let alone = scratch(&format!("alone-{seed}-{beta}"));
         let mut args = vec!["train", "--dataset", DATASET, "--out", alone.to_str().unwrap()];
-        args.extend_from_slice(&SHORT);
+        args.extend(short());
         let (seed_arg, beta_arg) = (seed.to_string(), format!("policy.beta={beta}"));
         args.extend_from_slice(&["--seed", &seed_arg, "--set", &beta_arg]);
         ok(qipo(&args));
@@ -170,7 +155,7 @@ fn the_slurm_script_trains_one_dataset_per_array_element() {
     let out = scratch("slurm");
     let script = scratch("sweep.sbatch");
     let mut args = vec!["sweep", "--dataset", DATASET, second.to_str().unwrap(), "--out", out.to_str().unwrap()];
-    args.extend_from_slice(&SHORT);
+    args.extend(short());
     args.extend_from_slice(&["--set", "policy.beta=3", "--slurm", script.to_str().unwrap(), "--slurm-gpus", "0"]);
     let run = |command: &mut Command| {
         command.env("PATH", &path).env("XDG_RUNTIME_DIR", std::env::temp_dir()).output().unwrap()

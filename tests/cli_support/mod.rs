@@ -7,6 +7,27 @@ use std::process::{Command, Output};
 use qipo::run::checkpoint::Checkpoint;
 use serde_json::Value;
 
+/// The dataset shipped in data/.
+pub const HOPPER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/hopper-medium-replay-v2.hdf5");
+
+/// The smoke preset, shortened further: every stage, two renewals, a few seconds.
+pub const SHORT_SMOKE: [&str; 14] = [
+    "--preset",
+    "smoke",
+    "--set",
+    "behaviour.steps=60",
+    "--set",
+    "critic.steps=60",
+    "--set",
+    "policy.steps=60",
+    "--set",
+    "policy.renew_every=30",
+    "--set",
+    "run.log_every=20",
+    "--set",
+    "run.checkpoint_every=30",
+];
+
 /// Runs `qipo` with `args`; the Vulkan loader gets a runtime directory on machines without
 /// a login session.
 pub fn qipo(args: &[&str]) -> Output {
