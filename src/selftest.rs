@@ -223,9 +223,19 @@ pub fn run(gpu: &Gpu) -> Result<Vec<Check>> {
     let range = reduce::RangeCase { len: 3001, mean: 0.25, guarded: true, seed: 1, tolerance: relative };
     checks.extend(reduce::check_range(gpu, &range)?);
     checks.push(reduce::check_rows(gpu, &reduce::RowsCase { rows: 9, cols: 301, seed: 2, tolerance: relative })?);
-    // A few AdamW steps with active clipping (which runs the gradient-norm reduction).
+    // A few AdamW steps with active clipping (which runs the gradient-norm reduction), on
+    // three copies each at its own learning rate.
     let config = AdamConfig { lr: 1e-2, weight_decay: 0.1, max_grad_norm: 0.5, ..Default::default() };
-    let steps = adam::Case { len: 1500, copies: 1, config, steps: 3, tau: Some(0.005), seed: 13, tolerance: 1e-5 };
+    let steps = adam::Case {
+        len: 1500,
+        copies: 3,
+        config,
+        steps: 3,
+        tau: Some(0.005),
+        per_copy_lr: true,
+        seed: 13,
+        tolerance: 1e-5,
+    };
     checks.push(adam::check(gpu, &steps)?);
     // QIPO's support sets: groups of 17 values, energies scaled by -β.
     let weights = energy_weights::Case {

@@ -33,7 +33,16 @@ fn steps_match_reference() {
         for (c, (name, config)) in configs().into_iter().enumerate() {
             // With clipping, each step's squared gradient norm is checked too.
             let seed = 1000 * case as u64 + 10 * c as u64;
-            let case = adam::Case { len, copies: 1, config, steps: STEPS, tau: None, seed, tolerance: 1e-5 };
+            let case = adam::Case {
+                len,
+                copies: 1,
+                config,
+                steps: STEPS,
+                tau: None,
+                per_copy_lr: false,
+                seed,
+                tolerance: 1e-5,
+            };
             let check = adam::check(gpu(), &case).unwrap();
             assert!(check.passed, "{name}: {case:?}: {check}");
         }
@@ -140,13 +149,14 @@ fn bad_settings_are_errors() {
 fn bias_corrections_are_computed_in_f64() {
     let config = AdamConfig { lr: 1e-3, ..Default::default() };
     let first = config.step_params(1, 0, 1, 0);
-    // At step 1 the corrections undo the (1 - β) factors: step_size = lr / 0.1.
-    assert_eq!(first.step_size, (1e-3f64 / (1.0 - 0.9)) as f32);
+    // At step 1 the corrections undo the (1 - β) factors: the step size is lr / 0.1.
+    assert_eq!(first.correction1, (1.0 / (1.0 - 0.9f64)) as f32);
+    assert_eq!(first.lr, 1e-3f32);
     assert_eq!(first.inv_sqrt_correction2, (1.0 / 0.001f64.sqrt()) as f32);
     assert_eq!(first.one_minus_beta1, 0.1f32);
     // Late in training both corrections tend to 1.
     let late = config.step_params(1_000_000, 0, 1, 0);
-    assert_eq!((late.step_size, late.inv_sqrt_correction2), (1e-3, 1.0));
+    assert_eq!((late.correction1, late.inv_sqrt_correction2), (1.0, 1.0));
 }
 
 #[test]
@@ -194,10 +204,21 @@ fn polyak_target_follows_the_updated_parameters() {
     for (len, copies) in [(1usize, 1usize), (257, 1), (3 * 37, 3), (4099, 1)] {
         for (name, config) in configs() {
             for tau in [0.005f32, 0.0, 1.0, 0.3] {
-                let case =
-                    adam::Case { len, copies, config, steps: STEPS, tau: Some(tau), seed: len as u64, tolerance: 1e-5 };
-                let check = adam::check(gpu, &case).unwrap();
-                assert!(check.passed, "{name}: {case:?}: {check}");
+                for per_copy_lr in [false, copies > 1] {
+                    let seed = len as u64;
+                    let case = adam::Case {
+                        len,
+                        copies,
+                        config,
+                        steps: STEPS,
+                        tau: Some(tau),
+                        per_copy_lr,
+                        seed,
+                        tolerance: 1e-5,
+                    };
+                    let check = adam::check(gpu, &case).unwrap();
+                    assert!(check.passed, "{name}: {case:?}: {check}");
+                }
             }
         }
     }
@@ -206,4 +227,65 @@ fn polyak_target_follows_the_updated_parameters() {
     let adam = Adam::new(gpu, &params, &params, AdamConfig::default()).unwrap();
     let err = adam.with_polyak_target(gpu, &short, 0.1).err().unwrap();
     assert!(err.to_string().contains("short target"), "{err}");
+}
+
+/// Copies at their own learning rates (a sweep's grid of `policy.lr`): against the CPU twin,
+/// and bit for bit against one optimiser per copy with that copy's rate, since a cell of a
+/// grid must be exactly the run of its settings alone. Odd lengths, Adam and AdamW, clipped.
+#[test]
+fn copies_at_their_own_learning_rates_step_as_separate_optimisers() {
+    let gpu = gpu();
+    let (copies, segment) = (3, 41);
+    let lrs = [3e-4, 1e-2, 0.05];
+    for (name, config) in configs() {
+        let case = adam::Case {
+            len: copies * segment,
+            copies,
+            config,
+            steps: STEPS,
+            tau: None,
+            per_copy_lr: true,
+            seed: 5,
+            tolerance: 1e-5,
+        };
+        let check = adam::check(gpu, &case).unwrap();
+        assert!(check.passed, "{name}: {case:?}: {check}");
+
+        let start = random(90, copies * segment, 1.0);
+        let params = GpuBuffer::from_slice(gpu, "params", &start).unwrap();
+        let grads = GpuBuffer::zeros(gpu, "grads", copies * segment).unwrap();
+        let mut together = Adam::for_copies(gpu, &params, &grads, config, copies).unwrap();
+        together.set_copy_lrs(gpu, &lrs).unwrap();
+        // Rates other than the config's (1e-2) for copies 0 and 2: a kernel that ignored the
+        // table would step them at 1e-2.
+        let mut alone: Vec<(GpuBuffer, GpuBuffer, Adam)> = (0..copies)
+            .map(|c| {
+                let p = GpuBuffer::from_slice(gpu, "alone", &start[c * segment..(c + 1) * segment]).unwrap();
+                let g = GpuBuffer::zeros(gpu, "alone grads", segment).unwrap();
+                let adam = Adam::new(gpu, &p, &g, AdamConfig { lr: lrs[c], ..config }).unwrap();
+                (p, g, adam)
+            })
+            .collect();
+        for step in 0..STEPS {
+            let g: Vec<f32> = (0..copies).flat_map(|c| random(95 + 7 * step + c as u64, segment, 0.3)).collect();
+            grads.write(gpu, 0, &g);
+            let mut rec = Recorder::new(gpu);
+            together.record_step(&mut rec);
+            for (c, (_, grads_c, adam)) in alone.iter_mut().enumerate() {
+                grads_c.write(gpu, 0, &g[c * segment..(c + 1) * segment]);
+                adam.record_step(&mut rec);
+            }
+            rec.submit_and_wait().unwrap();
+        }
+        let together: Vec<u32> = params.read::<f32>(gpu).unwrap().iter().map(|x| x.to_bits()).collect();
+        let alone: Vec<u32> =
+            alone.iter().flat_map(|(p, _, _)| p.read::<f32>(gpu).unwrap()).map(|x| x.to_bits()).collect();
+        assert_eq!(together, alone, "{name}: copies at their own rates against one optimiser each");
+    }
+    let params = GpuBuffer::zeros(gpu, "params", 6).unwrap();
+    let mut adam = Adam::for_copies(gpu, &params, &params, AdamConfig::default(), 3).unwrap();
+    assert!(adam.set_copy_lrs(gpu, &[1e-3, 1e-3]).is_err(), "two rates for three copies");
+    assert!(adam.set_copy_lrs(gpu, &[1e-3, f64::NAN, 1e-3]).is_err(), "a rate that is not a number");
+    adam.set_copy_lrs(gpu, &[1e-3, 2e-3, 3e-3]).unwrap();
+    assert!(adam.set_lr(1e-2).is_err(), "one rate for copies that have their own");
 }

@@ -19,15 +19,16 @@ const SRC: Source = ("adam.wgsl", include_str!("../../shaders/adam.wgsl"));
 
 use Access::{Read, ReadWrite};
 
-/// Bindings: parameters, gradients, first moments m, second moments v, stats.
+/// Bindings: parameters, gradients, first moments m, second moments v, stats, each copy's
+/// learning rate.
 pub const ADAM_STEP: Kernel =
-    Kernel { sources: &[SRC], entry: "adam_step", bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read] };
+    Kernel { sources: &[SRC], entry: "adam_step", bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read, Read] };
 
 /// [`ADAM_STEP`], then `target ← tau·θ + (1 - tau)·target` for every updated θ. Bindings: those
 /// of [`ADAM_STEP`], then the target parameters.
 pub const ADAM_POLYAK_STEP: Kernel = Kernel {
     entry: "adam_polyak_step",
-    bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read, ReadWrite],
+    bindings: &[ReadWrite, Read, ReadWrite, ReadWrite, Read, Read, ReadWrite],
     ..ADAM_STEP
 };
 
@@ -35,7 +36,9 @@ pub const KERNELS: [Kernel; 2] = [ADAM_STEP, ADAM_POLYAK_STEP];
 
 // The GPU side of the optimiser's settings: what its kernel is told each step.
 impl AdamConfig {
-    /// The immediates of step `step` (counting from 1), computed in f64 and rounded once.
+    /// The immediates of step `step` (counting from 1): the bias corrections computed in f64
+    /// and rounded once; the learning rate and weight decay rounded to f32, as the kernel
+    /// multiplies them.
     pub fn step_params(&self, step: u64, offset: usize, count: usize, stats_off: usize) -> AdamParams {
         let t = step.max(1) as f64;
         AdamParams {
@@ -47,12 +50,14 @@ impl AdamConfig {
             beta2: self.beta2 as f32,
             one_minus_beta2: (1.0 - self.beta2) as f32,
             eps: self.eps as f32,
-            step_size: (self.lr / (1.0 - self.beta1.powf(t))) as f32,
+            correction1: (1.0 / (1.0 - self.beta1.powf(t))) as f32,
             inv_sqrt_correction2: (1.0 / (1.0 - self.beta2.powf(t)).sqrt()) as f32,
-            decay: (1.0 - self.lr * self.weight_decay) as f32,
+            weight_decay: self.weight_decay as f32,
             max_norm: if self.clips() { self.max_grad_norm as f32 } else { 0.0 },
             segment: 0,
             tau: 0.0,
+            lr: self.lr as f32,
+            per_copy_lr: 0,
         }
     }
 }
@@ -69,14 +74,19 @@ pub struct AdamParams {
     pub beta2: f32,
     pub one_minus_beta2: f32,
     pub eps: f32,
-    pub step_size: f32,
+    /// 1 / (1 - β1^t): the step size is lr times this.
+    pub correction1: f32,
     pub inv_sqrt_correction2: f32,
-    pub decay: f32,
+    pub weight_decay: f32,
     pub max_norm: f32,
     /// Parameters per copy when the buffer holds copies of one network; 0 for one network.
     pub segment: u32,
     /// With a Polyak target: the fraction of the new parameters mixed into it.
     pub tau: f32,
+    /// The learning rate of every copy, unless `per_copy_lr` is 1 (then each copy's is in the
+    /// learning-rate buffer).
+    pub lr: f32,
+    pub per_copy_lr: u32,
 }
 
 fn u(x: usize) -> u32 {
@@ -97,6 +107,10 @@ pub struct Adam {
     m: GpuBuffer,
     v: GpuBuffer,
     stats: GpuBuffer,
+    /// Each copy's learning rate, once [`Self::set_copy_lrs`] has set them; until then every
+    /// copy takes the config's.
+    lrs: GpuBuffer,
+    per_copy_lr: bool,
     /// The parameter and gradient buffers the optimiser is bound to.
     params: GpuBuffer,
     grads: GpuBuffer,
@@ -139,7 +153,8 @@ impl Adam {
         let m = GpuBuffer::zeros(gpu, &format!("{} adam m", params.label), len)?;
         let v = GpuBuffer::zeros(gpu, &format!("{} adam v", params.label), len)?;
         let stats = GpuBuffer::zeros(gpu, &format!("{} adam stats", params.label), STATS_GRAD_NORM_SQ + copies)?;
-        let update = Bound::new(gpu, &ADAM_STEP, &[params, grads, &m, &v, &stats])?;
+        let lrs = GpuBuffer::from_slice(gpu, &format!("{} adam lrs", params.label), &vec![config.lr as f32; copies])?;
+        let update = Bound::new(gpu, &ADAM_STEP, &[params, grads, &m, &v, &stats, &lrs])?;
         let grad_norm = Reduce::new(gpu, grads, &stats)?;
         Ok(Self {
             config,
@@ -149,6 +164,8 @@ impl Adam {
             m,
             v,
             stats,
+            lrs,
+            per_copy_lr: false,
             params: params.clone(),
             grads: grads.clone(),
             update,
@@ -172,7 +189,8 @@ impl Adam {
         if target.len != params.len || target.buffer == params.buffer {
             bail!("Polyak target '{}' must be another buffer of {} parameters", target.label, params.len);
         }
-        let bound = Bound::new(gpu, &ADAM_POLYAK_STEP, &[params, grads, &self.m, &self.v, &self.stats, target])?;
+        let bound =
+            Bound::new(gpu, &ADAM_POLYAK_STEP, &[params, grads, &self.m, &self.v, &self.stats, &self.lrs, target])?;
         self.polyak = Some((bound, tau));
         Ok(())
     }
@@ -193,6 +211,7 @@ impl Adam {
         if self.copies > 1 {
             params.segment = segment as u32;
         }
+        params.per_copy_lr = self.per_copy_lr as u32;
         match &self.polyak {
             Some((bound, tau)) => bound.record_1d(rec, &AdamParams { tau: *tau, ..params }, self.len),
             None => self.update.record_1d(rec, &params, self.len),
@@ -215,9 +234,28 @@ impl Adam {
 
     /// Changes the learning rate from the next step on (for schedules).
     pub fn set_lr(&mut self, lr: f64) -> Result<()> {
+        if self.per_copy_lr {
+            bail!("Adam '{}': the copies have their own learning rates; set them with set_copy_lrs", self.params.label);
+        }
         let config = AdamConfig { lr, ..self.config };
         config.validate()?;
         self.config = config;
+        Ok(())
+    }
+
+    /// Gives copy c the learning rate `lrs[c]` from the next step on, in place of the
+    /// config's: copies trained with different rates in one dispatch, each stepping exactly
+    /// as an optimiser of its own with its rate.
+    pub fn set_copy_lrs(&mut self, gpu: &Gpu, lrs: &[f64]) -> Result<()> {
+        if lrs.len() != self.copies {
+            bail!("Adam '{}': {} learning rates for {} copies", self.params.label, lrs.len(), self.copies);
+        }
+        for &lr in lrs {
+            AdamConfig { lr, ..self.config }.validate()?;
+        }
+        let rates: Vec<f32> = lrs.iter().map(|&lr| lr as f32).collect();
+        self.lrs.write(gpu, 0, &rates);
+        self.per_copy_lr = true;
         Ok(())
     }
 

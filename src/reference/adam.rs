@@ -34,25 +34,41 @@ pub fn step(params: &mut [f32], grads: &[f32], state: &mut AdamState, config: &A
 /// One step over `copies` networks of one shape stored back to back, each clipped by its own
 /// gradient norm (the GPU's single optimiser for copies).
 pub fn step_copies(params: &mut [f32], grads: &[f32], state: &mut AdamState, config: &AdamConfig, copies: usize) {
+    step_copies_with_lrs(params, grads, state, config, &vec![config.lr; copies]);
+}
+
+/// [`step_copies`] with copy c stepping at learning rate `lrs[c]` in place of the config's.
+pub fn step_copies_with_lrs(
+    params: &mut [f32],
+    grads: &[f32],
+    state: &mut AdamState,
+    config: &AdamConfig,
+    lrs: &[f64],
+) {
+    let copies = lrs.len();
     assert_eq!(params.len(), grads.len());
     assert_eq!(params.len(), state.m.len());
     assert!(copies > 0 && params.len().is_multiple_of(copies), "{} parameters are not {copies} copies", params.len());
-    let segment = params.len() / copies;
+    let segment = (params.len() / copies).max(1);
     state.step += 1;
-    // Per-step constants in f64, rounded once to f32 like the kernel's immediates.
+    // The bias corrections in f64, rounded once to f32 like the kernel's immediates; the
+    // learning rate and decay in f32, as the kernel multiplies them.
     let t = state.step as f64;
     let beta1 = config.beta1 as f32;
     let beta2 = config.beta2 as f32;
     let one_minus_beta1 = (1.0 - config.beta1) as f32;
     let one_minus_beta2 = (1.0 - config.beta2) as f32;
-    let step_size = (config.lr / (1.0 - config.beta1.powf(t))) as f32;
+    let correction1 = (1.0 / (1.0 - config.beta1.powf(t))) as f32;
     let inv_sqrt_correction2 = (1.0 / (1.0 - config.beta2.powf(t)).sqrt()) as f32;
-    let decay = (1.0 - config.lr * config.weight_decay) as f32;
+    let weight_decay = config.weight_decay as f32;
     let eps = config.eps as f32;
 
-    let clips: Vec<f32> = grads.chunks(segment.max(1)).map(|copy| clip_scale(copy, config.max_grad_norm)).collect();
+    let clips: Vec<f32> = grads.chunks(segment).map(|copy| clip_scale(copy, config.max_grad_norm)).collect();
     for i in 0..params.len() {
-        let g = grads[i] * clips[i / segment.max(1)];
+        let copy = i / segment;
+        let lr = lrs[copy] as f32;
+        let (step_size, decay) = (lr * correction1, 1.0 - lr * weight_decay);
+        let g = grads[i] * clips[copy];
         let m = beta1 * state.m[i] + one_minus_beta1 * g;
         let v = beta2 * state.v[i] + one_minus_beta2 * (g * g);
         state.m[i] = m;

@@ -8,7 +8,7 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::kernels::adam::{Adam, ADAM_POLYAK_STEP, ADAM_STEP, STATS_GRAD_NORM_SQ};
 use crate::kernels::reduce::REDUCE_RANGE;
 use crate::ops::AdamConfig;
-use crate::reference::adam::{step_copies, AdamState};
+use crate::reference::adam::{step_copies_with_lrs, AdamState};
 use crate::reference::critic::polyak;
 
 /// `steps` steps on `copies` networks of `len / copies` parameters in [-1, 1), with fresh
@@ -22,6 +22,8 @@ pub struct Case {
     /// Also runs a second optimiser on a copy of the parameters whose target network follows
     /// them by Polyak averaging with this τ, as the critic's does.
     pub tau: Option<f32>,
+    /// Gives copy c the learning rate (c + 1)·lr of its own, as a sweep's grid does.
+    pub per_copy_lr: bool,
     pub seed: u64,
     /// Relative to 1 + |cpu|.
     pub tolerance: f32,
@@ -31,7 +33,8 @@ pub struct Case {
 /// norms where the config clips, the step count, and (with τ) the followed parameters and
 /// the target, which at τ = 1 must be an exact copy of them.
 pub fn check(gpu: &Gpu, case: &Case) -> Result<Check> {
-    let Case { len, copies, config, steps, tau, seed, tolerance } = *case;
+    let Case { len, copies, config, steps, tau, per_copy_lr, seed, tolerance } = *case;
+    let lrs: Vec<f64> = (0..copies).map(|c| if per_copy_lr { (c + 1) as f64 * config.lr } else { config.lr }).collect();
     let mut params_ref = values(seed, len, 1.0);
     let mut target_ref = values(seed + 1, len, 1.0);
     let mut state = AdamState::new(len);
@@ -46,6 +49,12 @@ pub fn check(gpu: &Gpu, case: &Case) -> Result<Check> {
         }
         None => None,
     };
+    if per_copy_lr {
+        adam.set_copy_lrs(gpu, &lrs)?;
+        if let Some(with_target) = &mut with_target {
+            with_target.set_copy_lrs(gpu, &lrs)?;
+        }
+    }
     let mut kernels = vec![ADAM_STEP];
     if tau.is_some() {
         kernels.push(ADAM_POLYAK_STEP);
@@ -57,7 +66,8 @@ pub fn check(gpu: &Gpu, case: &Case) -> Result<Check> {
     let kind = if config.weight_decay > 0.0 { "AdamW" } else { "Adam" };
     let clipped = if config.clips() { ", clipped" } else { "" };
     let polyak_target = if tau.is_some() { ", alone and with a Polyak target" } else { "" };
-    let name = format!("{kind}, {steps} steps{clipped}{polyak_target}");
+    let own_lrs = if per_copy_lr { ", each copy at its own learning rate" } else { "" };
+    let name = format!("{kind}, {steps} steps{clipped}{own_lrs}{polyak_target}");
     let (mut norms, mut norms_ref) = (Vec::new(), Vec::new());
     for step in 0..steps {
         let g = values(seed + 2 + step, len, 0.5 + step as f32);
@@ -68,7 +78,7 @@ pub fn check(gpu: &Gpu, case: &Case) -> Result<Check> {
             with_target.record_step(&mut rec);
         }
         rec.submit_and_wait()?;
-        step_copies(&mut params_ref, &g, &mut state, &config, copies);
+        step_copies_with_lrs(&mut params_ref, &g, &mut state, &config, &lrs);
         if let Some(tau) = tau {
             polyak(&mut target_ref, &params_ref, tau);
         }
