@@ -1,5 +1,6 @@
-//! `qipo sweep` end to end on the shipped dataset, on lavapipe: a grid of seeds × β trained
-//! in the same dispatches must give, in each cell, exactly the run of that seed and β alone;
+//! `qipo sweep` end to end on the shipped dataset, on lavapipe: a grid of seeds × β × policy
+//! learning rate trained in the same dispatches must give, in each cell, exactly the run of
+//! that seed, β and learning rate alone;
 //! the sweep resumes as a whole, sums up in results.md/json/png, and `qipo sweep report`
 //! rebuilds them from the cells that have finished. Bad input is refused with one line and
 //! leaves nothing behind; the Slurm script's array elements train the sweep part by part.
@@ -29,66 +30,75 @@ fn sweep(out: &Path, extra: &[&str]) -> Output {
     qipo(&args)
 }
 
-fn cell(out: &Path, beta: &str, seed: u64) -> PathBuf {
-    out.join(NAME).join(format!("beta{beta}")).join(format!("seed{seed}"))
+/// The run directory of seed `seed` in the cell named `cell` (`beta3-lr0.003`).
+fn cell(out: &Path, cell: &str, seed: u64) -> PathBuf {
+    out.join(NAME).join(cell).join(format!("seed{seed}"))
 }
 
-/// Seeds 7 and 8 × β 0 and 3 trained together, interrupted and continued by the same command,
-/// against the runs of (seed 7, β 3) and (seed 8, β 0) alone: every seed and every β is
-/// checked, and the two cells of one seed share its behaviour policy and critic.
+/// Seeds 7 and 8 × β 0 and 3 × policy learning rate 1e-3 (the smoke preset's) and 3e-3
+/// trained together, interrupted and continued by the same command, against the runs of
+/// (seed 7, β 3, lr 3e-3) and (seed 8, β 0, lr 1e-3) alone: every seed, β and learning rate
+/// is checked, and the cells of one seed share its behaviour policy and critic.
 #[test]
-fn each_cell_of_a_grid_is_the_run_of_its_seed_and_beta_alone() {
+fn each_cell_of_a_grid_is_the_run_of_its_settings_alone() {
     let out = scratch("grid");
-    let grid = ["--seeds", "2", "--seed", "7", "--set", "policy.beta=0,3"];
+    let grid = ["--seeds", "2", "--seed", "7", "--set", "policy.beta=0,3", "--set", "policy.lr=1e-3,3e-3"];
     let stopped = ok(sweep(&out, &[&grid[..], &["--stop-after", "150"]].concat()));
     assert!(stopped.contains("run the same command to continue"), "{stopped}");
     assert!(!out.join("results.md").exists(), "no results before the grid is done");
     let done = ok(sweep(&out, &grid));
-    assert!(done.contains("β = 0") && done.contains("β = 3"), "{done}");
+    assert!(done.contains("β = 0, lr = 0.001") && done.contains("β = 3, lr = 0.003"), "{done}");
 
-    for (seed, beta) in [(7u64, "3"), (8, "0")] {
-        let alone = scratch(&format!("alone-{seed}-{beta}"));
+    for (seed, beta, lr) in [(7u64, "3", "3e-3"), (8, "0", "1e-3")] {
+        let alone = scratch(&format!("alone-{seed}-{beta}-{lr}"));
         let mut args = vec!["train", "--dataset", DATASET, "--out", alone.to_str().unwrap()];
         args.extend(short());
-        let (seed_arg, beta_arg) = (seed.to_string(), format!("policy.beta={beta}"));
-        args.extend_from_slice(&["--seed", &seed_arg, "--set", &beta_arg]);
+        let (seed_arg, beta_arg, lr_arg) = (seed.to_string(), format!("policy.beta={beta}"), format!("policy.lr={lr}"));
+        args.extend_from_slice(&["--seed", &seed_arg, "--set", &beta_arg, "--set", &lr_arg]);
         ok(qipo(&args));
-        let among = cell(&out, beta, seed);
-        let what = format!("seed {seed}, β {beta}");
+        let name = format!("beta{beta}-lr{}", lr.parse::<f64>().unwrap());
+        let among = cell(&out, &name, seed);
+        let what = format!("seed {seed}, β {beta}, lr {lr}");
         assert_same(&what, &Value::from(metrics(&alone)), &Value::from(metrics(&among)), 1e-4);
         assert_same(&what, &read_json(&alone.join("eval.json")), &read_json(&among.join("eval.json")), 1e-4);
         for stage in ["behaviour", "critic", "policy"] {
             assert_same_checkpoint(&alone, &among, stage);
         }
     }
-    assert_ne!(metrics(&cell(&out, "0", 7)), metrics(&cell(&out, "3", 7)), "the values of β differ");
+    let policy_metrics = |name: &str| metrics(&cell(&out, name, 7));
+    assert_ne!(policy_metrics("beta0-lr0.001"), policy_metrics("beta3-lr0.001"), "the values of β differ");
+    assert_ne!(policy_metrics("beta3-lr0.001"), policy_metrics("beta3-lr0.003"), "the learning rates differ");
 
+    // Cells learning rate by learning rate, β by β.
     let results = read_json(&out.join("results.json"));
     let cells = &results["datasets"][0]["cells"];
     assert_eq!(results["seeds"], json!([7, 8]));
-    assert_eq!(cells[0]["beta"], json!(0.0));
-    assert_eq!(cells[1]["finished"], json!(2));
-    let score = |beta: &str, seed: u64| read_json(&cell(&out, beta, seed).join("eval.json"))["score_mean"].clone();
-    assert_eq!(cells[1]["scores"], json!([score("3", 7), score("3", 8)]));
+    assert_eq!((&cells[0]["beta"], &cells[0]["lr"]), (&json!(0.0), &json!(0.001)));
+    assert_eq!((&cells[3]["beta"], &cells[3]["lr"]), (&json!(3.0), &json!(0.003)));
+    assert_eq!(cells[3]["finished"], json!(2));
+    let score = |name: &str, seed: u64| read_json(&cell(&out, name, seed).join("eval.json"))["score_mean"].clone();
+    assert_eq!(cells[3]["scores"], json!([score("beta3-lr0.003", 7), score("beta3-lr0.003", 8)]));
     assert_eq!(results["datasets"][0]["paper_score"], json!(101.2));
     let table = std::fs::read_to_string(out.join("results.md")).unwrap();
-    assert!(table.contains("| hopper-medium-replay-v2 |") && table.contains("101.2"), "{table}");
+    assert!(table.contains("| policy.lr |") && table.contains("| hopper-medium-replay-v2 | 0.003 |"), "{table}");
+    assert!(table.contains("101.2"), "{table}");
     assert!(std::fs::read(out.join("results.png")).unwrap().starts_with(b"\x89PNG"));
 
     // A cell is an ordinary multi-seed run: evaluated, and resumed, alone.
-    let seeds = read_json(&out.join(NAME).join("beta3").join("seeds.json"));
+    let seeds = read_json(&out.join(NAME).join("beta3-lr0.003").join("seeds.json"));
     assert_eq!(seeds["seeds"], json!([7, 8]));
     let resumed =
-        ok(qipo(&["train", "--dataset", DATASET, "--resume", out.join(NAME).join("beta3").to_str().unwrap()]));
+        ok(qipo(&["train", "--dataset", DATASET, "--resume", out.join(NAME).join("beta3-lr0.003").to_str().unwrap()]));
     assert!(resumed.contains("already finished"), "{resumed}");
-    let eval = ok(qipo(&["eval", "--checkpoint", cell(&out, "0", 8).to_str().unwrap(), "--episodes", "1", "--json"]));
+    let checkpoint = cell(&out, "beta0-lr0.001", 8);
+    let eval = ok(qipo(&["eval", "--checkpoint", checkpoint.to_str().unwrap(), "--episodes", "1", "--json"]));
     assert!(eval.contains("score_mean"), "{eval}");
 
     // The report marks what has not finished; the same sweep again does nothing.
-    std::fs::remove_file(cell(&out, "3", 8).join("eval.json")).unwrap();
+    std::fs::remove_file(cell(&out, "beta3-lr0.003", 8).join("eval.json")).unwrap();
     let report = ok(qipo(&["sweep", "report", out.to_str().unwrap()]));
     assert!(report.contains("(1/2 seeds)"), "{report}");
-    assert_eq!(read_json(&out.join("results.json"))["datasets"][0]["cells"][1]["scores"][1], Value::Null);
+    assert_eq!(read_json(&out.join("results.json"))["datasets"][0]["cells"][3]["scores"][1], Value::Null);
     let other = fails(sweep(&out, &["--seeds", "3", "--seed", "7", "--set", "policy.beta=0,3"]));
     assert!(other.contains("another sweep"), "{other}");
 }
@@ -99,10 +109,12 @@ fn bad_input_is_refused_in_one_line_and_leaves_nothing() {
     let copy = scratch("copy").join(format!("{NAME}.hdf5"));
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::copy(DATASET, &copy).unwrap();
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (&["--set", "critic.lr=1e-4,3e-4"], "not a policy-stage setting"),
-        (&["--set", "policy.lr=1e-4,3e-4"], "only policy.beta"),
+        (&["--set", "policy.batch=64,128"], "not set per copy"),
         (&["--set", "policy.beta=1,high"], "policy.beta"),
+        (&["--set", "policy.lr=1e-3,fast"], "policy.lr"),
+        (&["--set", "policy.lr=1e-3,-1"], "policy.lr"),
         (&["--set", "policy.beta="], "empty"),
         (&["--dataset", copy.to_str().unwrap()], "share the sweep folder"),
         (&["--part", "1"], "--part 1"),

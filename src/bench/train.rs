@@ -22,7 +22,7 @@ use crate::gpu::{Gpu, GpuBuffer, GpuTimer, Recorder};
 use crate::nn::{Activation, Mlp, MlpSpec};
 use crate::ops::AdamConfig;
 use crate::random::{streams, RngStream};
-use crate::rl::config::{CriticConfig, CriticKind, PolicyConfig, SupportConfig};
+use crate::rl::config::{CopySettings, CriticConfig, CriticKind, PolicyConfig, SupportConfig};
 use crate::rl::critic::{CriticTrainer, TwinCritic};
 use crate::rl::driver::StageContext;
 use crate::rl::improve::PolicyImprover;
@@ -361,7 +361,9 @@ fn beta_grid_stage(
     let grid_critic = critic.repeat_seeds(at.gpu, betas)?;
     let mut improver = PolicyImprover::new(at, &grid_policy, &grid_policy, &grid_critic, config, support)?;
     // β = 0, 1, 2, … for each seed: the values only change the weights, not the work.
-    improver.set_betas(&(0..seeds * betas).map(|c| (c % betas) as f64).collect::<Vec<_>>())?;
+    let copies: Vec<CopySettings> =
+        (0..seeds * betas).map(|c| CopySettings { beta: (c % betas) as f64, lr: config.lr }).collect();
+    improver.set_copy_settings(at.gpu, &copies)?;
     let mut rec = Recorder::new(at.gpu);
     improver.record_renewal(&mut rec, &grid_policy, &grid_critic);
     rec.submit_and_wait()?;

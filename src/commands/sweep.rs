@@ -1,4 +1,4 @@
-//! `qipo sweep`: seeds × β grids on one or more datasets, each dataset's grid trained in the
+//! `qipo sweep`: seeds × β (× policy learning rate) grids on one or more datasets, each dataset's grid trained in the
 //! same dispatches, the results table against the paper, and the Slurm job array that spreads
 //! the datasets over a cluster's GPUs (see [`crate::sweep`]).
 
@@ -13,12 +13,12 @@ use crate::data::Dataset;
 use crate::eval::EvalReport;
 use crate::gpu::{AdapterChoice, Gpu};
 use crate::report::Report;
-use crate::rl::config::{PolicyConfig, TrainConfig};
+use crate::rl::config::{CopySettings, PolicyConfig, TrainConfig};
 use crate::rl::presets::preset_for_dataset;
 use crate::rl::train::{check_inputs, train_seeds, SeedRun};
 use crate::run::remove_temporaries_in;
 use crate::run::seeds::{SeedsDir, SeedsEvaluation};
-use crate::sweep::grid::{Grid, GRID_KEY};
+use crate::sweep::grid::{Grid, BETA_KEY, LR_KEY};
 use crate::sweep::results::{SweepResults, RESULTS_MD};
 use crate::sweep::slurm::{check_sbatch, write_script, SlurmJob};
 use crate::sweep::{cell_dir, SweepDataset, SweepPlan};
@@ -42,7 +42,7 @@ pub struct SweepArgs {
     #[arg(long, value_name = "FILE.toml")]
     pub config: Option<PathBuf>,
     /// A setting of every cell, `key=value`, or the grid's values, `policy.beta=0,1,3`
-    /// (repeatable; only policy.beta takes several values).
+    /// (repeatable; policy.beta and policy.lr take several values).
     #[arg(long = "set", value_name = "KEY=V1,V2,...")]
     pub overrides: Vec<String>,
     /// The first seed (default: the settings' seed).
@@ -147,8 +147,12 @@ pub fn sweep(adapter: &AdapterChoice, args: &SweepArgs, report: &dyn Report) -> 
         if args.part.is_some_and(|part| part != i) {
             continue;
         }
+        let lrs = match dataset.lrs.is_empty() {
+            true => String::new(),
+            false => format!(" × policy.lr in {:?}", dataset.lrs),
+        };
         report.message(&format!(
-            "qipo sweep: dataset {} of {}, {}: {} seeds × β in {:?}",
+            "qipo sweep: dataset {} of {}, {}: {} seeds × β in {:?}{lrs}",
             i + 1,
             plan.datasets.len(),
             dataset.name,
@@ -211,20 +215,14 @@ fn plan(gpu: Option<&Gpu>, args: &SweepArgs, grid: &Grid) -> Result<SweepPlan> {
         }
         let betas = match &grid.betas {
             None => vec![base.policy.beta],
-            Some(values) => values
-                .iter()
-                .map(|value| {
-                    let with_beta: Vec<String> =
-                        grid.fixed.iter().cloned().chain([format!("{GRID_KEY}={value}")]).collect();
-                    Ok(settings(source, args.preset.as_deref(), args.config.as_deref(), &with_beta, args.seed)?
-                        .0
-                        .policy
-                        .beta)
-                })
-                .collect::<Result<Vec<f64>>>()?,
+            Some(values) => grid_values(args, source, &grid.fixed, BETA_KEY, values, |p| p.beta)?,
+        };
+        let lrs = match &grid.lrs {
+            None => Vec::new(),
+            Some(values) => grid_values(args, source, &grid.fixed, LR_KEY, values, |p| p.lr)?,
         };
         if let Some(gpu) = gpu {
-            check_inputs(gpu, &base, &dataset, (args.seeds as usize) * betas.len())?;
+            check_inputs(gpu, &base, &dataset, (args.seeds as usize) * betas.len() * lrs.len().max(1))?;
         }
         seed = Some(base.seed);
         datasets.push(SweepDataset {
@@ -232,6 +230,7 @@ fn plan(gpu: Option<&Gpu>, args: &SweepArgs, grid: &Grid) -> Result<SweepPlan> {
             name,
             task: preset_for_dataset(source).map(str::to_string),
             betas,
+            lrs,
             dataset_score: Summary::of(&dataset).normalized_score,
         });
     }
@@ -252,7 +251,27 @@ fn plan(gpu: Option<&Gpu>, args: &SweepArgs, grid: &Grid) -> Result<SweepPlan> {
     })
 }
 
-/// The settings of the cells of `dataset` (opened from `source`) but β, with the `fixed`
+/// The values `values` of the grid's setting `key` on `source`, each read as the settings
+/// (with the `fixed` ones) take it, so a bad value is refused as `qipo train` refuses it.
+fn grid_values(
+    args: &SweepArgs,
+    source: &Path,
+    fixed: &[String],
+    key: &str,
+    values: &[String],
+    pick: fn(&PolicyConfig) -> f64,
+) -> Result<Vec<f64>> {
+    values
+        .iter()
+        .map(|value| {
+            let with_value: Vec<String> = fixed.iter().cloned().chain([format!("{key}={value}")]).collect();
+            let (config, _) = settings(source, args.preset.as_deref(), args.config.as_deref(), &with_value, args.seed)?;
+            Ok(pick(&config.policy))
+        })
+        .collect()
+}
+
+/// The settings of the cells of `dataset` (opened from `source`) but the grid's, with the `fixed`
 /// settings, completed from the dataset as `qipo train` does.
 fn base_config(args: &SweepArgs, fixed: &[String], source: &Path, dataset: &Dataset) -> Result<TrainConfig> {
     let (mut config, preset) = settings(source, args.preset.as_deref(), args.config.as_deref(), fixed, args.seed)?;
@@ -282,11 +301,12 @@ fn train_dataset(
 ) -> Result<bool> {
     let data = Dataset::open(&dataset.source)?;
     let base = base_config(args, &plan.fixed, &dataset.source, &data)?;
-    let cell_configs: Vec<Vec<TrainConfig>> = dataset
-        .betas
+    let grid = dataset.cells();
+    let cell_configs: Vec<Vec<TrainConfig>> = grid
         .iter()
-        .map(|&beta| {
-            let policy = PolicyConfig { beta, ..base.policy.clone() };
+        .map(|cell| {
+            let copy = CopySettings { beta: cell.beta, lr: cell.lr.unwrap_or(base.policy.lr) };
+            let policy = base.policy.with_copy_settings(copy);
             plan.seed_numbers()
                 .into_iter()
                 .map(|seed| TrainConfig { seed, policy: policy.clone(), ..base.clone() })
@@ -294,8 +314,8 @@ fn train_dataset(
         })
         .collect();
     let mut cells = Vec::new();
-    for (&beta, configs) in dataset.betas.iter().zip(&cell_configs) {
-        cells.push(open_cell(&cell_dir(out, dataset, beta), configs)?);
+    for (&cell, configs) in grid.iter().zip(&cell_configs) {
+        cells.push(open_cell(&cell_dir(out, dataset, cell), configs)?);
     }
     let mut unfinished = Vec::new();
     for (b, cell) in cells.iter().enumerate() {
@@ -309,7 +329,7 @@ fn train_dataset(
     }
     let seeds = plan.seeds as usize;
     check_inputs(gpu, &base, &data, seeds * unfinished.len())?;
-    // Seed by seed, each seed's β in turn: the order train_seeds takes a grid in.
+    // Seed by seed, each seed's cells in turn: the order train_seeds takes a grid in.
     let seed_runs: Vec<SeedRun> = (0..seeds)
         .flat_map(|k| unfinished.iter().map(move |&b| (k, b)))
         .map(|(k, b)| SeedRun { run: &cells[b].runs[k], config: &cell_configs[b][k] })
@@ -325,10 +345,11 @@ fn train_dataset(
             (0..seeds).filter_map(|k| summaries[k * unfinished.len() + j].eval.clone()).collect();
         if reports.len() == seeds {
             if let Some(evaluation) = SeedsEvaluation::of(&reports) {
+                let lr = grid[b].lr.map(|lr| format!(", lr = {lr}")).unwrap_or_default();
                 report.output(&format!(
-                    "{} β = {}: {} {:.1} ± {:.1} over {seeds} seeds; wrote {}\n",
+                    "{} β = {}{lr}: {} {:.1} ± {:.1} over {seeds} seeds; wrote {}\n",
                     dataset.name,
-                    dataset.betas[b],
+                    grid[b].beta,
                     reports[0].score_name,
                     evaluation.score_mean,
                     evaluation.score_stderr,

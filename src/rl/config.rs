@@ -170,6 +170,26 @@ pub struct PolicyConfig {
     pub lr: f64,
 }
 
+/// The policy-stage settings in which copies trained in the same dispatches may differ (the
+/// cells of a sweep's grid): every other setting, and the stages before, they share.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CopySettings {
+    pub beta: f64,
+    pub lr: f64,
+}
+
+impl PolicyConfig {
+    /// This stage's per-copy settings.
+    pub fn copy_settings(&self) -> CopySettings {
+        CopySettings { beta: self.beta, lr: self.lr }
+    }
+
+    /// These settings with `copy`'s in place of this stage's own.
+    pub fn with_copy_settings(&self, copy: CopySettings) -> Self {
+        Self { beta: copy.beta, lr: copy.lr, ..self.clone() }
+    }
+}
+
 /// Bookkeeping of the run directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

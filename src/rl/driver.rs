@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context as _, Result};
 use serde::Serialize;
 
-use super::config::TrainConfig;
+use super::config::{CopySettings, TrainConfig};
 use super::evaluation::Evaluator;
 use super::metrics::{EvalMetrics, Record, StageMetrics};
 use crate::data::{GpuDataset, Normalization};
@@ -81,8 +81,8 @@ pub struct StageContext<'a> {
 pub struct SeedState<'a> {
     pub run: &'a RunDir,
     pub metrics: MetricsWriter,
-    /// Its `policy.beta`: the runs of one seed may differ in it.
-    pub beta: f64,
+    /// Its `policy.beta` and `policy.lr`: the runs of one seed may differ in them.
+    pub policy: CopySettings,
 }
 
 /// What every stage of a run shares: the device, the settings, the data, each seed's run

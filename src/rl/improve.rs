@@ -32,7 +32,7 @@ use crate::kernels::gather::{Gather, GatherTable};
 use crate::kernels::rows::{CopyRows, CopyRowsParams, Minimum};
 use crate::nn::{CopyInput, MlpPass};
 use crate::ops::AdamConfig;
-use crate::rl::config::PolicyConfig;
+use crate::rl::config::{CopySettings, PolicyConfig};
 use crate::run::Checkpoint;
 
 pub use super::improve_rng::ImproveRng;
@@ -170,11 +170,13 @@ impl PolicyImprover {
         self.steps
     }
 
-    /// Gives copy c the β `betas[c]` in its weights from the next renewal on.
-    pub fn set_betas(&mut self, betas: &[f64]) -> Result<()> {
-        anyhow::ensure!(betas.len() == self.seeds, "{} values of β for {} copies", betas.len(), self.seeds);
-        self.betas = betas.to_vec();
-        Ok(())
+    /// Gives copy c the settings `copies[c]`: its β in the weights from the next renewal on,
+    /// its learning rate from the next step on.
+    pub fn set_copy_settings(&mut self, gpu: &Gpu, copies: &[CopySettings]) -> Result<()> {
+        anyhow::ensure!(copies.len() == self.seeds, "settings of {} copies for {}", copies.len(), self.seeds);
+        self.betas = copies.iter().map(|c| c.beta).collect();
+        let lrs: Vec<f64> = copies.iter().map(|c| c.lr).collect();
+        self.flow.adam.set_copy_lrs(gpu, &lrs)
     }
 
     /// Records a renewal: M fresh actions per state from the current policy, their Q values
@@ -260,7 +262,8 @@ pub struct Improvement<'a> {
 }
 
 impl<'a> Improvement<'a> {
-    /// Improves a copy of `behaviour` on `data` against `critic`, copy c with β `betas[c]`,
+    /// Improves a copy of `behaviour` on `data` against `critic`, copy c with the β and
+    /// learning rate of `copies[c]`,
     /// its weights averaged with `ema` (0: not averaged), drawing from `seed`; `ring_len`
     /// steps' losses are kept between reads.
     #[allow(clippy::too_many_arguments)]
@@ -269,7 +272,7 @@ impl<'a> Improvement<'a> {
         behaviour: &'a VelocityNet,
         critic: &'a TwinCritic,
         config: &PolicyConfig,
-        betas: &[f64],
+        copies: &[CopySettings],
         support: &SupportConfig,
         ema: f64,
     ) -> Result<Self> {
@@ -277,7 +280,7 @@ impl<'a> Improvement<'a> {
         let policy = Averaged::new(gpu, behaviour.duplicate(gpu)?, ema)?;
         let (online, used) = (&policy.online, policy.used());
         let mut improver = PolicyImprover::new(at, online, used, critic, config, support)?;
-        improver.set_betas(betas)?;
+        improver.set_copy_settings(gpu, copies)?;
         policy.follow(gpu, &mut improver.flow.adam)?;
         let from_behaviour = match config.support_from {
             SupportSource::Behaviour => Some(improver.support_sampler(gpu, data, behaviour)?),

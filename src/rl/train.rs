@@ -14,10 +14,10 @@
 //! seed alone would write (up to floating-point rounding), so any of them can be evaluated,
 //! or resumed, as a single run.
 //!
-//! A seed may also have several runs differing only in `policy.beta` (a grid of β, as
-//! `qipo sweep` trains): behaviour, support actions and critic do not depend on β, so they
-//! train once per seed and are saved into each of the seed's runs; policy improvement then
-//! trains a copy per run, each exactly the run of that seed and β alone.
+//! A seed may also have several runs differing only in `policy.beta` and `policy.lr` (a grid,
+//! as `qipo sweep` trains): behaviour, support actions and critic do not depend on them, so
+//! they train once per seed and are saved into each of the seed's runs; policy improvement
+//! then trains a copy per run, each exactly the run of that seed and those settings alone.
 
 use std::time::Instant;
 
@@ -25,7 +25,7 @@ use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 
 use super::behaviour::{Pretraining, BEHAVIOUR};
-use super::config::{CriticKind, PolicyConfig, PolicyNetKind, TrainConfig};
+use super::config::{CopySettings, CriticKind, PolicyNetKind, TrainConfig};
 use super::critic::{value_networks, CriticTraining, TwinCritic};
 use super::driver::{Driver, SeedState, StageContext};
 use super::evaluation::{check_eval_env_dims, run_eval_env, EVAL_FILE};
@@ -148,7 +148,7 @@ pub fn train_seeds(
     let mut runs = Vec::new();
     for (seed, state) in seeds.iter().zip(&states) {
         let metrics = MetricsWriter::open_truncated(&seed.run.metrics_path(), state.metrics_records)?;
-        runs.push(SeedState { run: seed.run, metrics, beta: seed.config.policy.beta });
+        runs.push(SeedState { run: seed.run, metrics, policy: seed.config.policy.copy_settings() });
     }
     let mut driver = Driver {
         budget: stop_after,
@@ -225,19 +225,22 @@ pub fn check_network_sizes(
 }
 
 /// The settings shared by every run, and the runs of each seed. The runs' own settings must
-/// differ only in the seed, which counts up from the first one, and in `policy.beta`: each
-/// seed has the same number of consecutive runs, with the same values of β in the same order.
+/// differ only in the seed, which counts up from the first one, and in the per-copy policy
+/// settings ([`CopySettings`]): each seed has the same number of consecutive runs, with the
+/// same values of those in the same order.
 fn check_seeds<'a>(seeds: &[SeedRun<'a>]) -> Result<(&'a TrainConfig, usize)> {
     let first = seeds.first().context("no seeds to train")?.config;
     let runs_per_seed = seeds.iter().take_while(|s| s.config.seed == first.seed).count();
+    let bits = |c: CopySettings| (c.beta.to_bits(), c.lr.to_bits());
     for (r, seed) in seeds.iter().enumerate() {
         let expected = first.seed.wrapping_add((r / runs_per_seed) as u64);
-        let beta = seeds[r % runs_per_seed].config.policy.beta;
-        let policy = PolicyConfig { beta: first.policy.beta, ..seed.config.policy.clone() };
+        let own = seed.config.policy.copy_settings();
+        let policy = seed.config.policy.with_copy_settings(first.policy.copy_settings());
         let same = TrainConfig { seed: first.seed, policy, ..seed.config.clone() } == *first;
-        if !same || seed.config.seed != expected || seed.config.policy.beta.to_bits() != beta.to_bits() {
+        let as_first_seed = bits(seeds[r % runs_per_seed].config.policy.copy_settings()) == bits(own);
+        if !same || seed.config.seed != expected || !as_first_seed {
             bail!(
-                "{}: seeds trained together need the same settings and consecutive seeds ({expected} here), and the same values of policy.beta for every seed",
+                "{}: seeds trained together need the same settings and consecutive seeds ({expected} here), and the same values of policy.beta and policy.lr for every seed",
                 seed.run.path().display()
             );
         }
@@ -362,7 +365,7 @@ impl<'a> Driver<'a> {
         }
         let resumed = states[0].resume_step(stage) > 0;
         let (support, ema) = (&self.config.support, self.config.policy_net.ema);
-        // A grid of β improves each seed's behaviour policy once per β, against its critic.
+        // A grid improves each seed's behaviour policy once per cell, against its critic.
         let (repeated_behaviour, repeated_critic);
         let (behaviour, critic) = match self.runs_per_seed {
             1 => (behaviour, critic),
@@ -372,8 +375,8 @@ impl<'a> Driver<'a> {
                 (&repeated_behaviour, &repeated_critic)
             }
         };
-        let betas: Vec<f64> = self.seeds.iter().map(|seed| seed.beta).collect();
-        let mut improvement = Improvement::new(self.context(stage), behaviour, critic, cfg, &betas, support, ema)?;
+        let copies: Vec<CopySettings> = self.seeds.iter().map(|seed| seed.policy).collect();
+        let mut improvement = Improvement::new(self.context(stage), behaviour, critic, cfg, &copies, support, ema)?;
         if !self.drive(states, stage, &mut improvement)? {
             return Ok(None);
         }

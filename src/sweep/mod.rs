@@ -1,11 +1,13 @@
-//! `qipo sweep`: a grid of seeds × β on one or more datasets, each dataset's grid trained in
-//! the same dispatches (behaviour, support actions and critic once per seed, the policy
-//! stage once per seed and β), and one results table against the paper.
+//! `qipo sweep`: a grid of seeds × β (× policy learning rate) on one or more datasets, each
+//! dataset's grid trained in the same dispatches (behaviour, support actions and critic once
+//! per seed, the policy stage once per seed and cell), and one results table against the
+//! paper.
 //!
-//! A sweep directory holds `sweep.json` (the plan: datasets, seeds, settings, β values),
-//! one folder per dataset with a multi-seed run directory per β (`<dataset>/beta<β>/`, the
-//! directory `qipo train --seeds N` makes, so a cell can be evaluated, compared or resumed
-//! alone), and the results: `results.md`, `results.json` and `results.png`.
+//! A sweep directory holds `sweep.json` (the plan: datasets, seeds, settings, the grid's
+//! values), one folder per dataset with a multi-seed run directory per cell
+//! (`<dataset>/beta<β>/`, or `<dataset>/beta<β>-lr<lr>/` when the grid varies the learning
+//! rate: the directory `qipo train --seeds N` makes, so a cell can be evaluated, compared or
+//! resumed alone), and the results: `results.md`, `results.json` and `results.png`.
 
 pub mod grid;
 pub mod paper;
@@ -47,8 +49,30 @@ pub struct SweepDataset {
     pub task: Option<String>,
     /// The values of β its cells train, in order.
     pub betas: Vec<f64>,
+    /// The policy learning rates its cells train, in order; empty when the grid does not
+    /// vary it (every cell takes the settings' own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lrs: Vec<f64>,
     /// The normalised score of the dataset's own episodes, if it has references.
     pub dataset_score: Option<f64>,
+}
+
+/// One cell of a dataset's grid: a β, and a learning rate where the grid varies it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GridCell {
+    pub beta: f64,
+    pub lr: Option<f64>,
+}
+
+impl SweepDataset {
+    /// Its cells: learning rate after learning rate, each with every β in turn.
+    pub fn cells(&self) -> Vec<GridCell> {
+        let lrs: Vec<Option<f64>> = match self.lrs.is_empty() {
+            true => vec![None],
+            false => self.lrs.iter().copied().map(Some).collect(),
+        };
+        lrs.into_iter().flat_map(|lr| self.betas.iter().map(move |&beta| GridCell { beta, lr })).collect()
+    }
 }
 
 impl SweepPlan {
@@ -85,9 +109,13 @@ impl SweepPlan {
     }
 }
 
-/// The multi-seed run directory of `dataset`'s cell of β `beta` in the sweep `dir`.
-pub fn cell_dir(dir: &Path, dataset: &SweepDataset, beta: f64) -> PathBuf {
-    dir.join(&dataset.name).join(format!("beta{beta}"))
+/// The multi-seed run directory of `dataset`'s cell `cell` in the sweep `dir`.
+pub fn cell_dir(dir: &Path, dataset: &SweepDataset, cell: GridCell) -> PathBuf {
+    let name = match cell.lr {
+        None => format!("beta{}", cell.beta),
+        Some(lr) => format!("beta{}-lr{lr}", cell.beta),
+    };
+    dir.join(&dataset.name).join(name)
 }
 
 /// The run directory of seed `seed` in a cell (as `qipo train --seeds` names them).

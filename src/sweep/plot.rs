@@ -1,5 +1,6 @@
-//! `results.png`: score against β with standard-error bars, a panel per dataset, with the
-//! dataset's own score (grey, dashed) and the paper's QIPO score (red, dashed) as lines.
+//! `results.png`: score against β with standard-error bars, a panel per dataset (a series per
+//! policy learning rate, where the grid varies it), with the dataset's own score (grey,
+//! dashed) and the paper's QIPO score (red, dashed) as lines.
 
 use std::path::Path;
 
@@ -13,7 +14,9 @@ use crate::font::{font_registered, FONT};
 const PANEL_PX: (u32, u32) = (420, 300);
 const COLUMNS: usize = 3;
 
-const SCORE: RGBColor = RGBColor(50, 90, 170);
+/// The score series' colours, one per learning rate.
+const SCORES: [RGBColor; 5] =
+    [RGBColor(50, 90, 170), RGBColor(40, 150, 90), RGBColor(150, 70, 170), RGBColor(220, 140, 20), RGBColor(0, 0, 0)];
 const DATASET: RGBColor = RGBColor(120, 120, 120);
 const PAPER: RGBColor = RGBColor(210, 60, 40);
 
@@ -42,14 +45,22 @@ fn draw_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    let points: Vec<(f64, f64, f64)> =
-        dataset.cells.iter().filter_map(|c| Some((c.beta, c.score_mean?, c.score_stderr.unwrap_or(0.0)))).collect();
+    // Each learning rate's finished cells: (β, mean, standard error).
+    let series: Vec<(Option<f64>, Vec<(f64, f64, f64)>)> = dataset
+        .learning_rates()
+        .into_iter()
+        .map(|lr| {
+            let cells = dataset.cells.iter().filter(|c| c.lr == lr);
+            (lr, cells.filter_map(|c| Some((c.beta, c.score_mean?, c.score_stderr.unwrap_or(0.0)))).collect())
+        })
+        .collect();
+    let points = series.iter().flat_map(|(_, points)| points);
     let lines: Vec<(f64, RGBColor, &str)> =
         [(dataset.dataset_score, DATASET, "dataset's score"), (dataset.paper_score, PAPER, "paper's QIPO")]
             .into_iter()
             .filter_map(|(v, c, label)| Some((v?, c, label)))
             .collect();
-    let ys = points.iter().flat_map(|&(_, m, s)| [m - s, m + s]).chain(lines.iter().map(|&(v, _, _)| v));
+    let ys = points.flat_map(|&(_, m, s)| [m - s, m + s]).chain(lines.iter().map(|&(v, _, _)| v));
     let (low, high) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), y| (l.min(y), h.max(y)));
     let (low, high) = if low.is_finite() { (low, high) } else { (0.0, 100.0) };
     let pad = ((high - low) * 0.08).max(1.0);
@@ -75,13 +86,21 @@ where
             .label(label)
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
     }
-    let bars = points.iter().map(|&(b, m, s)| ErrorBar::new_vertical(b, m - s, m, m + s, SCORE.stroke_width(2), 8));
-    chart.draw_series(bars)?;
-    chart
-        .draw_series(LineSeries::new(points.iter().map(|&(b, m, _)| (b, m)), SCORE.stroke_width(1)))?
-        .label("mean ± s.e. over seeds")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], SCORE.stroke_width(2)));
-    chart.draw_series(points.iter().map(|&(b, m, _)| Circle::new((b, m), 3, SCORE.filled())))?;
+    for (i, (lr, points)) in series.iter().enumerate() {
+        let colour = SCORES[i % SCORES.len()];
+        let bars =
+            points.iter().map(|&(b, m, s)| ErrorBar::new_vertical(b, m - s, m, m + s, colour.stroke_width(2), 8));
+        chart.draw_series(bars)?;
+        let label = match lr {
+            None => "mean ± s.e. over seeds".to_string(),
+            Some(lr) => format!("policy.lr = {lr}: mean ± s.e."),
+        };
+        chart
+            .draw_series(LineSeries::new(points.iter().map(|&(b, m, _)| (b, m)), colour.stroke_width(1)))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&(b, m, _)| Circle::new((b, m), 3, colour.filled())))?;
+    }
     if with_text {
         chart
             .configure_series_labels()

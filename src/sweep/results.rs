@@ -1,6 +1,7 @@
-//! The results of a sweep, from whatever cells have finished: per dataset and β, the final
-//! normalised score as mean ± standard error over seeds, beside the dataset's own score, flow
-//! behaviour cloning (β = 0) where the grid has it, and the paper's QIPO score.
+//! The results of a sweep, from whatever cells have finished: per dataset, β (and policy
+//! learning rate, where the grid varies it), the final normalised score as mean ± standard
+//! error over seeds, beside the dataset's own score, flow behaviour cloning (β = 0) where the
+//! grid has it, and the paper's QIPO score.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -35,10 +36,13 @@ pub struct DatasetResults {
     pub cells: Vec<CellResults>,
 }
 
-/// One β of a dataset: each seed's final score (`None` where that run has not finished).
+/// One cell of a dataset: each seed's final score (`None` where that run has not finished).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CellResults {
     pub beta: f64,
+    /// The policy learning rate, where the grid varies it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
     pub scores: Vec<Option<f64>>,
     /// Over the finished seeds; `None` when none has.
     pub score_mean: Option<f64>,
@@ -61,17 +65,18 @@ impl SweepResults {
             .iter()
             .map(|dataset| {
                 let cells = dataset
-                    .betas
-                    .iter()
-                    .map(|&beta| {
-                        let cell = cell_dir(dir, dataset, beta);
+                    .cells()
+                    .into_iter()
+                    .map(|grid_cell| {
+                        let cell = cell_dir(dir, dataset, grid_cell);
                         let scores =
                             seeds.iter().map(|&s| final_score(&seed_dir(&cell, s))).collect::<Result<Vec<_>>>()?;
                         let done: Vec<f64> = scores.iter().flatten().copied().collect();
                         let (mean, stderr) = mean_stderr(&done);
                         let any = !done.is_empty();
                         Ok(CellResults {
-                            beta,
+                            beta: grid_cell.beta,
+                            lr: grid_cell.lr,
                             finished: done.len(),
                             score_mean: any.then_some(mean),
                             score_stderr: any.then_some(stderr),
@@ -98,7 +103,8 @@ impl SweepResults {
         super::plot::plot_results(self, &dir.join(RESULTS_PNG))
     }
 
-    /// The table: a row per dataset, a column per β.
+    /// The table: a row per dataset (and learning rate, where a grid varies it), a column per
+    /// β.
     pub fn markdown(&self) -> String {
         let mut betas: Vec<f64> = self.datasets.iter().flat_map(|d| d.cells.iter().map(|c| c.beta)).collect();
         betas.sort_by(f64::total_cmp);
@@ -112,28 +118,51 @@ impl SweepResults {
             if n == 1 { "" } else { "s" },
             self.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
         );
+        let with_lr = self.datasets.iter().any(|d| d.cells.iter().any(|c| c.lr.is_some()));
         let beta_columns: Vec<String> = betas.iter().map(|b| format!("β = {b}")).collect();
-        let _ = writeln!(md, "| dataset | dataset's score | paper's QIPO | {} |", beta_columns.join(" | "));
-        let _ = writeln!(md, "|---|---|---|{}", "---|".repeat(betas.len()));
+        let lr_column = if with_lr { " policy.lr |" } else { "" };
+        let _ = writeln!(md, "| dataset |{lr_column} dataset's score | paper's QIPO | {} |", beta_columns.join(" | "));
+        let _ = writeln!(md, "|---|{}---|---|{}", if with_lr { "---|" } else { "" }, "---|".repeat(betas.len()));
         let optional = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
         for dataset in &self.datasets {
-            let cells: Vec<String> = betas
-                .iter()
-                .map(|&beta| match dataset.cells.iter().find(|c| c.beta == beta) {
-                    None => String::new(),
-                    Some(cell) => cell_text(cell),
-                })
-                .collect();
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} |",
-                dataset.name,
-                optional(dataset.dataset_score),
-                optional(dataset.paper_score),
-                cells.join(" | ")
-            );
+            for lr in dataset.learning_rates() {
+                let cells: Vec<String> = betas
+                    .iter()
+                    .map(|&beta| match dataset.cells.iter().find(|c| c.beta == beta && c.lr == lr) {
+                        None => String::new(),
+                        Some(cell) => cell_text(cell),
+                    })
+                    .collect();
+                let lr = match (with_lr, lr) {
+                    (true, Some(lr)) => format!(" {lr} |"),
+                    (true, None) => " |".to_string(),
+                    (false, _) => String::new(),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} |{lr} {} | {} | {} |",
+                    dataset.name,
+                    optional(dataset.dataset_score),
+                    optional(dataset.paper_score),
+                    cells.join(" | ")
+                );
+            }
         }
         md
+    }
+}
+
+impl DatasetResults {
+    /// The learning rates of its cells, each once, in order (`None`: the grid does not vary
+    /// it).
+    pub fn learning_rates(&self) -> Vec<Option<f64>> {
+        let mut lrs: Vec<Option<f64>> = Vec::new();
+        for cell in &self.cells {
+            if !lrs.contains(&cell.lr) {
+                lrs.push(cell.lr);
+            }
+        }
+        lrs
     }
 }
 
