@@ -1,6 +1,10 @@
 //! `qipo train --seeds N` end to end on the shipped dataset, on lavapipe: seeds trained
 //! together in the same dispatches must each produce the run that seed makes alone (metrics,
 //! final evaluation, checkpoints), survive an interruption, and sum up in seeds.json.
+//!
+//! With the default policy and critic this is checked by `tests/qipo_sweep.rs`, whose grid
+//! trains two seeds, two values of β and two learning rates together and compares its cells
+//! with runs alone; here: the residual policy, IQL's critic, and the multi-seed directory.
 
 mod cli_support;
 
@@ -34,11 +38,6 @@ fn check_seeds_match_single_runs(name: &str, extra: &[&str]) -> std::path::PathB
     let stdout = ok(resumed);
     assert!(stdout.contains("seed 7: done") && stdout.contains("seed 8: done"), "{stdout}");
 
-    let plot = std::fs::read(together.join("seeds.png")).expect("the seeds' learning curves");
-    assert!(plot.starts_with(b"\x89PNG"), "seeds.png is a PNG");
-    let index = read_json(&together.join("seeds.json"));
-    assert_eq!(index["seeds"], serde_json::json!([7, 8]));
-    let mut scores = Vec::new();
     for seed in [7u64, 8] {
         let alone = scratch(&format!("{name}-alone-{seed}"));
         let seed_arg = seed.to_string();
@@ -56,22 +55,12 @@ fn check_seeds_match_single_runs(name: &str, extra: &[&str]) -> std::path::PathB
         );
         let eval = read_json(&among.join("eval.json"));
         assert_same(&format!("seed {seed} evaluation"), &read_json(&alone.join("eval.json")), &eval, 1e-4);
-        scores.push(eval["score_mean"].as_f64().unwrap());
         for stage in ["behaviour", "critic", "policy"] {
             assert_same_checkpoint(&alone, &among, stage);
         }
     }
     assert_ne!(metrics(&together.join("seed7")), metrics(&together.join("seed8")), "the seeds differ");
-    let summary = &index["evaluation"];
-    assert_eq!(summary["scores"], serde_json::json!(scores));
-    let mean = (scores[0] + scores[1]) / 2.0;
-    assert!((summary["score_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{summary}");
     together
-}
-
-#[test]
-fn seeds_trained_together_match_runs_of_each_seed_alone() {
-    check_seeds_match_single_runs("softmax", &[]);
 }
 
 /// QGPO's residual network as the policy, small, with an average of its weights: trains,
@@ -112,11 +101,27 @@ fn iql_seeds_trained_together_match_runs_of_each_seed_alone() {
     check_seeds_match_single_runs("iql", &["--set", "critic.kind=iql"]);
 }
 
+/// The directory of seeds: each seed's run, their learning curves and the summary of their
+/// final evaluations; the same command again finds it finished, other settings are refused.
 #[test]
-fn a_multi_seed_run_is_continued_by_the_same_command_and_refuses_other_settings() {
+fn a_multi_seed_run_sums_up_is_continued_by_the_same_command_and_refuses_other_settings() {
     let out = scratch("again");
     let quick = ["--seeds", "2", "--set", "run.eval_every=0", "--set", "run.eval_episodes=1"];
     ok(train(&out, &quick));
+    let plot = std::fs::read(out.join("seeds.png")).expect("the seeds' learning curves");
+    assert!(plot.starts_with(b"\x89PNG"), "seeds.png is a PNG");
+    let index = read_json(&out.join("seeds.json"));
+    assert_eq!(index["seeds"], serde_json::json!([0, 1]));
+    let scores: Vec<f64> = ["seed0", "seed1"]
+        .iter()
+        .map(|s| read_json(&out.join(s).join("eval.json"))["score_mean"].as_f64().unwrap())
+        .collect();
+    let summary = &index["evaluation"];
+    assert_eq!(summary["scores"], serde_json::json!(scores));
+    let mean = (scores[0] + scores[1]) / 2.0;
+    assert!((summary["score_mean"].as_f64().unwrap() - mean).abs() < 1e-9, "{summary}");
+    let config = std::fs::read_to_string(out.join("seed1").join("config.toml")).unwrap();
+    assert!(config.contains("seed = 1"), "{config}");
     let again = ok(train(&out, &quick));
     assert!(again.contains("already finished"), "{again}");
     let other = fails(train(&out, &["--seeds", "3"]));
