@@ -37,6 +37,9 @@ fn draw(results: &SweepResults, png: &Path, with_text: bool) -> Result<()> {
     Ok(())
 }
 
+/// A finished cell: (β, mean score, standard error).
+type Point = (f64, f64, f64);
+
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     dataset: &DatasetResults,
@@ -45,8 +48,8 @@ fn draw_panel<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    // Each learning rate's finished cells: (β, mean, standard error).
-    let series: Vec<(Option<f64>, Vec<(f64, f64, f64)>)> = dataset
+    // Each learning rate's finished cells.
+    let series: Vec<(Option<f64>, Vec<Point>)> = dataset
         .learning_rates()
         .into_iter()
         .map(|lr| {
