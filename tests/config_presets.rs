@@ -35,6 +35,7 @@ fn the_paper_tasks_and_smoke_are_presets() {
         "antmaze-umaze-diverse-v2",
         "antmaze-large-diverse-v2",
         "smoke",
+        "demo",
     ] {
         assert!(names.contains(&task), "no preset {task}");
     }
@@ -72,6 +73,24 @@ fn locomotion_and_antmaze_presets_differ_where_the_notes_say() {
     assert_eq!(antmaze.data.reward_normalization, RewardMode::AntMaze);
     assert_eq!(antmaze.critic.gamma, 0.99);
     assert_eq!(antmaze.critic.kind, CriticKind::Softmax);
+}
+
+/// The demonstration: QIPO (β > 0, renewals) against flow BC at a size a CPU trains, on the
+/// shipped mixed-quality hopper data, which names its environment and no paper task.
+#[test]
+fn demo_is_a_cpu_sized_qipo_run_on_the_shipped_mixed_data() {
+    let demo = TrainConfig::from_preset("demo").unwrap();
+    assert_eq!(demo.policy_net.kind, PolicyNetKind::Mlp);
+    assert!(demo.policy_net.hidden.iter().all(|&w| w <= 128) && demo.critic_net.hidden.iter().all(|&w| w <= 64));
+    assert!(demo.behaviour.steps <= 5000 && demo.critic.steps <= 5000 && demo.policy.steps <= 1000);
+    assert!(demo.policy.beta > 0.0 && demo.policy.renew_every < demo.policy.steps, "a renewal from the policy");
+    assert!(demo.run.eval_every > 0 && demo.run.eval_every <= demo.policy.renew_every, "evaluated at every renewal");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/hopper-expert-medium-mix.hdf5");
+    let summary = qipo::data::stats::Summary::of(&qipo::data::Dataset::load(&data).unwrap());
+    assert_eq!((summary.transitions, summary.episodes), (20000, 54));
+    assert_eq!(summary.env, Some(qipo::data::Env::Hopper));
+    assert!((summary.normalized_score.unwrap() - 34.9).abs() < 0.05, "{summary:?}");
+    assert_eq!(preset_for_dataset(&data), None, "the demo is asked for by name");
 }
 
 #[test]
