@@ -99,9 +99,10 @@ mod tests {
         let grid = parse(&["policy.beta=0, 1,3", "policy_net.hidden=[12, 7]", "policy.steps=60"]).unwrap();
         assert_eq!(grid.betas, Some(vec!["0".into(), "1".into(), "3".into()]));
         assert_eq!(grid.lrs, None);
-        let grid = parse(&["policy.lr=1e-4,3e-4", "policy.beta=3"]).unwrap();
-        assert_eq!((grid.lrs, grid.betas), (Some(vec!["1e-4".into(), "3e-4".into()]), Some(vec!["3".into()])));
         assert_eq!(grid.fixed, vec!["policy_net.hidden=[12, 7]".to_string(), "policy.steps=60".to_string()]);
+        let lr_grid = parse(&["policy.lr=1e-4,3e-4", "policy.beta=3"]).unwrap();
+        let values = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!((lr_grid.lrs, lr_grid.betas), (values(&["1e-4", "3e-4"]), values(&["3"])));
         assert_eq!(parse(&["run.eval_env=\"a,b\""]).unwrap().fixed.len(), 1);
     }
 
