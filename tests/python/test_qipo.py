@@ -225,9 +225,12 @@ def test_bad_inputs_raise_the_cli_messages(dataset, tmp_path, py_run):
         qipo.evaluate()
 
 
-def test_ctrl_c_stops_at_a_resumable_point(dataset, cli_run, tmp_path):
+def test_ctrl_c_stops_at_a_resumable_point(dataset, tmp_path):
+    # Long enough in behaviour pretraining that the interrupt always lands before the end: a
+    # run of OVERRIDES' size can finish between its first log and the signal.
+    overrides = {**OVERRIDES, "behaviour.steps": 2000}
     out = tmp_path / "run"
-    call = f"qipo.train({str(dataset)!r}, preset='smoke', overrides={OVERRIDES!r}, out={str(out)!r}, seed={SEED})"
+    call = f"qipo.train({str(dataset)!r}, preset='smoke', overrides={overrides!r}, out={str(out)!r}, seed={SEED})"
     child = subprocess.Popen(
         [sys.executable, "-c", f"import qipo; {call}"], stderr=subprocess.PIPE, text=True
     )
@@ -243,8 +246,10 @@ def test_ctrl_c_stops_at_a_resumable_point(dataset, cli_run, tmp_path):
     assert not json.loads((out / "state.json").read_text())["finished"]
 
     # The same call continues the run to what an uninterrupted one makes.
-    result = qipo.train(dataset, preset="smoke", overrides=OVERRIDES, out=out, seed=SEED)
+    result = qipo.train(dataset, preset="smoke", overrides=overrides, out=out, seed=SEED)
     assert result["finished"] and not result["already_finished"]
-    assert metrics(out) == metrics(cli_run[0])
-    again = qipo.train(dataset, preset="smoke", overrides=OVERRIDES, out=out, seed=SEED)
+    uninterrupted = tmp_path / "uninterrupted"
+    qipo.train(dataset, preset="smoke", overrides=overrides, out=uninterrupted, seed=SEED)
+    assert metrics(out) == metrics(uninterrupted)
+    again = qipo.train(dataset, preset="smoke", overrides=overrides, out=out, seed=SEED)
     assert again["already_finished"]
