@@ -1,6 +1,6 @@
 //! `qipo sweep`: seeds × β (× policy learning rate) grids on one or more datasets, each
-//! dataset's grid trained in the same dispatches, the results table against the paper, and the Slurm job array that spreads
-//! the datasets over a cluster's GPUs (see [`crate::sweep`]).
+//! dataset's grid trained in the same dispatches, the results table against the paper, and
+//! the Slurm job array that spreads the datasets over a cluster's GPUs (see [`crate::sweep`]).
 
 use std::path::{Path, PathBuf};
 
